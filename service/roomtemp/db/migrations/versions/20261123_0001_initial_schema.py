@@ -40,7 +40,9 @@ def upgrade() -> None:
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.PrimaryKeyConstraint("id", name="pk_room"),
-        sa.ForeignKeyConstraint(["building_id"], ["building.id"], name="fk_room_building_id_building"),
+        sa.ForeignKeyConstraint(
+            ["building_id"], ["building.id"], name="fk_room_building_id_building"
+        ),
         sa.UniqueConstraint("building_id", "key", name="uq_room_building_id_key"),
     )
     sensor_type = op.create_table(
