@@ -16,7 +16,7 @@ from roomtemp.api.state import AppState
 from roomtemp.average.routes import router as average_router
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
-from roomtemp.db.engine import create_engine
+from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.registry.routes import router as registry_router
 from roomtemp.settings import Settings
@@ -32,8 +32,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
+        read_url = settings.read_url()
+        read_engine = create_read_engine(settings, read_url) if read_url else None
         state = AppState(
-            settings=settings, engine=engine, clock=clock, head_revision=head_revision()
+            settings=settings,
+            engine=engine,
+            clock=clock,
+            head_revision=head_revision(),
+            read_engine=read_engine,
         )
         app.state.roomtemp = state
         try:
@@ -46,6 +52,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
         yield
         await engine.dispose()
+        if read_engine is not None:
+            await read_engine.dispose()
 
     app = FastAPI(
         title="roomtemp",

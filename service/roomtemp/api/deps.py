@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.api.state import AppState
@@ -58,6 +59,40 @@ async def _transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
 
 # scope="function": the transaction ends when the endpoint returns, not after the response.
 Transaction = Annotated[AsyncConnection, Depends(_transaction, scope="function")]
+
+
+async def _open_read_connection(state: AppState) -> AsyncConnection:
+    if state.read_engine is not None:
+        try:
+            conn = await state.read_engine.connect().start()
+        except sa_exc.OperationalError as exc:
+            if not state.settings.db_read_fallback:
+                raise ServiceUnavailable(
+                    "the read database (DATABASE_READ_URL) is unreachable; retry later",
+                    code="read_database_unavailable",
+                ) from exc
+            if not state.reading_from_primary:
+                log.warning("read database unreachable (%s); reading from the primary", exc.orig)
+            state.reading_from_primary = True
+        else:
+            if state.reading_from_primary:
+                log.info("read database reachable again; reads go to it")
+            state.reading_from_primary = False
+            return conn
+    return await state.engine.connect().start()
+
+
+async def _read_transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+    # Reads go to the standby when one is configured: they may lag the primary a little.
+    conn = await _open_read_connection(state)
+    try:
+        yield conn
+    finally:
+        await conn.close()  # rolls back: a read transaction has nothing to commit
+
+
+#: A read-only transaction on the standby (DATABASE_READ_URL), else on the primary.
+ReadTransaction = Annotated[AsyncConnection, Depends(_read_transaction, scope="function")]
 
 
 def now(state: State) -> datetime:
