@@ -44,4 +44,4 @@ image-test: $(VENV)/.synced ## build the image (local debootstrap base) and run 
 				apt-get install -y -qq --no-install-recommends $(IMAGE_TEST_APT) >/dev/null; \
 		fi; \
 	fi
-	ROOMTEMP_IMAGE_TEST=1 $(BIN)/pytest tests/deploy/test_image.py -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest tests/deploy/image_check.py -p no:cacheprovider $(PYTEST_ARGS)
