@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from deploy_support import ROOT
 from sqlalchemy.engine import make_url
-
 from tests.postgres_provider import provide_database_url
 
 pytestmark = pytest.mark.timeout(1800)
@@ -40,10 +39,15 @@ PODMAN = ["podman", "--cgroup-manager", "cgroupfs", "--runtime", "runc"]
 LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
 
-def sh(args: list[str], *, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+def sh(
+    args: list[str], *, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        pytest.fail(
+            f"{' '.join(args)} exited {proc.returncode}\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -72,7 +76,10 @@ def image() -> str:
             f"no container builder here ({', '.join(missing)} missing and not installable): "
             "install Debian's podman buildah runc debootstrap as root, or run `make image-test`"
         )
-    sh(["bash", "scripts/deploy/build_base_image.sh", BASE_IMAGE, ".cache/deploy/base"], timeout=900)
+    sh(
+        ["bash", "scripts/deploy/build_base_image.sh", BASE_IMAGE, ".cache/deploy/base"],
+        timeout=900,
+    )
     build = ["buildah", "--cgroup-manager", "cgroupfs", "build", "--isolation", "chroot"]
     build += ["--format", "docker", "--pull=never", "--network", "host", *LIMITS, "--layers"]
     build += ["--build-arg", "REVISION=image-test", "-t", IMAGE]
@@ -93,7 +100,9 @@ def database_url() -> Iterator[str]:
 
 
 def _podman_run(image: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return sh([*PODMAN, "run", "--rm", "--network", "host", *LIMITS, *args], timeout=timeout, check=False)
+    return sh(
+        [*PODMAN, "run", "--rm", "--network", "host", *LIMITS, *args], timeout=timeout, check=False
+    )
 
 
 def test_image_metadata(image: str) -> None:
@@ -129,7 +138,15 @@ def test_serve_without_a_database_is_a_clear_error(image: str) -> None:
 def test_migrate_then_serve_against_postgresql(image: str, database_url: str) -> None:
     url = make_url(database_url)
     # migrate with a DATABASE_URL, read-only root filesystem like in Kubernetes
-    hardening = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    hardening = [
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+    ]
     proc = _podman_run(image, *hardening, "-e", f"DATABASE_URL={database_url}", image, "migrate")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -142,7 +159,21 @@ def test_migrate_then_serve_against_postgresql(image: str, database_url: str) ->
         "DB_PASSWORD": str(url.password or ""), "DB_SSLMODE": "disable",
     }  # fmt: skip
     env_args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
-    sh([*PODMAN, "run", "-d", "--name", name, "--network", "host", *LIMITS, *hardening, *env_args, image])
+    sh(
+        [
+            *PODMAN,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            *LIMITS,
+            *hardening,
+            *env_args,
+            image,
+        ]
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

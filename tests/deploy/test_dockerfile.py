@@ -59,7 +59,7 @@ def test_runtime_stage_is_non_root_with_healthcheck_and_graceful_stop() -> None:
     final = dict(_final_stage())
     assert final["USER"] == "10001:10001"
     assert final["STOPSIGNAL"] == "SIGTERM"
-    options, _, cmd = final["HEALTHCHECK"].partition("CMD ")
+    _options, _, cmd = final["HEALTHCHECK"].partition("CMD ")
     exec_form = json.loads(cmd)
     assert exec_form[0] == "python"
     assert "/healthz" in exec_form[-1]

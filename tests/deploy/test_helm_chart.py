@@ -58,8 +58,13 @@ def test_custom_resources_match_their_crd_schema(tmp_path: Path) -> None:
     rendered.write_text(helm_template_text("ci/all-features-values.yaml"))
     only_crds = tmp_path / "crds.yaml"
     only_crds.write_text(
-        yaml.safe_dump_all([m for m in helm_template("ci/all-features-values.yaml")
-                            if m["kind"] == "ServiceMonitor"])
+        yaml.safe_dump_all(
+            [
+                m
+                for m in helm_template("ci/all-features-values.yaml")
+                if m["kind"] == "ServiceMonitor"
+            ]
+        )
     )
     proc = crd_validate([only_crds])
     assert proc.returncode == 0, proc.stderr
@@ -127,7 +132,8 @@ def test_security_context(values: str | None, kind: str) -> None:
         assert sc["runAsNonRoot"] is True
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
-        assert "limits" in c["resources"] and "requests" in c["resources"]
+        assert "limits" in c["resources"]
+        assert "requests" in c["resources"]
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
 
 
@@ -165,7 +171,9 @@ def test_replicas_left_to_the_hpa_when_autoscaling() -> None:
     assert "replicas" not in find(manifests, "Deployment")["spec"]
     hpa = find(manifests, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"]["name"] == find(manifests, "Deployment")["metadata"]["name"]
+    assert (
+        hpa["spec"]["scaleTargetRef"]["name"] == find(manifests, "Deployment")["metadata"]["name"]
+    )
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
 
 
@@ -225,7 +233,9 @@ def test_migration_job_hooks_for_helm_and_argocd() -> None:
     assert ann["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
     assert ann["argocd.argoproj.io/hook"] == "PreSync"
     assert ann["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
-    dep_wave = find(manifests, "Deployment")["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+    dep_wave = find(manifests, "Deployment")["metadata"]["annotations"][
+        "argocd.argoproj.io/sync-wave"
+    ]
     assert int(ann["argocd.argoproj.io/sync-wave"]) < int(dep_wave)
     # Nothing else is a hook: the API objects are ordinary release objects.
     others = [m for m in manifests if m["kind"] != "Job"]
@@ -247,7 +257,10 @@ def test_ingress_routes_the_api_and_docs_on_every_host_with_tls() -> None:
     assert ing["spec"]["tls"] == [
         {"secretName": "roomtemp-tls", "hosts": ["roomtemp.example.com", "temps.example.org"]}
     ]
-    assert [r["host"] for r in ing["spec"]["rules"]] == ["roomtemp.example.com", "temps.example.org"]
+    assert [r["host"] for r in ing["spec"]["rules"]] == [
+        "roomtemp.example.com",
+        "temps.example.org",
+    ]
     for rule in ing["spec"]["rules"]:
         paths = {(p["path"], p["pathType"]) for p in rule["http"]["paths"]}
         assert paths == {("/v1", "Prefix"), ("/docs", "Prefix"), ("/openapi.json", "Exact")}
@@ -308,9 +321,7 @@ def test_service_monitor_off_by_default_and_scrapes_the_api_when_on() -> None:
     ],
 )
 def test_values_schema_rejects_typos_and_unsafe_values(setting: str, complaint: str) -> None:
-    proc = run(
-        [tool("helm"), "template", "roomtemp", str(CHART), "--set", setting], check=False
-    )
+    proc = run([tool("helm"), "template", "roomtemp", str(CHART), "--set", setting], check=False)
     assert proc.returncode != 0
     assert "values don't meet the specifications of the schema" in proc.stderr
     assert complaint in proc.stderr
@@ -350,7 +361,9 @@ def test_notes_tell_how_to_reach_the_service(tmp_path: Path) -> None:
     default = _render_notes(tmp_path / "a")
     assert "kubectl --namespace rt port-forward service/roomtemp 8000:80" in default
     assert "Secret roomtemp-db (key password)" in default
-    ingress = _render_notes(tmp_path / "b", "ingress.enabled=true", "ingress.hosts[0]=t.example.com")
+    ingress = _render_notes(
+        tmp_path / "b", "ingress.enabled=true", "ingress.hosts[0]=t.example.com"
+    )
     assert "http://t.example.com/v1/" in ingress
     assert "Job roomtemp-migrate" in ingress
 

@@ -124,13 +124,15 @@ def test_base_hooks_selectors_service_ingress_and_config_agree_with_the_chart() 
     base_job_ann = find(base, "Job")["metadata"]["annotations"]
     argo = {k: v for k, v in chart_job_ann.items() if k.startswith("argocd.argoproj.io/")}
     assert argo == base_job_ann
-    assert find(chart, "Deployment")["spec"]["selector"] == find(base, "Deployment")["spec"][
-        "selector"
-    ]
+    assert (
+        find(chart, "Deployment")["spec"]["selector"]
+        == find(base, "Deployment")["spec"]["selector"]
+    )
     assert find(chart, "Service")["spec"] == find(base, "Service")["spec"]
-    assert find(chart, "Ingress")["spec"]["rules"][0]["http"] == find(base, "Ingress")["spec"][
-        "rules"
-    ][0]["http"]
+    assert (
+        find(chart, "Ingress")["spec"]["rules"][0]["http"]
+        == find(base, "Ingress")["spec"]["rules"][0]["http"]
+    )
     assert find(chart, "ConfigMap")["data"] == find(base, "ConfigMap")["data"]
 
 
