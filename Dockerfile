@@ -35,6 +35,7 @@ RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python python3 \
 
 # ---- runtime: the virtualenv and nothing else -----------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="roomtemp" \

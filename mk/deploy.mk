@@ -38,7 +38,7 @@ $(CRD_SCHEMA)/.installed: tests/deploy/crd-schema/package.json \
 IMAGE_TEST_APT := podman buildah runc debootstrap
 image-test: $(VENV)/.synced ## build the image (local debootstrap base) and run it against PostgreSQL
 	@if ! command -v podman >/dev/null || ! command -v buildah >/dev/null \
-			|| ! command -v debootstrap >/dev/null; then \
+			|| ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 				apt-get install -y -qq --no-install-recommends $(IMAGE_TEST_APT) >/dev/null; \

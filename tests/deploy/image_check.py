@@ -113,6 +113,7 @@ def test_image_metadata(image: str) -> None:
     assert config["Entrypoint"] == ["roomtemp"]
     assert config["Cmd"] == ["serve"]
     assert info["Labels"]["org.opencontainers.image.revision"] == "image-test"
+    assert info["Labels"]["org.opencontainers.image.base.name"] == BASE_IMAGE.split("/")[-1]
     assert "HOST=0.0.0.0" in config["Env"]
     assert info["Healthcheck"]["Test"][0] == "CMD"
     assert "/healthz" in info["Healthcheck"]["Test"][-1]
