@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from deploy_support import ROOT
 from sqlalchemy.engine import make_url
+
+from tests.deploy.deploy_support import ROOT
 from tests.postgres_provider import provide_database_url
 
 pytestmark = pytest.mark.timeout(1800)

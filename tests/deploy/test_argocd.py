@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_support import CHART, K8S, ROOT, crd_validate, helm_template, k8s_errors
+
+from tests.deploy.deploy_support import CHART, K8S, ROOT, crd_validate, helm_template, k8s_errors
 
 APPLICATION = K8S / "argocd" / "application.yaml"
 

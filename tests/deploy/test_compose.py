@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any
 
-from deploy_support import ROOT, run, tool
+from tests.deploy.deploy_support import ROOT, run, tool
 
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"

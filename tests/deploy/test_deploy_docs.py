@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from deploy_support import ROOT, find, k8s_errors, load_all, run, tool
+from tests.deploy.deploy_support import ROOT, find, k8s_errors, load_all, run, tool
 
 DOC = ROOT / "docs" / "deploy.md"
 

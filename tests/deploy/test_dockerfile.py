@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from deploy_support import ROOT, run, tool
+from tests.deploy.deploy_support import ROOT, run, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 

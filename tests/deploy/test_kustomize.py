@@ -4,7 +4,8 @@ the Helm chart so the two never drift apart."""
 from __future__ import annotations
 
 import pytest
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     K8S,
     Manifest,
     containers,
