@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         for url in (self.database_url, self.database_read_url):
             if url is not None:
                 normalise_database_url(url.get_secret_value())
+        if self.db_read_host and self.database_read_url is None and self.database_url is not None:
+            raise ValueError(
+                "DB_READ_HOST goes with the DB_* parts (DB_HOST, DB_USER, ...); "
+                "with DATABASE_URL, set DATABASE_READ_URL instead"
+            )
         return self
 
     def sqlalchemy_url(self) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -61,7 +62,8 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_a_broken_rule_is_reported(conninfo: str, case: str) -> None:
+def test_a_broken_rule_is_reported(conninfo: str, db: psycopg.Connection[Any], case: str) -> None:
+    # `db` empties the tables first: a new primary key must not trip over other tests' rows.
     ddl, expected = BROKEN[case]
     with psycopg.connect(conninfo) as conn:  # one transaction, rolled back at the end
         conn.execute(ddl)

@@ -99,6 +99,19 @@ chart's ConfigMap exists. The password (or a whole URL) only ever comes from an 
       name: {{ include "roomtemp.databaseSecretName" . }}
       key: {{ $db.existingSecretPasswordKey }}
 {{- end }}
+{{- if $db.existingSecretReadUrlKey }}
+- name: DATABASE_READ_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomtemp.databaseSecretName" . }}
+      key: {{ $db.existingSecretReadUrlKey }}
+{{- else if $db.readHost }}
+{{- if $db.existingSecretUrlKey }}
+{{- fail "externalDatabase.readHost needs host/port/database/user (not existingSecretUrlKey); use existingSecretReadUrlKey" }}
+{{- end }}
+- name: DB_READ_HOST
+  value: {{ $db.readHost | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Settings shared by every roomtemp process, rendered into the ConfigMap. */}}
@@ -111,6 +124,16 @@ DB_STATEMENT_TIMEOUT_MS: {{ .Values.config.dbStatementTimeoutMs | quote }}
 AUTO_REGISTER: {{ .Values.config.autoRegister | quote }}
 MAX_BATCH_SIZE: {{ .Values.config.maxBatchSize | quote }}
 MAX_FUTURE_SKEW_SECONDS: {{ .Values.config.maxFutureSkewSeconds | quote }}
+{{- /* Scale-out settings only when set, so the defaults match k8s/base/config.env. */}}
+{{- if .Values.config.dbReadFallback }}
+DB_READ_FALLBACK: "true"
+{{- end }}
+{{- if .Values.config.dbPgbouncer }}
+DB_PGBOUNCER: "true"
+{{- end }}
+{{- if not (kindIs "invalid" .Values.config.dbPrepareThreshold) }}
+DB_PREPARE_THRESHOLD: {{ .Values.config.dbPrepareThreshold | quote }}
+{{- end }}
 {{- range $k, $v := .Values.config.extraEnv }}
 {{ $k }}: {{ $v | quote }}
 {{- end }}
