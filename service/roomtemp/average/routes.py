@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from roomtemp.api.deps import Now, PathKey, ReadTransaction, SensorTypeParam, State
+from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average import service
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
@@ -37,7 +37,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown bui
 async def get_room_average(
     building: PathKey,
     room: PathKey,
-    conn: ReadTransaction,
+    conn: ReadConnection,
     now: Now,
     sensor_type: SensorTypeParam = "temperature",
     at: TimeParam = None,
@@ -68,7 +68,7 @@ async def get_room_average(
 async def get_room_series(
     building: PathKey,
     room: PathKey,
-    conn: ReadTransaction,
+    conn: ReadConnection,
     state: State,
     from_: Annotated[str, Query(alias="from", max_length=64, description="Exclusive start")],
     to: Annotated[str, Query(max_length=64, description="Inclusive end")],
@@ -113,7 +113,7 @@ async def get_room_series(
 @router.get("/buildings/{building}/averages", responses=_NOT_FOUND)
 async def get_building_averages(
     building: PathKey,
-    conn: ReadTransaction,
+    conn: ReadConnection,
     now: Now,
     sensor_type: SensorTypeParam = "temperature",
     at: TimeParam = None,
