@@ -43,9 +43,12 @@ def test_plan_references_dimensions_and_colocates_facts() -> None:
         "fk_room_building_id_building",
         "FOREIGN KEY (building_id) REFERENCES building(id)",
     )
-    steps = citus.plan(["capture", "capture_rollup_1h", "capture_rollup_15m"], [fk], set(), quote)
+    facts = ["capture", "capture_rollup_1h", "capture_rollup_15m"]
+    bucket = "roomtemp_bucket(timestamp with time zone,interval)"
+    steps = citus.plan(facts, [fk], set(), quote, [bucket])
     assert steps == [
         ("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'", {}),
+        ("SELECT create_distributed_function(:f)", {"f": bucket}),
         ('ALTER TABLE "room" DROP CONSTRAINT "fk_room_building_id_building"', {}),
         ("SELECT create_reference_table(:t)", {"t": "building"}),
         ("SELECT create_reference_table(:t)", {"t": "sensor_type"}),
@@ -89,6 +92,7 @@ def test_discovery_on_the_live_schema(database_url: str) -> None:
                 )
             ]
             assert not citus.citus_installed(conn)
+            assert all(f.startswith("roomtemp_") for f in citus.functions(conn))
     finally:
         engine.dispose()
 

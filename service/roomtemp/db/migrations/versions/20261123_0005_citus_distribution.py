@@ -4,9 +4,12 @@ A no-op on plain PostgreSQL (it logs that it did nothing). With the `citus` exte
 `building`, `sensor_type` and `room` are copied to every node (reference tables) and every fact
 table (each table with a `room_id` column other than `room`: `capture`, `capture_rollup_*`, ...)
 is distributed by `room_id`, co-located with `capture`, so every query that filters one room
-runs on one shard with full SQL. Never run against Citus here (no Citus package on these
-machines): reviewed by hand, see docs/scaling.md for the steps to verify it on a Citus cluster.
-A later migration that adds a fact table on a Citus cluster must distribute it itself.
+runs on one shard with full SQL. The schema's own SQL functions (the time-bucket function) are
+propagated to every node, since queries pushed to a shard call them.
+
+Never run against Citus here (no Citus package on these machines): reviewed by hand; see
+docs/scaling.md for how to verify it on a Citus cluster. A later migration that adds a fact
+table on a Citus cluster must distribute it itself.
 
 Revision ID: 0005
 Revises: 0001
@@ -65,6 +68,31 @@ def dimension_foreign_keys(bind: Connection) -> list[tuple[str, str, str]]:
     return [(r[0], r[1], r[2]) for r in rows]
 
 
+def functions(bind: Connection) -> list[str]:
+    """The current schema's own functions (not an extension's), as regprocedure text."""
+    return list(
+        bind.scalars(
+            sa.text(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p "
+                "WHERE p.pronamespace = current_schema()::regnamespace AND NOT EXISTS ("
+                "  SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass "
+                "  AND d.objid = p.oid AND d.deptype = 'e') ORDER BY 1"
+            )
+        ).all()
+    )
+
+
+def distributed_functions(bind: Connection) -> set[str]:
+    return set(
+        bind.scalars(
+            sa.text(
+                "SELECT objid::regprocedure::text FROM pg_dist_object "
+                "WHERE classid = 'pg_proc'::regclass"
+            )
+        ).all()
+    )
+
+
 def distributed_tables(bind: Connection) -> set[str]:
     return set(
         bind.scalars(
@@ -81,6 +109,7 @@ def plan(
     dimension_fks: Sequence[tuple[str, str, str]],
     done: set[str],
     quote: Callable[[str], str],
+    funcs: Sequence[str] = (),
 ) -> list[Step]:
     """The statements that distribute what is not distributed yet, in order."""
     steps: list[Step] = [
@@ -88,6 +117,8 @@ def plan(
         # transaction block must happen before any parallel command (Citus' own hint).
         ("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'", {}),
     ]
+    # Functions first: a distributed table's queries may call them on any node.
+    steps += [("SELECT create_distributed_function(:f)", {"f": f}) for f in funcs if f not in done]
     dimensions = [d for d in DIMENSIONS if d not in done]
     # create_reference_table refuses a table with an identity column and a foreign key to
     # another reference table (citusdata/citus#7036): drop those keys, re-add them after.
@@ -121,7 +152,8 @@ def upgrade() -> None:
     if ANCHOR not in facts:
         raise RuntimeError(f"0005: no {ANCHOR} table to co-locate the fact tables with")
     quote = bind.dialect.identifier_preparer.quote
-    steps = plan(facts, dimension_foreign_keys(bind), distributed_tables(bind), quote)
+    done = distributed_tables(bind) | distributed_functions(bind)
+    steps = plan(facts, dimension_foreign_keys(bind), done, quote, functions(bind))
     for statement, params in steps:
         log.info("0005: %s %s", statement, params or "")
         bind.execute(sa.text(statement), params)
