@@ -154,6 +154,16 @@ def _fact_violations(t: Table, room_id_type: str | None, facts: set[str]) -> Ite
             yield "capture: ts must be in the primary key (partitioning by time needs it)"
 
 
+def bucket_sql_functions(conn: psycopg.Connection[Any]) -> list[str]:
+    """The current schema's SQL functions whose body spells out `date_bin`."""
+    rows = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "WHERE p.pronamespace = current_schema()::regnamespace "
+        "AND coalesce(pg_get_functiondef(p.oid), '') LIKE '%%date_bin%%' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def bucket_sql_sites(package: Path) -> set[str]:
     """`module:function` of every place outside migrations that spells out `date_bin`.
 

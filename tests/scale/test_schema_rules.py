@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.scale.schema_rules import bucket_sql_sites, load, violations
+from tests.scale.schema_rules import bucket_sql_functions, bucket_sql_sites, load, violations
 
 PACKAGE = Path(__file__).resolve().parents[2] / "service" / "roomtemp"
 
@@ -73,9 +73,18 @@ def test_a_broken_rule_is_reported(conninfo: str, db: psycopg.Connection[Any], c
         assert any(v.startswith(sentence) for v in found), (sentence, found)
 
 
-def test_time_buckets_are_spelled_in_one_function() -> None:
+def test_time_buckets_are_spelled_in_one_function(conninfo: str) -> None:
     sites = bucket_sql_sites(PACKAGE)
     assert len(sites) <= 1, f"date_bin spelled out in several places: {sorted(sites)}"
+    with psycopg.connect(conninfo) as conn:
+        functions = bucket_sql_functions(conn)
+        assert len(functions) <= 1, f"date_bin in several SQL functions: {functions}"
+        conn.execute(
+            "CREATE FUNCTION other_bucket(ts timestamptz) RETURNS timestamptz LANGUAGE sql "
+            "IMMUTABLE RETURN date_bin(interval '5 minutes', ts, timestamptz 'epoch')"
+        )
+        assert "other_bucket(timestamp with time zone)" in bucket_sql_functions(conn)
+        conn.rollback()
 
 
 def test_bucket_sites_are_found(tmp_path: Path) -> None:
