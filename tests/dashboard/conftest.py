@@ -30,7 +30,9 @@ from roomtemp.db import migrate
 from tests.dashboard import seed
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("DASHBOARD_ARTIFACTS", ROOT / ".cache" / "test-artifacts" / "dashboard"))
+ARTIFACTS = Path(
+    os.environ.get("DASHBOARD_ARTIFACTS", ROOT / ".cache" / "test-artifacts" / "dashboard")
+)
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -130,6 +132,8 @@ def serve(database_url: str, log_name: str, **env: str) -> tuple[subprocess.Pope
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOG_LEVEL": "warning",
+        # The API-token layer (when present) is off here; the auth test turns it on.
+        "AUTH_REQUIRED": "false",
         **env,
     }
     with log.open("wb") as out:
@@ -229,5 +233,3 @@ def screenshot(page: Page, name: str) -> Path:
         Path(docs).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(docs) / f"{name}.png")
     return path
-
-

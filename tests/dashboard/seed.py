@@ -1,7 +1,7 @@
 """The data the browser tests seed, and the expected averages computed from it in plain Python.
 
-Times are relative to T0 (now, floored to the minute): a "recent" cluster 1–3 minutes before T0
-sits in the live 15-minute window for ~12 minutes after seeding, and history starts at T0 − 20m,
+Times are relative to T0 (now, floored to the minute): a "recent" cluster 1-3 minutes before T0
+sits in the live 15-minute window for ~12 minutes after seeding, and history starts at T0 - 20m,
 so nothing else ever enters that window. All captures are on whole minutes.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 STALE_MINUTES = 30  # the page's threshold (app.js STALE_MINUTES)
 COMFORT_C = (20.0, 24.0)  # the page's comfort band (app.js COMFORT_C)
 HISTORY = timedelta(hours=7)
-GAP = (timedelta(hours=4), timedelta(hours=3))  # no captures in (T0 − 4h, T0 − 3h] for 3.14
+GAP = (timedelta(hours=4), timedelta(hours=3))  # no captures in (T0 - 4h, T0 - 3h] for 3.14
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def captures(t0: datetime) -> list[Capture]:
         for i, v in enumerate(values):
             out.append(Capture(b, r, t0 - timedelta(minutes=1 + i), v))
     out.append(Capture(*STALE_ROOM, t0 - timedelta(hours=2), 19.5))
-    # History of hq/3.14: every 5 minutes from T0 − 20m back HISTORY, with a one-hour gap.
+    # History of hq/3.14: every 5 minutes from T0 - 20m back HISTORY, with a one-hour gap.
     k = 0
     while (age := timedelta(minutes=20 + 5 * k)) <= HISTORY:
         if not GAP[1] <= age < GAP[0]:

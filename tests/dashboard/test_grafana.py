@@ -99,8 +99,14 @@ def _check_column(value: Any, kind: str, where: str) -> None:
 
 @pytest.mark.parametrize(
     "span",
-    [timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=7),
-     timedelta(days=30), timedelta(days=365)],  # fmt: skip
+    [
+        timedelta(hours=1),
+        timedelta(hours=6),
+        timedelta(days=1),
+        timedelta(days=7),
+        timedelta(days=30),
+        timedelta(days=365),
+    ],
     ids=lambda s: f"{s.days}d{s.seconds // 3600}h",
 )
 def test_infinity_queries_match_the_api(seeded: TestClient, span: timedelta) -> None:
@@ -133,7 +139,8 @@ def test_infinity_queries_match_the_api(seeded: TestClient, span: timedelta) -> 
             if q.get("format") == "timeseries":
                 assert times == ["t"]
                 stamps = [datetime.fromisoformat(r["t"]) for r in rows]
-                assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+                assert stamps == sorted(stamps)
+                assert len(set(stamps)) == len(stamps)
                 if q["url"].endswith("/averages") and "unit" in params:
                     assert body["unit"] == unit
 
@@ -178,7 +185,9 @@ def test_postgres_series_equals_the_api(
     interval_ms: int,
 ) -> None:
     start = NOW - span - timedelta(seconds=30)  # not on a step boundary
-    sql = _render(_targets("roomtemp-postgres.json")["timeseries"], _sql_values(start, NOW, interval_ms, unit))
+    sql = _render(
+        _targets("roomtemp-postgres.json")["timeseries"], _sql_values(start, NOW, interval_ms, unit)
+    )
     rows = db.execute(sql).fetchall()
     step = f"{max(interval_ms, 60_000) // 60_000}m"  # the SQL clamps to one minute, as the API
     api = seeded.get(
@@ -186,7 +195,8 @@ def test_postgres_series_equals_the_api(
         params={"from": start.isoformat(), "to": NOW.isoformat(), "step": step, "unit": unit},
     ).json()["points"]
     assert len(rows) == len(api) > 0
-    assert any(p["count"] == 0 for p in api) and any(p["count"] > 0 for p in api)
+    assert any(p["count"] == 0 for p in api)
+    assert any(p["count"] > 0 for p in api)
     for (t, mean, low, high, count), p in zip(rows, api, strict=True):
         assert t == datetime.fromisoformat(p["t"])
         assert count == p["count"]
@@ -203,14 +213,16 @@ def test_postgres_rooms_table_equals_the_api(
     api = seeded.get("/v1/buildings/hq/averages", params={"at": NOW.isoformat(), "unit": unit})
     rooms = api.json()["rooms"]
     assert [r[0] for r in rows] == [r["room"] for r in rooms] == ["3.14", "empty", "lobby"]
-    for (room, mean, low, high, count, last_ts), want in zip(rows, rooms, strict=True):
+    for (_room, mean, low, high, count, last_ts), want in zip(rows, rooms, strict=True):
         assert count == want["count"]
         assert last_ts == datetime.fromisoformat(want["last_ts"])
         for got, exp in ((mean, want["mean"]), (low, want["min"]), (high, want["max"])):
             assert (got is None and exp is None) or float(got) == pytest.approx(exp, abs=1e-9)
 
 
-def test_postgres_variables_list_the_registry(seeded: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_postgres_variables_list_the_registry(
+    seeded: TestClient, db: psycopg.Connection[Any]
+) -> None:
     dashboard = json.loads((DASHBOARDS / "roomtemp-postgres.json").read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     buildings = db.execute(_render(variables["building"]["query"], {})).fetchall()
@@ -224,7 +236,8 @@ def test_postgres_variables_list_the_registry(seeded: TestClient, db: psycopg.Co
 def test_dashboards_are_importable(name: str) -> None:
     """Plain dashboard JSON: no id, no fixed data source uid, a stable uid, unique panel ids."""
     dashboard = json.loads((DASHBOARDS / name).read_text())
-    assert "id" not in dashboard and re.fullmatch(r"[a-z0-9-]{1,40}", dashboard["uid"])
+    assert "id" not in dashboard
+    assert re.fullmatch(r"[a-z0-9-]{1,40}", dashboard["uid"])
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     text = json.dumps(dashboard)

@@ -297,6 +297,7 @@ let generation = 0;
 async function render({ focus = false } = {}) {
   const mine = ++generation;
   const main = $("#main");
+  document.body.dataset.state = "loading";
   main.setAttribute("aria-busy", "true");
   const route = location.hash.replace(/^#/, "") || "/";
   const [path, query = ""] = route.split("?");
@@ -304,7 +305,8 @@ async function render({ focus = false } = {}) {
   try {
     let view;
     let draw = null;
-    if (parts[0] === "room" && parts.length === 3) {
+    const name = parts[0] === "room" && parts.length === 3 ? "room" : "overview";
+    if (name === "room") {
       ({ view, draw } = await roomView(parts[1], parts[2], new URLSearchParams(query)));
       document.title = `${parts[1]} / ${parts[2]} · roomtemp`;
     } else {
@@ -316,6 +318,7 @@ async function render({ focus = false } = {}) {
     if (draw) draw();
     showAlert("");
     $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    document.body.dataset.view = name;
     document.body.dataset.state = "ready";
   } catch (err) {
     if (mine !== generation) return;
