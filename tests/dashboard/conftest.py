@@ -73,9 +73,8 @@ class LiveServer:
     t0: datetime
     data: list[seed.Capture]
 
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
-            return json.loads(resp.read())
+    def post(self, path: str, body: object) -> Any:
+        return _post(self.url + path, body)
 
 
 def _free_port() -> int:

@@ -159,6 +159,36 @@ def test_room_presets_and_unit(
     assert page_problems.messages == []
 
 
+def test_auto_refresh_shows_new_captures(page: Page, live_server: LiveServer) -> None:
+    """Every 60 s the page reloads its data (the page's clock is driven by the test)."""
+    t0 = live_server.t0
+    start, end = t0 - timedelta(hours=7), t0 - timedelta(hours=6)
+    page.clock.install()
+    page.goto(f"{live_server.url}/#/room/hq/3.14?from={_iso(start)}&to={_iso(end)}")
+    expect(page.locator("body[data-state='ready'][data-view='room']")).to_be_attached()
+    dots = page.locator("circle.capture")
+    before = len([c for c in live_server.data if c.room == "3.14" and start < c.ts <= end])
+    expect(dots).to_have_count(before)
+    page.locator("details.data summary").click()
+    # Off the seed's 5-minute grid, and outside every range the other tests count.
+    extra = t0 - timedelta(hours=6, minutes=2)
+    live_server.post("/v1/captures", seed.Capture("hq", "3.14", extra, 21.0).body())
+    state = "document.body.dataset.state"  # "loading" from the moment a render starts
+    page.clock.run_for(59_000)
+    assert page.evaluate(state) == "ready"
+    page.clock.run_for(2_000)
+    assert page.evaluate(state) == "loading"
+    expect(dots).to_have_count(before + 1)
+    expect(page.locator("details.data")).to_have_attribute("open", "")
+    page.get_by_label("Auto-refresh (60 s)").uncheck()
+    live_server.post(
+        "/v1/captures", seed.Capture("hq", "3.14", extra - timedelta(minutes=1), 21.0).body()
+    )
+    page.clock.run_for(61_000)
+    assert page.evaluate(state) == "ready"
+    expect(dots).to_have_count(before + 1)
+
+
 def test_phone_width_has_no_page_overflow(
     browser_page_phone: Page, live_server: LiveServer
 ) -> None:

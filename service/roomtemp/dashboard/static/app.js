@@ -314,10 +314,15 @@ async function render({ focus = false } = {}) {
       document.title = "roomtemp";
     }
     if (mine !== generation) return; // a newer render won
+    // A refresh keeps what the reader had open or focused.
+    const dataOpen = main.querySelector("details.data")?.open;
+    const chartFocused = document.activeElement?.classList?.contains("chart");
     main.replaceChildren(view);
-    if (draw) draw();
+    const chart = draw ? draw() : null;
+    if (dataOpen && !focus) main.querySelector("details.data").open = true;
+    if (chartFocused && chart && !focus) chart.focus();
     showAlert("");
-    $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()} · `;
     document.body.dataset.view = name;
     document.body.dataset.state = "ready";
   } catch (err) {
@@ -325,7 +330,7 @@ async function render({ focus = false } = {}) {
     if (!(err instanceof ApiError)) throw err;
     const message = explain(err);
     showAlert(message);
-    main.replaceChildren(h("p", { class: "error", text: message }));
+    main.replaceChildren(h("p", { class: "error", text: "No data to show: see the message above." }));
     document.body.dataset.state = "error";
     if (err.status === 401 || err.status === 403) openTokenPanel(true);
   } finally {
