@@ -24,6 +24,19 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
+def _unnamed_controls(page: Page) -> list[str]:
+    """Form controls without a label and links or buttons without text (screen readers)."""
+    result: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll("input, button, a, select, textarea")]
+          .filter((el) => !el.closest("[hidden]"))
+          .filter((el) => el.matches("input, select, textarea")
+            ? !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+            : !el.textContent.trim() && !el.getAttribute("aria-label"))
+          .map((el) => el.outerHTML)"""
+    )
+    return result
+
+
 def _check_overview(page: Page, server: LiveServer, unit: str) -> None:
     rows = page.locator("tr.room")
     expect(rows).to_have_count(len(seed.RECENT) + 1)
@@ -67,6 +80,7 @@ def test_overview_lists_every_room_with_its_average(
     expect(page.locator("section[data-building='hq'] h3")).to_have_text("Headquarters (hq)")
     _check_overview(page, live_server, "celsius")
     screenshot(page, "overview")
+    assert _unnamed_controls(page) == []
     # First paint, for the report only (timings are never asserted).
     paint = page.evaluate(
         "JSON.stringify(performance.getEntriesByType('paint').map(e => [e.name, e.startTime]))"
@@ -131,6 +145,7 @@ def test_room_chart_has_one_vertex_per_point_with_data(
     page.keyboard.press("ArrowLeft")
     expect(page.locator(".readout")).to_contain_text("mean 21.67 °C")
     screenshot(page, "room")
+    assert _unnamed_controls(page) == []
     assert page_problems.messages == []
 
 
