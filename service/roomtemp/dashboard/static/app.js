@@ -325,6 +325,7 @@ async function render({ focus = false } = {}) {
     $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()} · `;
     document.body.dataset.view = name;
     document.body.dataset.state = "ready";
+    performance.mark(`roomtemp:${name}-ready`);
   } catch (err) {
     if (mine !== generation) return;
     if (!(err instanceof ApiError)) throw err;
