@@ -6,7 +6,6 @@ The standby's WAL replay is paused to stand in for replication lag: a capture wr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from roomtemp.db.engine import create_read_engine
 from tests.conftest import NOW, make_settings
 from tests.factories import capture
 from tests.scale.replica import ReplicatedPair, conninfo, replicated_pair
+from tests.scale.threads import run_async
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def test_read_connections_are_read_only(pair: ReplicatedPair) -> None:
             await engine.dispose()
 
     with pytest.raises(sa_exc.DBAPIError) as failure:
-        asyncio.run(try_write())
+        run_async(try_write())
     assert isinstance(failure.value.orig, psycopg.errors.ReadOnlySqlTransaction)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roomtemp.db.engine import _connect_args, create_engine, create_read_engine
 from roomtemp.settings import Settings
 from tests.conftest import make_settings
+from tests.scale.threads import run_async
 
 
 def test_read_url_from_url_or_parts() -> None:
@@ -76,6 +76,6 @@ def test_what_the_server_sees(database_url: str) -> None:
         finally:
             await engine.dispose()
 
-    assert asyncio.run(show(create_engine)) == ("4321ms", "off")
-    assert asyncio.run(show(create_read_engine)) == ("4321ms", "on")
-    assert asyncio.run(show(create_engine, db_pgbouncer=True)) == ("0", "off")
+    assert run_async(show(create_engine)) == ("4321ms", "off")
+    assert run_async(show(create_read_engine)) == ("4321ms", "on")
+    assert run_async(show(create_engine, db_pgbouncer=True)) == ("0", "off")

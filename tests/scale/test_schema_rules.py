@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.scale.schema_rules import bucket_sql_functions, bucket_sql_sites, load, violations
+from tests.scale.threads import on_fresh_thread
 
 PACKAGE = Path(__file__).resolve().parents[2] / "service" / "roomtemp"
 
@@ -74,7 +75,7 @@ def test_a_broken_rule_is_reported(conninfo: str, db: psycopg.Connection[Any], c
 
 
 def test_time_buckets_are_spelled_in_one_function(conninfo: str) -> None:
-    sites = bucket_sql_sites(PACKAGE)
+    sites = on_fresh_thread(bucket_sql_sites, PACKAGE)
     assert len(sites) <= 1, f"date_bin spelled out in several places: {sorted(sites)}"
     with psycopg.connect(conninfo) as conn:
         functions = bucket_sql_functions(conn)
@@ -92,4 +93,4 @@ def test_bucket_sites_are_found(tmp_path: Path) -> None:
     pkg.mkdir()
     (pkg / "a.py").write_text("def one():\n    return 'SELECT date_bin(...)'\n")
     (pkg / "b.py").write_text("from sqlalchemy import func\ndef two():\n    return func.date_bin\n")
-    assert bucket_sql_sites(pkg) == {"pkg/a.py:one", "pkg/b.py:two"}
+    assert on_fresh_thread(bucket_sql_sites, pkg) == {"pkg/a.py:one", "pkg/b.py:two"}
