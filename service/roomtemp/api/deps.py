@@ -1,0 +1,84 @@
+"""Request dependencies: the app state, transactions, the clock, common parameters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.api.state import AppState
+from roomtemp.db.engine import current_revision
+from roomtemp.errors import ServiceUnavailable
+from roomtemp.keys import KEY_MAX_LENGTH, KEY_PATTERN
+from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+log = logging.getLogger(__name__)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.roomtemp
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+async def check_schema(state: AppState, *, recheck: bool = False) -> bool:
+    """True once the database schema is at the migrations' head (remembered unless `recheck`)."""
+    if recheck or not state.schema_ready:
+        was_ready = state.schema_ready
+        revision = await current_revision(state.engine)
+        state.schema_ready = revision == state.head_revision
+        if state.schema_ready and not was_ready:
+            log.info("database schema is at head %s; serving", revision)
+    return state.schema_ready
+
+
+async def _ready_state(state: State) -> AppState:
+    if not await check_schema(state):
+        raise ServiceUnavailable(
+            "the database schema is not at the latest revision; run `roomtemp migrate`",
+            code="schema_not_ready",
+        )
+    return state
+
+
+ReadyState = Annotated[AppState, Depends(_ready_state)]
+
+
+async def _transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+    # Committed when the endpoint returns, before the response is sent: a 201 means durable.
+    async with state.engine.begin() as conn:
+        yield conn
+
+
+# scope="function": the transaction ends when the endpoint returns, not after the response.
+Transaction = Annotated[AsyncConnection, Depends(_transaction, scope="function")]
+
+
+def now(state: State) -> datetime:
+    return state.clock()
+
+
+Now = Annotated[datetime, Depends(now)]
+
+PathKey = Annotated[str, Path(min_length=1, max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)]
+SensorTypeParam = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=KEY_MAX_LENGTH,
+        pattern=KEY_PATTERN,
+        description="Sensor type key",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="`next_cursor` of the previous page"),
+]
+DEFAULT_PAGE = DEFAULT_LIMIT

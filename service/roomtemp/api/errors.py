@@ -1,0 +1,132 @@
+"""Maps every failure to a status code and the one JSON error envelope."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roomtemp.errors import (
+    Conflict,
+    DomainError,
+    ErrorDetail,
+    InvalidInput,
+    MalformedRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    MalformedRequest: 400,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    ServiceUnavailable: 503,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def error_body(code: str, message: str, details: Sequence[ErrorDetail] = ()) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": [d.as_dict() for d in details]}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[ErrorDetail] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def details_from_pydantic(errors: Sequence[Any], *, batch: bool = False) -> list[ErrorDetail]:
+    """Pydantic/FastAPI error entries → details with the item index and the field name."""
+    details = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        index = None
+        if batch and loc and isinstance(loc[0], int):
+            index = loc.pop(0)
+        field = ".".join(str(p) for p in loc) or None
+        message = str(err.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        details.append(ErrorDetail(message, field=field, index=index, code=str(err.get("type"))))
+    return details
+
+
+def _is_database_down(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionError | psycopg.OperationalError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc.orig, psycopg.OperationalError | psycopg.errors.QueryCanceled
+        )
+    return isinstance(exc, sa_exc.InterfaceError)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
+    return error_response(status, exc.code, exc.message, exc.details)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = details_from_pydantic(exc.errors())
+    if any(d.code == "json_invalid" for d in details):
+        return error_response(400, "malformed_request", "the body is not valid JSON", details)
+    return error_response(422, "validation_error", "the request is invalid", details)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    if _is_database_down(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unavailable or too slow; retry later",
+            headers={"Retry-After": "1"},
+        )
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, _unexpected)
+    app.add_exception_handler(psycopg.Error, _unexpected)
+    app.add_exception_handler(OSError, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)

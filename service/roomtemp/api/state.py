@@ -1,0 +1,19 @@
+"""What the running app holds: settings, engine, clock, and whether the schema is at head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from roomtemp.clock import Clock
+from roomtemp.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    clock: Clock
+    head_revision: str
+    schema_ready: bool = False

@@ -1,0 +1,1 @@
+"""Rolling averages, computed in PostgreSQL."""

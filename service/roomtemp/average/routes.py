@@ -1,0 +1,140 @@
+"""HTTP endpoints for rolling averages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from roomtemp.api.deps import Now, PathKey, SensorTypeParam, State, Transaction
+from roomtemp.average import service
+from roomtemp.average.schemas import (
+    BuildingAveragesOut,
+    PointOut,
+    RoomAverageOut,
+    RoomSeriesOut,
+    RoomStatsOut,
+)
+from roomtemp.timefmt import format_duration
+
+router = APIRouter(prefix="/v1", tags=["averages"])
+
+TimeParam = Annotated[
+    str | None,
+    Query(max_length=64, description="RFC 3339 with offset, or Unix seconds; default now"),
+]
+WindowParam = Annotated[
+    str, Query(max_length=16, description="Window length, 1m … 24h (e.g. 15m, 1h)")
+]
+UnitParam = Annotated[
+    str | None,
+    Query(max_length=32, description="kelvin, celsius or fahrenheit; default canonical unit"),
+]
+_NOT_FOUND = {404: {"description": "Unknown building or room"}}
+
+
+@router.get("/buildings/{building}/rooms/{room}/average", responses=_NOT_FOUND)
+async def get_room_average(
+    building: PathKey,
+    room: PathKey,
+    conn: Transaction,
+    now: Now,
+    sensor_type: SensorTypeParam = "temperature",
+    at: TimeParam = None,
+    window: WindowParam = "15m",
+    unit: UnitParam = None,
+) -> RoomAverageOut:
+    """Statistics of the rolling window (at − window, at] of one room; by default the latest."""
+    end = service.parse_time(at, "at") if at is not None else now
+    span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
+    avg = await service.room_average(conn, building, room, sensor_type, end, span, unit)
+    s = avg.stats
+    return RoomAverageOut(
+        building=avg.building,
+        room=avg.room,
+        sensor_type=avg.sensor_type,
+        unit=avg.unit,
+        window_start=avg.window_start,
+        window_end=avg.window_end,
+        count=s.count,
+        mean=s.mean,
+        min=s.min,
+        max=s.max,
+        time_weighted_mean=s.time_weighted_mean,
+    )
+
+
+@router.get("/buildings/{building}/rooms/{room}/averages", responses=_NOT_FOUND)
+async def get_room_series(
+    building: PathKey,
+    room: PathKey,
+    conn: Transaction,
+    state: State,
+    from_: Annotated[str, Query(alias="from", max_length=64, description="Exclusive start")],
+    to: Annotated[str, Query(max_length=64, description="Inclusive end")],
+    sensor_type: SensorTypeParam = "temperature",
+    step: Annotated[str, Query(max_length=16, description="Point spacing, ≥ 1m")] = "15m",
+    window: WindowParam = "15m",
+    unit: UnitParam = None,
+) -> RoomSeriesOut:
+    """A series of rolling windows ending at every multiple of `step` in (from, to].
+
+    Points without captures are present with count 0 and null values.
+    """
+    start = service.parse_time(from_, "from")
+    end = service.parse_time(to, "to")
+    step_span = service.parse_span(step, "step", service.MIN_STEP, service.MAX_STEP)
+    span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
+    series = await service.room_series(
+        conn,
+        building,
+        room,
+        sensor_type,
+        start,
+        end,
+        step_span,
+        span,
+        unit,
+        state.settings.max_series_points,
+    )
+    return RoomSeriesOut(
+        building=series.building,
+        room=series.room,
+        sensor_type=series.sensor_type,
+        unit=series.unit,
+        window=format_duration(series.window),
+        step=format_duration(series.step),
+        points=[
+            PointOut(t=p.t, count=p.count, mean=p.mean, min=p.min, max=p.max)
+            for p in series.points
+        ],
+    )
+
+
+@router.get("/buildings/{building}/averages", responses=_NOT_FOUND)
+async def get_building_averages(
+    building: PathKey,
+    conn: Transaction,
+    now: Now,
+    sensor_type: SensorTypeParam = "temperature",
+    at: TimeParam = None,
+    window: WindowParam = "15m",
+    unit: UnitParam = None,
+) -> BuildingAveragesOut:
+    """The window ending at `at` for every room of a building, with each room's newest capture."""
+    end = service.parse_time(at, "at") if at is not None else now
+    span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
+    result = await service.building_averages(conn, building, sensor_type, end, span, unit)
+    return BuildingAveragesOut(
+        building=result.building,
+        sensor_type=result.sensor_type,
+        unit=result.unit,
+        window_start=result.window_start,
+        window_end=result.window_end,
+        rooms=[
+            RoomStatsOut(
+                room=r.room, count=r.count, mean=r.mean, min=r.min, max=r.max, last_ts=r.last_ts
+            )
+            for r in result.rooms
+        ],
+    )

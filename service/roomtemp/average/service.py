@@ -1,0 +1,177 @@
+"""Average rules: window and step limits, series alignment, unit of the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp import units
+from roomtemp.average import queries
+from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
+from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.registry import service as registry
+from roomtemp.registry.service import SensorTypeRow
+from roomtemp.timefmt import from_micros, parse_duration, parse_timestamp, to_micros
+
+MIN_WINDOW = timedelta(minutes=1)
+MAX_WINDOW = timedelta(hours=24)
+MIN_STEP = timedelta(minutes=1)
+MAX_STEP = timedelta(days=31)
+
+
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
+
+
+def parse_span(text: str, field: str, low: timedelta, high: timedelta) -> timedelta:
+    try:
+        span = parse_duration(text)
+    except ValueError as exc:
+        raise _bad(field, str(exc)) from None
+    if not low <= span <= high:
+        raise _bad(field, f"must be between {low} and {high}")
+    return span
+
+
+def parse_time(text: str, field: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise _bad(field, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Converts stored (canonical) values to the unit the caller asked for."""
+
+    unit: str
+    source: str
+
+    def value(self, v: float | None) -> float | None:
+        return None if v is None else units.convert(v, self.source, self.unit)
+
+
+def scale_for(st: SensorTypeRow, unit: str | None) -> Scale:
+    target = st.unit if unit is None else units.normalise(unit)
+    try:
+        units.convert(0.0, st.unit, target)
+    except units.UnitError:
+        raise _bad("unit", f"{unit!r} is not a unit of sensor type {st.key!r}") from None
+    return Scale(target, st.unit)
+
+
+@dataclass(frozen=True)
+class RoomAverage:
+    building: str
+    room: str
+    sensor_type: str
+    unit: str
+    window_start: datetime
+    window_end: datetime
+    stats: WindowStats
+
+
+async def room_average(
+    conn: AsyncConnection,
+    building: str,
+    room: str,
+    sensor_type: str,
+    at: datetime,
+    window: timedelta,
+    unit: str | None,
+) -> RoomAverage:
+    r = await registry.get_room(conn, building, room)
+    st = await registry.sensor_type_for_query(conn, sensor_type)
+    scale = scale_for(st, unit)
+    stats = await queries.select_window_stats(conn, r.id, st.id, at - window, at)
+    stats = replace(
+        stats,
+        mean=scale.value(stats.mean),
+        min=scale.value(stats.min),
+        max=scale.value(stats.max),
+        time_weighted_mean=scale.value(stats.time_weighted_mean),
+    )
+    return RoomAverage(building, room, st.key, scale.unit, at - window, at, stats)
+
+
+@dataclass(frozen=True)
+class RoomSeries:
+    building: str
+    room: str
+    sensor_type: str
+    unit: str
+    window: timedelta
+    step: timedelta
+    points: list[SeriesPoint]
+
+
+def series_bounds(
+    start: datetime, end: datetime, step: timedelta, max_points: int
+) -> tuple[datetime, datetime, int]:
+    """First and last multiple of `step` since the epoch with start < t <= end, and their count."""
+    if end <= start:
+        raise _bad("to", "must be after 'from'")
+    step_us = step // timedelta(microseconds=1)
+    first_us = (to_micros(start) // step_us + 1) * step_us
+    last_us = to_micros(end) // step_us * step_us
+    count = max(0, (last_us - first_us) // step_us + 1)
+    if count > max_points:
+        raise _bad("step", f"the range holds {count} points; at most {max_points} are allowed")
+    return from_micros(first_us), from_micros(last_us), count
+
+
+async def room_series(
+    conn: AsyncConnection,
+    building: str,
+    room: str,
+    sensor_type: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    window: timedelta,
+    unit: str | None,
+    max_points: int,
+) -> RoomSeries:
+    first, last, count = series_bounds(start, end, step, max_points)
+    r = await registry.get_room(conn, building, room)
+    st = await registry.sensor_type_for_query(conn, sensor_type)
+    scale = scale_for(st, unit)
+    points: list[SeriesPoint] = []
+    if count:
+        raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
+        points = [
+            replace(p, mean=scale.value(p.mean), min=scale.value(p.min), max=scale.value(p.max))
+            for p in raw
+        ]
+    return RoomSeries(building, room, st.key, scale.unit, window, step, points)
+
+
+@dataclass(frozen=True)
+class BuildingAverages:
+    building: str
+    sensor_type: str
+    unit: str
+    window_start: datetime
+    window_end: datetime
+    rooms: list[RoomWindowStats]
+
+
+async def building_averages(
+    conn: AsyncConnection,
+    building: str,
+    sensor_type: str,
+    at: datetime,
+    window: timedelta,
+    unit: str | None,
+) -> BuildingAverages:
+    b = await registry.get_building(conn, building)
+    st = await registry.sensor_type_for_query(conn, sensor_type)
+    scale = scale_for(st, unit)
+    rows = await queries.select_building_window_stats(conn, b.id, st.id, at - window, at)
+    rooms = [
+        replace(r, mean=scale.value(r.mean), min=scale.value(r.min), max=scale.value(r.max))
+        for r in rows
+    ]
+    return BuildingAverages(building, st.key, scale.unit, at - window, at, rooms)

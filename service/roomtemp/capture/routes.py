@@ -1,0 +1,88 @@
+"""HTTP endpoint for posting captures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from roomtemp.api.deps import Now, State, Transaction
+from roomtemp.api.errors import details_from_pydantic
+from roomtemp.capture import service
+from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
+from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
+
+router = APIRouter(prefix="/v1", tags=["captures"])
+
+_capture_schema: dict[str, Any] = one_capture.json_schema()
+
+
+
+
+def parse_body(body: bytes, policy: service.IngestPolicy) -> tuple[list[CaptureIn], bool]:
+    """One capture object or an array of them → (items, was_single)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(
+            "the body is not valid JSON", [ErrorDetail(str(exc), field="body", code="json_invalid")]
+        ) from None
+    single = not isinstance(data, list)
+    service.check_batch_size(1 if single else len(data), policy)
+    try:
+        if single:
+            return [one_capture.validate_python(data)], True
+        return capture_batch.validate_python(data), False
+    except ValidationError as exc:
+        details = details_from_pydantic(exc.errors(), batch=not single)
+        bad = len({d.index for d in details})
+        what = "the capture is invalid" if single else f"{bad} of {len(data)} captures are invalid"
+        raise InvalidInput(f"{what}; nothing was stored", details) from None
+
+
+@router.post(
+    "/captures",
+    status_code=201,
+    response_model=IngestResult,
+    responses={
+        413: {"description": "Batch larger than MAX_BATCH_SIZE"},
+        422: {"description": "Invalid capture(s); nothing stored"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            _capture_schema,
+                            {"type": "array", "items": _capture_schema, "minItems": 1},
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_captures(request: Request, state: State, now: Now, conn: Transaction) -> IngestResult:
+    """Store one capture or a JSON array of captures, all or nothing.
+
+    Idempotent on (building, room, sensor_type, ts): an identical re-send counts as a duplicate, a
+    different value replaces the stored one (last write wins). Values are converted to the sensor
+    type's canonical unit. Unknown buildings and rooms are registered on the fly unless
+    AUTO_REGISTER is off.
+    """
+    settings = state.settings
+    policy = service.IngestPolicy(
+        auto_register=settings.auto_register,
+        max_batch_size=settings.max_batch_size,
+        max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
+    )
+    items, single = parse_body(await request.body(), policy)
+    counts = await service.ingest(conn, items, policy, now, single=single)
+    return IngestResult(
+        inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
+    )

@@ -1,0 +1,62 @@
+"""Wire format of captures: the JSON a sensor posts, and what ingest answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter
+
+from roomtemp.keys import Key
+from roomtemp.timefmt import parse_timestamp
+
+Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+class CaptureIn(BaseModel):
+    """One reading of one sensor in one room at one instant."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "building": "hq",
+                    "room": "3.14",
+                    "sensor_type": "temperature",
+                    "value": 21.5,
+                    "unit": "celsius",
+                    "ts": "2026-11-22T10:00:00+01:00",
+                }
+            ]
+        },
+    )
+
+    building: Key
+    room: Key
+    sensor_type: Key = "temperature"
+    value: FiniteNumber
+    unit: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="Defaults to the sensor type's canonical unit"
+    )
+    ts: Timestamp = Field(description="RFC 3339 with offset, or seconds since the Unix epoch")
+
+
+class IngestResult(BaseModel):
+    """What happened to the posted captures; inserted + duplicates + updated = items posted."""
+
+    inserted: int = Field(description="New captures stored")
+    duplicates: int = Field(description="Identical re-sends, ignored")
+    updated: int = Field(description="Existing keys given a new value (last write wins)")
+
+
+one_capture = TypeAdapter(CaptureIn)
+capture_batch = TypeAdapter(list[CaptureIn])
+
+INGEST_BODY_SCHEMA = {
+    "oneOf": [
+        {"$ref": "#/components/schemas/CaptureIn"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/CaptureIn"}, "minItems": 1},
+    ]
+}

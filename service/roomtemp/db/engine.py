@@ -1,0 +1,36 @@
+"""Engine construction and the few queries about the database itself (readiness)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from roomtemp.settings import Settings
+
+
+def create_engine(settings: Settings, url: str) -> AsyncEngine:
+    """An async engine with bounded pool, connect timeout and statement timeout."""
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout_seconds,
+            "application_name": "roomtemp",
+            # One bad query must not pin a worker; sent at connect time, no per-request SET.
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        },
+    )
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The Alembic revision the database is at, or None if it was never migrated."""
+    async with engine.connect() as conn:
+        exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        if not exists:
+            return None
+        revision: str | None = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        return revision

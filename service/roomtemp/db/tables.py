@@ -1,0 +1,76 @@
+"""All tables (SQLAlchemy Core). The schema itself is created only by the Alembic migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+KEY_LENGTH = 64
+
+building = Table(
+    "building",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("key", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+room = Table(
+    "room",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("building_id", Integer, ForeignKey("building.id"), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("building_id", "key"),
+)
+
+sensor_type = Table(
+    "sensor_type",
+    metadata,
+    Column("id", SmallInteger, Identity(), primary_key=True),
+    Column("key", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("unit", String(KEY_LENGTH), nullable=False),
+    Column("min_value", Double, nullable=False),
+    Column("max_value", Double, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Column order is chosen for alignment: 8-byte columns first, then 4, then 2 bytes, so a row has no
+# padding. The room determines the building, so there is no building column here (3NF).
+capture = Table(
+    "capture",
+    metadata,
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
+    Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
+    PrimaryKeyConstraint("room_id", "sensor_type_id", "ts"),
+)

@@ -1,0 +1,65 @@
+"""Domain exceptions. They carry a stable code and details, never an HTTP status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem with the input: where (item index, field) and why."""
+
+    message: str
+    field: str | None = None
+    index: int | None = None
+    code: str = "invalid"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class DomainError(Exception):
+    message: str
+    details: list[ErrorDetail] = field(default_factory=list)
+    code: str = "error"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed but breaks a domain rule (→ 422)."""
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None) -> None:
+        super().__init__(message, details or [], "invalid_input")
+
+
+class NotFound(DomainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], "not_found")
+
+
+class Conflict(DomainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], "conflict")
+
+
+class PayloadTooLarge(DomainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], "payload_too_large")
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the database, the schema) is not ready (→ 503)."""
+
+    def __init__(self, message: str, code: str = "service_unavailable") -> None:
+        super().__init__(message, [], code)
+
+
+class MalformedRequest(DomainError):
+    """The request cannot be parsed at all (→ 400)."""
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None) -> None:
+        super().__init__(message, details or [], "malformed_request")

@@ -1,0 +1,1 @@
+"""Registry of buildings, rooms and sensor types."""

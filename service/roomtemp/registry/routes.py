@@ -1,0 +1,109 @@
+"""HTTP endpoints of the registry: buildings, rooms, sensor types."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, Transaction
+from roomtemp.registry import service
+from roomtemp.registry.schemas import (
+    BuildingIn,
+    BuildingOut,
+    BuildingPage,
+    RoomIn,
+    RoomOut,
+    RoomPage,
+    SensorTypeIn,
+    SensorTypeOut,
+    SensorTypePage,
+)
+
+router = APIRouter(prefix="/v1", tags=["registry"])
+_CREATED = {201: {"description": "Created"}}
+
+
+def _status(response: Response, created: bool) -> None:
+    response.status_code = 201 if created else 200
+
+
+@router.get("/buildings")
+async def list_buildings(
+    conn: Transaction, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> BuildingPage:
+    """Buildings in key order, one page at a time."""
+    rows, nxt = await service.list_buildings(conn, cursor, limit)
+    return BuildingPage(items=[BuildingOut.of(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/buildings/{building}", responses={404: {"description": "Unknown building"}})
+async def get_building(building: PathKey, conn: Transaction) -> BuildingOut:
+    """One building."""
+    return BuildingOut.of(await service.get_building(conn, building))
+
+
+@router.put("/buildings/{building}", responses=_CREATED)
+async def put_building(
+    building: PathKey, body: BuildingIn, conn: Transaction, response: Response
+) -> BuildingOut:
+    """Create a building (201) or rename it (200)."""
+    row, created = await service.put_building(conn, building, body.name)
+    _status(response, created)
+    return BuildingOut.of(row)
+
+
+@router.get("/buildings/{building}/rooms", responses={404: {"description": "Unknown building"}})
+async def list_rooms(
+    building: PathKey, conn: Transaction, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> RoomPage:
+    """Rooms of a building in key order, one page at a time."""
+    rows, nxt = await service.list_rooms(conn, building, cursor, limit)
+    return RoomPage(items=[RoomOut.of(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/buildings/{building}/rooms/{room}", responses={404: {"description": "Unknown"}})
+async def get_room(building: PathKey, room: PathKey, conn: Transaction) -> RoomOut:
+    """One room."""
+    return RoomOut.of(await service.get_room(conn, building, room))
+
+
+@router.put(
+    "/buildings/{building}/rooms/{room}",
+    responses={**_CREATED, 404: {"description": "Unknown building"}},
+)
+async def put_room(
+    building: PathKey, room: PathKey, body: RoomIn, conn: Transaction, response: Response
+) -> RoomOut:
+    """Create a room in an existing building (201) or rename it (200)."""
+    row, created = await service.put_room(conn, building, room, body.name)
+    _status(response, created)
+    return RoomOut.of(row)
+
+
+@router.get("/sensor-types")
+async def list_sensor_types(
+    conn: Transaction, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> SensorTypePage:
+    """Sensor types in key order, one page at a time."""
+    rows, nxt = await service.list_sensor_types(conn, cursor, limit)
+    return SensorTypePage(items=[SensorTypeOut.of(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/sensor-types/{key}", responses={404: {"description": "Unknown sensor type"}})
+async def get_sensor_type(key: PathKey, conn: Transaction) -> SensorTypeOut:
+    """One sensor type."""
+    return SensorTypeOut.of(await service.get_sensor_type(conn, key))
+
+
+@router.put(
+    "/sensor-types/{key}",
+    responses={**_CREATED, 409: {"description": "Unit change on a type with captures"}},
+)
+async def put_sensor_type(
+    key: PathKey, body: SensorTypeIn, conn: Transaction, response: Response
+) -> SensorTypeOut:
+    """Register a sensor type (201) or update it (200). Its unit is fixed once it has captures."""
+    row, created = await service.put_sensor_type(
+        conn, key, body.unit, body.min_value, body.max_value, body.description
+    )
+    _status(response, created)
+    return SensorTypeOut.of(row)

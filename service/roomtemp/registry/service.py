@@ -1,0 +1,137 @@
+"""Registry rules: keys, units of sensor types, auto-registration of rooms."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp import units
+from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from roomtemp.pagination import decode_cursor, next_cursor
+from roomtemp.registry import queries
+from roomtemp.registry.queries import BuildingRow, RoomRow, SensorTypeRow
+
+__all__ = ["BuildingRow", "RoomRow", "SensorTypeRow"]
+
+
+async def sensor_types_by_key(
+    conn: AsyncConnection, keys: Sequence[str]
+) -> dict[str, SensorTypeRow]:
+    return {st.key: st for st in await queries.select_sensor_types_by_key(conn, keys)}
+
+
+async def get_sensor_type(conn: AsyncConnection, key: str) -> SensorTypeRow:
+    found = await sensor_types_by_key(conn, [key])
+    if key not in found:
+        raise NotFound(f"sensor type {key!r} does not exist")
+    return found[key]
+
+
+async def sensor_type_for_query(conn: AsyncConnection, key: str) -> SensorTypeRow:
+    """The sensor type named in a query parameter: unknown is a bad parameter (422)."""
+    found = await sensor_types_by_key(conn, [key])
+    if key not in found:
+        raise InvalidInput(
+            f"unknown sensor type {key!r}",
+            [ErrorDetail(f"sensor type {key!r} does not exist", field="sensor_type")],
+        )
+    return found[key]
+
+
+async def list_sensor_types(
+    conn: AsyncConnection, cursor: str | None, limit: int
+) -> tuple[list[SensorTypeRow], str | None]:
+    rows = await queries.select_sensor_types_page(conn, decode_cursor(cursor), limit)
+    return rows, next_cursor([r.key for r in rows], limit)
+
+
+async def put_sensor_type(
+    conn: AsyncConnection,
+    key: str,
+    unit: str,
+    min_value: float,
+    max_value: float,
+    description: str,
+) -> tuple[SensorTypeRow, bool]:
+    """Create or update a sensor type. Its unit cannot change once it has captures."""
+    canonical = units.normalise(unit)
+    problems: list[ErrorDetail] = []
+    if not (math.isfinite(min_value) and math.isfinite(max_value)) or min_value >= max_value:
+        problems.append(ErrorDetail("min_value must be below max_value", field="min_value"))
+    elif canonical in units.TEMPERATURE_UNITS and units.to_kelvin(min_value, canonical) < 0:
+        problems.append(ErrorDetail("min_value is below absolute zero", field="min_value"))
+    if problems:
+        raise InvalidInput("invalid sensor type", problems)
+    existing = (await sensor_types_by_key(conn, [key])).get(key)
+    if (
+        existing is not None
+        and existing.unit != canonical
+        and await queries.sensor_type_has_captures(conn, existing.id)
+    ):
+        raise Conflict(
+            f"sensor type {key!r} has captures stored in {existing.unit!r}; "
+            "its unit cannot change"
+        )
+    return await queries.upsert_sensor_type(
+        conn, key, canonical, min_value, max_value, description
+    )
+
+
+async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
+    row = await queries.select_building(conn, key)
+    if row is None:
+        raise NotFound(f"building {key!r} does not exist")
+    return row
+
+
+async def list_buildings(
+    conn: AsyncConnection, cursor: str | None, limit: int
+) -> tuple[list[BuildingRow], str | None]:
+    rows = await queries.select_buildings_page(conn, decode_cursor(cursor), limit)
+    return rows, next_cursor([r.key for r in rows], limit)
+
+
+async def put_building(conn: AsyncConnection, key: str, name: str | None) -> tuple[BuildingRow, bool]:
+    created = await queries.upsert_building(conn, key, name or key)
+    return await get_building(conn, key), created
+
+
+async def get_room(conn: AsyncConnection, building_key: str, room_key: str) -> RoomRow:
+    row = await queries.select_room(conn, building_key, room_key)
+    if row is None:
+        await get_building(conn, building_key)  # says which of the two is missing
+        raise NotFound(f"room {room_key!r} does not exist in building {building_key!r}")
+    return row
+
+
+async def list_rooms(
+    conn: AsyncConnection, building_key: str, cursor: str | None, limit: int
+) -> tuple[list[RoomRow], str | None]:
+    b = await get_building(conn, building_key)
+    rows = await queries.select_rooms_page(conn, b.id, decode_cursor(cursor), limit)
+    return rows, next_cursor([r.key for r in rows], limit)
+
+
+async def put_room(
+    conn: AsyncConnection, building_key: str, room_key: str, name: str | None
+) -> tuple[RoomRow, bool]:
+    b = await get_building(conn, building_key)
+    created = await queries.upsert_room(conn, b.id, room_key, name or room_key)
+    return await get_room(conn, building_key, room_key), created
+
+
+async def room_ids(
+    conn: AsyncConnection, pairs: Sequence[tuple[str, str]], *, auto_register: bool
+) -> dict[tuple[str, str], int]:
+    """Ids of the (building, room) pairs; with auto_register, missing ones are created first.
+
+    Pairs that are still missing are simply absent from the answer.
+    """
+    unique = list(dict.fromkeys(pairs))
+    found = await queries.select_room_ids(conn, unique)
+    if auto_register and len(found) < len(unique):
+        await queries.insert_missing_rooms(conn, [p for p in unique if p not in found])
+        found = await queries.select_room_ids(conn, unique)
+    return found

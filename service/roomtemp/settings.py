@@ -1,0 +1,89 @@
+"""The one typed settings object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def normalise_database_url(raw: str) -> str:
+    """Accept the usual spellings (postgres://, postgresql://) and pin the psycopg 3 driver."""
+    url = make_url(raw)
+    if url.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+psycopg")
+    else:
+        raise ValueError(f"unsupported database URL scheme {url.drivername!r}; use postgresql://")
+    return url.render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    """Service configuration; environment variable names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:5432/db; unset = embedded PostgreSQL (dev only)",
+    )
+    db_host: str | None = Field(default=None, description="Used with DB_* parts when no URL is set")
+    db_port: int = 5432
+    db_name: str = "roomtemp"
+    db_user: str = "roomtemp"
+    db_password: SecretStr | None = None
+    db_sslmode: str | None = None
+
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 5
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 5000
+    db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    log_level: LogLevel = "info"
+
+    auto_register: bool = True
+    max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_future_skew_seconds: Annotated[int, Field(ge=0)] = 300
+    max_series_points: Annotated[int, Field(ge=1)] = 10_000
+
+    embedded_data_dir: str = ".data/postgres"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_url(self) -> Settings:
+        if self.database_url is not None:
+            normalise_database_url(self.database_url.get_secret_value())
+        return self
+
+    def sqlalchemy_url(self) -> str | None:
+        """The configured database URL with the psycopg driver, or None (embedded)."""
+        if self.database_url is not None:
+            return normalise_database_url(self.database_url.get_secret_value())
+        if self.db_host is not None:
+            query = {"sslmode": self.db_sslmode} if self.db_sslmode else {}
+            url = URL.create(
+                "postgresql+psycopg",
+                username=self.db_user,
+                password=self.db_password.get_secret_value() if self.db_password else None,
+                host=self.db_host,
+                port=self.db_port,
+                database=self.db_name,
+                query=query,
+            )
+            return url.render_as_string(hide_password=False)
+        return None
+
+    def with_database_url(self, url: str) -> Settings:
+        """A copy pointing at `url` (used when the embedded server has started)."""
+        return self.model_copy(update={"database_url": SecretStr(url)})

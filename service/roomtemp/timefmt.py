@@ -1,0 +1,85 @@
+"""Parsing of timestamps (RFC 3339 with offset, or Unix seconds) and durations like `15m`."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# PostgreSQL's timestamptz reaches far further, but a capture outside these years is a bug upstream.
+MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TS = datetime(9999, 12, 31, tzinfo=UTC)
+
+_RFC3339 = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
+_DURATION = re.compile(r"^(\d{1,7})(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_timestamp(value: object) -> datetime:
+    """RFC 3339 with an offset, or seconds since the Unix epoch; returns an aware UTC datetime.
+
+    Raises ValueError with a message meant for the API user.
+    """
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("timestamp must be finite")
+        seconds = float(value)
+        if not MIN_TS.timestamp() <= seconds <= MAX_TS.timestamp():
+            raise ValueError("timestamp in seconds is out of range (1970 … 9999)")
+        return EPOCH + timedelta(microseconds=round(value * 1_000_000))
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            return parse_timestamp(float(text))
+        match = _RFC3339.match(text)
+        if match is None:
+            raise ValueError(
+                "timestamp must be RFC 3339 with an offset (e.g. 2026-11-22T10:00:00Z) "
+                "or seconds since the Unix epoch"
+            )
+        if match["offset"] is None:
+            raise ValueError(
+                "timestamp has no UTC offset; add one, e.g. 2026-11-22T10:00:00Z or +01:00"
+            )
+        fraction = match["time"][8:]
+        normalised = f"{match['date']}T{match['time'][:8]}{fraction[:7]}{match['offset']}"
+        try:
+            parsed = datetime.fromisoformat(normalised.replace("z", "Z"))
+        except ValueError as exc:
+            raise ValueError(f"timestamp is not a valid date or time: {exc}") from None
+        parsed = parsed.astimezone(UTC)
+        if not MIN_TS <= parsed <= MAX_TS:
+            raise ValueError("timestamp is out of range (1970 … 9999)")
+        return parsed
+    raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `15m`, `1h`, `1d` → timedelta. Raises ValueError."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError("duration must be a whole number followed by s, m, h or d, e.g. 15m")
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for suffix, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{suffix}"
+    return f"{seconds}s"
+
+
+def to_micros(ts: datetime) -> int:
+    """Microseconds since the Unix epoch, exact (no float rounding)."""
+    return (ts - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)

@@ -1,0 +1,65 @@
+"""Units of measurement: spellings, and conversion between temperature units."""
+
+from __future__ import annotations
+
+KELVIN = "kelvin"
+CELSIUS = "celsius"
+FAHRENHEIT = "fahrenheit"
+TEMPERATURE_UNITS = (KELVIN, CELSIUS, FAHRENHEIT)
+ABSOLUTE_ZERO_K = 0.0
+_C_OFFSET = 273.15
+
+_ALIASES = {
+    "kelvin": KELVIN,
+    "k": KELVIN,
+    "celsius": CELSIUS,
+    "°c": CELSIUS,
+    "c": CELSIUS,
+    "fahrenheit": FAHRENHEIT,
+    "°f": FAHRENHEIT,
+    "f": FAHRENHEIT,
+}
+
+
+class UnitError(ValueError):
+    """A unit that does not exist or cannot be converted to the one asked for."""
+
+
+def normalise(unit: str) -> str:
+    """The canonical spelling: temperature aliases map to kelvin/celsius/fahrenheit, others stay."""
+    stripped = unit.strip()
+    return _ALIASES.get(stripped.casefold(), stripped)
+
+
+def is_temperature(unit: str) -> bool:
+    return normalise(unit) in TEMPERATURE_UNITS
+
+
+def to_kelvin(value: float, unit: str) -> float:
+    if unit == KELVIN:
+        return value
+    if unit == CELSIUS:
+        return value + _C_OFFSET
+    if unit == FAHRENHEIT:
+        return (value - 32.0) * 5.0 / 9.0 + _C_OFFSET
+    raise UnitError(f"{unit!r} is not a temperature unit")
+
+
+def from_kelvin(value: float, unit: str) -> float:
+    if unit == KELVIN:
+        return value
+    if unit == CELSIUS:
+        return value - _C_OFFSET
+    if unit == FAHRENHEIT:
+        return (value - _C_OFFSET) * 9.0 / 5.0 + 32.0
+    raise UnitError(f"{unit!r} is not a temperature unit")
+
+
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """Convert between two canonical unit spellings; identical units always pass through."""
+    if from_unit == to_unit:
+        return value
+    if from_unit in TEMPERATURE_UNITS and to_unit in TEMPERATURE_UNITS:
+        return from_kelvin(to_kelvin(value, from_unit), to_unit)
+    raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}")
+

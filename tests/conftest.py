@@ -1,0 +1,72 @@
+"""Test fixtures: one real, migrated PostgreSQL per session; a clean database per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from roomtemp.app import create_app
+from roomtemp.clock import fixed_clock
+from roomtemp.db import migrate
+from roomtemp.settings import Settings
+from tests.postgres_provider import libpq_conninfo, provide_database_url, sqlalchemy_url
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """SQLAlchemy URL of a throwaway database migrated to head."""
+    with provide_database_url() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def conninfo(database_url: str) -> str:
+    return libpq_conninfo(sqlalchemy_url(database_url))
+
+
+@pytest.fixture
+def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection to the test database, emptied before the test."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("TRUNCATE capture, room, building RESTART IDENTITY CASCADE")
+        conn.execute("DELETE FROM sensor_type WHERE key <> 'temperature'")
+        yield conn
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, **overrides)  # type: ignore[call-arg]
+
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def client_factory(
+    database_url: str, db: psycopg.Connection[Any]
+) -> Iterator[ClientFactory]:
+    """Build a client on a fresh app with settings overrides and a clock pinned to NOW."""
+    clients: list[TestClient] = []
+
+    def factory(*, now: datetime = NOW, **overrides: Any) -> TestClient:
+        app = create_app(make_settings(database_url, **overrides), clock=fixed_clock(now))
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_factory: ClientFactory) -> TestClient:
+    return client_factory()
