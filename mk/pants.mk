@@ -1,0 +1,19 @@
+# Pants (2.17.1, bootstrapped from PyPI into .cache/pants): the same lint/type-check/test graph the
+# GitHub Actions workflow runs. Included by the Makefile; see docs/ci.md.
+PANTS := scripts/pants/pants
+# No long-lived pantsd daemon on CI machines (clean clone, one run); developers keep it.
+PANTS_FLAGS ?= $(if $(CI),--no-pantsd --no-dynamic-ui,)
+
+.PHONY: pants-bootstrap pants-check pants-lock
+
+pants-bootstrap: ## install Pants 2.17.1 into .cache/pants (needs a CPython 3.9, e.g. pyenv's)
+	scripts/pants/bootstrap.sh
+
+pants-check: | $(UV) ## bootstrap Pants, then pants list, lint, check and test on every target
+	$(PYTHON) scripts/pants/sync-requirements.py --check --uv $(UV)
+	set -o pipefail; $(PANTS) $(PANTS_FLAGS) list :: | awk '{n++} END {print "pants list ::", n, "targets"}'
+	$(PANTS) $(PANTS_FLAGS) lint check test ::
+
+pants-lock: | $(UV) ## re-derive the Pants requirements from uv.lock and regenerate the lock file
+	$(PYTHON) scripts/pants/sync-requirements.py --uv $(UV)
+	$(PANTS) $(PANTS_FLAGS) generate-lockfiles
