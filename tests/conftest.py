@@ -41,22 +41,21 @@ def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, **overrides)  # type: ignore[call-arg]
+def make_settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, **overrides)
 
 
 ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
-def client_factory(
-    database_url: str, db: psycopg.Connection[Any]
-) -> Iterator[ClientFactory]:
+def client_factory(database_url: str, db: psycopg.Connection[Any]) -> Iterator[ClientFactory]:
     """Build a client on a fresh app with settings overrides and a clock pinned to NOW."""
     clients: list[TestClient] = []
 
     def factory(*, now: datetime = NOW, **overrides: Any) -> TestClient:
-        app = create_app(make_settings(database_url, **overrides), clock=fixed_clock(now))
+        overrides.setdefault("database_url", database_url)
+        app = create_app(make_settings(**overrides), clock=fixed_clock(now))
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def capture(
-    value: float = 21.5,
+    value: Any = 21.5,
     *,
     building: str = "hq",
     room: str = "3.14",

@@ -32,7 +32,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
-        state = AppState(settings=settings, engine=engine, clock=clock, head_revision=head_revision())
+        state = AppState(
+            settings=settings, engine=engine, clock=clock, head_revision=head_revision()
+        )
         app.state.roomtemp = state
         try:
             if not await check_schema(state):

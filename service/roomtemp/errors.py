@@ -16,7 +16,12 @@ class ErrorDetail:
     code: str = "invalid"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "code": self.code, "message": self.message}
+        return {
+            "index": self.index,
+            "field": self.field,
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 @dataclass

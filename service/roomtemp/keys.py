@@ -12,7 +12,8 @@ KEY_MAX_LENGTH = 64
 _KEY_RE = re.compile(KEY_PATTERN)
 
 Key = Annotated[
-    str, StringConstraints(min_length=1, max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN, strict=True)
+    str,
+    StringConstraints(min_length=1, max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN, strict=True),
 ]
 
 

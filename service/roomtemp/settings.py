@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = Field(
         default=None,
-        description="postgresql://user:password@host:5432/db; unset = embedded PostgreSQL (dev only)",
+        description="postgresql://user:password@host:5432/db; unset: embedded PostgreSQL (dev)",
     )
     db_host: str | None = Field(default=None, description="Used with DB_* parts when no URL is set")
     db_port: int = 5432

@@ -62,4 +62,3 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     if from_unit in TEMPERATURE_UNITS and to_unit in TEMPERATURE_UNITS:
         return from_kelvin(to_kelvin(value, from_unit), to_unit)
     raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}")
-

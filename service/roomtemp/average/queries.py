@@ -29,21 +29,26 @@ _WINDOW = text(
           AND ts > :start AND ts <= :end
     ),
     prev AS (
-        SELECT CAST(:start AS timestamptz) AS ts, value FROM capture
-        WHERE room_id = :room_id AND sensor_type_id = :sensor_type_id AND ts <= :start
-        ORDER BY ts DESC LIMIT 1
+        SELECT c.value FROM capture c
+        WHERE c.room_id = :room_id AND c.sensor_type_id = :sensor_type_id AND c.ts <= :start
+        ORDER BY c.ts DESC LIMIT 1
     ),
     seg AS (
         SELECT value,
                CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(ts) OVER (ORDER BY ts), :end) - ts)
                     AS double precision) AS held
-        FROM (SELECT ts, value FROM w UNION ALL SELECT ts, value FROM prev) AS points
+        FROM (
+            SELECT ts, value FROM w
+            UNION ALL SELECT CAST(:start AS timestamptz), value FROM prev
+        ) AS p
     )
     SELECT agg.n, agg.mean, agg.lo, agg.hi,
            CASE WHEN agg.n > 0 THEN
                (SELECT SUM(value * held) / NULLIF(SUM(held), 0) FROM seg)
            END AS twm
-    FROM (SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w) AS agg
+    FROM (
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
+    ) AS agg
     """
 )
 

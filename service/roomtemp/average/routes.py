@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -30,7 +30,7 @@ UnitParam = Annotated[
     str | None,
     Query(max_length=32, description="kelvin, celsius or fahrenheit; default canonical unit"),
 ]
-_NOT_FOUND = {404: {"description": "Unknown building or room"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
 
 
 @router.get("/buildings/{building}/rooms/{room}/average", responses=_NOT_FOUND)
@@ -44,7 +44,7 @@ async def get_room_average(
     window: WindowParam = "15m",
     unit: UnitParam = None,
 ) -> RoomAverageOut:
-    """Statistics of the rolling window (at − window, at] of one room; by default the latest."""
+    """Statistics of the rolling window (at - window, at] of one room; by default the latest."""
     end = service.parse_time(at, "at") if at is not None else now
     span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
     avg = await service.room_average(conn, building, room, sensor_type, end, span, unit)
@@ -105,8 +105,7 @@ async def get_room_series(
         window=format_duration(series.window),
         step=format_duration(series.step),
         points=[
-            PointOut(t=p.t, count=p.count, mean=p.mean, min=p.min, max=p.max)
-            for p in series.points
+            PointOut(t=p.t, count=p.count, mean=p.mean, min=p.min, max=p.max) for p in series.points
         ],
     )
 

@@ -1,4 +1,4 @@
-"""Response shapes for averages."""
+"""Response shapes for averages. Every average carries the count of captures behind it."""
 
 from __future__ import annotations
 
@@ -6,28 +6,31 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-
-class Stats(BaseModel):
-    count: int = Field(description="Captures in the window")
-    mean: float | None
-    min: float | None
-    max: float | None
+_COUNT = "Captures in the window"
 
 
-class RoomAverageOut(Stats):
+class RoomAverageOut(BaseModel):
     building: str
     room: str
     sensor_type: str
     unit: str
     window_start: datetime = Field(description="Exclusive start of the window")
     window_end: datetime = Field(description="Inclusive end of the window")
+    count: int = Field(description=_COUNT)
+    mean: float | None
+    min: float | None
+    max: float | None
     time_weighted_mean: float | None = Field(
         description="Each capture holds its value until the next one or the window end"
     )
 
 
-class PointOut(Stats):
+class PointOut(BaseModel):
     t: datetime = Field(description="End of the rolling window (a multiple of step)")
+    count: int = Field(description=_COUNT)
+    mean: float | None
+    min: float | None
+    max: float | None
 
 
 class RoomSeriesOut(BaseModel):
@@ -40,8 +43,12 @@ class RoomSeriesOut(BaseModel):
     points: list[PointOut]
 
 
-class RoomStatsOut(Stats):
+class RoomStatsOut(BaseModel):
     room: str
+    count: int = Field(description=_COUNT)
+    mean: float | None
+    min: float | None
+    max: float | None
     last_ts: datetime | None = Field(description="Newest capture at or before the window end")
 
 

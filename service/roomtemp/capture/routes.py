@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,17 +14,21 @@ from roomtemp.api.deps import Now, State, Transaction
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
-from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
+from roomtemp.errors import ErrorDetail, MalformedRequest
 
 router = APIRouter(prefix="/v1", tags=["captures"])
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
 
 
+def parse_body(
+    body: bytes, policy: service.IngestPolicy
+) -> tuple[list[CaptureIn | None], list[ErrorDetail], bool]:
+    """One capture object or an array of them → (items, problems, was_single).
 
-
-def parse_body(body: bytes, policy: service.IngestPolicy) -> tuple[list[CaptureIn], bool]:
-    """One capture object or an array of them → (items, was_single)."""
+    An item that fails validation is None in `items` and has its problems listed, so the domain
+    checks still run on the others and the answer lists every bad item at once.
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -34,13 +39,20 @@ def parse_body(body: bytes, policy: service.IngestPolicy) -> tuple[list[CaptureI
     service.check_batch_size(1 if single else len(data), policy)
     try:
         if single:
-            return [one_capture.validate_python(data)], True
-        return capture_batch.validate_python(data), False
+            return [one_capture.validate_python(data)], [], True
+        return list(capture_batch.validate_python(data)), [], False
     except ValidationError as exc:
-        details = details_from_pydantic(exc.errors(), batch=not single)
-        bad = len({d.index for d in details})
-        what = "the capture is invalid" if single else f"{bad} of {len(data)} captures are invalid"
-        raise InvalidInput(f"{what}; nothing was stored", details) from None
+        if single:
+            return [None], details_from_pydantic(exc.errors()), True
+    items: list[CaptureIn | None] = []
+    problems: list[ErrorDetail] = []
+    for index, raw in enumerate(data):
+        try:
+            items.append(one_capture.validate_python(raw))
+        except ValidationError as exc:
+            items.append(None)
+            problems.extend(replace(d, index=index) for d in details_from_pydantic(exc.errors()))
+    return items, problems, False
 
 
 @router.post(
@@ -67,7 +79,9 @@ def parse_body(body: bytes, policy: service.IngestPolicy) -> tuple[list[CaptureI
         }
     },
 )
-async def post_captures(request: Request, state: State, now: Now, conn: Transaction) -> IngestResult:
+async def post_captures(
+    request: Request, state: State, now: Now, conn: Transaction
+) -> IngestResult:
     """Store one capture or a JSON array of captures, all or nothing.
 
     Idempotent on (building, room, sensor_type, ts): an identical re-send counts as a duplicate, a
@@ -81,8 +95,8 @@ async def post_captures(request: Request, state: State, now: Now, conn: Transact
         max_batch_size=settings.max_batch_size,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
     )
-    items, single = parse_body(await request.body(), policy)
-    counts = await service.ingest(conn, items, policy, now, single=single)
+    items, problems, single = parse_body(await request.body(), policy)
+    counts = await service.ingest(conn, items, policy, now, single=single, problems=problems)
     return IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )

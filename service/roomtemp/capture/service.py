@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,23 +85,29 @@ def _canonical_value(
 
 async def ingest(
     conn: AsyncConnection,
-    items: list[CaptureIn],
+    items: Sequence[CaptureIn | None],
     policy: IngestPolicy,
     now: datetime,
     *,
     single: bool = False,
+    problems: Sequence[ErrorDetail] = (),
 ) -> IngestCounts:
     """Validate the whole batch, then store all of it or nothing.
 
-    Raises InvalidInput listing every bad item by index (no index for a single capture).
+    `items` that already failed validation are None, with their `problems` given. Raises
+    InvalidInput listing every bad item by index (no index for a single capture).
     """
     check_batch_size(len(items), policy)
-    problems: list[ErrorDetail] = []
-    sensor_types = await registry.sensor_types_by_key(conn, sorted({i.sensor_type for i in items}))
+    problems = list(problems)
+    valid = [i for i in items if i is not None]
+    sensor_types = await registry.sensor_types_by_key(conn, sorted({i.sensor_type for i in valid}))
     latest = now + policy.max_future_skew
     values: list[float | None] = []
     for n, item in enumerate(items):
         index = None if single else n
+        if item is None:
+            values.append(None)
+            continue
         if item.ts > latest:
             problems.append(
                 ErrorDetail(
@@ -125,11 +132,15 @@ async def ingest(
             continue
         values.append(_canonical_value(item, st, index, problems))
 
-    rooms = await registry.room_ids(
-        conn, [(i.building, i.room) for i in items], auto_register=policy.auto_register
-    )
+    # A batch that is already rejected registers nothing; unknown rooms only matter without
+    # auto-registration.
+    rooms: dict[tuple[str, str], int] = {}
+    check_rooms = not (problems and policy.auto_register)
+    if check_rooms:
+        pairs = [(i.building, i.room) for i in valid]
+        rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
     for n, item in enumerate(items):
-        if (item.building, item.room) not in rooms:
+        if check_rooms and item is not None and (item.building, item.room) not in rooms:
             problems.append(
                 ErrorDetail(
                     f"unknown room {item.room!r} in building {item.building!r} "
@@ -140,7 +151,7 @@ async def ingest(
                 )
             )
     if problems:
-        problems.sort(key=lambda p: (p.index or 0))
+        problems.sort(key=lambda p: p.index or 0)
         raise InvalidInput(
             f"{len({p.index for p in problems})} of {len(items)} captures are invalid; "
             "nothing was stored",
@@ -150,7 +161,7 @@ async def ingest(
     keyed = [
         ((rooms[(i.building, i.room)], sensor_types[i.sensor_type].id, i.ts), v)
         for i, v in zip(items, values, strict=True)
-        if v is not None
+        if i is not None and v is not None
     ]
     # Later items in a batch win over earlier ones with the same key, as if posted one by one;
     # only the first occurrence of a key is compared with what was stored before.

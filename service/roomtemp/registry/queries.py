@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,16 +59,16 @@ async def upsert_sensor_type(
     conn: AsyncConnection, key: str, unit: str, min_value: float, max_value: float, description: str
 ) -> tuple[SensorTypeRow, bool]:
     """Create or replace a sensor type; returns the row and whether it was created."""
-    stmt = insert(sensor_type).values(
+    ins = insert(sensor_type).values(
         key=key, unit=unit, min_value=min_value, max_value=max_value, description=description
     )
-    stmt = stmt.on_conflict_do_update(
+    stmt = ins.on_conflict_do_update(
         index_elements=[sensor_type.c.key],
         set_={
-            "unit": stmt.excluded.unit,
-            "min_value": stmt.excluded.min_value,
-            "max_value": stmt.excluded.max_value,
-            "description": stmt.excluded.description,
+            "unit": ins.excluded.unit,
+            "min_value": ins.excluded.min_value,
+            "max_value": ins.excluded.max_value,
+            "description": ins.excluded.description,
         },
     ).returning(*_SENSOR_TYPE_COLUMNS, text("(xmax = 0) AS created"))
     row = (await conn.execute(stmt)).one()
@@ -92,16 +92,14 @@ class BuildingRow:
     room_count: int
 
 
-def _building_query():  # type: ignore[no-untyped-def]
+def _building_query() -> Select[tuple[int, str, str, datetime, int]]:
     room_count = (
         select(func.count())
         .select_from(room)
         .where(room.c.building_id == building.c.id)
         .scalar_subquery()
     )
-    return select(
-        building.c.id, building.c.key, building.c.name, building.c.created_at, room_count
-    )
+    return select(building.c.id, building.c.key, building.c.name, building.c.created_at, room_count)
 
 
 async def select_building(conn: AsyncConnection, key: str) -> BuildingRow | None:
@@ -120,9 +118,9 @@ async def select_buildings_page(
 
 async def upsert_building(conn: AsyncConnection, key: str, name: str) -> bool:
     """Create or rename a building; True if it was created."""
-    stmt = insert(building).values(key=key, name=name)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[building.c.key], set_={"name": stmt.excluded.name}
+    ins = insert(building).values(key=key, name=name)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[building.c.key], set_={"name": ins.excluded.name}
     ).returning(text("(xmax = 0) AS created"))
     return bool((await conn.execute(stmt)).scalar_one())
 
@@ -166,9 +164,9 @@ async def select_rooms_page(
 
 async def upsert_room(conn: AsyncConnection, building_id: int, key: str, name: str) -> bool:
     """Create or rename a room; True if it was created."""
-    stmt = insert(room).values(building_id=building_id, key=key, name=name)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[room.c.building_id, room.c.key], set_={"name": stmt.excluded.name}
+    ins = insert(room).values(building_id=building_id, key=key, name=name)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[room.c.building_id, room.c.key], set_={"name": ins.excluded.name}
     ).returning(text("(xmax = 0) AS created"))
     return bool((await conn.execute(stmt)).scalar_one())
 
@@ -181,7 +179,8 @@ async def select_room_ids(
         text(
             "SELECT b.key, r.key, r.id FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[]))"
             " AS i(bkey, rkey)"
-            " JOIN building b ON b.key = i.bkey JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
+            " JOIN building b ON b.key = i.bkey"
+            " JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
         ),
         {"bkeys": [p[0] for p in pairs], "rkeys": [p[1] for p in pairs]},
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, Transaction
@@ -19,7 +21,7 @@ from roomtemp.registry.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["registry"])
-_CREATED = {201: {"description": "Created"}}
+_CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created"}}
 
 
 def _status(response: Response, created: bool) -> None:

@@ -58,7 +58,7 @@ class RoomPage(BaseModel):
 class SensorTypeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     unit: Annotated[str, Field(min_length=1, max_length=32)] = Field(
-        description="Canonical unit; values are stored in it (kelvin, celsius, fahrenheit, percent…)"
+        description="Canonical unit, values are stored in it: kelvin, celsius, percent, ppm…"
     )
     min_value: Number = Field(description="Lowest plausible value, in the canonical unit")
     max_value: Number = Field(description="Highest plausible value, in the canonical unit")

@@ -71,12 +71,9 @@ async def put_sensor_type(
         and await queries.sensor_type_has_captures(conn, existing.id)
     ):
         raise Conflict(
-            f"sensor type {key!r} has captures stored in {existing.unit!r}; "
-            "its unit cannot change"
+            f"sensor type {key!r} has captures stored in {existing.unit!r}; its unit cannot change"
         )
-    return await queries.upsert_sensor_type(
-        conn, key, canonical, min_value, max_value, description
-    )
+    return await queries.upsert_sensor_type(conn, key, canonical, min_value, max_value, description)
 
 
 async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
@@ -93,7 +90,9 @@ async def list_buildings(
     return rows, next_cursor([r.key for r in rows], limit)
 
 
-async def put_building(conn: AsyncConnection, key: str, name: str | None) -> tuple[BuildingRow, bool]:
+async def put_building(
+    conn: AsyncConnection, key: str, name: str | None
+) -> tuple[BuildingRow, bool]:
     created = await queries.upsert_building(conn, key, name or key)
     return await get_building(conn, key), created
 

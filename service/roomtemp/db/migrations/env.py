@@ -23,6 +23,7 @@ def run_migrations_online() -> None:
             context.run_migrations()
     engine.dispose()
 
+
 if context.is_offline_mode():
     raise RuntimeError("offline (SQL script) migrations are not supported")
 run_migrations_online()

@@ -15,8 +15,6 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-ABSOLUTE_ZERO_C = 273.15
-
 
 def upgrade() -> None:
     op.create_table(
@@ -40,7 +38,9 @@ def upgrade() -> None:
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.PrimaryKeyConstraint("id", name="pk_room"),
-        sa.ForeignKeyConstraint(["building_id"], ["building.id"], name="fk_room_building_id_building"),
+        sa.ForeignKeyConstraint(
+            ["building_id"], ["building.id"], name="fk_room_building_id_building"
+        ),
         sa.UniqueConstraint("building_id", "key", name="uq_room_building_id_key"),
     )
     sensor_type = op.create_table(
@@ -77,8 +77,8 @@ def upgrade() -> None:
                 "key": "temperature",
                 "unit": "kelvin",
                 # -60 °C … +100 °C: a Celsius reading sent as kelvin (e.g. 21.5 K) falls outside.
-                "min_value": ABSOLUTE_ZERO_C - 60.0,
-                "max_value": ABSOLUTE_ZERO_C + 100.0,
+                "min_value": 213.15,
+                "max_value": 373.15,
                 "description": "Air temperature",
             }
         ],

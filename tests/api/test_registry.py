@@ -1,0 +1,129 @@
+"""Registry endpoints: buildings, rooms, sensor types, pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import capture
+
+
+def test_building_create_rename_get(client: TestClient) -> None:
+    r = client.put("/v1/buildings/hq", json={"name": "Headquarters"})
+    assert r.status_code == 201
+    assert r.json()["name"] == "Headquarters"
+    r = client.put("/v1/buildings/hq", json={"name": "HQ"})
+    assert r.status_code == 200
+    body = client.get("/v1/buildings/hq").json()
+    assert (body["key"], body["name"], body["room_count"]) == ("hq", "HQ", 0)
+    assert client.put("/v1/buildings/annex", json={}).json()["name"] == "annex"
+    assert client.get("/v1/buildings/missing").status_code == 404
+
+
+def test_rooms(client: TestClient) -> None:
+    assert client.put("/v1/buildings/hq/rooms/r1", json={}).status_code == 404
+    client.put("/v1/buildings/hq", json={})
+    assert client.put("/v1/buildings/hq/rooms/r1", json={"name": "Lab"}).status_code == 201
+    assert client.put("/v1/buildings/hq/rooms/r1", json={"name": "Big lab"}).status_code == 200
+    assert client.get("/v1/buildings/hq/rooms/r1").json() == {
+        "building": "hq",
+        "key": "r1",
+        "name": "Big lab",
+        "created_at": client.get("/v1/buildings/hq/rooms/r1").json()["created_at"],
+    }
+    assert client.get("/v1/buildings/hq").json()["room_count"] == 1
+    assert client.get("/v1/buildings/hq/rooms/r2").status_code == 404
+    assert client.get("/v1/buildings/nope/rooms").status_code == 404
+
+
+def test_keyset_pagination(client: TestClient) -> None:
+    keys = [f"b{i:02d}" for i in range(7)]
+    client.post(
+        "/v1/captures", json=[capture(20, building=k, room=f"r{i}") for i, k in enumerate(keys)]
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/buildings", params=params).json()
+        seen += [b["key"] for b in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == keys
+    rooms = client.get("/v1/buildings/b03/rooms").json()
+    assert [r["key"] for r in rooms["items"]] == ["r3"]
+    assert rooms["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 1001}, {"cursor": "%%%"}, {"limit": "x"}]
+)
+def test_bad_pagination(client: TestClient, params: dict[str, Any]) -> None:
+    r = client.get("/v1/buildings", params=params)
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]
+
+
+def test_sensor_types(client: TestClient, db: psycopg.Connection[Any]) -> None:
+    temperature = client.get("/v1/sensor-types/temperature").json()
+    assert temperature["unit"] == "kelvin"
+    assert temperature["min_value"] == pytest.approx(213.15)
+    assert temperature["max_value"] == pytest.approx(373.15)
+    body = {"unit": "percent", "min_value": 0, "max_value": 100, "description": "RH"}
+    assert client.put("/v1/sensor-types/humidity", json=body).status_code == 201
+    assert (
+        client.put("/v1/sensor-types/humidity", json={**body, "max_value": 101}).status_code == 200
+    )
+    keys = [t["key"] for t in client.get("/v1/sensor-types").json()["items"]]
+    assert keys == ["humidity", "temperature"]
+    assert client.get("/v1/sensor-types/co2").status_code == 404
+    # a unit alias is stored canonically
+    surface = {"unit": "°C", "min_value": -50, "max_value": 150}
+    assert client.put("/v1/sensor-types/surface", json=surface).json()["unit"] == "celsius"
+    ok = capture(70, unit="fahrenheit", sensor_type="surface")
+    assert client.post("/v1/captures", json=ok).status_code == 201
+    stored = db.execute("SELECT value FROM capture").fetchone()
+    assert stored is not None
+    assert stored[0] == pytest.approx(21.111111111, abs=1e-6)
+
+
+def test_sensor_type_unit_is_fixed_once_it_has_captures(client: TestClient) -> None:
+    body = {"unit": "percent", "min_value": 0, "max_value": 100}
+    client.put("/v1/sensor-types/humidity", json=body)
+    assert (
+        client.put("/v1/sensor-types/humidity", json={**body, "unit": "ratio"}).status_code == 200
+    )
+    client.put("/v1/sensor-types/humidity", json=body)
+    client.post("/v1/captures", json=capture(40, unit="percent", sensor_type="humidity"))
+    r = client.put("/v1/sensor-types/humidity", json={**body, "unit": "ratio"})
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"unit": "percent", "min_value": 10, "max_value": 5},
+        {"unit": "kelvin", "min_value": -5, "max_value": 5},
+        {"unit": "percent", "min_value": 0},
+        {"unit": "", "min_value": 0, "max_value": 1},
+        {"unit": "percent", "min_value": "0", "max_value": 1},
+        {"unit": "percent", "min_value": 0, "max_value": 1, "colour": "red"},
+    ],
+)
+def test_sensor_type_validation(client: TestClient, body: dict[str, Any]) -> None:
+    r = client.put("/v1/sensor-types/x", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"]
+
+
+def test_registry_bad_keys(client: TestClient) -> None:
+    assert client.put("/v1/buildings/-x", json={}).status_code == 422
+    assert client.put(f"/v1/buildings/{'a' * 65}", json={}).status_code == 422
+    assert client.put("/v1/buildings/ok", json={"name": ""}).status_code == 422

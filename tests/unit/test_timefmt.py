@@ -1,0 +1,61 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from roomtemp.timefmt import format_duration, parse_duration, parse_timestamp
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-22T10:00:00+01:00", datetime(2026, 11, 22, 9, tzinfo=UTC)),
+        ("2026-11-22T10:00:00Z", datetime(2026, 11, 22, 10, tzinfo=UTC)),
+        ("2026-11-22t10:00:00z", datetime(2026, 11, 22, 10, tzinfo=UTC)),
+        ("2026-11-22T10:00:00.123456789-02:30", datetime(2026, 11, 22, 12, 30, 0, 123456, UTC)),
+        (1700000000, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        (1700000000.5, datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)),
+        ("1700000000", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+    ],
+)
+def test_accepted_timestamps(text: object, expected: datetime) -> None:
+    assert parse_timestamp(text) == expected
+
+
+def test_missing_offset_says_so() -> None:
+    with pytest.raises(ValueError, match="no UTC offset"):
+        parse_timestamp("2026-11-22T10:00:00")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "2026-11-22",
+        True,
+        None,
+        float("nan"),
+        float("inf"),
+        1e20,
+        -5,
+        "",
+        "2026-11-22T10:00:00+25:00",
+        [],
+    ],
+)
+def test_rejected_timestamps(bad: object) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the message varies by case
+        parse_timestamp(bad)
+
+
+def test_durations() -> None:
+    assert parse_duration("15m") == timedelta(minutes=15)
+    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("24h") == timedelta(days=1)
+    assert parse_duration("1d") == timedelta(days=1)
+    assert format_duration(timedelta(minutes=15)) == "15m"
+    assert format_duration(timedelta(seconds=90)) == "90s"
+    assert format_duration(timedelta(days=2)) == "2d"
+    for bad in ["15", "m", "1.5h", "-5m", "15 minutes", "PT15M"]:
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
