@@ -9,11 +9,28 @@ PANTS_FLAGS ?= $(if $(CI),--no-pantsd --no-dynamic-ui,)
 pants-bootstrap: ## install Pants 2.17.1 into .cache/pants (needs a CPython 3.9, e.g. pyenv's)
 	scripts/pants/bootstrap.sh
 
-pants-check: | $(UV) ## bootstrap Pants, then pants list, lint, check and test on every target
-	$(PYTHON) scripts/pants/sync-requirements.py --check --uv $(UV)
+pants-check: pants-inputs-check ## bootstrap Pants, then pants list, lint, check and test on every target
 	set -o pipefail; $(PANTS) $(PANTS_FLAGS) list :: | awk '{n++} END {print "pants list ::", n, "targets"}'
 	$(PANTS) $(PANTS_FLAGS) lint check test ::
 
 pants-lock: | $(UV) ## re-derive the Pants requirements from uv.lock and regenerate the lock file
 	$(PYTHON) scripts/pants/sync-requirements.py --uv $(UV)
 	$(PANTS) $(PANTS_FLAGS) generate-lockfiles
+
+.PHONY: pants-inputs-check ci-tools
+
+pants-inputs-check: | $(UV) ## fail if 3rdparty/python/*.txt no longer match pyproject.toml + uv.lock
+	$(PYTHON) scripts/pants/sync-requirements.py --check --uv $(UV)
+
+# Workflow validators (actionlint, check-jsonschema) for tests/ci, pinned by hash, in .tools/ci.
+CI_TOOLS := .tools/ci
+$(CI_TOOLS)/.installed: tests/ci/requirements.txt
+	rm -rf $(CI_TOOLS)
+	$(PYTHON) -m venv $(CI_TOOLS)
+	$(CI_TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+		-r tests/ci/requirements.txt
+	@touch $@
+
+ci-tools: $(CI_TOOLS)/.installed ## install actionlint + check-jsonschema into .tools/ci
+
+TEST_PREREQS += ci-tools
