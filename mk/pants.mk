@@ -34,3 +34,9 @@ $(CI_TOOLS)/.installed: tests/ci/requirements.txt
 ci-tools: $(CI_TOOLS)/.installed ## install actionlint + check-jsonschema into .tools/ci
 
 TEST_PREREQS += ci-tools
+
+.PHONY: test-setup
+# Everything `make test` needs before pytest runs (the dev container's postCreateCommand).
+# A recipe, not prerequisites, so it sees TEST_PREREQS after every mk/*.mk has added to it.
+test-setup: ## install what `make test` needs (venv, test tools) without running the tests
+	$(MAKE) --no-print-directory $(VENV)/.synced $(TEST_PREREQS)
