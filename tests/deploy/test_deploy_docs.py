@@ -1,4 +1,4 @@
-"""docs/deploy.md (the README's Deploy section): its commands run and the files it names exist."""
+"""The README's Deploy section: its commands run and the files it names exist."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import shlex
 
 from tests.deploy.deploy_support import ROOT, find, k8s_errors, load_all, run, tool
 
-DOC = ROOT / "docs" / "deploy.md"
+README = ROOT / "README.md"
+
+
+def _deploy_section() -> str:
+    text = README.read_text()
+    return text.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
 
 
 def _shell_commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    blocks = re.findall(r"```sh\n(.*?)```", _deploy_section(), flags=re.DOTALL)
     joined = "\n".join(blocks).replace("\\\n", " ")
     return [line.strip() for line in joined.splitlines() if line.strip()]
 
@@ -48,9 +53,9 @@ def test_documented_compose_steps_use_existing_files() -> None:
 
 def test_every_repository_path_in_the_doc_exists() -> None:
     paths = set(
-        re.findall(r"`((?:helm|k8s|docs)/[\w./-]+|Dockerfile|\.env\.example)`", DOC.read_text())
+        re.findall(r"`((?:helm|k8s|docs)/[\w./-]+|Dockerfile|\.env\.example)`", _deploy_section())
     )
-    paths |= set(re.findall(r"(?:-f |apply -k )((?:helm|k8s)/[\w./-]+)", DOC.read_text()))
+    paths |= set(re.findall(r"(?:-f |apply -k )((?:helm|k8s)/[\w./-]+)", _deploy_section()))
     assert len(paths) >= 8
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert missing == []
