@@ -21,7 +21,7 @@ find_python39() {
   if command -v pyenv >/dev/null 2>&1; then
     root="$(pyenv root)"
   else
-    root="${PYENV_ROOT:-$HOME/.pyenv}"
+    root="${PYENV_ROOT:-${HOME:-/root}/.pyenv}"
   fi
   local candidate
   for candidate in "$root"/versions/3.9*/bin/python3.9; do
