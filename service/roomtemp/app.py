@@ -18,6 +18,7 @@ from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
+from roomtemp.export.routes import router as export_router
 from roomtemp.registry.routes import router as registry_router
 from roomtemp.settings import Settings
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(capture_router)
     app.include_router(average_router)
     app.include_router(registry_router)
+    app.include_router(export_router)
     return app
 
 

@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     max_future_skew_seconds: Annotated[int, Field(ge=0)] = 300
     max_series_points: Annotated[int, Field(ge=1)] = 10_000
 
+    partition_interval: Literal["month", "day"] = Field(
+        default="month", description="Size of the time partitions of captures (month or day)"
+    )
+    partition_ahead: Annotated[int, Field(ge=1, le=366)] = Field(
+        default=3, description="Partitions `roomtemp maintain` keeps ready after the current one"
+    )
+    retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Captures older than this are rejected at ingest and their partitions "
+        "dropped by `roomtemp maintain`; unset keeps everything",
+    )
+
     embedded_data_dir: str = ".data/postgres"
 
     @field_validator("log_level", mode="before")

@@ -21,6 +21,7 @@ class IngestPolicy:
     auto_register: bool
     max_batch_size: int
     max_future_skew: timedelta
+    retention: timedelta | None = None  # captures older than now - retention are refused
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ async def ingest(
     valid = [i for i in items if i is not None]
     sensor_types = await registry.sensor_types_by_key(conn, sorted({i.sensor_type for i in valid}))
     latest = now + policy.max_future_skew
+    oldest, kept_days = None, 0
+    if policy.retention is not None:
+        oldest, kept_days = now - policy.retention, policy.retention.days
     values: list[float | None] = []
     for n, item in enumerate(items):
         index = None if single else n
@@ -116,6 +120,16 @@ async def ingest(
                     field="ts",
                     index=index,
                     code="in_future",
+                )
+            )
+        if oldest is not None and item.ts < oldest:
+            problems.append(
+                ErrorDetail(
+                    f"timestamp {item.ts.isoformat()} is older than the retention of "
+                    f"{kept_days} days (RETENTION_DAYS); it would be deleted",
+                    field="ts",
+                    index=index,
+                    code="beyond_retention",
                 )
             )
         st = sensor_types.get(item.sensor_type)
