@@ -55,7 +55,7 @@ def test_migration_to_partitions_keeps_every_row(scratch_url: str) -> None:
             "capture_p202701",
         ]
         assert conn.execute("SELECT count(*) FROM capture_default").fetchone() == (0,)
-        per_month = dict(
+        per_month: dict[str, int] = dict(
             conn.execute(
                 "SELECT tableoid::regclass::text, count(*) FROM capture GROUP BY 1"
             ).fetchall()
