@@ -20,6 +20,7 @@ from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.export.routes import router as export_router
 from roomtemp.registry.routes import router as registry_router
+from roomtemp.report.routes import router as report_router
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(average_router)
     app.include_router(registry_router)
     app.include_router(export_router)
+    app.include_router(report_router)
     return app
 
 

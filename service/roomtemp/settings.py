@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         "dropped by `roomtemp maintain`; unset keeps everything",
     )
 
+    comfort_low_celsius: float = Field(
+        default=20.0, description="Default lower comfort bound of temperature reports (°C)"
+    )
+    comfort_high_celsius: float = Field(
+        default=24.0, description="Default upper comfort bound of temperature reports (°C)"
+    )
+
     embedded_data_dir: str = ".data/postgres"
 
     @field_validator("log_level", mode="before")

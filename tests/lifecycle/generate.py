@@ -30,15 +30,17 @@ def write_csv(path: Path, rooms: int, per_room: int) -> Expected:
         w = csv.writer(f)
         w.writerow(HEADER)
         line = 1
+        rooms_keys = [f"r{r:03d}" for r in range(rooms)]
         for n in range(per_room):
             ts = START + timedelta(minutes=n)
+            iso = ts.isoformat()
             for r in range(rooms):
-                room = f"r{r:03d}"
+                room = rooms_keys[r]
                 value = round(19 + (n % 600) / 100 + r / 50, 2)
                 kind = (n * rooms + r) % 97
                 line += 1
                 exp.rows += 1
-                row = [ts.isoformat(), "hq", room, str(value), "celsius"]
+                row = [iso, "hq", room, str(value), "celsius"]
                 if kind == 5:
                     row[3] = "warm"
                     exp.rejected[line] = "float_type"
@@ -64,7 +66,7 @@ def write_csv(path: Path, rooms: int, per_room: int) -> Expected:
                 w.writerow(row)
                 if kind in (3, 71):  # sent twice: identical, or corrected
                     resent = value if kind == 3 else value + 0.5
-                    w.writerow([ts.isoformat(), "hq", room, str(resent), "celsius"])
+                    w.writerow([iso, "hq", room, str(resent), "celsius"])
                     line += 1
                     exp.rows += 1
                     if kind == 3:

@@ -46,7 +46,8 @@ def guess_format(name: str, head: bytes) -> Format:
 def open_source(path: str, fmt: Format | None = None) -> Iterator[Source]:
     raw: io.BufferedReader
     if path == "-":
-        raw = cast(io.BufferedReader, sys.stdin.buffer)
+        stdin = sys.stdin.buffer
+        raw = stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin)  # type: ignore[arg-type]
         size = None
     else:
         raw = open(path, "rb")  # noqa: SIM115 - closed below

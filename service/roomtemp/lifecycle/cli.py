@@ -28,9 +28,9 @@ class Progress:
     """A live line on a terminal (rows, rows/s, ETA when the total is known); on anything else,
     a plain line every `every` seconds so logs stay readable."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, every: float = 5.0) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, every: float = 5.0) -> None:
         self.label = label
-        self.stream = stream
+        self.stream = stream = stream if stream is not None else sys.stderr
         self.tty = stream.isatty()
         self.every = 0.2 if self.tty else every
         self.started = time.monotonic()
