@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ def reference(
         held.append((v, (nxt - t).total_seconds()))
     total = sum(s for _, s in held)
     points = [start] + [t for t, _ in inside] + [end]
-    gaps = [(b - a).total_seconds() for a, b in zip(points, points[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(points)]
     longest = max(gaps)
     values = [v for _, v in inside]
     out: dict[str, Any] = {

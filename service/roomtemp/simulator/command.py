@@ -61,8 +61,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress("simulate", every=2.0)
     started = time.monotonic()
     deadline = started + args.duration.total_seconds() if args.duration else None
@@ -100,6 +99,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 time.sleep(wait)
     finally:
         poster.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     progress.update(poster.tally.readings, extra=status(), force=True)
     progress.finish()
     t = poster.tally
