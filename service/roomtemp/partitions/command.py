@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from roomtemp.clock import system_clock
 from roomtemp.lifecycle.cli import engine_for
 from roomtemp.partitions import service
 from roomtemp.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +28,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "other (advisory lock). Run it from cron (the chart's CronJob does).",
     )
     parser.add_argument("--ahead", type=int, help="partitions to create ahead (PARTITION_AHEAD)")
+    parser.add_argument(
+        "--every",
+        type=int,
+        metavar="SECONDS",
+        help="keep running, once every SECONDS (for docker compose; Kubernetes uses a CronJob)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -38,7 +50,18 @@ async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     ahead = args.ahead if args.ahead is not None else settings.partition_ahead
-    report = asyncio.run(_maintain(settings, ahead))
-    for line in report.lines():
-        print(line, file=sys.stdout)
-    return 0
+    while True:
+        try:
+            report = asyncio.run(_maintain(settings, ahead))
+        except (OSError, SQLAlchemyError) as exc:
+            if not args.every:
+                raise
+            log.error(
+                "maintenance failed (%s: %s); retrying in %s s", type(exc).__name__, exc, args.every
+            )
+        else:
+            for line in report.lines():
+                print(line, file=sys.stdout, flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
