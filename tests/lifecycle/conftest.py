@@ -1,4 +1,4 @@
-"""Fixtures for the data-lifecycle tests: a scratch database per module, async engines."""
+"""Fixtures and helpers for the data-lifecycle tests."""
 
 from __future__ import annotations
 
@@ -8,19 +8,6 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-
-DB_NAME = "roomtemp_lifecycle"
-
-
-@pytest.fixture
-def scratch_url(conninfo: str, database_url: str) -> Iterator[str]:
-    """An empty database on the test server (not migrated), dropped afterwards."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    yield make_url(database_url).set(database=DB_NAME).render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 def libpq(url: str) -> str:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.__main__ import main
 from roomtemp.db import migrate
 from roomtemp.partitions import service
 from tests.conftest import NOW, ClientFactory
@@ -36,15 +34,15 @@ def _rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def test_migration_to_partitions_keeps_every_row(scratch_url: str) -> None:
-    migrate.upgrade(scratch_url, "0001")
+def test_migration_to_partitions_keeps_every_row(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url, "0001")
     base = datetime(2026, 9, 30, 23, 0, tzinfo=UTC)
     stamps = [base + timedelta(minutes=7 * n) for n in range(20_000)]  # Sep 30 … Jan 5
-    with psycopg.connect(libpq(scratch_url), autocommit=True) as conn:
+    with psycopg.connect(libpq(empty_database_url), autocommit=True) as conn:
         _seed(conn, stamps)
         before = _rows(conn)
-    migrate.upgrade(scratch_url, "0003")
-    with psycopg.connect(libpq(scratch_url), autocommit=True) as conn:
+    migrate.upgrade(empty_database_url, "0003")
+    with psycopg.connect(libpq(empty_database_url), autocommit=True) as conn:
         assert _rows(conn) == before
         assert partitions(conn) == [
             "capture_default",
@@ -65,8 +63,8 @@ def test_migration_to_partitions_keeps_every_row(scratch_url: str) -> None:
         assert conn.execute(
             "SELECT relkind FROM pg_class WHERE relname = 'capture'"
         ).fetchone() == ("p",)
-    migrate.downgrade(scratch_url, "0001")
-    with psycopg.connect(libpq(scratch_url), autocommit=True) as conn:
+    migrate.downgrade(empty_database_url, "0001")
+    with psycopg.connect(libpq(empty_database_url), autocommit=True) as conn:
         assert _rows(conn) == before
         assert conn.execute(
             "SELECT relkind FROM pg_class WHERE relname = 'capture'"
@@ -175,20 +173,21 @@ def test_concurrent_maintain_runs_serialise(
     assert sorted([len(first.created), len(second.created)]) == [0, 4]
 
 
-def test_cli_maintain(database_url: str, clean_partitions: psycopg.Connection[Any]) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "PARTITION_INTERVAL": "day",
-        "PARTITION_AHEAD": "2",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "roomtemp", "maintain"], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("3 created, 0 dropped, 0 unchanged")
+def test_cli_maintain(
+    database_url: str,
+    clean_partitions: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PARTITION_INTERVAL", "day")
+    monkeypatch.setenv("PARTITION_AHEAD", "2")
+    assert main(["maintain"]) == 0
+    assert capsys.readouterr().out.strip().endswith("3 created, 0 dropped, 0 unchanged")
     today = datetime.now(UTC)
     assert f"capture_p{today:%Y%m%d}" in partitions(clean_partitions)
+    assert main(["maintain", "--ahead", "3"]) == 0
+    assert capsys.readouterr().out.strip().endswith("1 created, 0 dropped, 3 unchanged")
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ class Progress:
         self.every = 0.2 if self.tty else every
         self.started = time.monotonic()
         self._last = 0.0
+        self._shown: tuple[int, str] | None = None
 
     def rate(self, rows: int) -> float:
         return rows / max(time.monotonic() - self.started, 1e-9)
@@ -46,7 +47,10 @@ class Progress:
         now = time.monotonic()
         if not force and now - self._last < self.every:
             return
+        if force and self._shown == (rows, extra):
+            return  # the last line already said this
         self._last = now
+        self._shown = (rows, extra)
         rate = self.rate(rows)
         text = f"{self.label}: {rows:,} rows, {rate:,.0f} rows/s"
         if done is not None and 0 < done <= 1:
