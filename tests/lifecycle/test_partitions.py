@@ -202,3 +202,57 @@ def test_period_names(name: str, start: datetime, end: datetime) -> None:
     assert period == service.Period(start, end)
     assert period.name == name
     assert service.period_from_name("capture_default") is None
+
+
+_ROLLUP_DDL = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket timestamptz NOT NULL, sum double precision NOT NULL, min double precision NOT NULL,
+    max double precision NOT NULL, count integer NOT NULL, room_id integer NOT NULL,
+    sensor_type_id smallint NOT NULL, PRIMARY KEY (room_id, sensor_type_id, bucket))
+"""
+
+
+def test_rollups_expire_with_their_partitions(
+    database_url: str, clean_partitions: psycopg.Connection[Any], client_factory: ClientFactory
+) -> None:
+    """The rollup tables of migration 0004 (the shape is created here when that migration is not
+    in this tree) lose the buckets of dropped partitions; the boundary bucket is recomputed."""
+    db = clean_partitions
+    created = [
+        t
+        for t in ("capture_rollup_15m", "capture_rollup_1h")
+        if db.execute("SELECT to_regclass(%s)", (t,)).fetchone() == (None,)
+    ]
+    for table in created:
+        db.execute(_ROLLUP_DDL.format(name=table))
+    try:
+        client = client_factory()
+        boundary = datetime(2026, 9, 1, tzinfo=UTC)
+        stamps = [boundary - timedelta(minutes=5), boundary, boundary + timedelta(minutes=5)]
+        body = [capture(20 + n, ts=t) for n, t in enumerate(stamps)]
+        assert client.post("/v1/captures", json=body).status_code == 201
+        for table, stride in (
+            ("capture_rollup_15m", "15 minutes"),
+            ("capture_rollup_1h", "1 hour"),
+        ):
+            db.execute(f"DELETE FROM {table}")
+            db.execute(
+                f"INSERT INTO {table} SELECT b, sum(value), min(value), max(value), count(*), "
+                "room_id, sensor_type_id FROM (SELECT *, date_bin(%s::interval, ts - interval "
+                "'1 microsecond', 'epoch') + %s::interval AS b FROM capture) c "
+                "GROUP BY b, room_id, sensor_type_id",
+                (stride, stride),
+            )
+        _maintain(database_url, NOW, ahead=0)  # August and September partitions exist now
+        report = _maintain(database_url, NOW, ahead=0, retention_days=60)
+        assert report.dropped == [("capture_p202608", 1)]
+        for table in ("capture_rollup_15m", "capture_rollup_1h"):
+            rows = db.execute(f"SELECT bucket, count, sum FROM {table} ORDER BY bucket").fetchall()
+            # The boundary bucket (Aug 31 23:xx, Sep 1 00:00] now only counts the 00:00 capture.
+            assert rows[0][:2] == (boundary, 1)
+            assert rows[0][2] == pytest.approx(21 + 273.15)
+            assert sum(r[1] for r in rows) == 2
+        assert report.expired_rollup_buckets == 2
+    finally:
+        for table in created:
+            db.execute(f"DROP TABLE {table}")

@@ -99,3 +99,36 @@ async def delete_default_before(conn: AsyncConnection, cutoff: datetime) -> int:
         text("DELETE FROM capture_default WHERE ts < :cutoff"), {"cutoff": cutoff}
     )
     return result.rowcount
+
+
+# Rollups of the performance work (migration 0004): buckets (bucket - stride, bucket], aligned
+# to the epoch, so a partition boundary at UTC midnight is also a bucket boundary.
+ROLLUP_TABLES = ("capture_rollup_15m", "capture_rollup_1h")
+
+
+async def rollup_tables(conn: AsyncConnection) -> list[str]:
+    rows = await conn.execute(
+        text("SELECT t FROM unnest(CAST(:names AS text[])) AS t WHERE to_regclass(t) IS NOT NULL"),
+        {"names": list(ROLLUP_TABLES)},
+    )
+    return [r[0] for r in rows]
+
+
+async def expire_rollups(conn: AsyncConnection, table: str, oldest: datetime) -> int:
+    """Remove rollup buckets of captures before `oldest` (a bucket boundary); the bucket ending
+    exactly at `oldest` is recomputed from the captures left in it (those at `oldest`).
+    Returns how many buckets were deleted."""
+    if table not in ROLLUP_TABLES:
+        raise ValueError(f"not a rollup table: {table!r}")
+    params = {"oldest": oldest}
+    delete = f"DELETE FROM {table} WHERE bucket <= :oldest"  # noqa: S608 - a known table
+    deleted = await conn.execute(text(delete), params)
+    await conn.execute(
+        text(
+            f"INSERT INTO {table} (bucket, sum, min, max, count, room_id, sensor_type_id) "  # noqa: S608
+            "SELECT ts, SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_type_id "
+            "FROM capture WHERE ts = :oldest GROUP BY ts, room_id, sensor_type_id"
+        ),
+        params,
+    )
+    return deleted.rowcount

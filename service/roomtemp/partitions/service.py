@@ -67,11 +67,16 @@ class MaintainReport:
     created: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows moved in)
     dropped: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows dropped)
     expired_default_rows: int = 0
+    expired_rollup_buckets: int = 0
     kept: int = 0  # partitions left as they were
 
     def lines(self) -> list[str]:
         out = [f"created {n} (moved {m} rows from capture_default)" for n, m in self.created]
         out += [f"dropped {n} ({m} rows past retention)" for n, m in self.dropped]
+        if self.expired_rollup_buckets:
+            out.append(
+                f"deleted {self.expired_rollup_buckets} rollup buckets of dropped partitions"
+            )
         if self.expired_default_rows:
             out.append(f"deleted {self.expired_default_rows} expired rows from capture_default")
         out.append(
@@ -106,6 +111,12 @@ async def maintain(
             del existing[name]
     if cutoff is not None:
         report.expired_default_rows = await queries.delete_default_before(conn, cutoff)
+    if report.dropped:
+        # Rollups go with their partitions. (Rollups of rows expired from the default partition
+        # are left: such rows only exist when maintenance never ran for their period.)
+        oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
+        for table in await queries.rollup_tables(conn):
+            report.expired_rollup_buckets += await queries.expire_rollups(conn, table, oldest)
 
     wanted = [period_of(now, interval)]
     for _ in range(ahead):
