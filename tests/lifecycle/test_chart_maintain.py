@@ -12,6 +12,7 @@ from tests.deploy.deploy_support import (
     helm_template,
     k8s_errors,
     kinds,
+    kustomize,
     run,
     tool,
 )
@@ -72,3 +73,36 @@ def test_schema_rejects_bad_maintenance_values(setting: str) -> None:
     proc = run([tool("helm"), "template", "roomtemp", str(CHART), "--set", setting], check=False)
     assert proc.returncode != 0
     assert "values don't meet the specifications of the schema" in proc.stderr
+
+
+def test_kustomize_base_cronjob_agrees_with_the_chart() -> None:
+    chart = find(
+        helm_template(
+            None, "fullnameOverride=roomtemp", "externalDatabase.existingSecret=roomtemp-db"
+        ),
+        "CronJob",
+    )
+    base = find(kustomize("base"), "CronJob")
+    for field in ("schedule", "concurrencyPolicy", "startingDeadlineSeconds"):
+        assert chart["spec"][field] == base["spec"][field], field
+    chart_pod = chart["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    base_pod = base["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    for field in ("securityContext", "automountServiceAccountToken", "volumes", "restartPolicy"):
+        assert chart_pod[field] == base_pod[field], field
+    chart_c, base_c = chart_pod["containers"][0], base_pod["containers"][0]
+    for field in ("args", "env", "resources", "securityContext", "volumeMounts"):
+        assert chart_c[field] == base_c[field], field
+
+
+@pytest.mark.parametrize("layer", ["base", "overlays/dev", "overlays/prod"])
+def test_kustomize_cronjob_uses_the_api_database_and_config(layer: str) -> None:
+    manifests = kustomize(layer)
+    assert k8s_errors(manifests) == []
+    api = next(containers(find(manifests, "Deployment")))
+    cron = find(manifests, "CronJob")
+    [maintain] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    db_keys = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLMODE", "DB_PASSWORD")
+    cron_env, api_env = env_of(maintain), env_of(api)
+    assert {k: cron_env[k] for k in db_keys} == {k: api_env[k] for k in db_keys}
+    assert maintain["envFrom"] == api["envFrom"]  # the generated, hash-suffixed ConfigMap
+    assert maintain["image"] == api["image"]
