@@ -35,6 +35,7 @@ class RoomPeriodRow:
     carried: float | None
 
 
+# date_part (double precision) rather than EXTRACT (numeric): half the time on large periods.
 # Arrays compare element by element, so min(ARRAY[value, epoch]) is the minimum with the earliest
 # time it occurred; max over negated epochs likewise. No sort beyond the per-room LEAD.
 _REPORT = text(
@@ -44,10 +45,11 @@ _REPORT = text(
     ),
     s AS (
         SELECT c.room_id, c.ts, c.value,
-               CAST(EXTRACT(EPOCH FROM c.ts) AS double precision) AS at,
-               CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(c.ts) OVER (
-                   PARTITION BY c.room_id ORDER BY c.ts), CAST(:end AS timestamptz)) - c.ts)
-                   AS double precision) AS held
+               date_part('epoch', c.ts) AS at,
+               COALESCE(LEAD(date_part('epoch', c.ts)) OVER (
+                   PARTITION BY c.room_id ORDER BY c.ts),
+                   date_part('epoch', CAST(:end AS timestamptz))) - date_part('epoch', c.ts)
+                   AS held
         FROM capture c
         WHERE c.room_id IN (SELECT id FROM rooms) AND c.sensor_type_id = :sensor_type_id
           AND c.ts >= :start AND c.ts < :end
