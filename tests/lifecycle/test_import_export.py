@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import sys
@@ -14,8 +15,13 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from roomtemp.__main__ import main
+from roomtemp.clock import system_clock
+from roomtemp.importer import service
+from roomtemp.importer.source import open_source
+from tests.conftest import make_settings
 from tests.lifecycle.generate import START, Expected, write_csv
 
 ROOMS, PER_ROOM = 50, 4000  # 204,124 rows (with re-sends), 12,372 of them bad
@@ -187,3 +193,36 @@ def test_import_unreadable_file(roomtemp: Cli, tmp_path: Path) -> None:
     done = roomtemp("import", str(path))
     assert done.returncode == 2
     assert "the CSV header must name capture fields" in done.stderr
+
+
+def test_import_stops_between_chunks_with_everything_counted_committed(
+    database_url: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """What Ctrl-C does (the signal handler sets the stop flag): the chunk in flight finishes,
+    nothing after it starts, and the totals are exactly what is committed."""
+    path = tmp_path / "stop.csv"
+    write_csv(path, 2, 300)
+    settings = make_settings(database_url=database_url)
+    chunks: list[int] = []
+
+    async def go() -> service.ImportTotals:
+        engine = create_async_engine(database_url)
+        try:
+            with open_source(str(path)) as source:
+                return await service.import_records(
+                    engine,
+                    source.records,
+                    service.policy_for(settings, 100),
+                    system_clock,
+                    chunk_size=100,
+                    on_chunk=lambda t: chunks.append(t.rows),
+                    should_stop=lambda: len(chunks) >= 2,
+                )
+        finally:
+            await engine.dispose()
+
+    totals = asyncio.run(go())
+    assert (totals.rows, totals.chunks) == (200, 2)
+    stored = db.execute("SELECT count(*) FROM capture").fetchone()
+    assert stored == (totals.inserted,)
+    assert totals.inserted + totals.duplicates + totals.updated + totals.rejected == 200
