@@ -16,6 +16,7 @@ from roomtemp.api.state import AppState
 from roomtemp.average.routes import router as average_router
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
+from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.export.routes import router as export_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(export_router)
     app.include_router(report_router)
+    app.include_router(dashboard_router)
     return app
 
 
