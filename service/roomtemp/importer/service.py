@@ -7,6 +7,8 @@ rules, idempotency and counting of POST /v1/captures. Re-running a file only fin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,6 +67,32 @@ def _reject(record: formats.Record, detail: ErrorDetail) -> Reject:
     return Reject(record.line, detail.field, detail.code, detail.message, record.raw)
 
 
+@dataclass
+class _Parsed:
+    rows: int
+    pending: list[tuple[formats.Record, CaptureIn]]
+    rejects: list[Reject]
+
+
+def _parse(chunk: list[formats.Record]) -> _Parsed:
+    """The wire-level checks (CaptureIn), as POST /v1/captures does before the domain rules."""
+    parsed = _Parsed(len(chunk), [], [])
+    for record in chunk:
+        if record.data is None:
+            parsed.rejects.append(
+                Reject(record.line, None, "unreadable_row", record.error or "", record.raw)
+            )
+            continue
+        try:
+            parsed.pending.append((record, one_capture.validate_python(record.data)))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ())) or None
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parsed.rejects.append(Reject(record.line, loc, str(err.get("type")), msg, record.raw))
+    return parsed
+
+
 async def import_records(
     engine: AsyncEngine,
     records: Iterable[formats.Record],
@@ -77,49 +105,64 @@ async def import_records(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ImportTotals:
     """Import `records`; stops between chunks when `should_stop()` (everything counted so far
-    is committed)."""
+    is committed).
+
+    The next chunk is read and parsed in a worker thread while the current one is in the
+    database. One chunk at a time is read, so memory stays bounded.
+    """
     totals = ImportTotals()
+    chunks = _chunks(records, chunk_size)
 
-    def reject(r: Reject) -> None:
-        totals.rejected += 1
-        on_reject(r)
+    def read_next() -> _Parsed | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else _parse(chunk)
 
-    for chunk in _chunks(records, chunk_size):
-        totals.rows += len(chunk)
-        pending: list[tuple[formats.Record, CaptureIn]] = []
-        for record in chunk:
-            if record.data is None:
-                reject(Reject(record.line, None, "unreadable_row", record.error or "", record.raw))
-                continue
-            try:
-                pending.append((record, one_capture.validate_python(record.data)))
-            except ValidationError as exc:
-                for err in exc.errors():
-                    loc = ".".join(str(p) for p in err.get("loc", ())) or None
-                    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-                    reject(Reject(record.line, loc, str(err.get("type")), msg, record.raw))
-                    break
-        while pending:
-            try:
-                async with engine.begin() as conn:
-                    counts = await capture.ingest(conn, [c for _, c in pending], policy, clock())
-            except InvalidInput as exc:
-                bad: dict[int, ErrorDetail] = {}
-                for detail in exc.details:
-                    if detail.index is not None:
-                        bad.setdefault(detail.index, detail)
-                if not bad:
-                    raise
-                for index, detail in bad.items():
-                    reject(_reject(pending[index][0], detail))
-                pending = [p for i, p in enumerate(pending) if i not in bad]
-                continue
-            totals.inserted += counts.inserted
-            totals.duplicates += counts.duplicates
-            totals.updated += counts.updated
-            break
-        totals.chunks += 1
-        on_chunk(totals)
-        if should_stop():
-            break
+    upcoming = asyncio.ensure_future(asyncio.to_thread(read_next))
+    try:
+        while (parsed := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(read_next))
+            totals.rows += parsed.rows
+            for r in parsed.rejects:
+                totals.rejected += 1
+                on_reject(r)
+            await _store(engine, parsed.pending, policy, clock, totals, on_reject)
+            totals.chunks += 1
+            on_chunk(totals)
+            if should_stop():
+                break
+    finally:
+        # The reader thread must be done with the file before the caller closes it.
+        with contextlib.suppress(BaseException):
+            await upcoming
     return totals
+
+
+async def _store(
+    engine: AsyncEngine,
+    pending: list[tuple[formats.Record, CaptureIn]],
+    policy: capture.IngestPolicy,
+    clock: Clock,
+    totals: ImportTotals,
+    on_reject: Callable[[Reject], None],
+) -> None:
+    """One chunk through capture.ingest; the items it names are set aside, the rest retried."""
+    while pending:
+        try:
+            async with engine.begin() as conn:
+                counts = await capture.ingest(conn, [c for _, c in pending], policy, clock())
+        except InvalidInput as exc:
+            bad: dict[int, ErrorDetail] = {}
+            for detail in exc.details:
+                if detail.index is not None:
+                    bad.setdefault(detail.index, detail)
+            if not bad:
+                raise
+            for index, detail in bad.items():
+                totals.rejected += 1
+                on_reject(_reject(pending[index][0], detail))
+            pending = [p for i, p in enumerate(pending) if i not in bad]
+            continue
+        totals.inserted += counts.inserted
+        totals.duplicates += counts.duplicates
+        totals.updated += counts.updated
+        return
