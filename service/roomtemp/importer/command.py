@@ -22,6 +22,13 @@ EXIT_UNREADABLE = 2
 EXIT_INTERRUPTED = 130
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1000000")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "import",
@@ -38,7 +45,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--rejects", help="reject file (CSV; default: FILE.rejects.csv, import.rejects.csv)"
     )
-    parser.add_argument("--chunk-size", type=int, default=5000, help="rows per transaction")
+    parser.add_argument(
+        "--chunk-size", type=_positive, default=5000, help="rows per transaction (5000)"
+    )
     parser.set_defaults(func=run)
 
 
