@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_future_skew_seconds: Annotated[int, Field(ge=0)] = 300
     max_series_points: Annotated[int, Field(ge=1)] = 10_000
+    rollup_reads: bool = Field(
+        default=True,
+        description="Series whose step and window are multiples of 15 minutes read the "
+        "(exact) rollup tables; false: always scan the raw captures",
+    )
 
     embedded_data_dir: str = ".data/postgres"
 

@@ -114,6 +114,58 @@ async def select_series(
     return [SeriesPoint(*r) for r in rows]
 
 
+# The same series from the rollup tables, for a step and window that are multiples of the bucket
+# (points are multiples of step since the epoch, so each window is a union of whole buckets).
+_ROLLUP_SERIES = """
+    SELECT p.t, COALESCE(a.n, 0), a.s / a.n, a.lo, a.hi
+    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
+                         CAST(:step AS interval)) AS p(t)
+    CROSS JOIN LATERAL (
+        SELECT SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi
+        FROM {table} r
+        WHERE r.room_id = :room_id AND r.sensor_type_id = :sensor_type_id
+          AND r.bucket > p.t - CAST(:window AS interval) AND r.bucket <= p.t
+    ) AS a
+    ORDER BY p.t
+"""
+SERIES_15M = text(_ROLLUP_SERIES.format(table="capture_rollup_15m"))
+SERIES_1H = text(_ROLLUP_SERIES.format(table="capture_rollup_1h"))
+ROLLUP_SERIES = {timedelta(hours=1): SERIES_1H, timedelta(minutes=15): SERIES_15M}
+
+
+def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
+    """The widest rollup bucket that both step and window are multiples of, if any."""
+    for bucket in ROLLUP_SERIES:  # widest first
+        if step % bucket == timedelta(0) and window % bucket == timedelta(0):
+            return bucket
+    return None
+
+
+async def select_series_from_rollup(
+    conn: AsyncConnection,
+    bucket: timedelta,
+    room_id: int,
+    sensor_type_id: int,
+    first: datetime,
+    last: datetime,
+    step: timedelta,
+    window: timedelta,
+) -> list[SeriesPoint]:
+    """As select_series, from the rollups of `bucket` (see rollup_bucket)."""
+    rows = await conn.execute(
+        ROLLUP_SERIES[bucket],
+        {
+            "room_id": room_id,
+            "sensor_type_id": sensor_type_id,
+            "first": first,
+            "last": last,
+            "step": step,
+            "window": window,
+        },
+    )
+    return [SeriesPoint(*r) for r in rows]
+
+
 @dataclass(frozen=True)
 class RoomWindowStats:
     room: str

@@ -96,6 +96,7 @@ async def get_room_series(
         span,
         unit,
         state.settings.max_series_points,
+        use_rollups=state.settings.rollup_reads,
     )
     return RoomSeriesOut(
         building=series.building,

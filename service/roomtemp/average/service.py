@@ -133,6 +133,8 @@ async def room_series(
     window: timedelta,
     unit: str | None,
     max_points: int,
+    *,
+    use_rollups: bool = True,
 ) -> RoomSeries:
     first, last, count = series_bounds(start, end, step, max_points)
     r = await registry.get_room(conn, building, room)
@@ -140,7 +142,13 @@ async def room_series(
     scale = scale_for(st, unit)
     points: list[SeriesPoint] = []
     if count:
-        raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
+        bucket = queries.rollup_bucket(step, window) if use_rollups else None
+        if bucket is None:
+            raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
+        else:
+            raw = await queries.select_series_from_rollup(
+                conn, bucket, r.id, st.id, first, last, step, window
+            )
         points = [
             replace(p, mean=scale.value(p.mean), min=scale.value(p.min), max=scale.value(p.max))
             for p in raw

@@ -13,6 +13,7 @@ from roomtemp.capture import queries
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge
 from roomtemp.registry import service as registry
+from roomtemp.rollup import service as rollups
 from roomtemp.registry.service import SensorTypeRow
 
 
@@ -185,6 +186,7 @@ async def ingest(
         [k[2] for k in keys],
         [final[k] for k in keys],
     )
+    await rollups.captures_changed(conn, [k for k in keys if replaced.get(k) != final[k]])
     inserted = duplicates = updated = 0
     for key in keys:
         old = replaced.get(key)
