@@ -60,6 +60,17 @@ async def _transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
 Transaction = Annotated[AsyncConnection, Depends(_transaction, scope="function")]
 
 
+async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+    # Reads are single statements (or need no common snapshot): autocommit saves the BEGIN and
+    # COMMIT round trips.
+    async with state.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+
+
 def now(state: State) -> datetime:
     return state.clock()
 

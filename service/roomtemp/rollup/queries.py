@@ -24,7 +24,8 @@ REFRESH_15M = text(
     INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
     SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_type_id
     FROM (
-        SELECT DISTINCT room_id, sensor_type_id, roomtemp_bucket(ts, interval '15 minutes') AS bucket
+        SELECT DISTINCT room_id, sensor_type_id,
+               roomtemp_bucket(ts, interval '15 minutes') AS bucket
         FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
                     CAST(:ts AS timestamptz[])) AS i(room_id, sensor_type_id, ts)
     ) AS k
@@ -49,7 +50,8 @@ REFRESH_1H = text(
     INSERT INTO capture_rollup_1h AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
     SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_type_id
     FROM (
-        SELECT DISTINCT room_id, sensor_type_id, roomtemp_bucket(ts, interval '1 hour') AS bucket
+        SELECT DISTINCT room_id, sensor_type_id,
+               roomtemp_bucket(ts, interval '1 hour') AS bucket
         FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
                     CAST(:ts AS timestamptz[])) AS i(room_id, sensor_type_id, ts)
     ) AS k
