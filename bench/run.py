@@ -216,9 +216,10 @@ class Bench:
     def storage(self, label: str) -> None:
         with psycopg.connect(self.conninfo) as conn:
             def size(rel: str) -> int:
+                # pg_partition_tree lists a plain table as its own only member
                 row = conn.execute(
                     "SELECT COALESCE(sum(pg_total_relation_size(relid)), 0) "
-                    "FROM pg_partition_tree(%s::regclass)",
+                    "FROM pg_partition_tree(%s::regclass) WHERE isleaf",
                     [rel],
                 ).fetchone()
                 return int(row[0]) if row else 0

@@ -18,6 +18,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import arrays
+
 # Rows are inserted in key order so concurrent transactions lock rollup rows in the same order.
 REFRESH_15M = text(
     """
@@ -27,7 +29,11 @@ REFRESH_15M = text(
         SELECT DISTINCT room_id, sensor_type_id,
                roomtemp_bucket(ts, interval '15 minutes') AS bucket
         FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-                    CAST(:ts AS timestamptz[])) AS i(room_id, sensor_type_id, ts)
+                    CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
+        CROSS JOIN LATERAL (
+            SELECT timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
+               + interval '1 microsecond' * (i.us % 1000000) AS ts
+        ) AS t
     ) AS k
     CROSS JOIN LATERAL (
         SELECT SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi, COUNT(*) AS n
@@ -53,7 +59,11 @@ REFRESH_1H = text(
         SELECT DISTINCT room_id, sensor_type_id,
                roomtemp_bucket(ts, interval '1 hour') AS bucket
         FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-                    CAST(:ts AS timestamptz[])) AS i(room_id, sensor_type_id, ts)
+                    CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
+        CROSS JOIN LATERAL (
+            SELECT timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
+               + interval '1 microsecond' * (i.us % 1000000) AS ts
+        ) AS t
     ) AS k
     CROSS JOIN LATERAL (
         SELECT SUM(q.sum) AS s, MIN(q.min) AS lo, MAX(q.max) AS hi, SUM(q.count) AS n
@@ -78,7 +88,11 @@ async def refresh_buckets(
     ts: Sequence[datetime],
 ) -> None:
     """Recompute the 15-minute and 1-hour buckets holding these capture keys."""
-    params = {"room_ids": room_ids, "sensor_type_ids": sensor_type_ids, "ts": ts}
+    params = {
+        "room_ids": arrays.int_literal(room_ids),
+        "sensor_type_ids": arrays.int_literal(sensor_type_ids),
+        "ts": arrays.micros_literal(ts),
+    }
     await conn.execute(REFRESH_15M, params)
     await conn.execute(REFRESH_1H, params)
 
