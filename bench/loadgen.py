@@ -68,7 +68,9 @@ def make_scenario(args: argparse.Namespace, worker: int) -> Callable[[int], Requ
                 f'"unit":"celsius","ts":"{_iso(base + timedelta(seconds=i // rooms))}"}}'
                 for i in range(size)
             ]
-            return _request("POST", "/v1/captures", host, ("[" + ",".join(items) + "]").encode()), size
+            return _request(
+                "POST", "/v1/captures", host, ("[" + ",".join(items) + "]").encode()
+            ), size
 
         return batch
     now = datetime.fromtimestamp(args.now, tz=UTC)

@@ -39,7 +39,7 @@ def expected(final: dict[tuple[str, datetime], float], stride: timedelta) -> dic
 
 def stored(db: psycopg.Connection[Any], table: str) -> dict[Any, Stats]:
     rows = db.execute(
-        f"SELECT r.key, x.bucket, x.count, x.sum, x.min, x.max FROM {table} x "  # noqa: S608
+        f"SELECT r.key, x.bucket, x.count, x.sum, x.min, x.max FROM {table} x "
         "JOIN room r ON r.id = x.room_id"
     ).fetchall()
     return {(room, b): (n, s, lo, hi) for room, b, n, s, lo, hi in rows}
@@ -168,7 +168,9 @@ def test_concurrent_single_posts_are_batched_and_each_answered(
     """Many single POSTs at once: each gets its own answer, as if posted alone."""
     t = NOW - timedelta(minutes=30)
     bodies = [capture(20 + k % 7, room=f"r{k % 5}", ts=t + timedelta(seconds=k)) for k in range(60)]
-    bodies += [capture(20 + k % 7, room=f"r{k % 5}", ts=t + timedelta(seconds=k)) for k in range(10)]
+    bodies += [
+        capture(20 + k % 7, room=f"r{k % 5}", ts=t + timedelta(seconds=k)) for k in range(10)
+    ]
     bodies += [capture(99, room=f"r{k % 5}", ts=t + timedelta(seconds=k)) for k in range(10, 15)]
     bad = [capture(20, unit="parsec"), capture(20, ts=NOW + timedelta(hours=1))]
     with ThreadPoolExecutor(16) as pool:

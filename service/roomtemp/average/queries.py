@@ -185,7 +185,7 @@ async def select_series(
             "window": window,
         },
     )
-    return [SeriesPoint(*r) for r in rows]
+    return [SeriesPoint(*r) for r in rows.all()]
 
 
 # The same series from the rollup tables, for a step and window that are multiples of the bucket
@@ -202,9 +202,25 @@ _ROLLUP_SERIES = """
     ) AS a
     ORDER BY p.t
 """
+# When the window is one bucket, each point is the bucket ending at it: one range scan, joined.
+_BUCKET_SERIES = """
+    SELECT p.t, COALESCE(r.count, 0), r.sum / r.count, r.min, r.max
+    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
+                         CAST(:step AS interval)) AS p(t)
+    LEFT JOIN (
+        SELECT bucket, count, sum, min, max FROM {table}
+        WHERE room_id = :room_id AND sensor_type_id = :sensor_type_id
+          AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
+    ) AS r ON r.bucket = p.t
+    ORDER BY p.t
+"""
 SERIES_15M = text(_ROLLUP_SERIES.format(table="capture_rollup_15m"))
 SERIES_1H = text(_ROLLUP_SERIES.format(table="capture_rollup_1h"))
 ROLLUP_SERIES = {timedelta(hours=1): SERIES_1H, timedelta(minutes=15): SERIES_15M}
+BUCKET_SERIES = {
+    timedelta(hours=1): text(_BUCKET_SERIES.format(table="capture_rollup_1h")),
+    timedelta(minutes=15): text(_BUCKET_SERIES.format(table="capture_rollup_15m")),
+}
 
 
 def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
@@ -226,8 +242,9 @@ async def select_series_from_rollup(
     window: timedelta,
 ) -> list[SeriesPoint]:
     """As select_series, from the rollups of `bucket` (see rollup_bucket)."""
+    query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
     rows = await conn.execute(
-        ROLLUP_SERIES[bucket],
+        query,
         {
             "room_id": room_id,
             "sensor_type_id": sensor_type_id,
@@ -237,7 +254,7 @@ async def select_series_from_rollup(
             "window": window,
         },
     )
-    return [SeriesPoint(*r) for r in rows]
+    return [SeriesPoint(*r) for r in rows.all()]
 
 
 @dataclass(frozen=True)

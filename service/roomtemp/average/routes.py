@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
@@ -11,7 +12,6 @@ from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, Sta
 from roomtemp.average import service
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
-    PointOut,
     RoomAverageOut,
     RoomSeriesOut,
     RoomStatsOut,
@@ -114,20 +114,20 @@ async def get_room_series(
         state.settings.max_series_points,
         use_rollups=state.settings.rollup_reads,
     )
-    return _json(
-        RoomSeriesOut(
-            building=series.building,
-            room=series.room,
-            sensor_type=series.sensor_type,
-            unit=series.unit,
-            window=format_duration(series.window),
-            step=format_duration(series.step),
-            points=[
-                PointOut(t=p.t, count=p.count, mean=p.mean, min=p.min, max=p.max)
-                for p in series.points
-            ],
-        )
-    )
+    # 2,880 points: plain dicts through orjson (RoomSeriesOut documents the same shape).
+    body = {
+        "building": series.building,
+        "room": series.room,
+        "sensor_type": series.sensor_type,
+        "unit": series.unit,
+        "window": format_duration(series.window),
+        "step": format_duration(series.step),
+        "points": [
+            {"t": p.t, "count": p.count, "mean": p.mean, "min": p.min, "max": p.max}
+            for p in series.points
+        ],
+    }
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 @router.get(

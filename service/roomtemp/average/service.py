@@ -159,10 +159,12 @@ async def room_series(
             raw = await queries.select_series_from_rollup(
                 conn, bucket, r.id, st.id, first, last, step, window
             )
-        points = [
-            replace(p, mean=scale.value(p.mean), min=scale.value(p.min), max=scale.value(p.max))
-            for p in raw
-        ]
+        v = scale.value
+        points = (
+            raw
+            if scale.unit == scale.source
+            else [SeriesPoint(p.t, p.count, v(p.mean), v(p.min), v(p.max)) for p in raw]
+        )
     return RoomSeries(building, room, st.key, scale.unit, window, step, points)
 
 
