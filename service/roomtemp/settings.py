@@ -60,6 +60,15 @@ class Settings(BaseSettings):
             "this many (each answered after it commits); 0: one transaction per request",
         ),
     ] = 1000
+    ingest_writers: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=32,
+            description="Micro-batches written at the same time per worker (each room always "
+            "goes to the same one); keep below DB_POOL_SIZE",
+        ),
+    ] = 3
     max_series_points: Annotated[int, Field(ge=1)] = 10_000
     rollup_reads: bool = Field(
         default=True,

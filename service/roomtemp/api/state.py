@@ -11,7 +11,7 @@ from roomtemp.clock import Clock
 from roomtemp.settings import Settings
 
 if TYPE_CHECKING:
-    from roomtemp.capture.batcher import IngestBatcher
+    from roomtemp.capture.batcher import IngestLanes
 
 
 @dataclass
@@ -21,4 +21,4 @@ class AppState:
     clock: Clock
     head_revision: str
     schema_ready: bool = False
-    ingest_batcher: IngestBatcher | None = None
+    ingest_batcher: IngestLanes | None = None

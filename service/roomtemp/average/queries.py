@@ -87,11 +87,13 @@ _WINDOW_BY_KEYS = text(
           ON c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
         WHERE c.ts > :start AND c.ts <= :end
     ),
-    prev AS (
-        SELECT c.value FROM k JOIN capture c
-          ON c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
-        WHERE c.ts <= :start
-        ORDER BY c.ts DESC LIMIT 1
+    prev AS (  -- LATERAL + LIMIT: one backward index step, not a sort of the room's history
+        SELECT p.value FROM k CROSS JOIN LATERAL (
+            SELECT c.value FROM capture c
+            WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+              AND c.ts <= :start
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS p
     ),
     seg AS (
         SELECT value,

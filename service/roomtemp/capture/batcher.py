@@ -32,7 +32,7 @@ class _Pending:
 
 
 class IngestBatcher:
-    """Collects single captures and writes them in batches of at most `max_batch`."""
+    """Writes single captures in batches of at most `max_batch`, one batch in flight at a time."""
 
     def __init__(self, engine: AsyncEngine, policy: service.IngestPolicy, max_batch: int) -> None:
         self._engine = engine
@@ -96,8 +96,35 @@ class IngestBatcher:
                 p.future.set_result(outcome)
 
 
-def ingest_batcher(settings: Settings, engine: AsyncEngine) -> IngestBatcher | None:
-    """The batcher the settings ask for (None: a transaction per request)."""
+class IngestLanes:
+    """Several batchers, each room always on the same one.
+
+    While one batch waits for its commit to reach disk, another is being written, so the WAL
+    flush no longer leaves the service idle. A room's captures stay in one lane, in arrival
+    order, so answers for the same key are exactly as if posted one after the other, and two
+    lanes never write the same capture or rollup rows.
+    """
+
+    def __init__(self, lanes: list[IngestBatcher]) -> None:
+        self._lanes = lanes
+
+    async def submit(self, request: service.SingleCapture) -> service.IngestCounts:
+        lane = hash((request.item.building, request.item.room)) % len(self._lanes)
+        return await self._lanes[lane].submit(request)
+
+    async def close(self) -> None:
+        for lane in self._lanes:
+            await lane.close()
+
+
+def ingest_batcher(settings: Settings, engine: AsyncEngine) -> IngestLanes | None:
+    """The batching the settings ask for (None: a transaction per request)."""
     if settings.ingest_micro_batch == 0:
         return None
-    return IngestBatcher(engine, service.policy_from(settings), settings.ingest_micro_batch)
+    policy = service.policy_from(settings)
+    return IngestLanes(
+        [
+            IngestBatcher(engine, policy, settings.ingest_micro_batch)
+            for _ in range(settings.ingest_writers)
+        ]
+    )
