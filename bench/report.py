@@ -12,7 +12,7 @@ def _find(doc: dict[str, Any], label: str) -> dict[str, Any] | None:
 
 
 def _f(v: float | None, digits: int = 1) -> str:
-    return "–" if v is None else f"{v:,.{digits}f}"
+    return "-" if v is None else f"{v:,.{digits}f}"
 
 
 def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -20,7 +20,7 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
 
     def verdict(ok: bool | None) -> str:
-        return "–" if ok is None else ("met" if ok else "missed")
+        return "-" if ok is None else ("met" if ok else "missed")
 
     triv = _find(doc, "trivial c=64")
     single = _find(doc, "POST 1 capture c=64")
@@ -55,11 +55,13 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                              verdict(latest["p99_ms"] < 10)))  # fmt: skip
         s30 = _find(doc, f"[{size}] series30d c=1")
         if s30:
-            rows.append((f"[{size}] 30-day series (2,880 points) < 50 ms", f"p50 {_f(s30['p50_ms'])} ms, p99 {_f(s30['p99_ms'])} ms", "",
+            rows.append((f"[{size}] 30-day series (2,880 points) < 50 ms",
+                         f"p50 {_f(s30['p50_ms'])} ms, p99 {_f(s30['p99_ms'])} ms", "",
                          verdict(s30["p50_ms"] < 50)))  # fmt: skip
         ov = _find(doc, f"[{size}] overview c=1")
         if ov:
-            rows.append((f"[{size}] building overview (500 rooms) < 100 ms", f"p50 {_f(ov['p50_ms'])} ms, p99 {_f(ov['p99_ms'])} ms", "",
+            rows.append((f"[{size}] building overview (500 rooms) < 100 ms",
+                         f"p50 {_f(ov['p50_ms'])} ms, p99 {_f(ov['p99_ms'])} ms", "",
                          verdict(ov["p50_ms"] < 100)))  # fmt: skip
     if len(sizes) >= 2:
         a = _find(doc, f"[{sizes[0]}] latest c=16")

@@ -18,7 +18,9 @@ import json
 import math
 import os
 import platform
+import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -140,6 +142,7 @@ class Bench:
             "--concurrency", str(concurrency), "--duration", str(self.args.duration),
             "--rooms", str(self.args.rooms), "--buildings", str(self.args.buildings),
             "--now", str(self.end.timestamp()),
+            "--warmup", str(0.2 if self.args.quick else 1.0),
         ]  # fmt: skip
         for k, v in extra.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
@@ -194,7 +197,7 @@ class Bench:
 
     def grow_to(self, total: int, loaded_minutes: int) -> int:
         """Add history before what is there until about `total` captures; minutes now loaded."""
-        minutes = max(1, total // self.args.rooms)
+        minutes: int = max(1, total // self.args.rooms)
         new = minutes - loaded_minutes
         if new <= 0:
             return loaded_minutes
@@ -248,7 +251,7 @@ class Bench:
 
     # -- direct SQL: the query ceiling and EXPLAIN ----------------------------------------
     def _sql(self, stmt: Any) -> str:
-        return str(stmt.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[attr-defined]
+        return str(stmt.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
 
     def _params(self, room_id: int) -> dict[str, Any]:
         end = datetime.now(UTC)
@@ -263,9 +266,7 @@ class Bench:
         sql = self._sql(avg_queries._WINDOW)
 
         async def one(deadline: float, lat: list[float], seed: int) -> None:
-            import random
-
-            rng = random.Random(seed)
+            rng = random.Random(seed)  # noqa: S311 - load pattern, not security
             async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as c:
                 while time.perf_counter() < deadline:
                     t0 = time.perf_counter()
@@ -328,8 +329,10 @@ class Bench:
         migrate.upgrade(self.url)
         env = {"DATABASE_URL": self.url, "WORKERS": str(a.workers), "LOG_LEVEL": "warning"}
         port = free_port()
-        uvicorn = [sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--port", str(port),
-                   "--workers", str(a.workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        uvicorn = [
+            sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--port", str(port),
+            "--workers", str(a.workers), "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
         with server(uvicorn, {}, port, "/ping"):
             for c in (16, 64) if a.quick else (1, 16, 64):
                 self.load(port, "trivial", c, f"trivial c={c}")
@@ -402,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.duration, args.rooms, args.buildings, args.sizes = 0.3, 20, 2, "2000,4000"
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
+    # SIGTERM unwinds like Ctrl-C, so the servers and the PostgreSQL we started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = datetime.now(UTC)
     mach = machine()
     with database() as url:

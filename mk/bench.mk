@@ -8,3 +8,11 @@ bench: $(VENV)/.synced ## benchmark against a durable local PostgreSQL; results 
 
 bench-quick: $(VENV)/.synced ## smoke run of the benchmark (tiny sizes; numbers mean nothing)
 	$(BIN)/python -m bench.run --quick --out .cache/bench-quick
+
+# The benchmark code is linted with the rest (ruff + mypy --strict).
+LINT_PREREQS += lint-bench
+.PHONY: lint-bench
+lint-bench: $(VENV)/.synced
+	$(BIN)/ruff check bench
+	$(BIN)/ruff format --check bench
+	$(BIN)/mypy bench
