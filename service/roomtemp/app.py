@@ -17,6 +17,7 @@ from roomtemp.average.routes import router as average_router
 from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
+from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.registry.routes import router as registry_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(capture_router)
     app.include_router(average_router)
     app.include_router(registry_router)
+    app.include_router(dashboard_router)
     return app
 
 
