@@ -14,6 +14,7 @@ from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
 from roomtemp.api.state import AppState
 from roomtemp.average.routes import router as average_router
+from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.dashboard.routes import router as dashboard_router
@@ -47,7 +48,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
                 )
         except Exception as exc:  # the service still starts; readiness stays false
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
+        state.ingest_batcher = ingest_batcher(settings, engine)
         yield
+        if state.ingest_batcher is not None:
+            await state.ingest_batcher.close()
         await engine.dispose()
 
     app = FastAPI(

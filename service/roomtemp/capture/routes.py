@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from roomtemp.api.deps import Now, State, Transaction
+from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import formats, service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
@@ -94,7 +93,7 @@ _UPLOAD_SCHEMA = {"type": "string", "description": "One capture per line (CSV wi
 @router.post(
     "/captures",
     status_code=201,
-    response_model=IngestResult,
+    response_model=IngestResult,  # documentation; the answer is serialised directly
     responses={
         413: {"description": "Batch larger than MAX_BATCH_SIZE"},
         422: {"description": "Invalid capture(s); nothing stored"},
@@ -117,9 +116,7 @@ _UPLOAD_SCHEMA = {"type": "string", "description": "One capture per line (CSV wi
         }
     },
 )
-async def post_captures(
-    request: Request, state: State, now: Now, conn: Transaction
-) -> IngestResult:
+async def post_captures(request: Request, state: ReadyState, now: Now) -> Response:
     """Store one capture or a JSON array of captures, all or nothing.
 
     Idempotent on (building, room, sensor_type, ts): an identical re-send counts as a duplicate, a
@@ -131,13 +128,7 @@ async def post_captures(
     (a header naming the capture fields, then one capture per row) with the same batch rules;
     problems are indexed by data row.
     """
-    settings = state.settings
-    policy = service.IngestPolicy(
-        auto_register=settings.auto_register,
-        max_batch_size=settings.max_batch_size,
-        max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
-        retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
-    )
+    policy = service.policy_from(state.settings)
     media_type = formats.media_type(request.headers.get("content-type"))
     body = await request.body()
     if media_type in formats.CSV_TYPES or media_type in formats.NDJSON_TYPES:
@@ -145,7 +136,16 @@ async def post_captures(
         single = False
     else:
         items, problems, single = parse_body(body, policy)
-    counts = await service.ingest(conn, items, policy, now, single=single, problems=problems)
-    return IngestResult(
+    item = items[0]
+    if single and item is not None and state.ingest_batcher is not None:
+        counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
+    else:
+        # Committed before the response is sent: a 201 means durable.
+        async with state.engine.begin() as conn:
+            counts = await service.ingest(
+                conn, items, policy, now, single=single, problems=problems
+            )
+    result = IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )
+    return Response(result.model_dump_json(), status_code=201, media_type="application/json")

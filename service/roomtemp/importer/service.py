@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
 from itertools import islice
 
 from pydantic import ValidationError
@@ -49,12 +48,8 @@ class ImportTotals:
 
 
 def policy_for(settings: Settings, chunk_size: int) -> capture.IngestPolicy:
-    return capture.IngestPolicy(
-        auto_register=settings.auto_register,
-        max_batch_size=chunk_size,
-        max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
-        retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
-    )
+    """The API's ingest policy, with the chunk as the batch."""
+    return replace(capture.policy_from(settings), max_batch_size=chunk_size)
 
 
 def _chunks(records: Iterable[formats.Record], size: int) -> Iterator[list[formats.Record]]:

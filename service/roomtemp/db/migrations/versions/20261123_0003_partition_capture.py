@@ -7,7 +7,7 @@ partitions ahead and moves stray rows out of the default). The rows are copied, 
 is dropped. Downgrade does the reverse, also keeping every row.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-23
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
