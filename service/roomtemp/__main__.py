@@ -1,4 +1,4 @@
-"""Command line: `roomtemp serve`, `roomtemp migrate`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from roomtemp.db import migrate as migrations
+from roomtemp.export import command as export_command
+from roomtemp.importer import command as import_command
+from roomtemp.lifecycle.cli import NoDatabase
+from roomtemp.partitions import command as maintain_command
 from roomtemp.settings import Settings
+from roomtemp.simulator import command as simulate_command
 
 log = logging.getLogger("roomtemp")
 
@@ -92,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
     mig.set_defaults(func=cmd_migrate)
+    for command in (import_command, export_command, maintain_command, simulate_command):
+        command.add_parser(sub)
     return parser
 
 
@@ -99,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     _configure_logging(settings.log_level)
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except NoDatabase as exc:
+        log.error("%s", exc)
+        return 2
     return result
 
 

@@ -14,12 +14,15 @@ from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
 from roomtemp.api.state import AppState
 from roomtemp.average.routes import router as average_router
+from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
+from roomtemp.export.routes import router as export_router
 from roomtemp.registry.routes import router as registry_router
+from roomtemp.report.routes import router as report_router
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
                 )
         except Exception as exc:  # the service still starts; readiness stays false
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
+        state.ingest_batcher = ingest_batcher(settings, engine)
         yield
+        if state.ingest_batcher is not None:
+            await state.ingest_batcher.close()
         await engine.dispose()
         if read_engine is not None:
             await read_engine.dispose()
@@ -67,6 +73,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(capture_router)
     app.include_router(average_router)
     app.include_router(registry_router)
+    app.include_router(export_router)
+    app.include_router(report_router)
     app.include_router(dashboard_router)
     return app
 

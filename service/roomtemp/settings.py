@@ -79,7 +79,49 @@ class Settings(BaseSettings):
     auto_register: bool = True
     max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_future_skew_seconds: Annotated[int, Field(ge=0)] = 300
+    ingest_micro_batch: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100_000,
+            description="Concurrent single-capture POSTs are written in one transaction, at most "
+            "this many (each answered after it commits); 0: one transaction per request",
+        ),
+    ] = 1000
+    ingest_writers: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=32,
+            description="Micro-batches written at the same time per worker (each room always "
+            "goes to the same one); keep below DB_POOL_SIZE",
+        ),
+    ] = 3
     max_series_points: Annotated[int, Field(ge=1)] = 10_000
+    rollup_reads: bool = Field(
+        default=True,
+        description="Series whose step and window are multiples of 15 minutes read the "
+        "(exact) rollup tables; false: always scan the raw captures",
+    )
+
+    partition_interval: Literal["month", "day"] = Field(
+        default="month", description="Size of the time partitions of captures (month or day)"
+    )
+    partition_ahead: Annotated[int, Field(ge=1, le=366)] = Field(
+        default=3, description="Partitions `roomtemp maintain` keeps ready after the current one"
+    )
+    retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Captures older than this are rejected at ingest and their partitions "
+        "dropped by `roomtemp maintain`; unset keeps everything",
+    )
+
+    comfort_low_celsius: float = Field(
+        default=20.0, description="Default lower comfort bound of temperature reports (°C)"
+    )
+    comfort_high_celsius: float = Field(
+        default=24.0, description="Default upper comfort bound of temperature reports (°C)"
+    )
 
     embedded_data_dir: str = ".data/postgres"
 
@@ -94,6 +136,12 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
             return None
         return value
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${RETENTION_DAYS:-}` as an empty string.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check_url(self) -> Settings:

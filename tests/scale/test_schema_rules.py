@@ -54,10 +54,11 @@ BROKEN = {
         "PRIMARY KEY (room_id, ts)) PARTITION BY HASH (room_id)",
         ["capture_by_room: partitioned by (room_id)"],
     ),
-    "capture without ts in its key": (
-        "ALTER TABLE capture DROP CONSTRAINT pk_capture, "
-        "ADD PRIMARY KEY (room_id, sensor_type_id, value)",
-        ["capture: ts must be in the primary key"],
+    "latest values without a key on room_id": (
+        "CREATE TABLE room_latest (room_id integer, sensor_type_id smallint NOT NULL, "
+        "ts timestamptz NOT NULL, value double precision NOT NULL, "
+        "UNIQUE (room_id, sensor_type_id))",
+        ["room_latest: room_id must be NOT NULL", "room_latest: primary key (none) lacks room_id"],
     ),
 }
 

@@ -124,6 +124,11 @@ DB_STATEMENT_TIMEOUT_MS: {{ .Values.config.dbStatementTimeoutMs | quote }}
 AUTO_REGISTER: {{ .Values.config.autoRegister | quote }}
 MAX_BATCH_SIZE: {{ .Values.config.maxBatchSize | quote }}
 MAX_FUTURE_SKEW_SECONDS: {{ .Values.config.maxFutureSkewSeconds | quote }}
+PARTITION_INTERVAL: {{ .Values.config.partitionInterval | quote }}
+PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}
+{{- with .Values.config.retentionDays }}
+RETENTION_DAYS: {{ . | quote }}
+{{- end }}
 {{- /* Scale-out settings only when set, so the defaults match k8s/base/config.env. */}}
 {{- if .Values.config.dbReadFallback }}
 DB_READ_FALLBACK: "true"

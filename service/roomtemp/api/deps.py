@@ -20,7 +20,9 @@ from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
 log = logging.getLogger(__name__)
 
 
-def app_state(request: Request) -> AppState:
+# Dependencies are `async def` even when they never await: FastAPI runs plain `def` ones in a
+# thread pool, a thread hop per request that costs more than the work.
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.roomtemp
     return state
 
@@ -98,7 +100,7 @@ async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
 ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 
-def now(state: State) -> datetime:
+async def now(state: State) -> datetime:
     return state.clock()
 
 

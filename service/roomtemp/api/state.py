@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.clock import Clock
 from roomtemp.settings import Settings
+
+if TYPE_CHECKING:
+    from roomtemp.capture.batcher import IngestLanes
 
 
 @dataclass
@@ -21,3 +25,4 @@ class AppState:
     read_engine: AsyncEngine | None = None
     #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.
     reading_from_primary: bool = False
+    ingest_batcher: IngestLanes | None = None

@@ -12,7 +12,7 @@ docs/scaling.md for how to verify it on a Citus cluster. A later migration that 
 table on a Citus cluster must distribute it itself.
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-23
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy.engine import Connection
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
