@@ -43,3 +43,14 @@ TEST_PREREQS += ci-tools
 # A recipe, not prerequisites, so it sees TEST_PREREQS after every mk/*.mk has added to it.
 test-setup: ## install what `make test` needs (venv, test tools) without running the tests
 	$(MAKE) --no-print-directory $(VENV)/.synced $(TEST_PREREQS)
+
+# `pants package //:image` on a machine without a Docker engine: Pants drives a `docker` shim that
+# runs podman/buildah (scripts/pants/docker-shim/docker). The Dockerfile's base image must exist
+# locally (no registry is reachable here): `make image-test` builds it with debootstrap first.
+.PHONY: pants-image
+pants-image: ## package the container image through Pants (podman-backed docker shim)
+	@command -v podman >/dev/null || { echo "pants-image needs podman: run make image-test first" >&2; exit 1; }
+	VERSION=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml) REVISION=$$(git rev-parse HEAD) \
+		$(PANTS) $(PANTS_FLAGS) \
+		--docker-executable-search-paths="['$(CURDIR)/scripts/pants/docker-shim']" package //:image
+	/usr/bin/podman image exists roomtemp:$$(git rev-parse HEAD)
