@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
 from roomtemp.api import errors
+from roomtemp.api.auth import AUTH_RESPONSES, RateLimiter, require, require_by_method
 from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
+from roomtemp.api.metrics import router as metrics_router
+from roomtemp.api.middleware import ObservabilityMiddleware
 from roomtemp.api.state import AppState
+from roomtemp.auth.routes import router as token_router
+from roomtemp.auth.service import Scope
 from roomtemp.average.routes import router as average_router
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
+from roomtemp.obs.metrics import Metrics, worker_exited
 from roomtemp.registry.routes import router as registry_router
 from roomtemp.settings import Settings
 
@@ -28,10 +36,22 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     url = settings.sqlalchemy_url()
     if url is None:
         raise RuntimeError("no database configured: set DATABASE_URL (or DB_HOST and DB_* parts)")
+    if settings.auth_required and settings.token_hash_key is None:
+        raise RuntimeError(
+            "AUTH_REQUIRED is true but TOKEN_HASH_KEY is not set: set TOKEN_HASH_KEY to a random "
+            "secret of at least 32 characters, or AUTH_REQUIRED=false for local development only"
+        )
+    metrics = Metrics(version=__version__, git_sha=settings.git_sha)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
+        metrics.instrument_engine(engine, settings.db_pool_size + settings.db_max_overflow)
+        if not settings.auth_required:
+            log.warning(
+                "AUTH_REQUIRED is false: the API is open to anyone who can reach it "
+                "(local development only)"
+            )
         state = AppState(
             settings=settings, engine=engine, clock=clock, head_revision=head_revision()
         )
@@ -46,6 +66,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
         yield
         await engine.dispose()
+        worker_exited(os.getpid())
 
     app = FastAPI(
         title="roomtemp",
@@ -53,11 +74,31 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         summary="Building temperature captures and rolling averages",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     errors.install(app)
     app.include_router(health_router)
-    app.include_router(capture_router)
-    app.include_router(average_router)
-    app.include_router(registry_router)
+    app.include_router(metrics_router)
+    # Scopes per router (tokens: ingest, read, admin); health and metrics stay open.
+    ingest, read = [Depends(require(Scope.INGEST))], [Depends(require(Scope.READ))]
+    admin = [Depends(require(Scope.ADMIN))]
+    read_or_admin = [Depends(require_by_method(Scope.READ, Scope.ADMIN))]
+    app.include_router(capture_router, dependencies=ingest, responses=AUTH_RESPONSES)
+    app.include_router(average_router, dependencies=read, responses=AUTH_RESPONSES)
+    app.include_router(registry_router, dependencies=read_or_admin, responses=AUTH_RESPONSES)
+    app.include_router(token_router, dependencies=admin, responses=AUTH_RESPONSES)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    # Outermost: sees every request, including CORS preflights and refused bodies.
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    )
     return app
 
 

@@ -109,8 +109,13 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if _is_database_down(exc):
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.db_unavailable.inc()
+            if isinstance(exc, sa_exc.TimeoutError):
+                metrics.db_pool_timeouts.inc()
         log.warning("database unavailable: %s", type(exc).__name__)
         return error_response(
             503,

@@ -14,7 +14,8 @@ from roomtemp.api.deps import Now, State, Transaction
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
-from roomtemp.errors import ErrorDetail, MalformedRequest
+from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
+from roomtemp.obs.metrics import Metrics
 
 router = APIRouter(prefix="/v1", tags=["captures"])
 
@@ -95,8 +96,14 @@ async def post_captures(
         max_batch_size=settings.max_batch_size,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
     )
+    metrics: Metrics = request.app.state.metrics
     items, problems, single = parse_body(await request.body(), policy)
-    counts = await service.ingest(conn, items, policy, now, single=single, problems=problems)
+    try:
+        counts = await service.ingest(conn, items, policy, now, single=single, problems=problems)
+    except InvalidInput as exc:
+        metrics.observe_rejected(len(items), [d.code for d in exc.details])
+        raise
+    metrics.observe_ingest(counts.inserted, counts.duplicates, counts.updated)
     return IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )
