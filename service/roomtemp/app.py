@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -30,6 +31,14 @@ from roomtemp.registry.routes import router as registry_router
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# Answers any /v1 operation can give besides its own (documented so clients and fuzzers know).
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request (e.g. the body is not JSON)"},
+    413: {"description": "Request body larger than MAX_BODY_BYTES"},
+    503: {"description": "Database unavailable or too slow; retry after Retry-After seconds"},
+}
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
@@ -80,13 +89,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     # Scopes per router (tokens: ingest, read, admin); health and metrics stay open.
+    responses = {**AUTH_RESPONSES, **API_RESPONSES}
     ingest, read = [Depends(require(Scope.INGEST))], [Depends(require(Scope.READ))]
     admin = [Depends(require(Scope.ADMIN))]
     read_or_admin = [Depends(require_by_method(Scope.READ, Scope.ADMIN))]
-    app.include_router(capture_router, dependencies=ingest, responses=AUTH_RESPONSES)
-    app.include_router(average_router, dependencies=read, responses=AUTH_RESPONSES)
-    app.include_router(registry_router, dependencies=read_or_admin, responses=AUTH_RESPONSES)
-    app.include_router(token_router, dependencies=admin, responses=AUTH_RESPONSES)
+    app.include_router(capture_router, dependencies=ingest, responses=responses)
+    app.include_router(average_router, dependencies=read, responses=responses)
+    app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
+    app.include_router(token_router, dependencies=admin, responses=responses)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,0 +1,23 @@
+# Operations and security (issue 7): promtool for the alert rules, the long fault and fuzz runs.
+# Included by the Makefile before its rules.
+
+# `make run` is for local development: authentication off, loudly (the server logs a warning).
+# An AUTH_REQUIRED already in the environment wins.
+run: export AUTH_REQUIRED ?= false
+
+TEST_PREREQS += ops-tools
+
+.PHONY: ops-tools fault-test fuzz
+
+# promtool (Debian package `prometheus`) checks and unit-tests deploy/prometheus/*.yaml.
+ops-tools: ## install promtool for the alert-rule tests (apt, as root) when missing
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+		|| { echo "promtool is needed: apt-get install prometheus" >&2; exit 1; }
+
+fault-test: $(VENV)/.synced ## longer fault-injection runs (DB restart, SIGTERM, retries) under load
+	OPS_LOAD_SECONDS=$${OPS_LOAD_SECONDS:-20} $(BIN)/pytest tests/ops -m "fault" $(PYTEST_ARGS)
+
+fuzz: $(VENV)/.synced ## schemathesis with many more cases per operation than `make test`
+	OPS_FUZZ_CASES=$${OPS_FUZZ_CASES:-300} $(BIN)/pytest tests/ops/test_fuzz.py $(PYTEST_ARGS)
