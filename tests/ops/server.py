@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -55,7 +56,28 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def issue_token(database_url: str, name: str, *scopes: str) -> str:
+    """A token stored through the token service (in process: faster than the CLI)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from roomtemp.auth import service
+
+    async def go() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                _, token = await service.create_token(
+                    conn, TOKEN_HASH_KEY.encode(), name, list(scopes)
+                )
+                return token
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
 def create_token(database_url: str, name: str, *scopes: str) -> str:
+    """A token made by `roomtemp token create` (the CLI, in a subprocess)."""
     args = ["token", "create", "--name", name]
     for s in scopes:
         args += ["--scope", s]
