@@ -32,9 +32,9 @@ NAMESPACE = "roomtemp"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000)
 
-# "SELECT … FROM capture …" → ("select", "capture"): a bounded label for unnamed statements.
-_VERB = re.compile(r"^\s*(?:WITH\b.*?\)\s*)?(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I | re.S)
-_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+\"?([a-z_][a-z0-9_]*)", re.I)
+# "SELECT … FROM capture …" → "select capture": a bounded label for unnamed statements.
+_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?([a-z_][a-z0-9_]*)", re.I)
+_FROM = re.compile(r"\bFROM\s+\"?([a-z_][a-z0-9_]*)", re.I)
 
 
 def multiprocess_dir() -> str | None:
@@ -43,9 +43,11 @@ def multiprocess_dir() -> str | None:
 
 def statement_name(statement: str) -> str:
     """A low-cardinality name for a SQL statement: verb and first table ("select capture")."""
-    verb = _VERB.match(statement)
-    table = _TABLE.search(statement)
-    return f"{(verb.group(1) if verb else 'other').lower()} {table.group(1) if table else '-'}"
+    write = _WRITE.search(statement)
+    if write is not None:
+        return f"{write.group(0).split()[0].lower()} {write.group(1)}"
+    table = _FROM.search(statement)
+    return f"select {table.group(1) if table else '-'}"
 
 
 class Metrics:
