@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,16 +9,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.ops.counts import COUNTS, NAMES
 from tests.ops.server import LiveServer, create_token, live_server
-
-# Counts the issue asks to report; printed at the end of the run.
-COUNTS: Counter[str] = Counter()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if COUNTS:
         terminalreporter.write_sep("-", "operations proof counts")
-        for name in ("fuzz_cases", "faults_injected", "captures_checked", "responses_5xx"):
+        for name in NAMES:
             terminalreporter.write_line(f"{name}: {COUNTS[name]}")
 
 
