@@ -20,8 +20,9 @@ from roomtemp.settings import Settings
 log = logging.getLogger("roomtemp")
 
 
-def _configure_logging(settings: Settings) -> None:
-    obs_logging.configure(settings.log_level, settings.log_format)
+def _configure_logging(settings: Settings, command: str) -> None:
+    stream = "stdout" if command == "serve" else "stderr"
+    obs_logging.configure(settings.log_level, settings.log_format, stream)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -119,7 +120,7 @@ async def _token_command(settings: Settings, args: argparse.Namespace, url: str)
     engine = create_engine(settings, url)
     try:
         async with engine.begin() as conn:
-            if args.token_command == "create":
+            if args.token_command == "create":  # noqa: S105 - a subcommand name
                 key = _token_key(settings)
                 if key is None:
                     return 2
@@ -127,15 +128,19 @@ async def _token_command(settings: Settings, args: argparse.Namespace, url: str)
                 print(f"id:     {info.public_id}\nname:   {info.name}")
                 print(f"scopes: {' '.join(info.scopes)}")
                 print(f"token:  {token}")
-                print("Store the token now: it is not shown again (the server keeps a hash).",
-                      file=sys.stderr)
-            elif args.token_command == "list":
+                print(
+                    "Store the token now: it is not shown again (the server keeps a hash).",
+                    file=sys.stderr,
+                )
+            elif args.token_command == "list":  # noqa: S105 - a subcommand name
                 infos = await tokens.list_tokens(conn, include_revoked=args.all)
                 print(f"{'ID':<13} {'NAME':<24} {'SCOPES':<20} {'CREATED':<26} REVOKED")
                 for i in infos:
                     revoked = i.revoked_at.isoformat() if i.revoked_at else "-"
-                    print(f"{i.public_id:<13} {i.name:<24} {','.join(i.scopes):<20} "
-                          f"{i.created_at.isoformat():<26} {revoked}")
+                    print(
+                        f"{i.public_id:<13} {i.name:<24} {','.join(i.scopes):<20} "
+                        f"{i.created_at.isoformat():<26} {revoked}"
+                    )
             else:
                 info = await tokens.revoke_token(conn, args.id)
                 print(f"revoked {info.public_id} ({info.name})")
@@ -212,7 +217,7 @@ def _add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    _configure_logging(settings)
+    _configure_logging(settings, args.command)
     result: int = args.func(settings, args)
     return result
 

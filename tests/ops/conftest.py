@@ -21,9 +21,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture
-def server(
-    database_url: str, db: psycopg.Connection[Any], tmp_path: Path
-) -> Iterator[LiveServer]:
+def server(database_url: str, db: psycopg.Connection[Any], tmp_path: Path) -> Iterator[LiveServer]:
     """`roomtemp serve` on the test database (emptied first), auth on."""
     with live_server(database_url, tmp_path) as srv:
         yield srv

@@ -1,4 +1,4 @@
-"""A small load generator for the fault tests: threads posting unique captures, every outcome kept."""
+"""Load for the fault tests: threads posting unique captures, every outcome recorded."""
 
 from __future__ import annotations
 
@@ -99,6 +99,7 @@ def missing_captures(conninfo: str, captures: list[dict[str, Any]]) -> list[dict
         ).fetchall()
     stored = {(b, r, ts, v) for b, r, ts, v in rows}
     return [
-        c for c in captures
+        c
+        for c in captures
         if (c["building"], c["room"], datetime.fromisoformat(c["ts"]), c["value"]) not in stored
     ]

@@ -36,8 +36,12 @@ def bearer(token: str) -> dict[str, str]:
 OPERATIONS: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/captures", capture(21.5), "ingest"),
     ("GET", "/v1/buildings/hq/rooms/3.14/average", None, "read"),
-    ("GET", "/v1/buildings/hq/rooms/3.14/averages?from=2026-11-22T11:00:00Z&to=2026-11-22T12:00:00Z",
-     None, "read"),
+    (
+        "GET",
+        "/v1/buildings/hq/rooms/3.14/averages?from=2026-11-22T11:00:00Z&to=2026-11-22T12:00:00Z",
+        None,
+        "read",
+    ),
     ("GET", "/v1/buildings/hq/averages", None, "read"),
     ("GET", "/v1/buildings", None, "read"),
     ("GET", "/v1/buildings/hq", None, "read"),
@@ -46,8 +50,12 @@ OPERATIONS: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/sensor-types/temperature", None, "read"),
     ("PUT", "/v1/buildings/hq", {"name": "HQ"}, "admin"),
     ("PUT", "/v1/buildings/hq/rooms/3.14", {"name": "Lab"}, "admin"),
-    ("PUT", "/v1/sensor-types/humidity",
-     {"unit": "percent", "min_value": 0, "max_value": 100}, "admin"),
+    (
+        "PUT",
+        "/v1/sensor-types/humidity",
+        {"unit": "percent", "min_value": 0, "max_value": 100},
+        "admin",
+    ),
     ("GET", "/v1/tokens", None, "admin"),
     ("POST", "/v1/tokens", {"name": "x", "scopes": ["read"]}, "admin"),
 ]
@@ -60,8 +68,12 @@ def test_each_scope_can_do_exactly_its_operations(
     client = auth_client()
     tokens = {s: issue_token(database_url, f"only-{s}", s) for s in SCOPES}
     # Something to read: one capture in hq/3.14.
-    assert client.post("/v1/captures", json=capture(21.5), headers=bearer(tokens["ingest"])
-                       ).status_code == 201
+    assert (
+        client.post(
+            "/v1/captures", json=capture(21.5), headers=bearer(tokens["ingest"])
+        ).status_code
+        == 201
+    )
     checked = 0
     for method, path, body, allowed in OPERATIONS:
         for scope, token in tokens.items():
@@ -79,8 +91,14 @@ def test_each_scope_can_do_exactly_its_operations(
 
 @pytest.mark.parametrize(
     "header",
-    [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-token",
-     "Bearer rt_000000000000_" + "A" * 43, "bearer " + "x" * 5000],
+    [
+        None,
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not-a-token",
+        "Bearer rt_000000000000_" + "A" * 43,
+        "bearer " + "x" * 5000,
+    ],
 )
 def test_missing_or_invalid_token_is_401_with_challenge(
     auth_client: AuthClient, db: psycopg.Connection[Any], header: str | None
@@ -117,8 +135,9 @@ def test_revoked_token_stops_at_once_in_every_process(
     # Two apps on one database stand for two workers (or two pods).
     one, two = auth_client(), auth_client()
     admin = issue_token(database_url, "admin", "admin")
-    created = one.post("/v1/tokens", json={"name": "gw-9", "scopes": ["ingest"]},
-                       headers=bearer(admin))
+    created = one.post(
+        "/v1/tokens", json={"name": "gw-9", "scopes": ["ingest"]}, headers=bearer(admin)
+    )
     assert created.status_code == 201
     token, token_id = created.json()["token"], created.json()["id"]
     assert two.post("/v1/captures", json=capture(), headers=bearer(token)).status_code == 201
@@ -163,8 +182,12 @@ def test_invalid_token_requests_are_422(
 ) -> None:
     client = auth_client()
     admin = bearer(issue_token(database_url, "admin", "admin"))
-    for body in ({"name": "x", "scopes": []}, {"name": "x", "scopes": ["root"]},
-                 {"name": "", "scopes": ["read"]}, {"name": "x\n", "scopes": ["read"]}):
+    for body in (
+        {"name": "x", "scopes": []},
+        {"name": "x", "scopes": ["root"]},
+        {"name": "", "scopes": ["read"]},
+        {"name": "x\n", "scopes": ["read"]},
+    ):
         assert client.post("/v1/tokens", json=body, headers=admin).status_code == 422, body
 
 

@@ -89,7 +89,9 @@ def own_postgres() -> Iterator[EmbeddedPostgres]:
     base = Path(tempfile.mkdtemp(prefix="roomtemp-fault-pg-"))
     base.chmod(0o711)
     server = EmbeddedPostgres(
-        base / "data", port=free_port(), database="roomtemp_fault",
+        base / "data",
+        port=free_port(),
+        database="roomtemp_fault",
         server_settings={"fsync": "off", "synchronous_commit": "on"},
     )
     try:
@@ -132,12 +134,14 @@ def test_database_restart_under_load_fails_fast_and_recovers(
     statuses = {o.status for o in outcomes}
     assert statuses <= {201, 503}, statuses
     during = [o for o in outcomes if down_at + 0.5 < o.started < up_at - 0.5]
-    assert during and all(o.status == 503 for o in during)
+    assert during
+    assert all(o.status == 503 for o in during)
     slowest = max(o.finished - o.started for o in during)
     assert slowest < limit, f"a request hung {slowest:.1f}s while the database was down"
     assert any(o.status == 201 and o.started > up_at for o in outcomes), "did not recover"
-    COUNTS["responses_5xx"] += sum(1 for o in outcomes if o.status and o.status >= 500
-                                   and o.status != 503)
+    COUNTS["responses_5xx"] += sum(
+        1 for o in outcomes if o.status and o.status >= 500 and o.status != 503
+    )
     acknowledged = load.acknowledged()
     assert missing_captures(conninfo, acknowledged) == []
     COUNTS["captures_checked"] += len(acknowledged)
@@ -149,7 +153,7 @@ def test_sigterm_under_load_drains_in_flight_and_loses_nothing(
     grace = 10
     token = issue_token(database_url, "load", "ingest")
     with live_server(database_url, tmp_path, GRACEFUL_SHUTDOWN_SECONDS=str(grace)) as server:
-        load = Load(server.url, token, threads=6, batch=400).start()
+        load = Load(server.url, token, threads=6, batch=2000).start()
         time.sleep(LOAD_SECONDS)
         term_at = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
@@ -162,7 +166,7 @@ def test_sigterm_under_load_drains_in_flight_and_loses_nothing(
     # Everything that got an answer got a 201; nothing came back as a server error.
     assert {o.status for o in outcomes if o.status is not None} == {201}
     # Requests well inside the server before SIGTERM were completed, not cut off.
-    in_flight = [o for o in outcomes if o.started < term_at - 0.3 and o.finished > term_at]
+    in_flight = [o for o in outcomes if o.started < term_at - 0.1 and o.finished > term_at]
     assert in_flight
     assert all(o.status == 201 for o in in_flight), [o.error for o in in_flight]
     # New connections after the shutdown began are refused.

@@ -8,13 +8,15 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psycopg
+import pytest
 
+from roomtemp.db import migrate
 from tests.ops.counts import COUNTS
-from tests.ops.server import LiveServer, issue_token
+from tests.ops.server import LiveServer, issue_token, live_server
+from tests.postgres_provider import scratch_database
 
 CASES_PER_OPERATION = int(os.environ.get("OPS_FUZZ_CASES", "5"))
 # Conformance of responses, plus the server-error and auth checks. Left out, on purpose:
@@ -28,27 +30,52 @@ CHECKS = (
 )
 
 
+@pytest.fixture
+def fuzz_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server on a database of its own: the fuzzer rewrites sensor types and the registry."""
+    with scratch_database(database_url) as url:
+        migrate.upgrade(url)
+        with live_server(url, tmp_path) as server:
+            yield server
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    server: LiveServer, database_url: str, db: psycopg.Connection[Any], tmp_path: Path
+    fuzz_server: LiveServer, tmp_path: Path
 ) -> None:
-    token = issue_token(database_url, "fuzz", "ingest", "read", "admin")
+    server = fuzz_server
+    token = issue_token(server.env["DATABASE_URL"], "fuzz", "ingest", "read", "admin")
     schemathesis = Path(sys.executable).with_name("schemathesis")
     report = tmp_path / "junit.xml"
     done = subprocess.run(
         [
-            str(schemathesis), "run", f"{server.url}/openapi.json",
-            "--checks", CHECKS,
-            "--max-examples", str(CASES_PER_OPERATION),
+            str(schemathesis),
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(CASES_PER_OPERATION),
             # Revoking tokens is tested elsewhere; fuzzing it would revoke the fuzzer's own.
-            "--exclude-method", "DELETE",
+            "--exclude-method",
+            "DELETE",
             # The examples phase has nothing to replay (no examples in the schema).
-            "--phases", os.environ.get("OPS_FUZZ_PHASES", "coverage,fuzzing,stateful"),
-            "--seed", os.environ.get("OPS_FUZZ_SEED", "20261123"),
-            "--header", f"Authorization: Bearer {token}",
-            "--report", "junit", "--report-junit-path", str(report),
+            "--phases",
+            os.environ.get("OPS_FUZZ_PHASES", "coverage,fuzzing,stateful"),
+            "--seed",
+            os.environ.get("OPS_FUZZ_SEED", "20261123"),
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(report),
             "--no-color",
         ],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"},
     )
     output = done.stdout + done.stderr
@@ -56,8 +83,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     assert generated, output[-3000:]
     COUNTS["fuzz_cases"] += int(generated.group(1))
     server_errors = sum(
-        1 for line in server.log_lines() if '"logger":"roomtemp.access"' in line
-        and re.search(r'"status":5\d\d', line)
+        1
+        for line in server.log_lines()
+        if '"logger":"roomtemp.access"' in line and re.search(r'"status":5\d\d', line)
     )
     COUNTS["responses_5xx"] += server_errors
     assert done.returncode == 0, output[-6000:]

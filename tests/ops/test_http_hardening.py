@@ -36,9 +36,10 @@ def test_body_over_the_limit_is_413_before_parsing(
 
 
 def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
-    assert client.get("/healthz", headers={"X-Request-ID": "gw-7.42"}).headers[
-        "x-request-id"
-    ] == "gw-7.42"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "gw-7.42"}).headers["x-request-id"]
+        == "gw-7.42"
+    )
     generated = client.get("/healthz").headers["x-request-id"]
     assert len(generated) == 32
     hostile = client.get("/healthz", headers={"X-Request-ID": "a\tb" + "x" * 300})
@@ -60,10 +61,13 @@ def test_security_headers_and_csp_on_html(client: TestClient) -> None:
 def test_cors_is_off_by_default_and_configurable(client_factory: ClientFactory) -> None:
     preflight = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"}
     off = client_factory()
-    assert "access-control-allow-origin" not in off.options("/v1/buildings", headers=preflight
-                                                            ).headers
-    assert "access-control-allow-origin" not in off.get(
-        "/healthz", headers={"Origin": "https://dash.example"}).headers
+    assert (
+        "access-control-allow-origin" not in off.options("/v1/buildings", headers=preflight).headers
+    )
+    assert (
+        "access-control-allow-origin"
+        not in off.get("/healthz", headers={"Origin": "https://dash.example"}).headers
+    )
     on = client_factory(cors_origins=["https://dash.example"])
     r = on.options("/v1/buildings", headers=preflight)
     assert r.headers["access-control-allow-origin"] == "https://dash.example"
@@ -80,8 +84,12 @@ def test_405_lists_every_allowed_method(client: TestClient) -> None:
 def test_metrics_follow_naming_conventions_and_count(
     client: TestClient, db: psycopg.Connection[Any]
 ) -> None:
-    assert client.post("/v1/captures", json=[capture(21.5), capture(21.5, ts="2026-11-22T11:56:00Z")]
-                       ).status_code == 201
+    assert (
+        client.post(
+            "/v1/captures", json=[capture(21.5), capture(21.5, ts="2026-11-22T11:56:00Z")]
+        ).status_code
+        == 201
+    )
     assert client.post("/v1/captures", json=capture(21.5)).status_code == 201  # duplicate
     assert client.post("/v1/captures", json=capture(9999)).status_code == 422
     client.get("/v1/buildings/hq/rooms/3.14/average")
@@ -90,14 +98,24 @@ def test_metrics_follow_naming_conventions_and_count(
     assert 'roomtemp_captures_total{outcome="inserted"} 2.0' in lines
     assert 'roomtemp_captures_total{outcome="duplicate"} 1.0' in lines
     assert 'roomtemp_captures_rejected_total{reason="implausible_value"} 1.0' in lines
-    assert 'roomtemp_capture_batch_size_captures_count 3.0' in lines
-    assert any(line.startswith(
-        'roomtemp_http_requests_total{method="GET",route="/v1/buildings/{building}/rooms/{room}'
-        '/average",status="200"}') for line in lines)
-    assert any(line.startswith("roomtemp_http_request_duration_seconds_count{")
-               and 'route="/v1/captures",status="201"' in line for line in lines)
-    queries = {line.split('"')[1] for line in lines
-               if line.startswith("roomtemp_db_query_duration_seconds_count{")}
+    assert "roomtemp_capture_batch_size_captures_count 3.0" in lines
+    assert any(
+        line.startswith(
+            'roomtemp_http_requests_total{method="GET",route="/v1/buildings/{building}/rooms/{room}'
+            '/average",status="200"}'
+        )
+        for line in lines
+    )
+    assert any(
+        line.startswith("roomtemp_http_request_duration_seconds_count{")
+        and 'route="/v1/captures",status="201"' in line
+        for line in lines
+    )
+    queries = {
+        line.split('"')[1]
+        for line in lines
+        if line.startswith("roomtemp_db_query_duration_seconds_count{")
+    }
     assert {"insert capture", "select sensor_type"} <= queries, queries
     assert any(line.startswith("roomtemp_build_info{") and line.endswith(" 1.0") for line in lines)
     assert "roomtemp_db_pool_connections_max 15.0" in lines

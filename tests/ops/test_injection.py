@@ -19,7 +19,7 @@ SQL = [
     "'; DROP TABLE capture; --",
     "hq' OR '1'='1",
     "1; SELECT pg_sleep(10)",
-    "x\" UNION SELECT token_hash FROM api_token --",
+    'x" UNION SELECT token_hash FROM api_token --',
     "$$; TRUNCATE building $$",
     "hq\x00",
 ]
@@ -47,12 +47,22 @@ def test_injection_and_traversal_are_rejected_and_nothing_runs(
     statuses: list[int] = []
     raw = 0
     with httpx.Client(base_url=server.url, headers=auth, timeout=30) as client:
-        assert client.post("/v1/captures", json={
-            "building": "hq", "room": "r1", "value": 294.0, "unit": "kelvin",
-            "ts": "2026-11-22T11:00:00Z"}).status_code == 201
+        assert (
+            client.post(
+                "/v1/captures",
+                json={
+                    "building": "hq",
+                    "room": "r1",
+                    "value": 294.0,
+                    "unit": "kelvin",
+                    "ts": "2026-11-22T11:00:00Z",
+                },
+            ).status_code
+            == 201
+        )
         for attack in ATTACKS:
             q = quote(attack, safe="")
-            requests = [
+            requests: list[tuple[str, str, Any]] = [
                 ("GET", f"/v1/buildings/{q}", None),
                 ("GET", f"/v1/buildings/hq/rooms/{q}/average", None),
                 ("GET", f"/v1/buildings/{q}/rooms/r1/averages?from=0&to=60", None),
@@ -65,17 +75,26 @@ def test_injection_and_traversal_are_rejected_and_nothing_runs(
                 ("GET", f"/v1/buildings?limit={q}", None),
                 ("GET", f"/v1/sensor-types/{q}", None),
                 ("PUT", f"/v1/buildings/{q}", {"name": "x"}),
-                ("PUT", f"/v1/sensor-types/{q}", {"unit": "kelvin", "min_value": 0,
-                                                  "max_value": 1}),
+                (
+                    "PUT",
+                    f"/v1/sensor-types/{q}",
+                    {"unit": "kelvin", "min_value": 0, "max_value": 1},
+                ),
                 ("DELETE", f"/v1/tokens/{q}", None),
             ]
             for field in ("building", "room", "sensor_type", "unit", "ts"):
-                body = {"building": "hq", "room": "r1", "value": 294.0, "unit": "kelvin",
-                        "ts": "2026-11-22T11:30:00Z", field: attack}
-                requests.append(("POST", "/v1/captures", body))
-                requests.append(("POST", "/v1/captures", [body]))
-            for method, path, body in requests:
-                r = client.request(method, path, json=body)
+                item: dict[str, Any] = {
+                    "building": "hq",
+                    "room": "r1",
+                    "value": 294.0,
+                    "unit": "kelvin",
+                    "ts": "2026-11-22T11:30:00Z",
+                    field: attack,
+                }
+                requests.append(("POST", "/v1/captures", item))
+                requests.append(("POST", "/v1/captures", [item]))
+            for method, path, payload in requests:
+                r = client.request(method, path, json=payload)
                 statuses.append(r.status_code)
                 assert r.status_code in (400, 404, 405, 422), (method, path, r.status_code, r.text)
         for attack in TRAVERSAL:
@@ -96,8 +115,17 @@ def test_injection_and_traversal_are_rejected_and_nothing_runs(
     access = [json.loads(line) for line in log if '"logger":"roomtemp.access"' in line]
     assert len(access) >= len(statuses)
     for entry in access:
-        assert {"ts", "level", "request_id", "method", "route", "path", "status", "duration_ms",
-                "client"} <= set(entry)
+        assert {
+            "ts",
+            "level",
+            "request_id",
+            "method",
+            "route",
+            "path",
+            "status",
+            "duration_ms",
+            "client",
+        } <= set(entry)
         assert entry["request_id"]
     # Every request sent with X-Request-ID: inject-1 (all but the raw ones) logged under it.
     assert sum(1 for e in access if e["request_id"] == "inject-1") == len(statuses) - raw + 1

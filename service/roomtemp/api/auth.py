@@ -81,22 +81,25 @@ async def _authorize(
             conn, key.get_secret_value().encode(), credentials.credentials
         )
     if principal is None:
-        raise _unauthorized("the API token is invalid or revoked", metrics, "invalid",
-                            "invalid_token")
+        raise _unauthorized(
+            "the API token is invalid or revoked", metrics, "invalid", "invalid_token"
+        )
     if scope.value not in principal.scopes:
         metrics.auth_failures.labels(reason="scope").inc()
         raise HTTPException(
             403,
             f"the token lacks the {scope.value!r} scope",
-            headers={"WWW-Authenticate": f'{_REALM}, error="insufficient_scope", '
-                     f'scope="{scope.value}"'},
+            headers={
+                "WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope.value}"'
+            },
         )
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.acquire(principal.public_id)
     if wait > 0:
         metrics.rate_limited.labels(scope=scope.value).inc()
         raise HTTPException(
-            429, "rate limit exceeded for this token; retry later",
+            429,
+            "rate limit exceeded for this token; retry later",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     request.state.principal = principal

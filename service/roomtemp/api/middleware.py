@@ -81,7 +81,10 @@ class ObservabilityMiddleware:
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
                 content_type = next((bytes(v) for k, v in headers if k == b"content-type"), b"")
-                if content_type.startswith(b"text/html") and b"content-security-policy" not in names:
+                if (
+                    content_type.startswith(b"text/html")
+                    and b"content-security-policy" not in names
+                ):
                     headers.append((b"content-security-policy", _HTML_CSP))
                 message = {**message, "headers": headers}
             await send(message)
@@ -93,10 +96,14 @@ class ObservabilityMiddleware:
         except _BodyTooLarge:
             status = 413
             if not response_started:
-                await _send_json(send_wrapper, 413, error_body(
-                    "payload_too_large",
-                    f"the request body is larger than {self.max_body_bytes} bytes",
-                ))
+                await _send_json(
+                    send_wrapper,
+                    413,
+                    error_body(
+                        "payload_too_large",
+                        f"the request body is larger than {self.max_body_bytes} bytes",
+                    ),
+                )
         finally:
             self.metrics.http_in_progress.dec()
             duration = time.perf_counter() - started
@@ -107,7 +114,10 @@ class ObservabilityMiddleware:
             self.metrics.http_duration.labels(**labels).observe(duration)
             client = scope.get("client")
             access_log.info(
-                "%s %s %s", method, route, status,
+                "%s %s %s",
+                method,
+                route,
+                status,
                 extra={
                     "method": method,
                     "route": route,
@@ -151,11 +161,15 @@ class ObservabilityMiddleware:
 
 async def _send_json(send: Send, status: int, body: MutableMapping[str, Any]) -> None:
     payload = orjson.dumps(body)
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -19,8 +19,9 @@ TokenId = Annotated[str, Path(pattern=PUBLIC_ID_PATTERN, description="Public id 
 def _key(state: State) -> bytes:
     key = state.settings.token_hash_key
     if key is None:
-        raise ServiceUnavailable("TOKEN_HASH_KEY is not set; tokens cannot be issued",
-                                 code="tokens_unavailable")
+        raise ServiceUnavailable(
+            "TOKEN_HASH_KEY is not set; tokens cannot be issued", code="tokens_unavailable"
+        )
     return key.get_secret_value().encode()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roomtemp.auth import queries
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 
-TOKEN_PREFIX = "rt"
+TOKEN_PREFIX = "rt"  # noqa: S105 - the public prefix, not a secret
 _TOKEN = re.compile(r"^rt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 PUBLIC_ID_PATTERN = r"^[0-9a-f]{12}$"
 NAME_MAX_LENGTH = 100
@@ -71,14 +71,16 @@ def _info(row: Sequence[object]) -> TokenInfo:
 def _check(name: str, scopes: Sequence[str]) -> list[str]:
     problems = []
     if not name.strip() or len(name) > NAME_MAX_LENGTH or not name.isprintable():
-        problems.append(ErrorDetail(
-            f"name must be 1 to {NAME_MAX_LENGTH} printable characters", field="name"
-        ))
+        problems.append(
+            ErrorDetail(f"name must be 1 to {NAME_MAX_LENGTH} printable characters", field="name")
+        )
     unknown = sorted(set(scopes) - {s.value for s in Scope})
     if unknown or not scopes:
-        problems.append(ErrorDetail(
-            f"scopes must be one or more of {', '.join(s.value for s in Scope)}", field="scopes"
-        ))
+        problems.append(
+            ErrorDetail(
+                f"scopes must be one or more of {', '.join(s.value for s in Scope)}", field="scopes"
+            )
+        )
     if problems:
         raise InvalidInput("invalid token request", problems)
     return sorted(set(scopes), key=[s.value for s in Scope].index)

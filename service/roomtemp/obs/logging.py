@@ -21,7 +21,10 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else passed with `extra=` goes into the JSON object.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
-    "message", "asctime", "request_id", "color_message"
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
 }
 
 
@@ -64,13 +67,22 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
 
-def logging_config(level: str, fmt: str) -> dict[str, Any]:
-    """A dictConfig for our loggers and uvicorn's (also given to uvicorn for its workers)."""
-    formatter = "roomtemp.obs.logging.JsonFormatter" if fmt == "json" else (
-        "roomtemp.obs.logging.TextFormatter"
+def logging_config(level: str, fmt: str, stream: str = "stdout") -> dict[str, Any]:
+    """A dictConfig for our loggers and uvicorn's (also given to uvicorn for its workers).
+
+    The server logs to stdout (the container log); CLI commands to stderr, apart from their output.
+    """
+    formatter = (
+        "roomtemp.obs.logging.JsonFormatter"
+        if fmt == "json"
+        else ("roomtemp.obs.logging.TextFormatter")
     )
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
-               "formatter": "default", "filters": ["request_id"]}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": f"ext://sys.{stream}",
+        "formatter": "default",
+        "filters": ["request_id"],
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -88,5 +100,5 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
     }
 
 
-def configure(level: str, fmt: str) -> None:
-    logging.config.dictConfig(logging_config(level, fmt))
+def configure(level: str, fmt: str, stream: str = "stdout") -> None:
+    logging.config.dictConfig(logging_config(level, fmt, stream))

@@ -57,66 +57,110 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
-            "http_requests", "HTTP requests by route template and status",
-            ["method", "route", "status"], namespace=NAMESPACE, registry=r,
+            "http_requests",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.http_duration = Histogram(
-            "http_request_duration_seconds", "HTTP request latency by route template and status",
-            ["method", "route", "status"], namespace=NAMESPACE, registry=r,
+            "http_request_duration_seconds",
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
+            namespace=NAMESPACE,
+            registry=r,
             buckets=_LATENCY_BUCKETS,
         )
         self.http_in_progress = Gauge(
-            "http_requests_in_progress", "HTTP requests being served",
-            namespace=NAMESPACE, registry=r, multiprocess_mode="livesum",
+            "http_requests_in_progress",
+            "HTTP requests being served",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.captures = Counter(
-            "captures", "Captures accepted, by outcome (inserted, duplicate, updated)",
-            ["outcome"], namespace=NAMESPACE, registry=r,
+            "captures",
+            "Captures accepted, by outcome (inserted, duplicate, updated)",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.captures_rejected = Counter(
-            "captures_rejected", "Captures rejected, by reason (the error detail code)",
-            ["reason"], namespace=NAMESPACE, registry=r,
+            "captures_rejected",
+            "Captures rejected, by reason (the error detail code)",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.batch_size = Histogram(
-            "capture_batch_size_captures", "Captures per POST /v1/captures request",
-            namespace=NAMESPACE, registry=r, buckets=_BATCH_BUCKETS,
+            "capture_batch_size_captures",
+            "Captures per POST /v1/captures request",
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=_BATCH_BUCKETS,
         )
         self.db_pool_in_use = Gauge(
-            "db_pool_connections_in_use", "Database connections checked out of the pool",
-            namespace=NAMESPACE, registry=r, multiprocess_mode="livesum",
+            "db_pool_connections_in_use",
+            "Database connections checked out of the pool",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.db_pool_max = Gauge(
-            "db_pool_connections_max", "Pool size plus overflow: connections the pool may open",
-            namespace=NAMESPACE, registry=r, multiprocess_mode="livesum",
+            "db_pool_connections_max",
+            "Pool size plus overflow: connections the pool may open",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.db_pool_waiting = Gauge(
             "db_pool_waiting_requests",
             "Requests waiting for a pool connection (checkout started, not yet done)",
-            namespace=NAMESPACE, registry=r, multiprocess_mode="livesum",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.db_pool_timeouts = Counter(
-            "db_pool_timeouts", "Requests that gave up waiting for a pool connection",
-            namespace=NAMESPACE, registry=r,
+            "db_pool_timeouts",
+            "Requests that gave up waiting for a pool connection",
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.db_query_duration = Histogram(
-            "db_query_duration_seconds", "Database statement latency by query name",
-            ["query"], namespace=NAMESPACE, registry=r, buckets=_LATENCY_BUCKETS,
+            "db_query_duration_seconds",
+            "Database statement latency by query name",
+            ["query"],
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
         )
         self.db_unavailable = Counter(
-            "db_unavailable_responses", "Requests answered 503 because the database was down",
-            namespace=NAMESPACE, registry=r,
+            "db_unavailable_responses",
+            "Requests answered 503 because the database was down",
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.rate_limited = Counter(
-            "rate_limited_requests", "Requests refused with 429, by scope",
-            ["scope"], namespace=NAMESPACE, registry=r,
+            "rate_limited_requests",
+            "Requests refused with 429, by scope",
+            ["scope"],
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.auth_failures = Counter(
-            "auth_failures", "Requests refused by authentication or authorization, by reason",
-            ["reason"], namespace=NAMESPACE, registry=r,
+            "auth_failures",
+            "Requests refused by authentication or authorization, by reason",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.build_info = Gauge(
-            "build_info", "Always 1; labels carry the version and git commit",
-            ["version", "git_sha"], namespace=NAMESPACE, registry=r, multiprocess_mode="max",
+            "build_info",
+            "Always 1; labels carry the version and git commit",
+            ["version", "git_sha"],
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="max",
         )
         self.build_info.labels(version=version, git_sha=git_sha).set(1)
 
@@ -178,11 +222,11 @@ class Metrics:
         if directory is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def worker_exited(pid: int) -> None:
     """Drop a finished worker's live gauges (multiprocess mode only)."""
     if multiprocess_dir() is not None:
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
