@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from roomtemp.app import create_app
 from roomtemp.clock import fixed_clock
@@ -39,6 +40,18 @@ def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
         conn.execute("TRUNCATE capture, room, building, api_token RESTART IDENTITY CASCADE")
         conn.execute("DELETE FROM sensor_type WHERE key <> 'temperature'")
         yield conn
+
+
+@pytest.fixture
+def empty_database_url(conninfo: str, database_url: str) -> Iterator[str]:
+    """URL of a new, empty database (no schema) on the test server, dropped afterwards."""
+    name = "roomtemp_empty"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def make_settings(**overrides: Any) -> Settings:

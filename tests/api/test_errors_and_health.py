@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -69,29 +68,12 @@ def test_database_down_gives_503(client_factory: ClientFactory) -> None:
         assert "secret" not in r.text
 
 
-@pytest.fixture
-def unmigrated_url(conninfo: str, database_url: str) -> Any:
-    """An empty database on the same server, without the schema."""
-    from sqlalchemy.engine import make_url
-
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS roomtemp_unmigrated")
-        conn.execute("CREATE DATABASE roomtemp_unmigrated")
-    yield (
-        make_url(database_url)
-        .set(database="roomtemp_unmigrated")
-        .render_as_string(hide_password=False)
-    )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS roomtemp_unmigrated WITH (FORCE)")
-
-
 def test_readiness_gate_until_migrated(
-    client_factory: ClientFactory, unmigrated_url: str, caplog: pytest.LogCaptureFixture
+    client_factory: ClientFactory, empty_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     from roomtemp.db import migrate
 
-    client = client_factory(database_url=unmigrated_url)
+    client = client_factory(database_url=empty_database_url)
     assert "not at head" in caplog.text
     r = client.get("/readyz")
     assert r.status_code == 503
@@ -99,6 +81,6 @@ def test_readiness_gate_until_migrated(
     r = client.post("/v1/captures", json=capture(20))
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "schema_not_ready"
-    migrate.upgrade(unmigrated_url)
+    migrate.upgrade(empty_database_url)
     assert client.get("/readyz").status_code == 200
     assert client.post("/v1/captures", json=capture(20)).status_code == 201

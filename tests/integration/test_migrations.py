@@ -5,27 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from roomtemp.db import migrate
-
-
-@pytest.fixture
-def fresh_url(conninfo: str, database_url: str) -> Iterator[str]:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS roomtemp_migrations")
-        conn.execute("CREATE DATABASE roomtemp_migrations")
-    yield (
-        make_url(database_url)
-        .set(database="roomtemp_migrations")
-        .render_as_string(hide_password=False)
-    )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS roomtemp_migrations WITH (FORCE)")
 
 
 def tables(url: str) -> set[str]:
@@ -37,14 +22,20 @@ def tables(url: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_up_down_up(fresh_url: str) -> None:
-    migrate.upgrade(fresh_url)
-    assert {"building", "room", "sensor_type", "capture", "alembic_version"} <= tables(fresh_url)
-    migrate.downgrade(fresh_url, "base")
-    assert tables(fresh_url) == {"alembic_version"}
-    migrate.upgrade(fresh_url)
-    migrate.upgrade(fresh_url)  # idempotent
-    info = make_url(fresh_url).set(drivername="postgresql").render_as_string(hide_password=False)
+def test_up_down_up(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    assert {"building", "room", "sensor_type", "capture", "alembic_version"} <= tables(
+        empty_database_url
+    )
+    migrate.downgrade(empty_database_url, "base")
+    assert tables(empty_database_url) == {"alembic_version"}
+    migrate.upgrade(empty_database_url)
+    migrate.upgrade(empty_database_url)  # idempotent
+    info = (
+        make_url(empty_database_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
     with psycopg.connect(info) as conn:
         seeds = conn.execute("SELECT key, unit, min_value, max_value FROM sensor_type").fetchall()
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -52,13 +43,13 @@ def test_up_down_up(fresh_url: str) -> None:
     assert version == (migrate.head_revision(),)
 
 
-def test_cli_migrate(fresh_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": fresh_url}
+def test_cli_migrate(empty_database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": empty_database_url}
     done = subprocess.run(
         [sys.executable, "-m", "roomtemp", "migrate"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "capture" in tables(fresh_url)
+    assert "capture" in tables(empty_database_url)
 
 
 def test_cli_help() -> None:

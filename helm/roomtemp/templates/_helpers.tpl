@@ -1,0 +1,122 @@
+{{/* Chart name, truncated to the 63 characters DNS labels allow. */}}
+{{- define "roomtemp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: <release>-<chart> unless the release name already contains it. */}}
+{{- define "roomtemp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "roomtemp.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "roomtemp.labels" -}}
+helm.sh/chart: {{ include "roomtemp.chart" . }}
+{{ include "roomtemp.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "roomtemp.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: roomtemp
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels shared by the API pods and the migration pods (NetworkPolicy selects both). */}}
+{{- define "roomtemp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "roomtemp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Selector of the API pods only (Deployment, Service, PDB, HPA). */}}
+{{- define "roomtemp.apiSelectorLabels" -}}
+{{ include "roomtemp.selectorLabels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{- define "roomtemp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "roomtemp.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "roomtemp.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{- define "roomtemp.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (include "roomtemp.imageTag" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "roomtemp.databaseSecretName" -}}
+{{- default (printf "%s-db" (include "roomtemp.fullname" .)) .Values.externalDatabase.existingSecret }}
+{{- end }}
+
+{{/*
+Database connection env, identical for the Deployment and the migration Job. It is inline (not
+in the ConfigMap) because under ArgoCD the migration Job is a PreSync hook and runs before the
+chart's ConfigMap exists. The password (or a whole URL) only ever comes from an existing Secret.
+*/}}
+{{- define "roomtemp.databaseEnv" -}}
+{{- $db := .Values.externalDatabase -}}
+{{- if $db.existingSecretUrlKey }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomtemp.databaseSecretName" . }}
+      key: {{ $db.existingSecretUrlKey }}
+{{- else }}
+- name: DB_HOST
+  value: {{ $db.host | quote }}
+- name: DB_PORT
+  value: {{ $db.port | quote }}
+- name: DB_NAME
+  value: {{ $db.database | quote }}
+- name: DB_USER
+  value: {{ $db.user | quote }}
+- name: DB_SSLMODE
+  value: {{ $db.sslmode | quote }}
+- name: DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomtemp.databaseSecretName" . }}
+      key: {{ $db.existingSecretPasswordKey }}
+{{- end }}
+{{- end }}
+
+{{/* Settings shared by every roomtemp process, rendered into the ConfigMap. */}}
+{{- define "roomtemp.configData" -}}
+LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+WORKERS: {{ .Values.config.workers | quote }}
+DB_POOL_SIZE: {{ .Values.config.dbPoolSize | quote }}
+DB_MAX_OVERFLOW: {{ .Values.config.dbMaxOverflow | quote }}
+DB_STATEMENT_TIMEOUT_MS: {{ .Values.config.dbStatementTimeoutMs | quote }}
+AUTO_REGISTER: {{ .Values.config.autoRegister | quote }}
+MAX_BATCH_SIZE: {{ .Values.config.maxBatchSize | quote }}
+MAX_FUTURE_SKEW_SECONDS: {{ .Values.config.maxFutureSkewSeconds | quote }}
+{{- range $k, $v := .Values.config.extraEnv }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level security context shared by the API and migration pods. */}}
+{{- define "roomtemp.podSecurityContext" -}}
+{{ toYaml .Values.podSecurityContext }}
+{{- end }}

@@ -1,0 +1,132 @@
+"""Shared helpers for the deployment tests: tool lookup, helm/kustomize rendering, validation.
+
+The tools are provided by `make deploy-tools` (a prerequisite of `make test`); a missing tool is a
+test failure with the command to fix it, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]  # no stubs or py.typed
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "roomtemp"
+K8S = ROOT / "k8s"
+TOOLS = ROOT / ".tools"
+VENV_BIN = Path(sys.executable).parent
+KUBERNETES_VERSION = "1.30.0"
+
+Manifest = dict[str, Any]
+
+
+def tool(name: str) -> str:
+    """Absolute path of a required tool, or a failing test that says how to get it."""
+    for candidate in (TOOLS / "bin" / name, VENV_BIN / name):
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"required tool {name!r} not found: run `make deploy-tools` / `make setup`")
+    return found
+
+
+def run(
+    args: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        list(args), capture_output=True, text=True, cwd=ROOT, timeout=120, env=env
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def load_all(text: str) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@cache
+def helm_template_text(values_file: str | None, *extra: str) -> str:
+    """`helm template` of the chart with one values file (relative to the chart) and --set args."""
+    args = [tool("helm"), "template", "roomtemp", str(CHART), "--namespace", "roomtemp"]
+    if values_file is not None:
+        args += ["-f", str(CHART / values_file)]
+    for item in extra:
+        args += ["--set", item]
+    return run(args).stdout
+
+
+def helm_template(values_file: str | None, *extra: str) -> list[Manifest]:
+    return load_all(helm_template_text(values_file, *extra))
+
+
+@cache
+def kustomize_text(directory: str) -> str:
+    return run(["kubectl", "kustomize", str(K8S / directory)]).stdout
+
+
+def kustomize(directory: str) -> list[Manifest]:
+    return load_all(kustomize_text(directory))
+
+
+def find(manifests: list[Manifest], kind: str, name: str | None = None) -> Manifest:
+    matches = [
+        m
+        for m in manifests
+        if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
+    ]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, got {len(matches)}"
+    return matches[0]
+
+
+def kinds(manifests: list[Manifest]) -> list[str]:
+    return sorted(m["kind"] for m in manifests)
+
+
+# Custom resources: kubernetes-validate has no schema for them; validate_crds() checks them.
+CRD_KINDS = frozenset({"ServiceMonitor", "Application"})
+CRD_VALIDATOR = TOOLS / "crd-schema" / "validate.mjs"
+
+
+def k8s_errors(manifests: list[Manifest]) -> list[str]:
+    """`kubernetes-validate --strict` against Kubernetes 1.30 for every built-in kind."""
+    errors = []
+    for m in manifests:
+        if m["kind"] in CRD_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(m, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            errors.append(f"{m['kind']}: no schema for {m['apiVersion']}")
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{m['kind']}/{m['metadata']['name']}: {exc.message}")
+    return errors
+
+
+def crd_validate(paths: Sequence[Path]) -> subprocess.CompletedProcess[str]:
+    """Run the CRD schema validator (@kubernetes-models/*, installed by `make deploy-tools`)."""
+    if not CRD_VALIDATOR.is_file():
+        message = f"{CRD_VALIDATOR} missing: run `make deploy-tools` (needs Node.js and npm)"
+        if os.environ.get("ROOMTEMP_STRICT_TOOLS") == "1" or shutil.which("npm"):
+            pytest.fail(message)
+        # A laptop with only Python and make: the CRD checks need Node.js; CI runs them strictly.
+        pytest.skip(message)
+    return run([tool("node"), str(CRD_VALIDATOR), *map(str, paths)], check=False)
+
+
+def containers(pod_owner: Manifest) -> Iterator[Manifest]:
+    yield from pod_owner["spec"]["template"]["spec"]["containers"]
+
+
+def env_of(container: Manifest) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}

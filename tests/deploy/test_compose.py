@@ -1,0 +1,82 @@
+"""docker-compose.yml: `docker compose config` (Compose v5, offline) and its service graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from tests.deploy.deploy_support import ROOT, run, tool
+
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+
+def _clean_env() -> dict[str, str]:
+    """Only PATH/HOME: a developer's POSTGRES_* variables must not change the result."""
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+
+
+def _compose(*args: str, env_file: str = str(ENV_EXAMPLE), check: bool = True) -> Any:
+    cmd = [tool("docker-compose"), "--project-directory", str(ROOT), "-f", str(COMPOSE)]
+    cmd += ["--env-file", env_file, *args]
+    return run(cmd, check=check, env=_clean_env())
+
+
+def _config() -> dict[str, Any]:
+    return dict(json.loads(_compose("config", "--format", "json").stdout))
+
+
+def test_compose_config_is_valid() -> None:
+    _compose("config", "-q")
+
+
+def test_compose_refuses_to_start_without_a_password(tmp_path: Any) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    proc = _compose("config", "-q", env_file=str(empty), check=False)
+    assert proc.returncode != 0
+    assert "POSTGRES_PASSWORD" in proc.stderr
+
+
+def test_no_credentials_in_the_compose_file() -> None:
+    text = COMPOSE.read_text()
+    assert "change-me" not in text
+    for line in text.splitlines():
+        if "PASSWORD" in line and ":" in line:
+            assert "${POSTGRES_PASSWORD" in line, line
+
+
+def test_env_example_defines_every_variable_the_compose_file_uses() -> None:
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", COMPOSE.read_text()))
+    defined = {
+        line.split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert used <= defined, used - defined
+
+
+def test_service_graph_db_then_migrate_then_api() -> None:
+    services = _config()["services"]
+    assert set(services) == {"db", "migrate", "api"}
+    db, migrate, api = services["db"], services["migrate"], services["api"]
+    assert re.fullmatch(r"postgres:\d+(-[a-z]+)?", db["image"])  # pinned major
+    assert db["healthcheck"]["test"][0] == "CMD-SHELL"
+    assert any(v["type"] == "volume" and v["source"] == "pgdata" for v in db["volumes"])
+    assert migrate["command"] == ["migrate"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["restart"] == "no"
+    assert api["command"] == ["serve"]
+    assert api["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully", "required": True}
+    }
+    assert api["image"] == migrate["image"]
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert api["ports"][0]["host_ip"] == "127.0.0.1"
+    for svc in (migrate, api):
+        env = svc["environment"]
+        assert env["DB_HOST"] == "db"
+        assert env["DB_PASSWORD"] == db["environment"]["POSTGRES_PASSWORD"]
+        assert "DATABASE_URL" not in env

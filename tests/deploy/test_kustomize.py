@@ -1,0 +1,145 @@
+"""Plain Kubernetes manifests (k8s/): kustomize renders, strict validation, and agreement with
+the Helm chart so the two never drift apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.deploy_support import (
+    K8S,
+    Manifest,
+    containers,
+    env_of,
+    find,
+    helm_template,
+    k8s_errors,
+    kinds,
+    kustomize,
+)
+
+LAYERS = ["base", "overlays/dev", "overlays/prod"]
+DB_ENV = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLMODE", "DB_PASSWORD")
+
+
+def test_every_overlay_is_tested() -> None:
+    assert sorted(f"overlays/{p.name}" for p in (K8S / "overlays").iterdir()) == LAYERS[1:]
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_kustomize_renders_valid_kubernetes_1_30(layer: str) -> None:
+    manifests = kustomize(layer)
+    assert {"ConfigMap", "Deployment", "Ingress", "Job", "Service", "ServiceAccount"} <= set(
+        kinds(manifests)
+    )
+    assert k8s_errors(manifests) == []
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_api_and_migration_share_database_env_and_config(layer: str) -> None:
+    manifests = kustomize(layer)
+    dep, job = find(manifests, "Deployment"), find(manifests, "Job")
+    api, migrate = next(containers(dep)), next(containers(job))
+    api_db = {k: v for k, v in env_of(api).items() if k in DB_ENV}
+    assert api_db == {k: v for k, v in env_of(migrate).items() if k in DB_ENV}
+    assert set(api_db) == set(DB_ENV)
+    assert api_db["DB_PASSWORD"] == {"secretKeyRef": {"name": "roomtemp-db", "key": "password"}}
+    assert api["image"] == migrate["image"]
+    assert (api["args"], migrate["args"]) == (["serve"], ["migrate"])
+    # The generated (hash-suffixed) ConfigMap is the one the Deployment reads.
+    cm = find(manifests, "ConfigMap")
+    assert cm["metadata"]["name"].startswith("roomtemp-config-")
+    assert api["envFrom"] == [{"configMapRef": {"name": cm["metadata"]["name"]}}]
+    assert "envFrom" not in migrate
+
+
+@pytest.mark.parametrize(
+    ("layer", "namespace", "replicas", "db_host", "sslmode", "host"),
+    [
+        ("overlays/dev", "roomtemp-dev", 1, "roomtemp-postgresql", "disable",
+         "roomtemp.dev.example.com"),
+        ("overlays/prod", "roomtemp", 3, "roomtemp-postgresql-rw", "require",
+         "roomtemp.example.com"),
+    ],
+)  # fmt: skip
+def test_overlay_settings(
+    layer: str, namespace: str, replicas: int, db_host: str, sslmode: str, host: str
+) -> None:
+    manifests = kustomize(layer)
+    assert {m["metadata"].get("namespace") for m in manifests} == {namespace}
+    dep = find(manifests, "Deployment")
+    assert dep["spec"]["replicas"] == replicas
+    env = env_of(next(containers(dep)))
+    assert (env["DB_HOST"], env["DB_SSLMODE"]) == (db_host, sslmode)
+    assert next(containers(dep))["image"] == "roomtemp:0.1.0"
+    assert find(manifests, "Ingress")["spec"]["rules"][0]["host"] == host
+    # Environment labels never leak into the immutable selectors.
+    assert "app.kubernetes.io/environment" not in dep["spec"]["selector"]["matchLabels"]
+
+
+def test_prod_overlay_has_tls_and_pdb() -> None:
+    manifests = kustomize("overlays/prod")
+    assert find(manifests, "Ingress")["spec"]["tls"] == [
+        {"secretName": "roomtemp-tls", "hosts": ["roomtemp.example.com"]}
+    ]
+    pdb = find(manifests, "PodDisruptionBudget")
+    dep = find(manifests, "Deployment")
+    assert pdb["spec"]["selector"] == dep["spec"]["selector"]
+
+
+# --- helm/ and k8s/ must agree ---------------------------------------------------------------
+
+
+def _helm_equivalent() -> list[Manifest]:
+    return helm_template(
+        None,
+        "fullnameOverride=roomtemp",
+        "externalDatabase.existingSecret=roomtemp-db",
+        "ingress.enabled=true",
+    )
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+def test_base_pod_spec_agrees_with_the_chart(kind: str) -> None:
+    chart, base = find(_helm_equivalent(), kind), find(kustomize("base"), kind)
+    chart_pod, base_pod = chart["spec"]["template"]["spec"], base["spec"]["template"]["spec"]
+    for field in (
+        "securityContext", "automountServiceAccountToken", "enableServiceLinks", "volumes",
+        "serviceAccountName", "terminationGracePeriodSeconds", "topologySpreadConstraints",
+        "restartPolicy",
+    ):  # fmt: skip
+        assert chart_pod.get(field) == base_pod.get(field), field
+    chart_c, base_c = chart_pod["containers"][0], base_pod["containers"][0]
+    for field in (
+        "name", "args", "ports", "env", "startupProbe", "livenessProbe", "readinessProbe",
+        "lifecycle", "resources", "securityContext", "volumeMounts",
+    ):  # fmt: skip
+        assert chart_c.get(field) == base_c.get(field), field
+    assert chart["spec"]["template"]["metadata"]["labels"].items() >= (
+        base["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_base_hooks_selectors_service_ingress_and_config_agree_with_the_chart() -> None:
+    chart, base = _helm_equivalent(), kustomize("base")
+    chart_job_ann = find(chart, "Job")["metadata"]["annotations"]
+    base_job_ann = find(base, "Job")["metadata"]["annotations"]
+    argo = {k: v for k, v in chart_job_ann.items() if k.startswith("argocd.argoproj.io/")}
+    assert argo == base_job_ann
+    assert (
+        find(chart, "Deployment")["spec"]["selector"]
+        == find(base, "Deployment")["spec"]["selector"]
+    )
+    assert find(chart, "Service")["spec"] == find(base, "Service")["spec"]
+    assert (
+        find(chart, "Ingress")["spec"]["rules"][0]["http"]
+        == find(base, "Ingress")["spec"]["rules"][0]["http"]
+    )
+    assert find(chart, "ConfigMap")["data"] == find(base, "ConfigMap")["data"]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_environment_database_agrees_between_helm_values_and_overlay(env: str) -> None:
+    chart_env = env_of(next(containers(find(helm_template(f"values-{env}.yaml"), "Deployment"))))
+    overlay_env = env_of(next(containers(find(kustomize(f"overlays/{env}"), "Deployment"))))
+    for key in DB_ENV:
+        assert chart_env[key] == overlay_env[key], key
