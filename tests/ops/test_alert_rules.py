@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from tests.factories import capture
 
-RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
-RULES = RULES_DIR / "roomtemp-rules.yaml"
+RULES_DIR = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "files"
+RULES = RULES_DIR / "prometheus-rules.yaml"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ def test_rules_are_valid_and_their_unit_tests_pass() -> None:
     checked = promtool("check", "rules", RULES.name)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 6 rules found" in checked.stdout
-    tested = promtool("test", "rules", "roomtemp-rules.test.yaml")
+    tested = promtool("test", "rules", "prometheus-rules.test.yaml")
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
