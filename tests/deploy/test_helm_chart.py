@@ -12,8 +12,8 @@ import yaml
 
 from tests.deploy.deploy_support import (
     CHART,
-    ROOT,
     PROMETHEUS_OPERATOR,
+    ROOT,
     Manifest,
     containers,
     crd_validate,
