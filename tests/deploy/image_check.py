@@ -157,7 +157,8 @@ def test_migrate_then_serve_against_postgresql(image: str, database_url: str) ->
     # An API token from the image's CLI (auth is on by default in the container).
     token_key = "image-test-token-hash-key-0123456789abcdef"
     proc = _podman_run(
-        image, *hardening, "-e", f"DATABASE_URL={database_url}", "-e", f"TOKEN_HASH_KEY={token_key}",
+        image, *hardening,
+        "-e", f"DATABASE_URL={database_url}", "-e", f"TOKEN_HASH_KEY={token_key}",
         image, "token", "create", "--scope", "ingest", "--scope", "read", "--name", "image-test",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
