@@ -21,3 +21,14 @@ fault-test: $(VENV)/.synced ## longer fault-injection runs (DB restart, SIGTERM,
 
 fuzz: $(VENV)/.synced ## schemathesis with many more cases per operation than `make test`
 	OPS_FUZZ_CASES=$${OPS_FUZZ_CASES:-300} $(BIN)/pytest tests/ops/test_fuzz.py $(PYTEST_ARGS)
+
+# checkov (large, many pinned dependencies) in its own virtualenv under the git-ignored .tools/.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov/bin/checkov
+.PHONY: checkov
+$(CHECKOV): | $(UV)
+	$(UV) venv -q .tools/checkov --python "$$(command -v $(PYTHON))"
+	$(UV) pip install -q --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
+
+checkov: $(VENV)/.synced $(CHECKOV) deploy-tools ## checkov on the Dockerfile, chart and k8s manifests
+	$(BIN)/pytest tests/ops/checkov_check.py -p no:cacheprovider $(PYTEST_ARGS)
