@@ -23,8 +23,12 @@ PROMETHEUS_OPERATOR = (
 def _render(tmp: Path) -> None:
     chart = ROOT / "helm" / "roomtemp"
     api = [arg for v in PROMETHEUS_OPERATOR for arg in ("--api-versions", v)]
-    for name, values in (("chart-default", None), ("chart-all-features", "ci/all-features-values.yaml"),
-                         ("chart-prod", "values-prod.yaml")):  # fmt: skip
+    scenarios = [
+        ("chart-default", None),
+        ("chart-all-features", "ci/all-features-values.yaml"),
+        ("chart-prod", "values-prod.yaml"),
+    ]
+    for name, values in scenarios:
         args = [str(HELM), "template", "roomtemp", str(chart), "--namespace", "roomtemp", *api]
         if values:
             args += ["-f", str(chart / values)]
