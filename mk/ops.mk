@@ -16,11 +16,12 @@ ops-tools: ## install promtool for the alert-rule tests (apt, as root) when miss
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
 		|| { echo "promtool is needed: apt-get install prometheus" >&2; exit 1; }
 
-fault-test: $(VENV)/.synced ## longer fault-injection runs (DB restart, SIGTERM, retries) under load
-	OPS_LOAD_SECONDS=$${OPS_LOAD_SECONDS:-20} $(BIN)/pytest tests/ops -m "fault" $(PYTEST_ARGS)
+fault-test: $(VENV)/.synced ## database restart and SIGTERM under load (plus the retry test)
+	OPS_LOAD_SECONDS=$${OPS_LOAD_SECONDS:-5} $(BIN)/pytest tests/ops/fault_check.py tests/ops/test_retries.py -p no:cacheprovider $(PYTEST_ARGS)
 
 fuzz: $(VENV)/.synced ## schemathesis with many more cases per operation than `make test`
-	OPS_FUZZ_CASES=$${OPS_FUZZ_CASES:-300} $(BIN)/pytest tests/ops/test_fuzz.py $(PYTEST_ARGS)
+	OPS_FUZZ_CASES=$${OPS_FUZZ_CASES:-300} OPS_FUZZ_PHASES=$${OPS_FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+		$(BIN)/pytest tests/ops/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
 
 # checkov (large, many pinned dependencies) in its own virtualenv under the git-ignored .tools/.
 CHECKOV_VERSION := 3.3.30
