@@ -24,6 +24,7 @@ from roomtemp.auth.service import Scope
 from roomtemp.average.routes import router as average_router
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
+from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.obs.metrics import Metrics, worker_exited
@@ -97,6 +98,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(average_router, dependencies=read, responses=responses)
     app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
     app.include_router(token_router, dependencies=admin, responses=responses)
+    # The dashboard page and its assets are open; its API calls carry a read token.
+    app.include_router(dashboard_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
