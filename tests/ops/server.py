@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import signal
@@ -73,7 +74,9 @@ def issue_token(database_url: str, name: str, *scopes: str) -> str:
         finally:
             await engine.dispose()
 
-    return asyncio.run(go())
+    # In a thread of its own: another plugin (playwright's sync API) may run an event loop here.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(go())).result()
 
 
 def create_token(database_url: str, name: str, *scopes: str) -> str:
