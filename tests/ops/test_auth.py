@@ -4,6 +4,8 @@ secret is stored only as an HMAC, the per-token rate limit answers 429 with Retr
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import hmac
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +16,14 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import ClientFactory
 from tests.factories import capture
-from tests.ops.server import TOKEN_HASH_KEY, cli, create_token, issue_token
+from tests.ops.server import (
+    TOKEN_HASH_KEY,
+    cli,
+    create_token,
+    free_port,
+    issue_token,
+    server_env,
+)
 
 AuthClient = Callable[..., TestClient]
 
@@ -208,3 +217,18 @@ def test_rate_limit_is_per_token_with_retry_after(
 def test_auth_required_without_key_refuses_to_start(client_factory: ClientFactory) -> None:
     with pytest.raises(RuntimeError, match="TOKEN_HASH_KEY"):
         client_factory(auth_required=True)
+
+
+def test_serve_refuses_to_start_with_auth_but_no_key(database_url: str) -> None:
+    env = server_env(database_url, PORT=str(free_port()))
+    del env["TOKEN_HASH_KEY"]
+    done = subprocess.run(
+        [sys.executable, "-m", "roomtemp", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "TOKEN_HASH_KEY is not set" in done.stdout
