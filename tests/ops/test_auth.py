@@ -4,9 +4,9 @@ secret is stored only as an HMAC, the per-token rate limit answers 429 with Retr
 from __future__ import annotations
 
 import hashlib
+import hmac
 import subprocess
 import sys
-import hmac
 from collections.abc import Callable
 from typing import Any
 
