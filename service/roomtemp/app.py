@@ -22,6 +22,7 @@ from roomtemp.api.state import AppState
 from roomtemp.auth.routes import router as token_router
 from roomtemp.auth.service import Scope
 from roomtemp.average.routes import router as average_router
+from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.dashboard.routes import router as dashboard_router
@@ -74,7 +75,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
                 )
         except Exception as exc:  # the service still starts; readiness stays false
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
+        state.ingest_batcher = ingest_batcher(settings, engine)
         yield
+        if state.ingest_batcher is not None:
+            await state.ingest_batcher.close()
         await engine.dispose()
         worker_exited(os.getpid())
 

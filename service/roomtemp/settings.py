@@ -53,7 +53,30 @@ class Settings(BaseSettings):
     auto_register: bool = True
     max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_future_skew_seconds: Annotated[int, Field(ge=0)] = 300
+    ingest_micro_batch: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100_000,
+            description="Concurrent single-capture POSTs are written in one transaction, at most "
+            "this many (each answered after it commits); 0: one transaction per request",
+        ),
+    ] = 1000
+    ingest_writers: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=32,
+            description="Micro-batches written at the same time per worker (each room always "
+            "goes to the same one); keep below DB_POOL_SIZE",
+        ),
+    ] = 3
     max_series_points: Annotated[int, Field(ge=1)] = 10_000
+    rollup_reads: bool = Field(
+        default=True,
+        description="Series whose step and window are multiples of 15 minutes read the "
+        "(exact) rollup tables; false: always scan the raw captures",
+    )
 
     embedded_data_dir: str = ".data/postgres"
 

@@ -15,6 +15,7 @@ _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
 )
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _DURATION = re.compile(r"^(\d{1,7})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -24,6 +25,22 @@ def parse_timestamp(value: object) -> datetime:
 
     Raises ValueError with a message meant for the API user.
     """
+    # Fast path for the common spelling (2026-11-22T10:00:00[.ffffff](Z|+hh:mm)): one regex and
+    # the C parser; anything else takes the general path below. Batches parse 10,000 of these.
+    if type(value) is str and len(value) >= 20 and value[10] == "T":
+        match = _RFC3339.match(value)
+        if match is not None and match["offset"] not in (None, "z") and len(match["time"]) <= 15:
+            try:
+                parsed = datetime.fromisoformat(value).astimezone(UTC)
+            except ValueError:
+                pass
+            else:
+                if MIN_TS <= parsed <= MAX_TS:
+                    return parsed
+    return _parse_timestamp(value)
+
+
+def _parse_timestamp(value: object) -> datetime:
     if isinstance(value, bool):
         raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
     if isinstance(value, int | float):
@@ -35,8 +52,8 @@ def parse_timestamp(value: object) -> datetime:
         return EPOCH + timedelta(microseconds=round(value * 1_000_000))
     if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            return parse_timestamp(float(text))
+        if _NUMBER.fullmatch(text):
+            return _parse_timestamp(float(text))
         match = _RFC3339.match(text)
         if match is None:
             raise ValueError(

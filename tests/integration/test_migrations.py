@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+import roomtemp
 from roomtemp.db import migrate
 
 
@@ -63,6 +65,8 @@ def test_cli_help() -> None:
 
 def test_cli_migrate_without_database_fails_clearly() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}
+    # cwd="/": make roomtemp importable however it is installed (editable .venv, Pants sandbox).
+    env["PYTHONPATH"] = str(Path(roomtemp.__file__).resolve().parents[1])
     done = subprocess.run(
         [sys.executable, "-m", "roomtemp", "migrate"],
         env=env,

@@ -19,7 +19,9 @@ from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
 log = logging.getLogger(__name__)
 
 
-def app_state(request: Request) -> AppState:
+# Dependencies are `async def` even when they never await: FastAPI runs plain `def` ones in a
+# thread pool, a thread hop per request that costs more than the work.
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.roomtemp
     return state
 
@@ -60,7 +62,18 @@ async def _transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
 Transaction = Annotated[AsyncConnection, Depends(_transaction, scope="function")]
 
 
-def now(state: State) -> datetime:
+async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+    # Reads are single statements (or need no common snapshot): autocommit saves the BEGIN and
+    # COMMIT round trips.
+    async with state.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+
+
+async def now(state: State) -> datetime:
     return state.clock()
 
 

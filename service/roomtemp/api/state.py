@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.clock import Clock
 from roomtemp.settings import Settings
+
+if TYPE_CHECKING:
+    from roomtemp.capture.batcher import IngestLanes
 
 
 @dataclass
@@ -17,3 +21,4 @@ class AppState:
     clock: Clock
     head_revision: str
     schema_ready: bool = False
+    ingest_batcher: IngestLanes | None = None

@@ -66,6 +66,82 @@ async def select_window_stats(
 
 
 @dataclass(frozen=True)
+class KeyedWindowStats:
+    sensor_type_key: str
+    sensor_type_unit: str
+    stats: WindowStats
+
+
+# The same statistics addressed by keys: room and sensor type are resolved in the same statement
+# (one round trip for the dashboards' hottest query). No row: the room or sensor type is unknown.
+_WINDOW_BY_KEYS = text(
+    """
+    WITH k AS (
+        SELECT r.id AS room_id, st.id AS sensor_type_id, st.key, st.unit
+        FROM room r JOIN building b ON b.id = r.building_id
+        CROSS JOIN sensor_type st
+        WHERE b.key = :building AND r.key = :room AND st.key = :sensor_type
+    ),
+    w AS (
+        SELECT c.ts, c.value FROM k JOIN capture c
+          ON c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+        WHERE c.ts > :start AND c.ts <= :end
+    ),
+    prev AS (  -- LATERAL + LIMIT: one backward index step, not a sort of the room's history
+        SELECT p.value FROM k CROSS JOIN LATERAL (
+            SELECT c.value FROM capture c
+            WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+              AND c.ts <= :start
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS p
+    ),
+    seg AS (
+        SELECT value,
+               CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(ts) OVER (ORDER BY ts), :end) - ts)
+                    AS double precision) AS held
+        FROM (
+            SELECT ts, value FROM w
+            UNION ALL SELECT CAST(:start AS timestamptz), value FROM prev
+        ) AS p
+    )
+    SELECT k.key, k.unit, agg.n, agg.mean, agg.lo, agg.hi,
+           CASE WHEN agg.n > 0 THEN
+               (SELECT SUM(value * held) / NULLIF(SUM(held), 0) FROM seg)
+           END AS twm
+    FROM k CROSS JOIN (
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
+    ) AS agg
+    """
+)
+
+
+async def select_window_stats_by_keys(
+    conn: AsyncConnection,
+    building: str,
+    room: str,
+    sensor_type: str,
+    start: datetime,
+    end: datetime,
+) -> KeyedWindowStats | None:
+    row = (
+        await conn.execute(
+            _WINDOW_BY_KEYS,
+            {
+                "building": building,
+                "room": room,
+                "sensor_type": sensor_type,
+                "start": start,
+                "end": end,
+            },
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    key, unit, *stats = row
+    return KeyedWindowStats(key, unit, WindowStats(*stats))
+
+
+@dataclass(frozen=True)
 class SeriesPoint:
     t: datetime
     count: int
@@ -111,7 +187,76 @@ async def select_series(
             "window": window,
         },
     )
-    return [SeriesPoint(*r) for r in rows]
+    return [SeriesPoint(*r) for r in rows.all()]
+
+
+# The same series from the rollup tables, for a step and window that are multiples of the bucket
+# (points are multiples of step since the epoch, so each window is a union of whole buckets).
+_ROLLUP_SERIES = """
+    SELECT p.t, COALESCE(a.n, 0), a.s / a.n, a.lo, a.hi
+    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
+                         CAST(:step AS interval)) AS p(t)
+    CROSS JOIN LATERAL (
+        SELECT SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi
+        FROM {table} r
+        WHERE r.room_id = :room_id AND r.sensor_type_id = :sensor_type_id
+          AND r.bucket > p.t - CAST(:window AS interval) AND r.bucket <= p.t
+    ) AS a
+    ORDER BY p.t
+"""
+# When the window is one bucket, each point is the bucket ending at it: one range scan, joined.
+_BUCKET_SERIES = """
+    SELECT p.t, COALESCE(r.count, 0), r.sum / r.count, r.min, r.max
+    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
+                         CAST(:step AS interval)) AS p(t)
+    LEFT JOIN (
+        SELECT bucket, count, sum, min, max FROM {table}
+        WHERE room_id = :room_id AND sensor_type_id = :sensor_type_id
+          AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
+    ) AS r ON r.bucket = p.t
+    ORDER BY p.t
+"""
+SERIES_15M = text(_ROLLUP_SERIES.format(table="capture_rollup_15m"))
+SERIES_1H = text(_ROLLUP_SERIES.format(table="capture_rollup_1h"))
+ROLLUP_SERIES = {timedelta(hours=1): SERIES_1H, timedelta(minutes=15): SERIES_15M}
+BUCKET_SERIES = {
+    timedelta(hours=1): text(_BUCKET_SERIES.format(table="capture_rollup_1h")),
+    timedelta(minutes=15): text(_BUCKET_SERIES.format(table="capture_rollup_15m")),
+}
+
+
+def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
+    """The widest rollup bucket that both step and window are multiples of, if any."""
+    for bucket in ROLLUP_SERIES:  # widest first
+        if step % bucket == timedelta(0) and window % bucket == timedelta(0):
+            return bucket
+    return None
+
+
+async def select_series_from_rollup(
+    conn: AsyncConnection,
+    bucket: timedelta,
+    room_id: int,
+    sensor_type_id: int,
+    first: datetime,
+    last: datetime,
+    step: timedelta,
+    window: timedelta,
+) -> list[SeriesPoint]:
+    """As select_series, from the rollups of `bucket` (see rollup_bucket)."""
+    query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
+    rows = await conn.execute(
+        query,
+        {
+            "room_id": room_id,
+            "sensor_type_id": sensor_type_id,
+            "first": first,
+            "last": last,
+            "step": step,
+            "window": window,
+        },
+    )
+    return [SeriesPoint(*r) for r in rows.all()]
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,16 @@ class Scale:
 
 
 def scale_for(st: SensorTypeRow, unit: str | None) -> Scale:
-    target = st.unit if unit is None else units.normalise(unit)
+    return _scale(st.key, st.unit, unit)
+
+
+def _scale(key: str, canonical: str, unit: str | None) -> Scale:
+    target = canonical if unit is None else units.normalise(unit)
     try:
-        units.convert(0.0, st.unit, target)
+        units.convert(0.0, canonical, target)
     except units.UnitError:
-        raise _bad("unit", f"{unit!r} is not a unit of sensor type {st.key!r}") from None
-    return Scale(target, st.unit)
+        raise _bad("unit", f"{unit!r} is not a unit of sensor type {key!r}") from None
+    return Scale(target, canonical)
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,16 @@ async def room_average(
     window: timedelta,
     unit: str | None,
 ) -> RoomAverage:
-    r = await registry.get_room(conn, building, room)
-    st = await registry.sensor_type_for_query(conn, sensor_type)
-    scale = scale_for(st, unit)
-    stats = await queries.select_window_stats(conn, r.id, st.id, at - window, at)
+    found = await queries.select_window_stats_by_keys(
+        conn, building, room, sensor_type, at - window, at
+    )
+    if found is None:  # say which is unknown (or, if created meanwhile, answer the slow way)
+        r = await registry.get_room(conn, building, room)
+        st = await registry.sensor_type_for_query(conn, sensor_type)
+        stats = await queries.select_window_stats(conn, r.id, st.id, at - window, at)
+        found = queries.KeyedWindowStats(st.key, st.unit, stats)
+    scale = _scale(found.sensor_type_key, found.sensor_type_unit, unit)
+    stats = found.stats
     stats = replace(
         stats,
         mean=scale.value(stats.mean),
@@ -93,7 +103,7 @@ async def room_average(
         max=scale.value(stats.max),
         time_weighted_mean=scale.value(stats.time_weighted_mean),
     )
-    return RoomAverage(building, room, st.key, scale.unit, at - window, at, stats)
+    return RoomAverage(building, room, found.sensor_type_key, scale.unit, at - window, at, stats)
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,8 @@ async def room_series(
     window: timedelta,
     unit: str | None,
     max_points: int,
+    *,
+    use_rollups: bool = True,
 ) -> RoomSeries:
     first, last, count = series_bounds(start, end, step, max_points)
     r = await registry.get_room(conn, building, room)
@@ -140,11 +152,19 @@ async def room_series(
     scale = scale_for(st, unit)
     points: list[SeriesPoint] = []
     if count:
-        raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
-        points = [
-            replace(p, mean=scale.value(p.mean), min=scale.value(p.min), max=scale.value(p.max))
-            for p in raw
-        ]
+        bucket = queries.rollup_bucket(step, window) if use_rollups else None
+        if bucket is None:
+            raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
+        else:
+            raw = await queries.select_series_from_rollup(
+                conn, bucket, r.id, st.id, first, last, step, window
+            )
+        v = scale.value
+        points = (
+            raw
+            if scale.unit == scale.source
+            else [SeriesPoint(p.t, p.count, v(p.mean), v(p.min), v(p.max)) for p in raw]
+        )
     return RoomSeries(building, room, st.key, scale.unit, window, step, points)
 
 

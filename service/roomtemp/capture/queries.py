@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import arrays
+
 CaptureKey = tuple[int, int, datetime]
 
 # One statement per batch. `existing` reads the rows as they were before this statement (all CTEs
@@ -16,10 +18,14 @@ CaptureKey = tuple[int, int, datetime]
 _UPSERT = text(
     """
     WITH input AS (
-        SELECT * FROM unnest(
+        SELECT i.room_id, i.sensor_type_id,
+               timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
+               + interval '1 microsecond' * (i.us % 1000000) AS ts,
+               i.value
+        FROM unnest(
             CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-            CAST(:ts AS timestamptz[]), CAST(:vals AS double precision[])
-        ) AS i(room_id, sensor_type_id, ts, value)
+            CAST(:ts AS bigint[]), CAST(:vals AS double precision[])
+        ) AS i(room_id, sensor_type_id, us, value)
     ),
     existing AS (
         SELECT c.room_id, c.sensor_type_id, c.ts, c.value
@@ -46,6 +52,11 @@ async def upsert_captures(
     """Insert or replace captures (keys must be unique); returns the values they replaced."""
     rows = await conn.execute(
         _UPSERT,
-        {"room_ids": room_ids, "sensor_type_ids": sensor_type_ids, "ts": ts, "vals": values},
+        {
+            "room_ids": arrays.int_literal(room_ids),
+            "sensor_type_ids": arrays.int_literal(sensor_type_ids),
+            "ts": arrays.micros_literal(ts),
+            "vals": arrays.float_literal(values),
+        },
     )
     return {(r, s, t): v for r, s, t, v in rows}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from roomtemp.api.deps import Now, State, Transaction
+from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
@@ -59,7 +58,7 @@ def parse_body(
 @router.post(
     "/captures",
     status_code=201,
-    response_model=IngestResult,
+    response_model=IngestResult,  # documentation; the answer is serialised directly
     responses={
         413: {"description": "Batch larger than MAX_BATCH_SIZE"},
         422: {"description": "Invalid capture(s); nothing stored"},
@@ -80,9 +79,7 @@ def parse_body(
         }
     },
 )
-async def post_captures(
-    request: Request, state: State, now: Now, conn: Transaction
-) -> IngestResult:
+async def post_captures(request: Request, state: ReadyState, now: Now) -> Response:
     """Store one capture or a JSON array of captures, all or nothing.
 
     Idempotent on (building, room, sensor_type, ts): an identical re-send counts as a duplicate, a
@@ -90,20 +87,24 @@ async def post_captures(
     type's canonical unit. Unknown buildings and rooms are registered on the fly unless
     AUTO_REGISTER is off.
     """
-    settings = state.settings
-    policy = service.IngestPolicy(
-        auto_register=settings.auto_register,
-        max_batch_size=settings.max_batch_size,
-        max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
-    )
+    policy = service.policy_from(state.settings)
     metrics: Metrics = request.app.state.metrics
     items, problems, single = parse_body(await request.body(), policy)
+    item = items[0]
     try:
-        counts = await service.ingest(conn, items, policy, now, single=single, problems=problems)
+        if single and item is not None and state.ingest_batcher is not None:
+            counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
+        else:
+            # Committed before the response is sent: a 201 means durable.
+            async with state.engine.begin() as conn:
+                counts = await service.ingest(
+                    conn, items, policy, now, single=single, problems=problems
+                )
     except InvalidInput as exc:
         metrics.observe_rejected(len(items), [d.code for d in exc.details])
         raise
     metrics.observe_ingest(counts.inserted, counts.duplicates, counts.updated)
-    return IngestResult(
+    result = IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )
+    return Response(result.model_dump_json(), status_code=201, media_type="application/json")

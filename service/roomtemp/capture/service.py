@@ -14,6 +14,8 @@ from roomtemp.capture.schemas import CaptureIn
 from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
+from roomtemp.rollup import service as rollups
+from roomtemp.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,14 @@ class IngestPolicy:
     auto_register: bool
     max_batch_size: int
     max_future_skew: timedelta
+
+
+def policy_from(settings: Settings) -> IngestPolicy:
+    return IngestPolicy(
+        auto_register=settings.auto_register,
+        max_batch_size=settings.max_batch_size,
+        max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
+    )
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,72 @@ def _canonical_value(
     return value
 
 
+def _check_item(
+    item: CaptureIn,
+    index: int | None,
+    sensor_types: dict[str, SensorTypeRow],
+    latest: datetime,
+    policy: IngestPolicy,
+    problems: list[ErrorDetail],
+) -> float | None:
+    """The canonical value of one parsed capture, or None after recording its problems."""
+    if item.ts > latest:
+        problems.append(
+            ErrorDetail(
+                f"timestamp {item.ts.isoformat()} is more than "
+                f"{int(policy.max_future_skew.total_seconds())} s in the future",
+                field="ts",
+                index=index,
+                code="in_future",
+            )
+        )
+    st = sensor_types.get(item.sensor_type)
+    if st is None:
+        problems.append(
+            ErrorDetail(
+                f"unknown sensor type {item.sensor_type!r}",
+                field="sensor_type",
+                index=index,
+                code="unknown_sensor_type",
+            )
+        )
+        return None
+    return _canonical_value(item, st, index, problems)
+
+
+def _unknown_room(item: CaptureIn, index: int | None) -> ErrorDetail:
+    return ErrorDetail(
+        f"unknown room {item.room!r} in building {item.building!r} (auto-registration is off)",
+        field="room",
+        index=index,
+        code="unknown_room",
+    )
+
+
+def _rejected(problems: list[ErrorDetail], size: int) -> InvalidInput:
+    problems.sort(key=lambda p: p.index or 0)
+    return InvalidInput(
+        f"{len({p.index for p in problems})} of {size} captures are invalid; nothing was stored",
+        problems,
+    )
+
+
+async def _store(
+    conn: AsyncConnection, final: dict[queries.CaptureKey, float]
+) -> dict[queries.CaptureKey, float]:
+    """Upsert the final value of each key and refresh its rollups; the values replaced."""
+    keys = sorted(final)  # one lock order for every transaction: no deadlocks between batches
+    replaced = await queries.upsert_captures(
+        conn,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [final[k] for k in keys],
+    )
+    await rollups.captures_changed(conn, [k for k in keys if replaced.get(k) != final[k]])
+    return replaced
+
+
 async def ingest(
     conn: AsyncConnection,
     items: Sequence[CaptureIn | None],
@@ -104,33 +180,11 @@ async def ingest(
     latest = now + policy.max_future_skew
     values: list[float | None] = []
     for n, item in enumerate(items):
-        index = None if single else n
         if item is None:
             values.append(None)
             continue
-        if item.ts > latest:
-            problems.append(
-                ErrorDetail(
-                    f"timestamp {item.ts.isoformat()} is more than "
-                    f"{int(policy.max_future_skew.total_seconds())} s in the future",
-                    field="ts",
-                    index=index,
-                    code="in_future",
-                )
-            )
-        st = sensor_types.get(item.sensor_type)
-        if st is None:
-            problems.append(
-                ErrorDetail(
-                    f"unknown sensor type {item.sensor_type!r}",
-                    field="sensor_type",
-                    index=index,
-                    code="unknown_sensor_type",
-                )
-            )
-            values.append(None)
-            continue
-        values.append(_canonical_value(item, st, index, problems))
+        index = None if single else n
+        values.append(_check_item(item, index, sensor_types, latest, policy, problems))
 
     # A batch that is already rejected registers nothing; unknown rooms only matter without
     # auto-registration.
@@ -141,22 +195,9 @@ async def ingest(
         rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
     for n, item in enumerate(items):
         if check_rooms and item is not None and (item.building, item.room) not in rooms:
-            problems.append(
-                ErrorDetail(
-                    f"unknown room {item.room!r} in building {item.building!r} "
-                    "(auto-registration is off)",
-                    field="room",
-                    index=None if single else n,
-                    code="unknown_room",
-                )
-            )
+            problems.append(_unknown_room(item, None if single else n))
     if problems:
-        problems.sort(key=lambda p: p.index or 0)
-        raise InvalidInput(
-            f"{len({p.index for p in problems})} of {len(items)} captures are invalid; "
-            "nothing was stored",
-            problems,
-        )
+        raise _rejected(problems, len(items))
 
     keyed = [
         ((rooms[(i.building, i.room)], sensor_types[i.sensor_type].id, i.ts), v)
@@ -177,16 +218,9 @@ async def ingest(
             chain_updates += 1
         final[key] = value
 
-    keys = list(final)
-    replaced = await queries.upsert_captures(
-        conn,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [final[k] for k in keys],
-    )
+    replaced = await _store(conn, final)
     inserted = duplicates = updated = 0
-    for key in keys:
+    for key in final:
         old = replaced.get(key)
         if old is None:
             inserted += 1
@@ -195,3 +229,66 @@ async def ingest(
         else:
             updated += 1
     return IngestCounts(inserted, duplicates + chain_duplicates, updated + chain_updates)
+
+
+@dataclass(frozen=True)
+class SingleCapture:
+    """One single-capture request waiting to be stored together with others."""
+
+    item: CaptureIn
+    now: datetime
+
+
+async def ingest_each(
+    conn: AsyncConnection, requests: Sequence[SingleCapture], policy: IngestPolicy
+) -> list[IngestCounts | InvalidInput]:
+    """Store many single-capture requests in one transaction, each judged on its own.
+
+    The answer for each request is what posting it alone, in this order, would have given: an
+    invalid capture gets its own InvalidInput and stores nothing, the others are stored; a key
+    posted twice counts against the earlier request's value.
+    """
+    sensor_types = await registry.sensor_types_by_key(
+        conn, sorted({r.item.sensor_type for r in requests})
+    )
+    outcome: list[IngestCounts | InvalidInput | None] = [None] * len(requests)
+    values: list[float | None] = []
+    for n, r in enumerate(requests):
+        problems: list[ErrorDetail] = []
+        value = _check_item(
+            r.item, None, sensor_types, r.now + policy.max_future_skew, policy, problems
+        )
+        values.append(None if problems else value)
+        if problems:
+            outcome[n] = _rejected(problems, 1)
+    pairs = [
+        (r.item.building, r.item.room)
+        for r, v in zip(requests, values, strict=True)
+        if v is not None
+    ]
+    rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
+    final: dict[queries.CaptureKey, float] = {}
+    order: list[tuple[int, queries.CaptureKey, float]] = []
+    for n, (r, value) in enumerate(zip(requests, values, strict=True)):
+        if value is None:
+            continue
+        room_id = rooms.get((r.item.building, r.item.room))
+        if room_id is None:
+            outcome[n] = _rejected([_unknown_room(r.item, None)], 1)
+            continue
+        key = (room_id, sensor_types[r.item.sensor_type].id, r.item.ts)
+        final[key] = value
+        order.append((n, key, value))
+    before = dict(await _store(conn, final)) if final else {}
+    for n, key, value in order:
+        old = before.get(key)
+        if old is None:
+            outcome[n] = IngestCounts(1, 0, 0)
+        elif old == value:
+            outcome[n] = IngestCounts(0, 1, 0)
+        else:
+            outcome[n] = IngestCounts(0, 0, 1)
+        before[key] = value
+    done = [o for o in outcome if o is not None]
+    assert len(done) == len(requests)
+    return done

@@ -15,7 +15,9 @@ def create_engine(settings: Settings, url: str) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request): a connection that died with
+        # the server fails one request, and SQLAlchemy then drops the whole pool.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "connect_timeout": settings.db_connect_timeout_seconds,

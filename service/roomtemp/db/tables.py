@@ -90,3 +90,23 @@ api_token = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+def _rollup(name: str) -> Table:
+    """sum/min/max/count of the captures with bucket - stride < ts <= bucket (see rollup/)."""
+    return Table(
+        name,
+        metadata,
+        Column("bucket", DateTime(timezone=True), nullable=False),
+        Column("sum", Double, nullable=False),
+        Column("min", Double, nullable=False),
+        Column("max", Double, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
+        Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
+        PrimaryKeyConstraint("room_id", "sensor_type_id", "bucket"),
+        # fillfactor 70 is set by the migration (room for HOT updates of the newest bucket)
+    )
+
+
+capture_rollup_15m = _rollup("capture_rollup_15m")
+capture_rollup_1h = _rollup("capture_rollup_1h")

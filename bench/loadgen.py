@@ -1,0 +1,198 @@
+"""HTTP load generator for the benchmark: keep-alive connections on loopback, one process.
+
+A deliberately small HTTP/1.1 client on asyncio streams (uvloop when present): per request it
+only formats bytes and parses a status line and Content-Length, so the generator costs far less
+CPU than the server it measures. Prints one JSON object (throughput, latency percentiles).
+
+    python -m bench.loadgen --port 8000 --scenario latest --concurrency 16 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Request = tuple[bytes, int]  # raw request bytes, number of captures it carries
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _request(method: str, path: str, host: str, body: bytes | None = None) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+    if body is None:
+        return (head + "\r\n").encode()
+    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def make_scenario(args: argparse.Namespace, worker: int) -> Callable[[int], Request]:
+    """A function from the worker's request number to the request to send."""
+    host = f"{args.host}:{args.port}"
+    rng = random.Random(args.seed * 1000 + worker)  # noqa: S311 - load pattern, not security
+    origin = datetime.fromtimestamp(args.ts_origin, tz=UTC)
+    rooms, buildings = args.rooms, args.buildings
+    per_building = max(1, rooms // buildings)
+
+    if args.scenario == "trivial":
+        req = _request("GET", "/ping", host)
+        return lambda n: (req, 0)
+    if args.scenario == "single":
+        # Unique keys: worker w sends its n-th capture for room (n*C + w) % R at a distinct time.
+        def single(n: int) -> Request:
+            seq = n * args.concurrency + worker
+            room, slot = seq % rooms, seq // rooms
+            body = (
+                f'{{"building":"ingest","room":"r{room}","value":{20 + (seq % 50) / 10},'
+                f'"unit":"celsius","ts":"{_iso(origin + timedelta(milliseconds=slot))}"}}'
+            )
+            return _request("POST", "/v1/captures", host, body.encode()), 1
+
+        return single
+    if args.scenario == "batch":
+        size = args.batch_size
+
+        def batch(n: int) -> Request:
+            seq = n * args.concurrency + worker
+            base = origin + timedelta(seconds=seq * (size // rooms + 1))
+            items = [
+                f'{{"building":"ingestb","room":"r{i % rooms}","value":{20 + (i % 50) / 10},'
+                f'"unit":"celsius","ts":"{_iso(base + timedelta(seconds=i // rooms))}"}}'
+                for i in range(size)
+            ]
+            return _request(
+                "POST", "/v1/captures", host, ("[" + ",".join(items) + "]").encode()
+            ), size
+
+        return batch
+    now = datetime.fromtimestamp(args.now, tz=UTC)
+
+    def room_path() -> str:
+        r = rng.randrange(rooms)
+        return f"/v1/buildings/b{r // per_building}/rooms/r{r}"
+
+    if args.scenario == "latest":
+        return lambda n: (_request("GET", room_path() + "/average", host), 0)
+    if args.scenario in ("series24h", "series30d"):
+        span = timedelta(hours=24) if args.scenario == "series24h" else timedelta(days=30)
+        q = f"/averages?from={_iso(now - span)}&to={_iso(now)}&step=15m&window=15m"
+        return lambda n: (_request("GET", room_path() + q, host), 0)
+    if args.scenario == "overview":
+        return lambda n: (
+            _request("GET", f"/v1/buildings/b{rng.randrange(buildings)}/averages", host),
+            0,
+        )
+    raise SystemExit(f"unknown scenario {args.scenario}")
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def worker(
+    args: argparse.Namespace, w: int, deadline: float, lat: list[float], out: dict[str, int]
+) -> None:
+    scenario = make_scenario(args, w)
+    reader, writer = await asyncio.open_connection(args.host, args.port)
+    n = 0
+    try:
+        while time.perf_counter() < deadline and (args.requests == 0 or n < args.requests):
+            req, items = scenario(n)
+            n += 1
+            t0 = time.perf_counter()
+            writer.write(req)
+            status = await _read_response(reader)
+            lat.append(time.perf_counter() - t0)
+            if status in (200, 201):
+                out["ok"] += 1
+                out["items"] += items
+            else:
+                out["errors"] += 1
+                if out["errors"] <= 3:
+                    print(f"status {status} for {req[:120]!r}", file=sys.stderr)
+    finally:
+        writer.close()
+
+
+def _pct(sorted_lat: list[float], p: float) -> float | None:
+    if not sorted_lat:
+        return None
+    return sorted_lat[min(len(sorted_lat) - 1, int(p / 100 * len(sorted_lat)))] * 1000
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.warmup > 0:  # fill the server's connection pool and statement caches first
+        deadline = time.perf_counter() + args.warmup
+        sink = {"ok": 0, "errors": 0, "items": 0}
+        warm = argparse.Namespace(**{**vars(args), "seed": args.seed + 7919})
+        if args.scenario in ("single", "batch"):  # other keys than the measured run's
+            warm.ts_origin = args.ts_origin - 10**6
+        await asyncio.gather(
+            *(worker(warm, w, deadline, [], sink) for w in range(args.concurrency))
+        )
+    lat: list[float] = []
+    out = {"ok": 0, "errors": 0, "items": 0}
+    start = time.perf_counter()
+    deadline = start + args.duration
+    await asyncio.gather(*(worker(args, w, deadline, lat, out) for w in range(args.concurrency)))
+    elapsed = time.perf_counter() - start
+    lat.sort()
+    return {
+        "scenario": args.scenario,
+        "concurrency": args.concurrency,
+        "batch_size": args.batch_size if args.scenario == "batch" else None,
+        "seconds": round(elapsed, 3),
+        "requests": out["ok"],
+        "errors": out["errors"],
+        "req_per_s": round(out["ok"] / elapsed, 1),
+        "items_per_s": round(out["items"] / elapsed, 1) if out["items"] else None,
+        "p50_ms": _pct(lat, 50),
+        "p95_ms": _pct(lat, 95),
+        "p99_ms": _pct(lat, 99),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds not measured, first")
+    p.add_argument("--requests", type=int, default=0, help="per connection; 0: until duration")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--rooms", type=int, default=1000)
+    p.add_argument("--buildings", type=int, default=2)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--ts-origin", type=float, default=0.0, help="Unix time of the first capture")
+    p.add_argument("--now", type=float, default=0.0, help="Unix time the series end at")
+    args = p.parse_args()
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        print(json.dumps(runner.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()

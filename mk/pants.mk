@@ -1,0 +1,45 @@
+# Pants (2.17.1, bootstrapped from PyPI into .cache/pants): the same lint/type-check/test graph the
+# GitHub Actions workflow runs. Included by the Makefile; see the README (CI/CD).
+PANTS := scripts/pants/pants
+# No long-lived pantsd daemon on CI machines (clean clone, one run); developers keep it.
+PANTS_FLAGS ?= $(if $(CI),--no-pantsd --no-dynamic-ui,)
+
+.PHONY: pants-bootstrap pants-check pants-lock
+
+pants-bootstrap: ## install Pants 2.17.1 into .cache/pants (needs a CPython 3.9, e.g. pyenv's)
+	scripts/pants/bootstrap.sh
+
+pants-check: pants-inputs-check ## bootstrap Pants, then pants list, lint, check and test on every target
+	@# One Pants run for all four goals (Pants' start-up is the slow part without pantsd); `list`
+	@# writes the targets to stdout, the other goals report on stderr.
+	@mkdir -p .cache/pants
+	$(PANTS) $(PANTS_FLAGS) list lint check test :: >.cache/pants/targets.txt
+	@echo "pants list :: $$(wc -l <.cache/pants/targets.txt) targets (.cache/pants/targets.txt)"
+
+pants-lock: | $(UV) ## re-derive the Pants requirements from uv.lock and regenerate the lock file
+	$(PYTHON) scripts/pants/sync-requirements.py --uv $(UV)
+	$(PANTS) $(PANTS_FLAGS) generate-lockfiles
+
+.PHONY: pants-inputs-check ci-tools
+
+pants-inputs-check: | $(UV) ## fail if 3rdparty/python/*.txt no longer match pyproject.toml + uv.lock
+	$(PYTHON) scripts/pants/sync-requirements.py --check --uv $(UV)
+
+# Workflow validators (actionlint, check-jsonschema) for tests/ci, pinned by hash, in .tools/ci.
+CI_TOOLS := .tools/ci
+$(CI_TOOLS)/.installed: tests/ci/requirements.txt
+	rm -rf $(CI_TOOLS)
+	$(PYTHON) -m venv $(CI_TOOLS)
+	$(CI_TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+		-r tests/ci/requirements.txt
+	@touch $@
+
+ci-tools: $(CI_TOOLS)/.installed ## install actionlint + check-jsonschema into .tools/ci
+
+TEST_PREREQS += ci-tools
+
+.PHONY: test-setup
+# Everything `make test` needs before pytest runs (the dev container's postCreateCommand).
+# A recipe, not prerequisites, so it sees TEST_PREREQS after every mk/*.mk has added to it.
+test-setup: ## install what `make test` needs (venv, test tools) without running the tests
+	$(MAKE) --no-print-directory $(VENV)/.synced $(TEST_PREREQS)
