@@ -91,6 +91,7 @@ api_token = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+
 def _rollup(name: str) -> Table:
     """sum/min/max/count of the captures with bucket - stride < ts <= bucket (see rollup/)."""
     return Table(
