@@ -21,7 +21,7 @@ fault-test: $(VENV)/.synced ## database restart and SIGTERM under load (plus the
 
 fuzz: $(VENV)/.synced ## schemathesis with many more cases per operation than `make test`
 	OPS_FUZZ_CASES=$${OPS_FUZZ_CASES:-300} OPS_FUZZ_PHASES=$${OPS_FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
-		$(BIN)/pytest tests/ops/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
+		$(BIN)/pytest tests/ops/test_fuzz.py -p no:cacheprovider --timeout 1800 $(PYTEST_ARGS)
 
 # checkov (large, many pinned dependencies) in its own virtualenv under the git-ignored .tools/.
 CHECKOV_VERSION := 3.3.30

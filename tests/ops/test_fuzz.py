@@ -73,7 +73,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1700,
         check=False,
         cwd=tmp_path,
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"},
