@@ -127,3 +127,14 @@ def test_metrics_follow_naming_conventions_and_count(
             assert line.split()[2].startswith("roomtemp_")
         if "duration" in line and line.startswith("# TYPE ") and line.endswith(" histogram"):
             assert line.split()[2].endswith("_seconds")
+
+
+def test_data_the_database_refuses_is_422_not_500(client: TestClient) -> None:
+    # Found by `make fuzz`: a NUL byte in a text field used to be a 500.
+    for body in (
+        {"unit": "\x00", "min_value": 0, "max_value": 1},
+        {"unit": "percent", "min_value": 0, "max_value": 1, "description": "a\x00b"},
+    ):
+        r = client.put("/v1/sensor-types/humidity", json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "invalid_data"

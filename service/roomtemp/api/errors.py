@@ -144,6 +144,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
             "the database is unavailable or too slow; retry later",
             headers={"Retry-After": "1"},
         )
+    if isinstance(exc, psycopg.DataError) or (
+        isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, psycopg.DataError)
+    ):
+        # SQLSTATE class 22 or refused by the driver (e.g. a NUL byte in a text): bad input that
+        # passed validation, not a server fault.
+        log.info("input refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+        return error_response(
+            422, "invalid_data", "the request contains data the database cannot store"
+        )
     log.exception("unhandled error")
     return error_response(500, "internal_error", "internal server error")
 
