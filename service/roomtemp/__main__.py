@@ -1,4 +1,4 @@
-"""Command line: `roomtemp serve`, `roomtemp migrate`, `roomtemp token create|list|revoke`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from roomtemp.db import migrate as migrations
+from roomtemp.export import command as export_command
+from roomtemp.importer import command as import_command
+from roomtemp.lifecycle.cli import NoDatabase
 from roomtemp.obs import logging as obs_logging
 from roomtemp.obs.metrics import MULTIPROC_ENV
+from roomtemp.partitions import command as maintain_command
 from roomtemp.settings import Settings
+from roomtemp.simulator import command as simulate_command
 
 log = logging.getLogger("roomtemp")
 
@@ -195,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
     mig.set_defaults(func=cmd_migrate)
+    for command in (import_command, export_command, maintain_command, simulate_command):
+        command.add_parser(sub)
     _add_token_parser(sub)
     return parser
 
@@ -227,7 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     _configure_logging(settings, args.command)
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except NoDatabase as exc:
+        log.error("%s", exc)
+        return 2
     return result
 
 

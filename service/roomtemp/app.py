@@ -28,8 +28,10 @@ from roomtemp.clock import Clock, system_clock
 from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db.engine import create_engine
 from roomtemp.db.migrate import head_revision
+from roomtemp.export.routes import router as export_router
 from roomtemp.obs.metrics import Metrics, worker_exited
 from roomtemp.registry.routes import router as registry_router
+from roomtemp.report.routes import router as report_router
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(average_router, dependencies=read, responses=responses)
     app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
     app.include_router(token_router, dependencies=admin, responses=responses)
+    app.include_router(export_router, dependencies=read, responses=responses)
+    app.include_router(report_router, dependencies=read, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
     if settings.cors_origins:

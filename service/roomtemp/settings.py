@@ -78,6 +78,25 @@ class Settings(BaseSettings):
         "(exact) rollup tables; false: always scan the raw captures",
     )
 
+    partition_interval: Literal["month", "day"] = Field(
+        default="month", description="Size of the time partitions of captures (month or day)"
+    )
+    partition_ahead: Annotated[int, Field(ge=1, le=366)] = Field(
+        default=3, description="Partitions `roomtemp maintain` keeps ready after the current one"
+    )
+    retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Captures older than this are rejected at ingest and their partitions "
+        "dropped by `roomtemp maintain`; unset keeps everything",
+    )
+
+    comfort_low_celsius: float = Field(
+        default=20.0, description="Default lower comfort bound of temperature reports (°C)"
+    )
+    comfort_high_celsius: float = Field(
+        default=24.0, description="Default upper comfort bound of temperature reports (°C)"
+    )
+
     embedded_data_dir: str = ".data/postgres"
 
     log_format: LogFormat = Field(
@@ -115,6 +134,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${RETENTION_DAYS:-}` as an empty string.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check_url(self) -> Settings:

@@ -179,13 +179,15 @@ def live_server(chromium_executable: str, dashboard_database_url: str) -> Iterat
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+# Package scope: sync_playwright keeps an asyncio loop running in the main thread while it is
+# open, which would break asyncio.run() in every test collected after this package.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
     # launch() gives every run a fresh temporary --user-data-dir of its own.
     browser = playwright.chromium.launch(

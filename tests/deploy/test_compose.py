@@ -60,7 +60,7 @@ def test_env_example_defines_every_variable_the_compose_file_uses() -> None:
 
 def test_service_graph_db_then_migrate_then_api() -> None:
     services = _config()["services"]
-    assert set(services) == {"db", "migrate", "api"}
+    assert set(services) == {"db", "migrate", "api", "maintain"}
     db, migrate, api = services["db"], services["migrate"], services["api"]
     assert re.fullmatch(r"postgres:\d+(-[a-z]+)?", db["image"])  # pinned major
     assert db["healthcheck"]["test"][0] == "CMD-SHELL"

@@ -78,7 +78,15 @@ def test_custom_resources_match_their_crd_schema(tmp_path: Path) -> None:
 
 def test_default_render_has_the_core_objects_only() -> None:
     assert kinds(helm_template(None)) == sorted(
-        ["ConfigMap", "Deployment", "Job", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        [
+            "ConfigMap",
+            "CronJob",
+            "Deployment",
+            "Job",
+            "PodDisruptionBudget",
+            "Service",
+            "ServiceAccount",
+        ]
     )
 
 
@@ -86,7 +94,7 @@ def test_all_features_render_every_optional_object() -> None:
     rendered = helm_template("ci/all-features-values.yaml", api_versions=PROMETHEUS_OPERATOR)
     assert kinds(rendered) == sorted(
         [
-            "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
+            "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
             "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor",
             "PrometheusRule",
         ]

@@ -122,6 +122,11 @@ MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
 CORS_ORIGINS: {{ .Values.config.corsOrigins | toJson | quote }}
 GRACEFUL_SHUTDOWN_SECONDS: {{ .Values.config.gracefulShutdownSeconds | quote }}
 LOG_FORMAT: "json"
+PARTITION_INTERVAL: {{ .Values.config.partitionInterval | quote }}
+PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}
+{{- with .Values.config.retentionDays }}
+RETENTION_DAYS: {{ . | quote }}
+{{- end }}
 {{- range $k, $v := .Values.config.extraEnv }}
 {{ $k }}: {{ $v | quote }}
 {{- end }}

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
-from roomtemp.capture import service
+from roomtemp.capture import formats, service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
 from roomtemp.obs.metrics import Metrics
@@ -55,6 +55,42 @@ def parse_body(
     return items, problems, False
 
 
+def parse_records(
+    body: bytes, media_type: str, policy: service.IngestPolicy
+) -> tuple[list[CaptureIn | None], list[ErrorDetail]]:
+    """A CSV or NDJSON upload → (items, problems), indexed by data row like a JSON array."""
+    try:
+        if media_type in formats.CSV_TYPES:
+            records = list(formats.iter_csv(body.decode("utf-8-sig").splitlines()))
+        else:
+            records = list(formats.iter_ndjson(body.splitlines()))
+    except (UnicodeDecodeError, formats.FormatError) as exc:
+        raise MalformedRequest(
+            "the body cannot be read", [ErrorDetail(str(exc), field="body", code="bad_format")]
+        ) from None
+    service.check_batch_size(len(records), policy)
+    items: list[CaptureIn | None] = []
+    problems: list[ErrorDetail] = []
+    for index, record in enumerate(records):
+        if record.data is None:
+            items.append(None)
+            problems.append(
+                ErrorDetail(
+                    f"line {record.line}: {record.error}", index=index, code="unreadable_row"
+                )
+            )
+            continue
+        try:
+            items.append(one_capture.validate_python(record.data))
+        except ValidationError as exc:
+            items.append(None)
+            problems.extend(replace(d, index=index) for d in details_from_pydantic(exc.errors()))
+    return items, problems
+
+
+_UPLOAD_SCHEMA = {"type": "string", "description": "One capture per line (CSV with a header)"}
+
+
 @router.post(
     "/captures",
     status_code=201,
@@ -74,7 +110,9 @@ def parse_body(
                             {"type": "array", "items": _capture_schema, "minItems": 1},
                         ]
                     }
-                }
+                },
+                "application/x-ndjson": {"schema": _UPLOAD_SCHEMA},
+                "text/csv": {"schema": _UPLOAD_SCHEMA},
             },
         }
     },
@@ -86,10 +124,20 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     different value replaces the stored one (last write wins). Values are converted to the sensor
     type's canonical unit. Unknown buildings and rooms are registered on the fly unless
     AUTO_REGISTER is off.
+
+    Gateways may upload `application/x-ndjson` (one capture object per line) or `text/csv`
+    (a header naming the capture fields, then one capture per row) with the same batch rules;
+    problems are indexed by data row.
     """
     policy = service.policy_from(state.settings)
     metrics: Metrics = request.app.state.metrics
-    items, problems, single = parse_body(await request.body(), policy)
+    media_type = formats.media_type(request.headers.get("content-type"))
+    body = await request.body()
+    if media_type in formats.CSV_TYPES or media_type in formats.NDJSON_TYPES:
+        items, problems = parse_records(body, media_type, policy)
+        single = False
+    else:
+        items, problems, single = parse_body(body, policy)
     item = items[0]
     try:
         if single and item is not None and state.ingest_batcher is not None:

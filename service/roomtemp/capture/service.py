@@ -23,6 +23,7 @@ class IngestPolicy:
     auto_register: bool
     max_batch_size: int
     max_future_skew: timedelta
+    retention: timedelta | None = None  # captures older than now - retention are refused
 
 
 def policy_from(settings: Settings) -> IngestPolicy:
@@ -30,6 +31,7 @@ def policy_from(settings: Settings) -> IngestPolicy:
         auto_register=settings.auto_register,
         max_batch_size=settings.max_batch_size,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
+        retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
 
 
@@ -112,6 +114,18 @@ def _check_item(
                 code="in_future",
             )
         )
+    if policy.retention is not None:
+        oldest = latest - policy.max_future_skew - policy.retention
+        if item.ts < oldest:
+            problems.append(
+                ErrorDetail(
+                    f"timestamp {item.ts.isoformat()} is older than the retention of "
+                    f"{policy.retention.days} days (RETENTION_DAYS); it would be deleted",
+                    field="ts",
+                    index=index,
+                    code="beyond_retention",
+                )
+            )
     st = sensor_types.get(item.sensor_type)
     if st is None:
         problems.append(

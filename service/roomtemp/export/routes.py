@@ -1,0 +1,98 @@
+"""HTTP endpoint for raw captures: JSON pages, or the whole range streamed as CSV/NDJSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from roomtemp.api.deps import Cursor, Now, PathKey, SensorTypeParam, State, Transaction
+from roomtemp.average.service import parse_time
+from roomtemp.export import service
+from roomtemp.export.schemas import CaptureOut, CapturesPage
+from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/v1", tags=["export"])
+
+_STREAM_TYPES = {
+    "text/csv": "text/csv; charset=utf-8",
+    "application/x-ndjson": "application/x-ndjson",
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+        "description": "A page (JSON), or every capture of the range (CSV, NDJSON)",
+    },
+    404: {"description": "Unknown building or room"},
+}
+
+
+def _streamed_type(request: Request) -> str | None:
+    accept = request.headers.get("accept", "")
+    for media in (part.split(";")[0].strip().lower() for part in accept.split(",")):
+        if media in _STREAM_TYPES:
+            return media
+        if media in ("application/json", "*/*"):
+            return None
+    return None
+
+
+@router.get("/buildings/{building}/rooms/{room}/captures", responses=_RESPONSES)
+async def get_captures(
+    building: PathKey,
+    room: PathKey,
+    request: Request,
+    conn: Transaction,
+    state: State,
+    now: Now,
+    from_: Annotated[
+        str | None, Query(alias="from", max_length=64, description="Exclusive start; default: all")
+    ] = None,
+    to: Annotated[
+        str | None, Query(max_length=64, description="Inclusive end; default now")
+    ] = None,
+    sensor_type: SensorTypeParam = "temperature",
+    unit: Annotated[str | None, Query(max_length=32, description="Convert to this unit")] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Page size (JSON)")
+    ] = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Any:
+    """Raw captures of one room in time order, in (from, to].
+
+    JSON answers one page at a time (keyset cursor, never OFFSET). With `Accept: text/csv` or
+    `Accept: application/x-ndjson` the whole range streams in the capture file format, which
+    `roomtemp import` and `POST /v1/captures` read back unchanged.
+    """
+    start = parse_time(from_, "from") if from_ is not None else None
+    end = parse_time(to, "to") if to is not None else now
+    sel = await service.select(conn, building, room, sensor_type, start, end, unit)
+    media = _streamed_type(request)
+    if media is None:
+        page = await service.page(conn, sel, cursor, limit)
+        return CapturesPage(
+            building=sel.building,
+            room=sel.room,
+            sensor_type=sel.sensor_type,
+            unit=sel.scale.unit,
+            captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
+            next_cursor=page.next_cursor,
+        )
+    engine = state.engine
+
+    async def body() -> AsyncIterator[bytes]:
+        if media == "text/csv":
+            yield service.csv_header().encode()
+        async for rows in service.stream_rows(engine, sel):
+            if media == "text/csv":
+                yield service.csv_lines(sel, rows).encode()
+            else:
+                yield service.ndjson_lines(sel, rows)
+
+    return StreamingResponse(body(), media_type=_STREAM_TYPES[media])

@@ -1,0 +1,1 @@
+"""Bulk import of capture files (CSV, NDJSON, gzip) through the ingest rules."""

@@ -1,0 +1,163 @@
+"""The import loop: chunks of records through capture.service.ingest, bad rows set aside.
+
+Each chunk is one transaction. ingest() is all-or-nothing and names every bad item, so a chunk
+that fails is retried without the items it named: the rows stored went through exactly the
+rules, idempotency and counting of POST /v1/captures. Re-running a file only finds duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from itertools import islice
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from roomtemp.capture import formats
+from roomtemp.capture import service as capture
+from roomtemp.capture.schemas import CaptureIn, one_capture
+from roomtemp.clock import Clock
+from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.settings import Settings
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int
+    field: str | None
+    code: str
+    message: str
+    raw: str
+
+
+@dataclass
+class ImportTotals:
+    rows: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    updated: int = 0
+    rejected: int = 0
+    chunks: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.inserted + self.duplicates + self.updated
+
+
+def policy_for(settings: Settings, chunk_size: int) -> capture.IngestPolicy:
+    """The API's ingest policy, with the chunk as the batch."""
+    return replace(capture.policy_from(settings), max_batch_size=chunk_size)
+
+
+def _chunks(records: Iterable[formats.Record], size: int) -> Iterator[list[formats.Record]]:
+    it = iter(records)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _reject(record: formats.Record, detail: ErrorDetail) -> Reject:
+    return Reject(record.line, detail.field, detail.code, detail.message, record.raw)
+
+
+@dataclass
+class _Parsed:
+    rows: int
+    pending: list[tuple[formats.Record, CaptureIn]]
+    rejects: list[Reject]
+
+
+def _parse(chunk: list[formats.Record]) -> _Parsed:
+    """The wire-level checks (CaptureIn), as POST /v1/captures does before the domain rules."""
+    parsed = _Parsed(len(chunk), [], [])
+    for record in chunk:
+        if record.data is None:
+            parsed.rejects.append(
+                Reject(record.line, None, "unreadable_row", record.error or "", record.raw)
+            )
+            continue
+        try:
+            parsed.pending.append((record, one_capture.validate_python(record.data)))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ())) or None
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parsed.rejects.append(Reject(record.line, loc, str(err.get("type")), msg, record.raw))
+    return parsed
+
+
+async def import_records(
+    engine: AsyncEngine,
+    records: Iterable[formats.Record],
+    policy: capture.IngestPolicy,
+    clock: Clock,
+    *,
+    chunk_size: int = 5000,
+    on_chunk: Callable[[ImportTotals], None] = lambda _: None,
+    on_reject: Callable[[Reject], None] = lambda _: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ImportTotals:
+    """Import `records`; stops between chunks when `should_stop()` (everything counted so far
+    is committed).
+
+    The next chunk is read and parsed in a worker thread while the current one is in the
+    database. One chunk at a time is read, so memory stays bounded.
+    """
+    totals = ImportTotals()
+    chunks = _chunks(records, chunk_size)
+
+    def read_next() -> _Parsed | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else _parse(chunk)
+
+    upcoming = asyncio.ensure_future(asyncio.to_thread(read_next))
+    try:
+        while (parsed := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(read_next))
+            totals.rows += parsed.rows
+            for r in parsed.rejects:
+                totals.rejected += 1
+                on_reject(r)
+            await _store(engine, parsed.pending, policy, clock, totals, on_reject)
+            totals.chunks += 1
+            on_chunk(totals)
+            if should_stop():
+                break
+    finally:
+        # The reader thread must be done with the file before the caller closes it.
+        with contextlib.suppress(BaseException):
+            await upcoming
+    return totals
+
+
+async def _store(
+    engine: AsyncEngine,
+    pending: list[tuple[formats.Record, CaptureIn]],
+    policy: capture.IngestPolicy,
+    clock: Clock,
+    totals: ImportTotals,
+    on_reject: Callable[[Reject], None],
+) -> None:
+    """One chunk through capture.ingest; the items it names are set aside, the rest retried."""
+    while pending:
+        try:
+            async with engine.begin() as conn:
+                counts = await capture.ingest(conn, [c for _, c in pending], policy, clock())
+        except InvalidInput as exc:
+            bad: dict[int, ErrorDetail] = {}
+            for detail in exc.details:
+                if detail.index is not None:
+                    bad.setdefault(detail.index, detail)
+            if not bad:
+                raise
+            for index, detail in bad.items():
+                totals.rejected += 1
+                on_reject(_reject(pending[index][0], detail))
+            pending = [p for i, p in enumerate(pending) if i not in bad]
+            continue
+        totals.inserted += counts.inserted
+        totals.duplicates += counts.duplicates
+        totals.updated += counts.updated
+        return

@@ -1,0 +1,1 @@
+"""Shared pieces of the data-lifecycle commands (import, export, maintain, simulate)."""

@@ -1,0 +1,1 @@
+"""Time partitions of `capture`: creation ahead, moving stray rows, retention."""

@@ -1,0 +1,67 @@
+"""`roomtemp maintain`: create partitions ahead, expire old ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from roomtemp.clock import system_clock
+from roomtemp.lifecycle.cli import engine_for
+from roomtemp.partitions import service
+from roomtemp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "maintain",
+        help="create time partitions ahead and drop those past retention",
+        description="Create the current and the next PARTITION_AHEAD partitions of captures "
+        "(PARTITION_INTERVAL month or day), move rows out of the default partition, and drop "
+        "whole partitions older than RETENTION_DAYS. Idempotent; concurrent runs wait for each "
+        "other (advisory lock). Run it from cron (the chart's CronJob does).",
+    )
+    parser.add_argument("--ahead", type=int, help="partitions to create ahead (PARTITION_AHEAD)")
+    parser.add_argument(
+        "--every",
+        type=int,
+        metavar="SECONDS",
+        help="keep running, once every SECONDS (for docker compose; Kubernetes uses a CronJob)",
+    )
+    parser.set_defaults(func=run)
+
+
+async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
+    engine = engine_for(settings)
+    try:
+        async with engine.begin() as conn:
+            return await service.maintain(
+                conn, system_clock(), settings.partition_interval, ahead, settings.retention_days
+            )
+    finally:
+        await engine.dispose()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    ahead = args.ahead if args.ahead is not None else settings.partition_ahead
+    while True:
+        try:
+            report = asyncio.run(_maintain(settings, ahead))
+        except (OSError, SQLAlchemyError) as exc:
+            if not args.every:
+                raise
+            log.error(
+                "maintenance failed (%s: %s); retrying in %s s", type(exc).__name__, exc, args.every
+            )
+        else:
+            for line in report.lines():
+                print(line, file=sys.stdout, flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)

@@ -1,0 +1,134 @@
+"""SQL for partition maintenance (catalog reads, DDL, moving rows out of the default partition)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+DEFAULT_PARTITION = "capture_default"
+_PARTITION_NAME = re.compile(r"capture_p\d{6}(\d{2})?")
+# Any constant works; it only has to be the same for every `roomtemp maintain`.
+_LOCK_KEY = 0x726F6F6D74656D70  # "roomtemp"
+
+
+async def lock(conn: AsyncConnection) -> None:
+    """Wait for the maintenance lock; held until the transaction ends."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
+async def partition_names(conn: AsyncConnection) -> list[str]:
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST('capture' AS regclass) ORDER BY c.relname"
+        )
+    )
+    return [r[0] for r in rows]
+
+
+async def default_periods(conn: AsyncConnection, interval: str) -> list[datetime]:
+    """Start (UTC) of every `interval` ('month' or 'day') that has rows in the default partition."""
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT date_trunc(:interval, ts, 'UTC') AS p FROM capture_default ORDER BY p"
+        ),
+        {"interval": interval},
+    )
+    return [r[0] for r in rows]
+
+
+def _ident(name: str) -> str:
+    # Partition names are built by partitions.service from dates; refuse anything else.
+    if not _PARTITION_NAME.fullmatch(name):
+        raise ValueError(f"not a capture partition name: {name!r}")
+    return '"' + name + '"'
+
+
+def _literal(ts: datetime) -> str:
+    # DDL takes no bind parameters; bounds are datetimes computed here, never user text.
+    return "'" + ts.isoformat() + "'"
+
+
+async def create_partition(conn: AsyncConnection, name: str, start: datetime, end: datetime) -> int:
+    """Create partition `name` for [start, end); rows of that range in the default move into it.
+
+    PostgreSQL refuses a new partition while the default holds rows of its range, so those rows
+    are parked in a temporary table, the partition is created, and they are inserted again.
+    Returns how many rows moved.
+    """
+    params = {"start": start, "end": end}
+    await conn.execute(text("CREATE TEMP TABLE moved_capture (LIKE capture) ON COMMIT DROP"))
+    moved = await conn.execute(
+        text(
+            "WITH d AS (DELETE FROM capture_default WHERE ts >= :start AND ts < :end "
+            "RETURNING ts, value, room_id, sensor_type_id) "
+            "INSERT INTO moved_capture (ts, value, room_id, sensor_type_id) SELECT * FROM d"
+        ),
+        params,
+    )
+    await conn.execute(
+        text(
+            f"CREATE TABLE {_ident(name)} PARTITION OF capture "
+            f"FOR VALUES FROM ({_literal(start)}) TO ({_literal(end)})"
+        )
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
+            "SELECT ts, value, room_id, sensor_type_id FROM moved_capture"
+        )
+    )
+    await conn.execute(text("DROP TABLE moved_capture"))
+    return moved.rowcount
+
+
+async def drop_partition(conn: AsyncConnection, name: str) -> int:
+    """Drop a whole partition; returns how many rows it held."""
+    table = _ident(name)
+    count = await conn.scalar(text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+    await conn.execute(text(f"ALTER TABLE capture DETACH PARTITION {table}"))
+    await conn.execute(text(f"DROP TABLE {table}"))
+    return int(count or 0)
+
+
+async def delete_default_before(conn: AsyncConnection, cutoff: datetime) -> int:
+    result = await conn.execute(
+        text("DELETE FROM capture_default WHERE ts < :cutoff"), {"cutoff": cutoff}
+    )
+    return result.rowcount
+
+
+# Rollups of the performance work (migration 0004): buckets (bucket - stride, bucket], aligned
+# to the epoch, so a partition boundary at UTC midnight is also a bucket boundary.
+ROLLUP_TABLES = ("capture_rollup_15m", "capture_rollup_1h")
+
+
+async def rollup_tables(conn: AsyncConnection) -> list[str]:
+    rows = await conn.execute(
+        text("SELECT t FROM unnest(CAST(:names AS text[])) AS t WHERE to_regclass(t) IS NOT NULL"),
+        {"names": list(ROLLUP_TABLES)},
+    )
+    return [r[0] for r in rows]
+
+
+async def expire_rollups(conn: AsyncConnection, table: str, oldest: datetime) -> int:
+    """Remove rollup buckets of captures before `oldest` (a bucket boundary); the bucket ending
+    exactly at `oldest` is recomputed from the captures left in it (those at `oldest`).
+    Returns how many buckets were deleted."""
+    if table not in ROLLUP_TABLES:
+        raise ValueError(f"not a rollup table: {table!r}")
+    params = {"oldest": oldest}
+    delete = f"DELETE FROM {table} WHERE bucket <= :oldest"  # noqa: S608 - a known table
+    deleted = await conn.execute(text(delete), params)
+    await conn.execute(
+        text(
+            f"INSERT INTO {table} (bucket, sum, min, max, count, room_id, sensor_type_id) "  # noqa: S608
+            "SELECT ts, SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_type_id "
+            "FROM capture WHERE ts = :oldest GROUP BY ts, room_id, sensor_type_id"
+        ),
+        params,
+    )
+    return deleted.rowcount

@@ -1,0 +1,135 @@
+"""Partition rules: one partition per month or day (UTC), created ahead, dropped after retention.
+
+Naming: capture_pYYYYMM (month) and capture_pYYYYMMDD (day); the name is the range, so nothing
+has to parse PostgreSQL's partition bound expressions. `capture_default` takes rows no partition
+covers (ingest never fails); maintenance moves them into their own partition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.partitions import queries
+
+Interval = Literal["month", "day"]
+_NAME = re.compile(r"^capture_p(\d{4})(\d{2})(\d{2})?$")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    start: datetime
+    end: datetime
+
+    @property
+    def name(self) -> str:
+        if self.end - self.start == timedelta(days=1):
+            return f"capture_p{self.start:%Y%m%d}"
+        return f"capture_p{self.start:%Y%m}"
+
+    def overlaps(self, other: Period) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+def period_of(ts: datetime, interval: Interval) -> Period:
+    """The month or day (UTC) holding `ts`."""
+    utc = ts.astimezone(UTC)
+    if interval == "day":
+        start = utc.replace(hour=0, minute=0, second=0, microsecond=0)
+        return Period(start, start + timedelta(days=1))
+    start = utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return Period(start, end)
+
+
+def period_from_name(name: str) -> Period | None:
+    """The range of a partition this module named, or None for any other table."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2]), match[3]
+    if day is None:
+        return period_of(datetime(year, month, 1, tzinfo=UTC), "month")
+    return period_of(datetime(year, month, int(day), tzinfo=UTC), "day")
+
+
+def retention_cutoff(now: datetime, retention_days: int | None) -> datetime | None:
+    """Captures before this instant are past retention (None: keep everything)."""
+    return None if retention_days is None else now - timedelta(days=retention_days)
+
+
+@dataclass
+class MaintainReport:
+    created: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows moved in)
+    dropped: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows dropped)
+    expired_default_rows: int = 0
+    expired_rollup_buckets: int = 0
+    kept: int = 0  # partitions left as they were
+
+    def lines(self) -> list[str]:
+        out = [f"created {n} (moved {m} rows from capture_default)" for n, m in self.created]
+        out += [f"dropped {n} ({m} rows past retention)" for n, m in self.dropped]
+        if self.expired_rollup_buckets:
+            out.append(
+                f"deleted {self.expired_rollup_buckets} rollup buckets of dropped partitions"
+            )
+        if self.expired_default_rows:
+            out.append(f"deleted {self.expired_default_rows} expired rows from capture_default")
+        out.append(
+            f"{len(self.created)} created, {len(self.dropped)} dropped, {self.kept} unchanged"
+        )
+        return out
+
+
+async def maintain(
+    conn: AsyncConnection,
+    now: datetime,
+    interval: Interval,
+    ahead: int,
+    retention_days: int | None,
+) -> MaintainReport:
+    """Create the current and `ahead` next partitions, give rows in the default their own
+    partition, drop partitions entirely past retention. Idempotent; concurrent runs serialise
+    on an advisory lock. The caller owns the transaction (all of it or nothing).
+    """
+    await queries.lock(conn)
+    report = MaintainReport()
+    cutoff = retention_cutoff(now, retention_days)
+    existing: dict[str, Period] = {}
+    for name in await queries.partition_names(conn):
+        period = period_from_name(name)
+        if period is not None:
+            existing[name] = period
+
+    for name, period in sorted(existing.items(), key=lambda kv: kv[1]):
+        if cutoff is not None and period.end <= cutoff:
+            report.dropped.append((name, await queries.drop_partition(conn, name)))
+            del existing[name]
+    if cutoff is not None:
+        report.expired_default_rows = await queries.delete_default_before(conn, cutoff)
+    if report.dropped:
+        # Rollups go with their partitions. (Rollups of rows expired from the default partition
+        # are left: such rows only exist when maintenance never ran for their period.)
+        oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
+        for table in await queries.rollup_tables(conn):
+            report.expired_rollup_buckets += await queries.expire_rollups(conn, table, oldest)
+
+    wanted = [period_of(now, interval)]
+    for _ in range(ahead):
+        wanted.append(period_of(wanted[-1].end, interval))
+    wanted += [period_of(s, interval) for s in await queries.default_periods(conn, interval)]
+    for period in sorted(set(wanted)):
+        if cutoff is not None and period.end <= cutoff:
+            continue
+        if any(period.overlaps(p) for p in existing.values()):
+            # Already covered (possibly by partitions of the other interval): leave it.
+            continue
+        moved = await queries.create_partition(conn, period.name, period.start, period.end)
+        report.created.append((period.name, moved))
+        existing[period.name] = period
+    report.kept = len(existing) - len(report.created)
+    return report

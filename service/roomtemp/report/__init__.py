@@ -1,0 +1,1 @@
+"""Period reports per room: counts, means, extremes with their time, comfort shares, gaps."""

@@ -1,0 +1,93 @@
+"""HTTP endpoint for period reports of a building (JSON or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from roomtemp.api.deps import PathKey, SensorTypeParam, State, Transaction
+from roomtemp.average.service import parse_time
+from roomtemp.report import service
+from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    404: {"description": "Unknown building"},
+}
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return "" if value is None else value
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("accept", "")
+    return any(p.split(";")[0].strip().lower() == "text/csv" for p in accept.split(","))
+
+
+@router.get("/buildings/{building}/report", responses=_RESPONSES)
+async def get_report(
+    building: PathKey,
+    request: Request,
+    conn: Transaction,
+    state: State,
+    from_: Annotated[str, Query(alias="from", max_length=64, description="Inclusive start")],
+    to: Annotated[str, Query(max_length=64, description="Exclusive end")],
+    sensor_type: SensorTypeParam = "temperature",
+    unit: Annotated[str | None, Query(max_length=32, description="Unit of the answer")] = None,
+    comfort_low: Annotated[
+        float | None, Query(description="In `unit`; default COMFORT_LOW_CELSIUS (temperature)")
+    ] = None,
+    comfort_high: Annotated[
+        float | None, Query(description="In `unit`; default COMFORT_HIGH_CELSIUS (temperature)")
+    ] = None,
+    format: Annotated[
+        Literal["json", "csv"] | None, Query(description="Overrides the Accept header")
+    ] = None,
+) -> Any:
+    """Per room of a building over [from, to): count, mean, time-weighted mean, minimum and
+    maximum with when they happened, the share of time below/above the comfort bounds, and the
+    longest stretch without captures. `Accept: text/csv` (or `format=csv`) answers CSV.
+    """
+    settings = state.settings
+    report = await service.building_report(
+        conn,
+        building,
+        sensor_type,
+        parse_time(from_, "from"),
+        parse_time(to, "to"),
+        unit,
+        comfort_low,
+        comfort_high,
+        (settings.comfort_low_celsius, settings.comfort_high_celsius),
+    )
+    if _wants_csv(request, format):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for room in report.rooms:
+            row = asdict(room)
+            writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+    return BuildingReportOut(
+        building=report.building,
+        sensor_type=report.sensor_type,
+        unit=report.unit,
+        from_=report.start,
+        to=report.end,
+        comfort_low=report.comfort.low,
+        comfort_high=report.comfort.high,
+        rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
+    )

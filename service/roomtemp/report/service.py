@@ -1,0 +1,154 @@
+"""Report rules: the period [from, to), comfort bounds in the caller's unit, the stretch before
+the first capture (held by the last earlier value, as the rolling windows do), longest gaps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp import units
+from roomtemp.average.service import Scale, scale_for
+from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.registry import service as registry
+from roomtemp.report import queries
+from roomtemp.report.queries import RoomPeriodRow
+from roomtemp.timefmt import EPOCH
+
+MAX_PERIOD = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class Comfort:
+    """Bounds in the unit of the report; None when the sensor type has no default."""
+
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class RoomReport:
+    room: str
+    count: int
+    mean: float | None
+    time_weighted_mean: float | None
+    min: float | None
+    min_ts: datetime | None
+    max: float | None
+    max_ts: datetime | None
+    share_below: float | None
+    share_above: float | None
+    longest_gap_seconds: float
+    longest_gap_start: datetime
+
+
+@dataclass(frozen=True)
+class BuildingReport:
+    building: str
+    sensor_type: str
+    unit: str
+    start: datetime
+    end: datetime
+    comfort: Comfort
+    rooms: list[RoomReport]
+
+
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
+
+
+def _at(epoch: float | None) -> datetime | None:
+    return None if epoch is None else EPOCH + timedelta(seconds=epoch)
+
+
+def room_report(
+    row: RoomPeriodRow,
+    start: datetime,
+    end: datetime,
+    low: float,
+    high: float,
+    scale: Scale,
+    with_shares: bool,
+) -> RoomReport:
+    """Combine the SQL aggregates with the carried-in stretch; values still canonical in `row`."""
+    carried, lead = row.carried, row.lead_seconds
+    held = row.held_seconds or 0.0
+    weighted = row.held_value_seconds or 0.0
+    below, above = row.held_below or 0.0, row.held_above or 0.0
+    if carried is not None:
+        held += lead
+        weighted += carried * lead
+        below += lead if carried < low else 0.0
+        above += lead if carried > high else 0.0
+    twm = weighted / held if held > 0 else None
+    if row.count == 0 or row.gap_seconds is None or lead >= row.gap_seconds:
+        gap, gap_start = lead, start
+    else:
+        gap, gap_start = row.gap_seconds, _at(row.gap_start) or start
+    return RoomReport(
+        room=row.room,
+        count=row.count,
+        mean=scale.value(row.mean),
+        time_weighted_mean=scale.value(twm),
+        min=scale.value(row.min),
+        min_ts=_at(row.min_at),
+        max=scale.value(row.max),
+        max_ts=_at(row.max_at),
+        share_below=below / held if with_shares and held > 0 else None,
+        share_above=above / held if with_shares and held > 0 else None,
+        longest_gap_seconds=gap,
+        longest_gap_start=gap_start,
+    )
+
+
+async def building_report(
+    conn: AsyncConnection,
+    building: str,
+    sensor_type: str,
+    start: datetime,
+    end: datetime,
+    unit: str | None,
+    comfort_low: float | None,
+    comfort_high: float | None,
+    default_comfort_celsius: tuple[float, float],
+) -> BuildingReport:
+    if end <= start:
+        raise _bad("to", "must be after 'from'")
+    if end - start > MAX_PERIOD:
+        raise _bad("to", f"a report covers at most {MAX_PERIOD.days} days")
+    b = await registry.get_building(conn, building)
+    st = await registry.sensor_type_for_query(conn, sensor_type)
+    scale = scale_for(st, unit)
+    if st.unit in units.TEMPERATURE_UNITS:
+        low_c, high_c = default_comfort_celsius
+        comfort_low = (
+            comfort_low
+            if comfort_low is not None
+            else units.convert(low_c, units.CELSIUS, scale.unit)
+        )
+        comfort_high = (
+            comfort_high
+            if comfort_high is not None
+            else units.convert(high_c, units.CELSIUS, scale.unit)
+        )
+    comfort = Comfort(comfort_low, comfort_high)
+    with_shares = comfort_low is not None and comfort_high is not None
+    if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
+        raise _bad("comfort_low", "must not be above comfort_high")
+    # Bounds are compared with stored (canonical) values.
+    low = units.convert(comfort_low, scale.unit, st.unit) if comfort_low is not None else -math.inf
+    high = (
+        units.convert(comfort_high, scale.unit, st.unit) if comfort_high is not None else math.inf
+    )
+    rows = await queries.select_room_periods(conn, b.id, st.id, start, end, low, high)
+    return BuildingReport(
+        building=b.key,
+        sensor_type=st.key,
+        unit=scale.unit,
+        start=start,
+        end=end,
+        comfort=comfort,
+        rooms=[room_report(r, start, end, low, high, scale, with_shares) for r in rows],
+    )

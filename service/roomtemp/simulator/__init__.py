@@ -1,0 +1,1 @@
+"""A sensor simulator that posts realistic readings to a running roomtemp."""

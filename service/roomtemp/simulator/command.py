@@ -1,0 +1,112 @@
+"""`roomtemp simulate`: post simulated readings to a running roomtemp, with a status line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from roomtemp.lifecycle.cli import Progress
+from roomtemp.settings import Settings
+from roomtemp.simulator.client import Poster
+from roomtemp.simulator.model import Simulation
+from roomtemp.timefmt import parse_duration
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "simulate",
+        help="post realistic readings of simulated rooms to a running roomtemp",
+        description="Simulate --buildings x --rooms sensors sending every --interval: a "
+        "weekday heating schedule, a daily swing, thermal lag, noise, dropouts, duplicate and "
+        "late sends (which exercise idempotency). --backfill first sends the past period "
+        "(as fast as the server takes it, or --speedup times real time), then readings "
+        "follow real time. Runs until Ctrl-C or --duration.",
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="roomtemp base URL")
+    parser.add_argument("--token", help="bearer token, if the API requires one")
+    parser.add_argument("--buildings", type=int, default=3)
+    parser.add_argument("--rooms", type=int, default=20, help="rooms per building")
+    parser.add_argument("--interval", type=_duration, default=timedelta(seconds=60))
+    parser.add_argument("--backfill", type=_duration, help="send this much history first")
+    parser.add_argument(
+        "--speedup", type=float, default=0.0, help="backfill pace, times real time (0: flat out)"
+    )
+    parser.add_argument("--batch", type=int, default=500, help="readings per POST (1: single)")
+    parser.add_argument("--duration", type=_duration, help="stop after this long (real time)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.set_defaults(func=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        poster = Poster(args.url, args.token)
+    except ValueError as exc:
+        print(f"roomtemp simulate: {exc}", file=sys.stderr)
+        return 2
+    sim = Simulation(args.buildings, args.rooms, args.seed)
+    stopping = False
+
+    def stop(_sig: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    progress = Progress("simulate", every=2.0)
+    started = time.monotonic()
+    deadline = started + args.duration.total_seconds() if args.duration else None
+    now = datetime.now(UTC)
+    virtual = now - args.backfill if args.backfill else now
+    virtual_origin = virtual
+    step = args.interval
+    batch = max(1, args.batch)
+
+    def status() -> str:
+        t = poster.tally
+        return (
+            f"at {virtual:%Y-%m-%d %H:%M:%S}Z, {t.posts} posts, {t.inserted} inserted, "
+            f"{t.duplicates} duplicates, {t.updated} updated, {t.failed_posts} failed"
+        )
+
+    try:
+        while not stopping and (deadline is None or time.monotonic() < deadline):
+            readings = sim.tick(virtual)
+            for i in range(0, len(readings), batch):
+                poster.post(readings[i : i + batch])
+            progress.update(poster.tally.readings, extra=status())
+            virtual += step
+            real_now = datetime.now(UTC)
+            if virtual > real_now:  # live: wait for the next reading's time
+                wait = (virtual - real_now).total_seconds()
+            elif args.speedup > 0:  # paced backfill
+                elapsed = (virtual - virtual_origin).total_seconds() / args.speedup
+                wait = started + elapsed - time.monotonic()
+            else:
+                wait = 0.0
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+            if wait > 0:
+                time.sleep(wait)
+    finally:
+        poster.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    progress.update(poster.tally.readings, extra=status(), force=True)
+    progress.finish()
+    t = poster.tally
+    print(
+        f"sent {t.readings} readings in {t.posts} posts: {t.inserted} inserted, "
+        f"{t.duplicates} duplicates, {t.updated} updated, {t.failed_posts} failed posts"
+        + (f" (last: {t.last_error})" if t.last_error else "")
+    )
+    return 1 if t.failed_posts and not t.inserted else 0

@@ -1,0 +1,258 @@
+"""Time partitions: the migration keeps every row; maintain creates, moves, expires, counts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from roomtemp.__main__ import main
+from roomtemp.db import migrate
+from roomtemp.partitions import service
+from tests.conftest import NOW, ClientFactory
+from tests.factories import capture
+from tests.lifecycle.conftest import libpq, partitions
+
+
+def _seed(conn: psycopg.Connection[Any], stamps: list[datetime]) -> None:
+    conn.execute("INSERT INTO building (key, name) VALUES ('hq', 'hq')")
+    conn.execute(
+        "INSERT INTO room (building_id, key, name) VALUES (1, 'r1', 'r1'), (1, 'r2', 'r2')"
+    )
+    with conn.cursor().copy("COPY capture (ts, value, room_id, sensor_type_id) FROM STDIN") as cp:
+        for n, ts in enumerate(stamps):
+            cp.write_row((ts, 290.0 + n % 7, 1 + n % 2, 1))
+
+
+def _rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT room_id, sensor_type_id, ts, value FROM capture ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def test_migration_to_partitions_keeps_every_row(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url, "0001")
+    base = datetime(2026, 9, 30, 23, 0, tzinfo=UTC)
+    stamps = [base + timedelta(minutes=7 * n) for n in range(20_000)]  # Sep 30 … Jan 5
+    with psycopg.connect(libpq(empty_database_url), autocommit=True) as conn:
+        _seed(conn, stamps)
+        before = _rows(conn)
+    migrate.upgrade(empty_database_url, "0003")
+    with psycopg.connect(libpq(empty_database_url), autocommit=True) as conn:
+        assert _rows(conn) == before
+        assert partitions(conn) == [
+            "capture_default",
+            "capture_p202609",
+            "capture_p202610",
+            "capture_p202611",
+            "capture_p202612",
+            "capture_p202701",
+        ]
+        assert conn.execute("SELECT count(*) FROM capture_default").fetchone() == (0,)
+        per_month: dict[str, int] = dict(
+            conn.execute(
+                "SELECT tableoid::regclass::text, count(*) FROM capture GROUP BY 1"
+            ).fetchall()
+        )
+        assert per_month["capture_p202609"] == 9  # 23:00 … 23:56 on Sep 30
+        assert sum(per_month.values()) == len(stamps)
+        assert conn.execute(
+            "SELECT relkind FROM pg_class WHERE relname = 'capture'"
+        ).fetchone() == ("p",)
+    migrate.downgrade(empty_database_url, "0001")
+    with psycopg.connect(libpq(empty_database_url), autocommit=True) as conn:
+        assert _rows(conn) == before
+        assert conn.execute(
+            "SELECT relkind FROM pg_class WHERE relname = 'capture'"
+        ).fetchone() == ("r",)
+
+
+def _maintain(
+    url: str,
+    now: datetime,
+    interval: service.Interval = "month",
+    ahead: int = 2,
+    retention_days: int | None = None,
+) -> service.MaintainReport:
+    async def go() -> service.MaintainReport:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                return await service.maintain(conn, now, interval, ahead, retention_days)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_maintain_creates_moves_and_expires(
+    database_url: str, clean_partitions: psycopg.Connection[Any], client_factory: ClientFactory
+) -> None:
+    db = clean_partitions
+    client = client_factory()
+    # Ingest works with only the default partition: rows land there.
+    stamps = [datetime(2026, 8, 15, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC), NOW]
+    r = client.post("/v1/captures", json=[capture(20 + n, ts=t) for n, t in enumerate(stamps)])
+    assert r.status_code == 201, r.text
+    assert db.execute("SELECT count(*) FROM capture_default").fetchone() == (3,)
+
+    report = _maintain(database_url, NOW, ahead=2)
+    assert report.created == [
+        ("capture_p202608", 1),
+        ("capture_p202610", 1),
+        ("capture_p202611", 1),
+        ("capture_p202612", 0),
+        ("capture_p202701", 0),
+    ]
+    assert report.dropped == []
+    assert db.execute("SELECT count(*) FROM capture_default").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
+    # Idempotent.
+    again = _maintain(database_url, NOW, ahead=2)
+    assert (again.created, again.dropped, again.kept) == ([], [], 5)
+
+    # The upsert still counts duplicates and updates on the partitioned table.
+    r = client.post("/v1/captures", json=[capture(20, ts=stamps[0]), capture(99, ts=stamps[1])])
+    assert r.json() == {"inserted": 0, "duplicates": 1, "updated": 1}
+
+    # Retention of 60 days on 2026-11-22: August ends before the cutoff (Sep 23) and goes;
+    # October straddles it and stays whole.
+    report = _maintain(database_url, NOW, ahead=2, retention_days=60)
+    assert report.dropped == [("capture_p202608", 1)]
+    assert report.created == []
+    assert "capture_p202608" not in partitions(db)
+    assert db.execute("SELECT count(*) FROM capture").fetchone() == (2,)
+
+    # Ingest refuses what retention would delete, with a clear 422.
+    strict = client_factory(retention_days=60)
+    r = strict.post("/v1/captures", json=capture(20, ts="2026-09-01T00:00:00Z"))
+    assert r.status_code == 422
+    [detail] = r.json()["error"]["details"]
+    assert detail["code"] == "beyond_retention"
+    assert "older than the retention of 60 days" in detail["message"]
+
+
+def test_maintain_daily_and_default_rows_past_retention(
+    database_url: str, clean_partitions: psycopg.Connection[Any], client_factory: ClientFactory
+) -> None:
+    db = clean_partitions
+    client = client_factory()
+    stamps = [NOW - timedelta(days=10), NOW - timedelta(days=1), NOW]
+    assert client.post("/v1/captures", json=[capture(20, ts=t) for t in stamps]).status_code == 201
+    report = _maintain(database_url, NOW, interval="day", ahead=1, retention_days=5)
+    # The 10-day-old row sits in the default partition past retention: deleted, not moved.
+    assert report.expired_default_rows == 1
+    assert report.created == [
+        ("capture_p20261121", 1),
+        ("capture_p20261122", 1),
+        ("capture_p20261123", 0),
+    ]
+    assert db.execute("SELECT count(*) FROM capture").fetchone() == (2,)
+
+
+def test_concurrent_maintain_runs_serialise(
+    database_url: str, clean_partitions: psycopg.Connection[Any]
+) -> None:
+    async def both() -> list[service.MaintainReport]:
+        engine = create_async_engine(database_url)
+
+        async def one() -> service.MaintainReport:
+            async with engine.begin() as conn:
+                return await service.maintain(conn, NOW, "day", 3, None)
+
+        try:
+            return list(await asyncio.gather(one(), one()))
+        finally:
+            await engine.dispose()
+
+    first, second = asyncio.run(both())
+    assert sorted([len(first.created), len(second.created)]) == [0, 4]
+
+
+def test_cli_maintain(
+    database_url: str,
+    clean_partitions: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PARTITION_INTERVAL", "day")
+    monkeypatch.setenv("PARTITION_AHEAD", "2")
+    assert main(["maintain"]) == 0
+    assert capsys.readouterr().out.strip().endswith("3 created, 0 dropped, 0 unchanged")
+    today = datetime.now(UTC)
+    assert f"capture_p{today:%Y%m%d}" in partitions(clean_partitions)
+    assert main(["maintain", "--ahead", "3"]) == 0
+    assert capsys.readouterr().out.strip().endswith("1 created, 0 dropped, 3 unchanged")
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "end"),
+    [
+        ("capture_p202612", datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+        ("capture_p20240229", datetime(2024, 2, 29, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)),
+    ],
+)
+def test_period_names(name: str, start: datetime, end: datetime) -> None:
+    period = service.period_from_name(name)
+    assert period == service.Period(start, end)
+    assert period.name == name
+    assert service.period_from_name("capture_default") is None
+
+
+_ROLLUP_DDL = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket timestamptz NOT NULL, sum double precision NOT NULL, min double precision NOT NULL,
+    max double precision NOT NULL, count integer NOT NULL, room_id integer NOT NULL,
+    sensor_type_id smallint NOT NULL, PRIMARY KEY (room_id, sensor_type_id, bucket))
+"""
+
+
+def test_rollups_expire_with_their_partitions(
+    database_url: str, clean_partitions: psycopg.Connection[Any], client_factory: ClientFactory
+) -> None:
+    """The rollup tables of migration 0004 (the shape is created here when that migration is not
+    in this tree) lose the buckets of dropped partitions; the boundary bucket is recomputed."""
+    db = clean_partitions
+    created = [
+        t
+        for t in ("capture_rollup_15m", "capture_rollup_1h")
+        if db.execute("SELECT to_regclass(%s)", (t,)).fetchone() == (None,)
+    ]
+    for table in created:
+        db.execute(_ROLLUP_DDL.format(name=table))
+    try:
+        client = client_factory()
+        boundary = datetime(2026, 9, 1, tzinfo=UTC)
+        stamps = [boundary - timedelta(minutes=5), boundary, boundary + timedelta(minutes=5)]
+        body = [capture(20 + n, ts=t) for n, t in enumerate(stamps)]
+        assert client.post("/v1/captures", json=body).status_code == 201
+        for table, stride in (
+            ("capture_rollup_15m", "15 minutes"),
+            ("capture_rollup_1h", "1 hour"),
+        ):
+            db.execute(f"DELETE FROM {table}")
+            db.execute(
+                f"INSERT INTO {table} SELECT b, sum(value), min(value), max(value), count(*), "
+                "room_id, sensor_type_id FROM (SELECT *, date_bin(%s::interval, ts - interval "
+                "'1 microsecond', 'epoch') + %s::interval AS b FROM capture) c "
+                "GROUP BY b, room_id, sensor_type_id",
+                (stride, stride),
+            )
+        _maintain(database_url, NOW, ahead=0)  # August and September partitions exist now
+        report = _maintain(database_url, NOW, ahead=0, retention_days=60)
+        assert report.dropped == [("capture_p202608", 1)]
+        for table in ("capture_rollup_15m", "capture_rollup_1h"):
+            rows = db.execute(f"SELECT bucket, count, sum FROM {table} ORDER BY bucket").fetchall()
+            # The boundary bucket (Aug 31 23:xx, Sep 1 00:00] now only counts the 00:00 capture.
+            assert rows[0][:2] == (boundary, 1)
+            assert rows[0][2] == pytest.approx(21 + 273.15)
+            assert sum(r[1] for r in rows) == 2
+        assert report.expired_rollup_buckets == 2
+    finally:
+        for table in created:
+            db.execute(f"DROP TABLE {table}")
