@@ -101,4 +101,10 @@ def logging_config(level: str, fmt: str, stream: str = "stdout") -> dict[str, An
 
 
 def configure(level: str, fmt: str, stream: str = "stdout") -> None:
+    """Configure logging for this process, unless something already did (like basicConfig: a
+    host such as pytest keeps its handlers; only the level is applied)."""
+    root = logging.getLogger()
+    if root.handlers:
+        root.setLevel(level.upper())
+        return
     logging.config.dictConfig(logging_config(level, fmt, stream))
