@@ -26,7 +26,7 @@ from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.dashboard.routes import router as dashboard_router
-from roomtemp.db.engine import create_engine
+from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.export.routes import router as export_router
 from roomtemp.obs.metrics import Metrics, worker_exited
@@ -59,6 +59,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
+        read_url = settings.read_url()
+        read_engine = create_read_engine(settings, read_url) if read_url else None
         metrics.instrument_engine(engine, settings.db_pool_size + settings.db_max_overflow)
         if not settings.auth_required:
             log.warning(
@@ -66,7 +68,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
                 "(local development only)"
             )
         state = AppState(
-            settings=settings, engine=engine, clock=clock, head_revision=head_revision()
+            settings=settings,
+            engine=engine,
+            clock=clock,
+            head_revision=head_revision(),
+            read_engine=read_engine,
         )
         app.state.roomtemp = state
         try:
@@ -82,6 +88,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         if state.ingest_batcher is not None:
             await state.ingest_batcher.close()
         await engine.dispose()
+        if read_engine is not None:
+            await read_engine.dispose()
         worker_exited(os.getpid())
 
     app = FastAPI(

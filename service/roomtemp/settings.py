@@ -45,6 +45,34 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 5000
     db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
 
+    # Read/write split and connection poolers (docs/scaling.md).
+    database_read_url: SecretStr | None = Field(
+        default=None,
+        description="URL of a read-only standby (e.g. CloudNativePG's `-ro` service) for "
+        "averages, series and registry reads; unset: reads use the primary",
+    )
+    db_read_host: str | None = Field(
+        default=None,
+        description="Standby host used with the DB_* parts (same port, name, user, password, "
+        "sslmode) when DATABASE_READ_URL is unset",
+    )
+    db_read_fallback: bool = Field(
+        default=False,
+        description="When the standby is unreachable, read from the primary instead of "
+        "answering 503 (and stay ready)",
+    )
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="Connections go through PgBouncer in transaction mode: no server-side "
+        "prepared statements and no startup `options` (set statement_timeout on the role)",
+    )
+    db_prepare_threshold: int | None = Field(
+        default=5,
+        ge=0,
+        description="psycopg prepare_threshold: executions before a query is prepared "
+        "server-side; empty or `none` disables (forced off by DB_PGBOUNCER)",
+    )
+
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1, le=64)] = 1
@@ -135,6 +163,13 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _none_word(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
     @field_validator("retention_days", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -143,8 +178,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_url(self) -> Settings:
-        if self.database_url is not None:
-            normalise_database_url(self.database_url.get_secret_value())
+        for url in (self.database_url, self.database_read_url):
+            if url is not None:
+                normalise_database_url(url.get_secret_value())
+        if self.db_read_host and self.database_read_url is None and self.database_url is not None:
+            raise ValueError(
+                "DB_READ_HOST goes with the DB_* parts (DB_HOST, DB_USER, ...); "
+                "with DATABASE_URL, set DATABASE_READ_URL instead"
+            )
         return self
 
     @model_validator(mode="after")
@@ -162,18 +203,33 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return normalise_database_url(self.database_url.get_secret_value())
         if self.db_host is not None:
-            query = {"sslmode": self.db_sslmode} if self.db_sslmode else {}
-            url = URL.create(
-                "postgresql+psycopg",
-                username=self.db_user,
-                password=self.db_password.get_secret_value() if self.db_password else None,
-                host=self.db_host,
-                port=self.db_port,
-                database=self.db_name,
-                query=query,
-            )
-            return url.render_as_string(hide_password=False)
+            return self._url_from_parts(self.db_host)
         return None
+
+    def read_url(self) -> str | None:
+        """The standby's URL (DATABASE_READ_URL, or DB_READ_HOST with the DB_* parts), or None."""
+        if self.database_read_url is not None:
+            return normalise_database_url(self.database_read_url.get_secret_value())
+        if self.db_read_host is not None:
+            return self._url_from_parts(self.db_read_host)
+        return None
+
+    def prepare_threshold(self) -> int | None:
+        """psycopg's prepare_threshold; None (never prepare) behind PgBouncer."""
+        return None if self.db_pgbouncer else self.db_prepare_threshold
+
+    def _url_from_parts(self, host: str) -> str:
+        query = {"sslmode": self.db_sslmode} if self.db_sslmode else {}
+        url = URL.create(
+            "postgresql+psycopg",
+            username=self.db_user,
+            password=self.db_password.get_secret_value() if self.db_password else None,
+            host=host,
+            port=self.db_port,
+            database=self.db_name,
+            query=query,
+        )
+        return url.render_as_string(hide_password=False)
 
     def with_database_url(self, url: str) -> Settings:
         """A copy pointing at `url` (used when the embedded server has started)."""

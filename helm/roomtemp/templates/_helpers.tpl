@@ -103,6 +103,19 @@ chart's ConfigMap exists. The password (or a whole URL) only ever comes from an 
       name: {{ include "roomtemp.databaseSecretName" . }}
       key: {{ $db.existingSecretPasswordKey }}
 {{- end }}
+{{- if $db.existingSecretReadUrlKey }}
+- name: DATABASE_READ_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomtemp.databaseSecretName" . }}
+      key: {{ $db.existingSecretReadUrlKey }}
+{{- else if $db.readHost }}
+{{- if $db.existingSecretUrlKey }}
+{{- fail "externalDatabase.readHost needs host/port/database/user (not existingSecretUrlKey); use existingSecretReadUrlKey" }}
+{{- end }}
+- name: DB_READ_HOST
+  value: {{ $db.readHost | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Settings shared by every roomtemp process, rendered into the ConfigMap. */}}
@@ -126,6 +139,16 @@ PARTITION_INTERVAL: {{ .Values.config.partitionInterval | quote }}
 PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}
 {{- with .Values.config.retentionDays }}
 RETENTION_DAYS: {{ . | quote }}
+{{- end }}
+{{- /* Scale-out settings only when set, so the defaults match k8s/base/config.env. */}}
+{{- if .Values.config.dbReadFallback }}
+DB_READ_FALLBACK: "true"
+{{- end }}
+{{- if .Values.config.dbPgbouncer }}
+DB_PGBOUNCER: "true"
+{{- end }}
+{{- if not (kindIs "invalid" .Values.config.dbPrepareThreshold) }}
+DB_PREPARE_THRESHOLD: {{ .Values.config.dbPrepareThreshold | quote }}
 {{- end }}
 {{- range $k, $v := .Values.config.extraEnv }}
 {{ $k }}: {{ $v | quote }}

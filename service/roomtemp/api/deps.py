@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.api.state import AppState
@@ -62,14 +63,40 @@ async def _transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
 Transaction = Annotated[AsyncConnection, Depends(_transaction, scope="function")]
 
 
+async def _open_read_connection(state: AppState) -> AsyncConnection:
+    if state.read_engine is not None:
+        try:
+            conn = await state.read_engine.connect().start()
+        except sa_exc.OperationalError as exc:
+            if not state.settings.db_read_fallback:
+                raise ServiceUnavailable(
+                    "the read database (DATABASE_READ_URL) is unreachable; retry later",
+                    code="read_database_unavailable",
+                ) from exc
+            if not state.reading_from_primary:
+                log.warning("read database unreachable (%s); reading from the primary", exc.orig)
+            state.reading_from_primary = True
+        else:
+            if state.reading_from_primary:
+                log.info("read database reachable again; reads go to it")
+            state.reading_from_primary = False
+            return conn
+    return await state.engine.connect().start()
+
+
 async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+    # Reads go to the standby when one is configured: they may lag the primary a little.
     # Reads are single statements (or need no common snapshot): autocommit saves the BEGIN and
     # COMMIT round trips.
-    async with state.engine.connect() as conn:
+    conn = await _open_read_connection(state)
+    try:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+    finally:
+        await conn.close()
 
 
+#: A read-only connection on the standby (DATABASE_READ_URL), else on the primary.
 ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 

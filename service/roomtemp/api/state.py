@@ -1,4 +1,4 @@
-"""What the running app holds: settings, engine, clock, and whether the schema is at head."""
+"""What the running app holds: settings, engines, clock, and whether the schema is at head."""
 
 from __future__ import annotations
 
@@ -21,4 +21,8 @@ class AppState:
     clock: Clock
     head_revision: str
     schema_ready: bool = False
+    #: The standby's engine (DATABASE_READ_URL); None: reads use `engine`.
+    read_engine: AsyncEngine | None = None
+    #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.
+    reading_from_primary: bool = False
     ingest_batcher: IngestLanes | None = None

@@ -19,13 +19,37 @@ def create_engine(settings: Settings, url: str) -> AsyncEngine:
         # the server fails one request, and SQLAlchemy then drops the whole pool.
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={
-            "connect_timeout": settings.db_connect_timeout_seconds,
-            "application_name": "roomtemp",
-            # One bad query must not pin a worker; sent at connect time, no per-request SET.
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
-        },
+        connect_args=_connect_args(settings, "roomtemp"),
     )
+
+
+def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
+    """The engine for the read-only standby (DATABASE_READ_URL); same limits as the primary's."""
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        # A read route that tried to write fails even if the "standby" is really a primary.
+        connect_args=_connect_args(settings, "roomtemp-read", "default_transaction_read_only=on"),
+    )
+
+
+def _connect_args(settings: Settings, application_name: str, *gucs: str) -> dict[str, object]:
+    args: dict[str, object] = {
+        "connect_timeout": settings.db_connect_timeout_seconds,
+        "application_name": application_name,
+        "prepare_threshold": settings.prepare_threshold(),
+    }
+    if not settings.db_pgbouncer:
+        # One bad query must not pin a worker; sent at connect time, no per-request SET.
+        # PgBouncer refuses `-c statement_timeout` in `options` (it is not a parameter it
+        # tracks): behind PgBouncer, set it on the role instead (docs/scaling.md).
+        options = [f"statement_timeout={settings.db_statement_timeout_ms}", *gucs]
+        args["options"] = " ".join(f"-c {o}" for o in options)
+    return args
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from roomtemp.api.deps import Cursor, Now, PathKey, SensorTypeParam, State, Transaction
+from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average.service import parse_time
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
@@ -48,7 +48,7 @@ async def get_captures(
     building: PathKey,
     room: PathKey,
     request: Request,
-    conn: Transaction,
+    conn: ReadConnection,
     state: State,
     now: Now,
     from_: Annotated[
@@ -84,7 +84,8 @@ async def get_captures(
             captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
             next_cursor=page.next_cursor,
         )
-    engine = state.engine
+    # Streamed on its own connection after the endpoint returns; from the standby if any.
+    engine = state.read_engine or state.engine
 
     async def body() -> AsyncIterator[bytes]:
         if media == "text/csv":

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, Transaction
+from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, ReadConnection, Transaction
 from roomtemp.registry import service
 from roomtemp.registry.schemas import (
     BuildingIn,
@@ -30,7 +30,7 @@ def _status(response: Response, created: bool) -> None:
 
 @router.get("/buildings")
 async def list_buildings(
-    conn: Transaction, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> BuildingPage:
     """Buildings in key order, one page at a time."""
     rows, nxt = await service.list_buildings(conn, cursor, limit)
@@ -38,7 +38,7 @@ async def list_buildings(
 
 
 @router.get("/buildings/{building}", responses={404: {"description": "Unknown building"}})
-async def get_building(building: PathKey, conn: Transaction) -> BuildingOut:
+async def get_building(building: PathKey, conn: ReadConnection) -> BuildingOut:
     """One building."""
     return BuildingOut.of(await service.get_building(conn, building))
 
@@ -55,7 +55,7 @@ async def put_building(
 
 @router.get("/buildings/{building}/rooms", responses={404: {"description": "Unknown building"}})
 async def list_rooms(
-    building: PathKey, conn: Transaction, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    building: PathKey, conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> RoomPage:
     """Rooms of a building in key order, one page at a time."""
     rows, nxt = await service.list_rooms(conn, building, cursor, limit)
@@ -63,7 +63,7 @@ async def list_rooms(
 
 
 @router.get("/buildings/{building}/rooms/{room}", responses={404: {"description": "Unknown"}})
-async def get_room(building: PathKey, room: PathKey, conn: Transaction) -> RoomOut:
+async def get_room(building: PathKey, room: PathKey, conn: ReadConnection) -> RoomOut:
     """One room."""
     return RoomOut.of(await service.get_room(conn, building, room))
 
@@ -83,7 +83,7 @@ async def put_room(
 
 @router.get("/sensor-types")
 async def list_sensor_types(
-    conn: Transaction, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> SensorTypePage:
     """Sensor types in key order, one page at a time."""
     rows, nxt = await service.list_sensor_types(conn, cursor, limit)
@@ -91,7 +91,7 @@ async def list_sensor_types(
 
 
 @router.get("/sensor-types/{key}", responses={404: {"description": "Unknown sensor type"}})
-async def get_sensor_type(key: PathKey, conn: Transaction) -> SensorTypeOut:
+async def get_sensor_type(key: PathKey, conn: ReadConnection) -> SensorTypeOut:
     """One sensor type."""
     return SensorTypeOut.of(await service.get_sensor_type(conn, key))
 

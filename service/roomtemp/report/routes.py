@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from roomtemp.api.deps import PathKey, SensorTypeParam, State, Transaction
+from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average.service import parse_time
 from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
@@ -41,7 +41,7 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
 async def get_report(
     building: PathKey,
     request: Request,
-    conn: Transaction,
+    conn: ReadConnection,
     state: State,
     from_: Annotated[str, Query(alias="from", max_length=64, description="Inclusive start")],
     to: Annotated[str, Query(max_length=64, description="Exclusive end")],
