@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -157,6 +158,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser (JSON list); empty: CORS off",
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        # From the environment pydantic-settings parses JSON; given as a plain string, do the same.
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
