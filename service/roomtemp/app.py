@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
 from roomtemp.api import errors
+from roomtemp.api.auth import AUTH_RESPONSES, RateLimiter, require, require_by_method
 from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
+from roomtemp.api.metrics import router as metrics_router
+from roomtemp.api.middleware import ObservabilityMiddleware
 from roomtemp.api.state import AppState
+from roomtemp.auth.routes import router as token_router
+from roomtemp.auth.service import Scope
 from roomtemp.average.routes import router as average_router
 from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
@@ -21,6 +29,7 @@ from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.export.routes import router as export_router
+from roomtemp.obs.metrics import Metrics, worker_exited
 from roomtemp.registry.routes import router as registry_router
 from roomtemp.report.routes import router as report_router
 from roomtemp.settings import Settings
@@ -28,16 +37,36 @@ from roomtemp.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# Answers any /v1 operation can give besides its own (documented so clients and fuzzers know).
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request (e.g. the body is not JSON)"},
+    413: {"description": "Request body larger than MAX_BODY_BYTES"},
+    503: {"description": "Database unavailable or too slow; retry after Retry-After seconds"},
+}
+
+
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     url = settings.sqlalchemy_url()
     if url is None:
         raise RuntimeError("no database configured: set DATABASE_URL (or DB_HOST and DB_* parts)")
+    if settings.auth_required and settings.token_hash_key is None:
+        raise RuntimeError(
+            "AUTH_REQUIRED is true but TOKEN_HASH_KEY is not set: set TOKEN_HASH_KEY to a random "
+            "secret of at least 32 characters, or AUTH_REQUIRED=false for local development only"
+        )
+    metrics = Metrics(version=__version__, git_sha=settings.git_sha)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
         read_url = settings.read_url()
         read_engine = create_read_engine(settings, read_url) if read_url else None
+        metrics.instrument_engine(engine, settings.db_pool_size + settings.db_max_overflow)
+        if not settings.auth_required:
+            log.warning(
+                "AUTH_REQUIRED is false: the API is open to anyone who can reach it "
+                "(local development only)"
+            )
         state = AppState(
             settings=settings,
             engine=engine,
@@ -61,6 +90,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         await engine.dispose()
         if read_engine is not None:
             await read_engine.dispose()
+        worker_exited(os.getpid())
 
     app = FastAPI(
         title="roomtemp",
@@ -68,14 +98,36 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         summary="Building temperature captures and rolling averages",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     errors.install(app)
     app.include_router(health_router)
-    app.include_router(capture_router)
-    app.include_router(average_router)
-    app.include_router(registry_router)
-    app.include_router(export_router)
-    app.include_router(report_router)
+    app.include_router(metrics_router)
+    # Scopes per router (tokens: ingest, read, admin); health and metrics stay open.
+    responses = {**AUTH_RESPONSES, **API_RESPONSES}
+    ingest, read = [Depends(require(Scope.INGEST))], [Depends(require(Scope.READ))]
+    admin = [Depends(require(Scope.ADMIN))]
+    read_or_admin = [Depends(require_by_method(Scope.READ, Scope.ADMIN))]
+    app.include_router(capture_router, dependencies=ingest, responses=responses)
+    app.include_router(average_router, dependencies=read, responses=responses)
+    app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
+    app.include_router(token_router, dependencies=admin, responses=responses)
+    app.include_router(export_router, dependencies=read, responses=responses)
+    app.include_router(report_router, dependencies=read, responses=responses)
+    # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    # Outermost: sees every request, including CORS preflights and refused bodies.
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    )
     return app
 
 

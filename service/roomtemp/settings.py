@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -9,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["json", "text"]
+MIN_TOKEN_HASH_KEY_LENGTH = 32
 
 
 def normalise_database_url(raw: str) -> str:
@@ -125,6 +128,43 @@ class Settings(BaseSettings):
 
     embedded_data_dir: str = ".data/postgres"
 
+    log_format: LogFormat = Field(
+        default="json", description="json: one JSON object per line (containers); text: humans"
+    )
+    git_sha: str = Field(default="unknown", description="Commit the build came from (build info)")
+    graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = Field(
+        default=20, description="In-flight requests get this long to finish after SIGTERM"
+    )
+
+    auth_required: bool = Field(
+        default=True,
+        description="Require `Authorization: Bearer <token>` on /v1 (health and metrics stay open)",
+    )
+    token_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Server secret (>= 32 chars) API tokens are HMAC-SHA256-hashed with; "
+        "required when AUTH_REQUIRED is true",
+    )
+    rate_limit_per_second: Annotated[float, Field(ge=0)] = Field(
+        default=50.0, description="Requests per second per token, per process; 0 disables"
+    )
+    rate_limit_burst: Annotated[int, Field(ge=1)] = Field(
+        default=200, description="Requests a token may send at once before being limited"
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=8 * 1024 * 1024, description="Larger request bodies are refused with 413"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (JSON list); empty: CORS off",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        # From the environment pydantic-settings parses JSON; given as a plain string, do the same.
+        return json.loads(value) if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -152,6 +192,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DB_READ_HOST goes with the DB_* parts (DB_HOST, DB_USER, ...); "
                 "with DATABASE_URL, set DATABASE_READ_URL instead"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_token_key(self) -> Settings:
+        key = self.token_hash_key
+        if key is not None and len(key.get_secret_value()) < MIN_TOKEN_HASH_KEY_LENGTH:
+            raise ValueError(
+                f"TOKEN_HASH_KEY must be at least {MIN_TOKEN_HASH_KEY_LENGTH} characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
         return self
 

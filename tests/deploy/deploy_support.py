@@ -56,9 +56,14 @@ def load_all(text: str) -> list[Manifest]:
 
 
 @cache
-def helm_template_text(values_file: str | None, *extra: str) -> str:
-    """`helm template` of the chart with one values file (relative to the chart) and --set args."""
+def helm_template_text(
+    values_file: str | None, *extra: str, api_versions: tuple[str, ...] = ()
+) -> str:
+    """`helm template` of the chart with one values file (relative to the chart) and --set args;
+    `api_versions` are the cluster's extra APIs (e.g. the Prometheus Operator CRDs)."""
     args = [tool("helm"), "template", "roomtemp", str(CHART), "--namespace", "roomtemp"]
+    for api in api_versions:
+        args += ["--api-versions", api]
     if values_file is not None:
         args += ["-f", str(CHART / values_file)]
     for item in extra:
@@ -66,8 +71,17 @@ def helm_template_text(values_file: str | None, *extra: str) -> str:
     return run(args).stdout
 
 
-def helm_template(values_file: str | None, *extra: str) -> list[Manifest]:
-    return load_all(helm_template_text(values_file, *extra))
+def helm_template(
+    values_file: str | None, *extra: str, api_versions: tuple[str, ...] = ()
+) -> list[Manifest]:
+    return load_all(helm_template_text(values_file, *extra, api_versions=api_versions))
+
+
+# A cluster with the Prometheus Operator: ServiceMonitor and PrometheusRule are rendered.
+PROMETHEUS_OPERATOR = (
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PrometheusRule",
+)
 
 
 @cache

@@ -58,10 +58,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+def _http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -152,6 +154,16 @@ def test_migrate_then_serve_against_postgresql(image: str, database_url: str) ->
     proc = _podman_run(image, *hardening, "-e", f"DATABASE_URL={database_url}", image, "migrate")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
+    # An API token from the image's CLI (auth is on by default in the container).
+    token_key = "image-test-token-hash-key-0123456789abcdef"
+    proc = _podman_run(
+        image, *hardening,
+        "-e", f"DATABASE_URL={database_url}", "-e", f"TOKEN_HASH_KEY={token_key}",
+        image, "token", "create", "--scope", "ingest", "--scope", "read", "--name", "image-test",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    token = next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("token:"))
+
     # serve with the DB_* parts, as the Helm chart passes them (password from a Secret)
     port = _free_port()
     name = f"roomtemp-image-test-{port}"
@@ -159,6 +171,7 @@ def test_migrate_then_serve_against_postgresql(image: str, database_url: str) ->
         "PORT": str(port), "DB_HOST": str(url.host), "DB_PORT": str(url.port),
         "DB_NAME": str(url.database), "DB_USER": str(url.username),
         "DB_PASSWORD": str(url.password or ""), "DB_SSLMODE": "disable",
+        "TOKEN_HASH_KEY": token_key,
     }  # fmt: skip
     env_args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
     sh(
@@ -197,10 +210,14 @@ def test_migrate_then_serve_against_postgresql(image: str, database_url: str) ->
         ts = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
         capture = {"building": "hq", "room": "r1", "value": 21.5, "unit": "celsius", "ts": ts}
         status, body = _http("POST", f"{base}/v1/captures", capture)
+        assert status == 401, body  # no token
+        status, body = _http("POST", f"{base}/v1/captures", capture, token)
         assert status in (200, 201), body
         assert body["inserted"] == 1
 
-        status, body = _http("GET", f"{base}/v1/buildings/hq/rooms/r1/average?unit=celsius")
+        status, body = _http(
+            "GET", f"{base}/v1/buildings/hq/rooms/r1/average?unit=celsius", token=token
+        )
         assert status == 200, body
         assert body["count"] == 1
         assert body["mean"] == pytest.approx(21.5)

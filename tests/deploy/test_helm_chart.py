@@ -12,6 +12,7 @@ import yaml
 
 from tests.deploy.deploy_support import (
     CHART,
+    PROMETHEUS_OPERATOR,
     ROOT,
     Manifest,
     containers,
@@ -62,14 +63,17 @@ def test_custom_resources_match_their_crd_schema(tmp_path: Path) -> None:
         yaml.safe_dump_all(
             [
                 m
-                for m in helm_template("ci/all-features-values.yaml")
-                if m["kind"] == "ServiceMonitor"
+                for m in helm_template(
+                    "ci/all-features-values.yaml", api_versions=PROMETHEUS_OPERATOR
+                )
+                if m["kind"] in ("ServiceMonitor", "PrometheusRule")
             ]
         )
     )
     proc = crd_validate([only_crds])
     assert proc.returncode == 0, proc.stderr
     assert "ServiceMonitor/roomtemp: valid" in proc.stdout
+    assert "PrometheusRule/roomtemp: valid" in proc.stdout
 
 
 def test_default_render_has_the_core_objects_only() -> None:
@@ -87,12 +91,43 @@ def test_default_render_has_the_core_objects_only() -> None:
 
 
 def test_all_features_render_every_optional_object() -> None:
-    assert kinds(helm_template("ci/all-features-values.yaml")) == sorted(
+    rendered = helm_template("ci/all-features-values.yaml", api_versions=PROMETHEUS_OPERATOR)
+    assert kinds(rendered) == sorted(
         [
             "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
             "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor",
+            "PrometheusRule",
         ]
     )  # fmt: skip
+
+
+def test_monitoring_objects_follow_the_cluster_capabilities() -> None:
+    # On by default, rendered only where the Prometheus Operator CRDs exist.
+    assert {"ServiceMonitor", "PrometheusRule"} <= set(
+        kinds(helm_template(None, api_versions=PROMETHEUS_OPERATOR))
+    )
+    assert not {"ServiceMonitor", "PrometheusRule"} & set(kinds(helm_template(None)))
+    off = helm_template(
+        None, "serviceMonitor.enabled=false", "prometheusRule.enabled=false",
+        api_versions=PROMETHEUS_OPERATOR,
+    )  # fmt: skip
+    assert not {"ServiceMonitor", "PrometheusRule"} & set(kinds(off))
+    # The PrometheusRule carries exactly the rule file promtool tests.
+    rule = find(helm_template(None, api_versions=PROMETHEUS_OPERATOR), "PrometheusRule")
+    rules_file = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"] == rules_file
+
+
+def test_api_tokens_key_comes_from_a_secret_and_auth_is_on() -> None:
+    rendered = helm_template(None)
+    assert find(rendered, "ConfigMap")["data"]["AUTH_REQUIRED"] == "true"
+    api = next(containers(find(rendered, "Deployment")))
+    [key] = [e for e in api["env"] if e["name"] == "TOKEN_HASH_KEY"]
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "roomtemp-auth", "key": "token-hash-key"}
+    off = helm_template(None, "auth.required=false")
+    assert find(off, "ConfigMap")["data"]["AUTH_REQUIRED"] == "false"
+    api = next(containers(find(off, "Deployment")))
+    assert all(e["name"] != "TOKEN_HASH_KEY" for e in api["env"])
 
 
 def test_chart_app_version_is_the_package_version() -> None:
@@ -196,6 +231,8 @@ def test_database_credentials_only_from_the_existing_secret(values: str | None) 
     for owner in (m for m in manifests if m["kind"] in ("Deployment", "Job")):
         env = env_of(next(containers(owner)))
         secret_refs = {k: v for k, v in env.items() if isinstance(v, dict)}
+        # The API also reads the API-token hash key from a Secret (auth on by default).
+        secret_refs.pop("TOKEN_HASH_KEY", None)
         assert set(secret_refs) in ({"DB_PASSWORD"}, {"DATABASE_URL"})
         for ref in secret_refs.values():
             assert ref["secretKeyRef"]["name"]
@@ -302,9 +339,9 @@ def test_network_policy_ingress_from_controller_and_prometheus_egress_to_db_and_
     assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
 
 
-def test_service_monitor_off_by_default_and_scrapes_the_api_when_on() -> None:
+def test_service_monitor_only_with_the_crd_and_scrapes_the_api() -> None:
     assert "ServiceMonitor" not in kinds(helm_template(None))
-    manifests = helm_template("ci/all-features-values.yaml")
+    manifests = helm_template("ci/all-features-values.yaml", api_versions=PROMETHEUS_OPERATOR)
     sm = find(manifests, "ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "prometheus"
     assert sm["spec"]["endpoints"] == [

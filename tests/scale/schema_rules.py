@@ -18,7 +18,7 @@ import psycopg
 #: Small tables replicated to every node (Citus reference tables).
 DIMENSIONS = frozenset({"building", "room", "sensor_type"})
 #: Bookkeeping, neither fact nor dimension.
-IGNORED = frozenset({"alembic_version"})
+IGNORED = frozenset({"alembic_version", "api_token"})  # api_token: read by the coordinator only
 DISTRIBUTION_COLUMN = "room_id"
 
 

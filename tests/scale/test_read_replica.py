@@ -43,6 +43,7 @@ def api(pair: ReplicatedPair, **overrides: Any) -> Iterator[TestClient]:
         "database_url": pair.primary_url,
         "database_read_url": pair.standby_url,
         "db_connect_timeout_seconds": 2,
+        "auth_required": False,  # tokens have their own tests (tests/ops)
         **overrides,
     }
     settings = make_settings(**overrides)

@@ -65,6 +65,10 @@ app.kubernetes.io/component: api
 {{- end }}
 {{- end }}
 
+{{- define "roomtemp.authSecretName" -}}
+{{- default (printf "%s-auth" (include "roomtemp.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
 {{- define "roomtemp.databaseSecretName" -}}
 {{- default (printf "%s-db" (include "roomtemp.fullname" .)) .Values.externalDatabase.existingSecret }}
 {{- end }}
@@ -124,6 +128,13 @@ DB_STATEMENT_TIMEOUT_MS: {{ .Values.config.dbStatementTimeoutMs | quote }}
 AUTO_REGISTER: {{ .Values.config.autoRegister | quote }}
 MAX_BATCH_SIZE: {{ .Values.config.maxBatchSize | quote }}
 MAX_FUTURE_SKEW_SECONDS: {{ .Values.config.maxFutureSkewSeconds | quote }}
+AUTH_REQUIRED: {{ .Values.auth.required | quote }}
+RATE_LIMIT_PER_SECOND: {{ .Values.config.rateLimitPerSecond | quote }}
+RATE_LIMIT_BURST: {{ .Values.config.rateLimitBurst | quote }}
+MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
+CORS_ORIGINS: {{ .Values.config.corsOrigins | toJson | quote }}
+GRACEFUL_SHUTDOWN_SECONDS: {{ .Values.config.gracefulShutdownSeconds | quote }}
+LOG_FORMAT: "json"
 PARTITION_INTERVAL: {{ .Values.config.partitionInterval | quote }}
 PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}
 {{- with .Values.config.retentionDays }}

@@ -9,9 +9,11 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from roomtemp.errors import (
     Conflict,
@@ -102,15 +104,39 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "the request is invalid", details)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method any route serves on this path (Starlette names only the first route's)."""
+    methods = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(methods) if methods else None
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allow := _allowed_methods(request)):
+        headers["Allow"] = allow
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if _is_database_down(exc):
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.db_unavailable.inc()
+            if isinstance(exc, sa_exc.TimeoutError):
+                metrics.db_pool_timeouts.inc()
         log.warning("database unavailable: %s", type(exc).__name__)
         return error_response(
             503,
@@ -118,11 +144,28 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
             "the database is unavailable or too slow; retry later",
             headers={"Retry-After": "1"},
         )
+    if isinstance(exc, psycopg.DataError) or (
+        isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, psycopg.DataError)
+    ):
+        # SQLSTATE class 22 or refused by the driver (e.g. a NUL byte in a text): bad input that
+        # passed validation, not a server fault.
+        log.info("input refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+        return error_response(
+            422, "invalid_data", "the request contains data the database cannot store"
+        )
     log.exception("unhandled error")
     return error_response(500, "internal_error", "internal server error")
 
 
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    # The client hung up before its request was read (e.g. its timeout): nobody gets this answer,
+    # and it is not a server error. 499 as in nginx, so metrics and logs tell it apart.
+    log.info("client disconnected before the request was read")
+    return Response(status_code=499)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

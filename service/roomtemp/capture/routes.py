@@ -13,7 +13,8 @@ from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import formats, service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
-from roomtemp.errors import ErrorDetail, MalformedRequest
+from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
+from roomtemp.obs.metrics import Metrics
 
 router = APIRouter(prefix="/v1", tags=["captures"])
 
@@ -129,6 +130,7 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     problems are indexed by data row.
     """
     policy = service.policy_from(state.settings)
+    metrics: Metrics = request.app.state.metrics
     media_type = formats.media_type(request.headers.get("content-type"))
     body = await request.body()
     if media_type in formats.CSV_TYPES or media_type in formats.NDJSON_TYPES:
@@ -137,14 +139,19 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     else:
         items, problems, single = parse_body(body, policy)
     item = items[0]
-    if single and item is not None and state.ingest_batcher is not None:
-        counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
-    else:
-        # Committed before the response is sent: a 201 means durable.
-        async with state.engine.begin() as conn:
-            counts = await service.ingest(
-                conn, items, policy, now, single=single, problems=problems
-            )
+    try:
+        if single and item is not None and state.ingest_batcher is not None:
+            counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
+        else:
+            # Committed before the response is sent: a 201 means durable.
+            async with state.engine.begin() as conn:
+                counts = await service.ingest(
+                    conn, items, policy, now, single=single, problems=problems
+                )
+    except InvalidInput as exc:
+        metrics.observe_rejected(len(items), [d.code for d in exc.details])
+        raise
+    metrics.observe_ingest(counts.inserted, counts.duplicates, counts.updated)
     result = IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     DateTime,
     Double,
     ForeignKey,
     Identity,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -73,6 +75,20 @@ capture = Table(
     Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
     Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
     PrimaryKeyConstraint("room_id", "sensor_type_id", "ts"),
+)
+
+# API tokens: only an HMAC of the token is stored; `public_id` is the non-secret part of the
+# token used to find the row (the secret part is then compared in constant time).
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 

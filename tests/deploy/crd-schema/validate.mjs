@@ -1,13 +1,14 @@
 // Validate custom resources against their CRD schemas, as shipped in @kubernetes-models/*:
-// ArgoCD Application and Prometheus Operator ServiceMonitor (kubernetes-validate has no schema
+// ArgoCD Application, Prometheus Operator ServiceMonitor and PrometheusRule (kubernetes-validate has no schema
 // for CRD kinds). Usage: node validate.mjs FILE...  Exit 1 if any document is invalid or of an
 // unknown kind; every document is reported on its own line.
 import { readFileSync } from "node:fs";
 import yaml from "js-yaml";
 import { Application } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
+import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 
-const models = [Application, ServiceMonitor];
+const models = [Application, ServiceMonitor, PrometheusRule];
 let failed = 0;
 let checked = 0;
 for (const file of process.argv.slice(2)) {

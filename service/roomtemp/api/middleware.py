@@ -1,0 +1,175 @@
+"""ASGI middleware: request id, one access-log line and metrics per request, body size limit,
+security headers. Pure ASGI (no BaseHTTPMiddleware) so streaming and background work stay intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from roomtemp.api.errors import error_body
+from roomtemp.obs.logging import REQUEST_ID_HEADER, request_id_from, request_id_var
+from roomtemp.obs.metrics import Metrics
+
+access_log = logging.getLogger("roomtemp.access")
+
+# Applied to every response; HTML pages also get a Content-Security-Policy unless they set one.
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# /docs (Swagger UI) and /redoc load their scripts and styles from jsDelivr and run one inline
+# script; everything else is same-origin.
+_HTML_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_UNMATCHED = "<unmatched>"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else _UNMATCHED
+
+
+class ObservabilityMiddleware:
+    """Request id in and out, body limit, security headers, access log and request metrics."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_from(_header(scope, REQUEST_ID_HEADER.encode()))
+        token = request_id_var.set(request_id)
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers: list[Any] = list(message.get("headers", []))
+                names = {bytes(k).lower() for k, _ in headers}
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
+                content_type = next((bytes(v) for k, v in headers if k == b"content-type"), b"")
+                if (
+                    content_type.startswith(b"text/html")
+                    and b"content-security-policy" not in names
+                ):
+                    headers.append((b"content-security-policy", _HTML_CSP))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        self.metrics.http_in_progress.inc()
+        try:
+            receive = await self._limit_body(scope, receive)
+            await self.app(scope, receive, send_wrapper)
+        except _BodyTooLarge:
+            status = 413
+            if not response_started:
+                await _send_json(
+                    send_wrapper,
+                    413,
+                    error_body(
+                        "payload_too_large",
+                        f"the request body is larger than {self.max_body_bytes} bytes",
+                    ),
+                )
+        finally:
+            self.metrics.http_in_progress.dec()
+            duration = time.perf_counter() - started
+            route = _route_template(scope)
+            method = scope["method"]
+            labels = {"method": method, "route": route, "status": str(status)}
+            self.metrics.http_requests.labels(**labels).inc()
+            self.metrics.http_duration.labels(**labels).observe(duration)
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "client": client[0] if client else None,
+                },
+            )
+            request_id_var.reset(token)
+
+    async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
+        """Refuse bodies over the limit before the app reads them (413)."""
+        length = _header(scope, b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_body_bytes:
+                raise _BodyTooLarge
+            return receive  # the server enforces Content-Length itself
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return receive
+        # Chunked upload of unknown size: read it here, counting, then replay it to the app.
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                raise _BodyTooLarge
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def replay_receive() -> Message:
+            return next(replay, None) or await receive()
+
+        return replay_receive
+
+
+async def _send_json(send: Send, status: int, body: MutableMapping[str, Any]) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

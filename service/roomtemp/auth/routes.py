@@ -1,0 +1,50 @@
+"""HTTP endpoints for API tokens (admin scope)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from roomtemp.api.deps import State, Transaction
+from roomtemp.auth import service
+from roomtemp.auth.schemas import TokenCreated, TokenIn, TokenList, TokenOut
+from roomtemp.auth.service import PUBLIC_ID_PATTERN
+from roomtemp.errors import ServiceUnavailable
+
+router = APIRouter(prefix="/v1", tags=["tokens"])
+TokenId = Annotated[str, Path(pattern=PUBLIC_ID_PATTERN, description="Public id of the token")]
+
+
+def _key(state: State) -> bytes:
+    key = state.settings.token_hash_key
+    if key is None:
+        raise ServiceUnavailable(
+            "TOKEN_HASH_KEY is not set; tokens cannot be issued", code="tokens_unavailable"
+        )
+    return key.get_secret_value().encode()
+
+
+@router.post("/tokens", status_code=201, responses={422: {"description": "Invalid request"}})
+async def create_token(body: TokenIn, state: State, conn: Transaction) -> TokenCreated:
+    """Issue a token. The token itself is in this response only; the server keeps a hash."""
+    info, token = await service.create_token(
+        conn, _key(state), body.name, [s.value for s in body.scopes]
+    )
+    return TokenCreated(**TokenOut.of(info).model_dump(), token=token)
+
+
+@router.get("/tokens")
+async def list_tokens(
+    conn: Transaction,
+    include_revoked: Annotated[bool, Query(description="Also list revoked tokens")] = False,
+) -> TokenList:
+    """Tokens by creation time (never the tokens themselves)."""
+    infos = await service.list_tokens(conn, include_revoked=include_revoked)
+    return TokenList(items=[TokenOut.of(i) for i in infos])
+
+
+@router.delete("/tokens/{token_id}", responses={404: {"description": "Unknown token"}})
+async def revoke_token(token_id: TokenId, conn: Transaction) -> TokenOut:
+    """Revoke a token; it stops working for the next request, in every process."""
+    return TokenOut.of(await service.revoke_token(conn, token_id))

@@ -1,0 +1,232 @@
+"""Prometheus metrics: one Metrics object per app, multiprocess-safe when workers > 1.
+
+With PROMETHEUS_MULTIPROC_DIR set (`roomtemp serve` sets it for WORKERS > 1), prometheus-client
+writes every value to per-process files there and /metrics aggregates all workers' files; gauges
+use `livesum` so a worker's share disappears when it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+NAMESPACE = "roomtemp"
+
+# Latency buckets in seconds: ingest is ~ms, averages tens of ms, timeouts seconds.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_BATCH_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000)
+
+# "SELECT … FROM capture …" → "select capture": a bounded label for unnamed statements.
+_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?([a-z_][a-z0-9_]*)", re.I)
+_FROM = re.compile(r"\bFROM\s+\"?([a-z_][a-z0-9_]*)", re.I)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def statement_name(statement: str) -> str:
+    """A low-cardinality name for a SQL statement: verb and first table ("select capture")."""
+    write = _WRITE.search(statement)
+    if write is not None:
+        return f"{write.group(0).split()[0].lower()} {write.group(1)}"
+    table = _FROM.search(statement)
+    return f"select {table.group(1) if table else '-'}"
+
+
+class Metrics:
+    """All of the service's metrics, registered on a registry of their own."""
+
+    def __init__(self, *, version: str, git_sha: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.http_in_progress = Gauge(
+            "http_requests_in_progress",
+            "HTTP requests being served",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.captures = Counter(
+            "captures",
+            "Captures accepted, by outcome (inserted, duplicate, updated)",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.captures_rejected = Counter(
+            "captures_rejected",
+            "Captures rejected, by reason (the error detail code)",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "capture_batch_size_captures",
+            "Captures per POST /v1/captures request",
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=_BATCH_BUCKETS,
+        )
+        self.db_pool_in_use = Gauge(
+            "db_pool_connections_in_use",
+            "Database connections checked out of the pool",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_max = Gauge(
+            "db_pool_connections_max",
+            "Pool size plus overflow: connections the pool may open",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_waiting = Gauge(
+            "db_pool_waiting_requests",
+            "Requests waiting for a pool connection (checkout started, not yet done)",
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_timeouts = Counter(
+            "db_pool_timeouts",
+            "Requests that gave up waiting for a pool connection",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.db_query_duration = Histogram(
+            "db_query_duration_seconds",
+            "Database statement latency by query name",
+            ["query"],
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.db_unavailable = Counter(
+            "db_unavailable_responses",
+            "Requests answered 503 because the database was down",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "rate_limited_requests",
+            "Requests refused with 429, by scope",
+            ["scope"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "auth_failures",
+            "Requests refused by authentication or authorization, by reason",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "build_info",
+            "Always 1; labels carry the version and git commit",
+            ["version", "git_sha"],
+            namespace=NAMESPACE,
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(version=version, git_sha=git_sha).set(1)
+
+    def observe_ingest(self, inserted: int, duplicates: int, updated: int) -> None:
+        self.batch_size.observe(inserted + duplicates + updated)
+        for outcome, n in (("inserted", inserted), ("duplicate", duplicates), ("updated", updated)):
+            if n:
+                self.captures.labels(outcome=outcome).inc(n)
+
+    def observe_rejected(self, batch_size: int, reasons: list[str]) -> None:
+        self.batch_size.observe(batch_size)
+        for reason in reasons:
+            self.captures_rejected.labels(reason=reason).inc()
+
+    def instrument_engine(self, engine: AsyncEngine, pool_max: int) -> None:
+        """Pool usage from pool events, statement latency from cursor events."""
+        self.db_pool_max.set(pool_max)
+        sync_engine: Engine = engine.sync_engine
+        pool = sync_engine.pool
+        in_use = self.db_pool_in_use
+        waiting = self.db_pool_waiting
+        query_duration = self.db_query_duration
+
+        # Pool.connect() is where a checkout waits for a free connection (or opens one).
+        original_connect = pool.connect
+
+        def connect() -> Any:
+            waiting.inc()
+            try:
+                return original_connect()
+            finally:
+                waiting.dec()
+
+        pool.connect = connect  # type: ignore[method-assign]
+
+        @event.listens_for(pool, "checkout")
+        def _checkout(*_: Any) -> None:
+            in_use.inc()
+
+        @event.listens_for(pool, "checkin")
+        def _checkin(*_: Any) -> None:
+            in_use.dec()
+
+        @event.listens_for(sync_engine, "before_cursor_execute")
+        def _before(_c: Any, _cur: Any, _s: Any, _p: Any, context: Any, _e: Any) -> None:
+            context._roomtemp_started = time.perf_counter()
+
+        @event.listens_for(sync_engine, "after_cursor_execute")
+        def _after(_c: Any, _cur: Any, statement: str, _p: Any, context: Any, _e: Any) -> None:
+            started = getattr(context, "_roomtemp_started", None)
+            if started is None:
+                return
+            name = context.execution_options.get("query_name") or statement_name(statement)
+            query_duration.labels(query=name).observe(time.perf_counter() - started)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition: all workers' values in multiprocess mode, else this registry."""
+        directory = multiprocess_dir()
+        if directory is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """Drop a finished worker's live gauges (multiprocess mode only)."""
+    if multiprocess_dir() is not None:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
