@@ -35,14 +35,21 @@ def test_documented_helm_install_renders_valid_manifests() -> None:
     api = find(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     password = next(e for e in api["env"] if e["name"] == "DB_PASSWORD")
     assert password["valueFrom"]["secretKeyRef"] == {"name": "roomtemp-db", "key": "password"}
+    token_key = next(e for e in api["env"] if e["name"] == "TOKEN_HASH_KEY")
+    assert token_key["valueFrom"]["secretKeyRef"] == {
+        "name": "roomtemp-auth",
+        "key": "token-hash-key",
+    }
     assert api["image"] == "placeholder.example.com/roomtemp:0.1.0"
     assert find(manifests, "Ingress")["spec"]["rules"][0]["host"] == "roomtemp.example.com"
 
 
-def test_documented_secret_is_the_one_the_chart_reads() -> None:
-    [secret] = [c for c in _shell_commands() if "create secret generic" in c]
-    assert "roomtemp-db" in secret
-    assert "--from-literal=password=" in secret
+def test_documented_secrets_are_the_ones_the_chart_reads() -> None:
+    secrets = [c for c in _shell_commands() if "create secret generic" in c]
+    [db] = [c for c in secrets if " roomtemp-db " in c]
+    assert "--from-literal=password=" in db
+    [auth] = [c for c in secrets if " roomtemp-auth " in c]
+    assert "--from-literal=token-hash-key=" in auth
 
 
 def test_documented_compose_steps_use_existing_files() -> None:
