@@ -4,6 +4,7 @@
 # `make run` is for local development: authentication off, loudly (the server logs a warning).
 # An AUTH_REQUIRED already in the environment wins.
 run: export AUTH_REQUIRED ?= false
+run: export LOG_FORMAT ?= text
 
 TEST_PREREQS += ops-tools
 
