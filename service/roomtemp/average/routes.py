@@ -55,8 +55,7 @@ async def get_room_average(
     unit: UnitParam = None,
 ) -> Response:
     """Statistics of the rolling window (at - window, at] of one room; by default the latest."""
-    end = service.parse_time(at, "at") if at is not None else now
-    span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
+    end, span = service.window_ending(at, window, now)
     avg = await service.room_average(conn, building, room, sensor_type, end, span, unit)
     s = avg.stats
     return _json(
@@ -100,7 +99,7 @@ async def get_room_series(
     start = service.parse_time(from_, "from")
     end = service.parse_time(to, "to")
     step_span = service.parse_span(step, "step", service.MIN_STEP, service.MAX_STEP)
-    span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
+    span = service.parse_window(window)
     series = await service.room_series(
         conn,
         building,
@@ -143,8 +142,7 @@ async def get_building_averages(
     unit: UnitParam = None,
 ) -> Response:
     """The window ending at `at` for every room of a building, with each room's newest capture."""
-    end = service.parse_time(at, "at") if at is not None else now
-    span = service.parse_span(window, "window", service.MIN_WINDOW, service.MAX_WINDOW)
+    end, span = service.window_ending(at, window, now)
     result = await service.building_averages(conn, building, sensor_type, end, span, unit)
     return _json(
         BuildingAveragesOut(

@@ -42,6 +42,16 @@ def parse_time(text: str, field: str) -> datetime:
         raise _bad(field, str(exc)) from None
 
 
+def parse_window(window: str) -> timedelta:
+    return parse_span(window, "window", MIN_WINDOW, MAX_WINDOW)
+
+
+def window_ending(at: str | None, window: str, now: datetime) -> tuple[datetime, timedelta]:
+    """The end (`at`, default now) and length of a window given as query parameters."""
+    end = parse_time(at, "at") if at is not None else now
+    return end, parse_window(window)
+
+
 @dataclass(frozen=True)
 class Scale:
     """Converts stored (canonical) values to the unit the caller asked for."""
