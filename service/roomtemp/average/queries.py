@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -176,18 +176,7 @@ async def select_series(
     step: timedelta,
     window: timedelta,
 ) -> list[SeriesPoint]:
-    rows = await conn.execute(
-        _SERIES,
-        {
-            "room_id": room_id,
-            "sensor_type_id": sensor_type_id,
-            "first": first,
-            "last": last,
-            "step": step,
-            "window": window,
-        },
-    )
-    return [SeriesPoint(*r) for r in rows.all()]
+    return await _run_series(conn, _SERIES, room_id, sensor_type_id, first, last, step, window)
 
 
 # The same series from the rollup tables, for a step and window that are multiples of the bucket
@@ -245,6 +234,20 @@ async def select_series_from_rollup(
 ) -> list[SeriesPoint]:
     """As select_series, from the rollups of `bucket` (see rollup_bucket)."""
     query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
+    return await _run_series(conn, query, room_id, sensor_type_id, first, last, step, window)
+
+
+async def _run_series(
+    conn: AsyncConnection,
+    query: TextClause,
+    room_id: int,
+    sensor_type_id: int,
+    first: datetime,
+    last: datetime,
+    step: timedelta,
+    window: timedelta,
+) -> list[SeriesPoint]:
+    """Runs one of the series statements; they all take the same parameters."""
     rows = await conn.execute(
         query,
         {
