@@ -63,6 +63,9 @@ sensor_type = Table(
     Column("max_value", Double, nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Canonical unit; the 1-h/1-d rollups count seconds below/above these (rollup.set_comfort).
+    Column("comfort_low", Double, nullable=True),
+    Column("comfort_high", Double, nullable=True),
 )
 
 # Column order is chosen for alignment: 8-byte columns first, then 4, then 2 bytes, so a row has no
@@ -109,5 +112,34 @@ def _rollup(name: str) -> Table:
     )
 
 
+def _pieces(name: str) -> Table:
+    """Rollup pieces (see rollup/pieces.py): mergeable summaries for period reports."""
+    ts = DateTime(timezone=True)
+    return Table(
+        name,
+        metadata,
+        Column("bucket", ts, nullable=False),
+        Column("sum", Double, nullable=False),
+        Column("min", Double, nullable=False),
+        Column("max", Double, nullable=False),
+        Column("min_ts", ts, nullable=False),
+        Column("max_ts", ts, nullable=False),
+        Column("first_ts", ts, nullable=False),
+        Column("first_value", Double, nullable=False),
+        Column("last_ts", ts, nullable=False),
+        Column("last_value", Double, nullable=False),
+        Column("value_seconds", Double, nullable=False),
+        Column("below_seconds", Double, nullable=False),
+        Column("above_seconds", Double, nullable=False),
+        Column("gap_seconds", Double, nullable=False),
+        Column("gap_start", ts, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
+        Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
+        PrimaryKeyConstraint("room_id", "sensor_type_id", "bucket"),
+    )
+
+
 capture_rollup_15m = _rollup("capture_rollup_15m")
-capture_rollup_1h = _rollup("capture_rollup_1h")
+capture_rollup_1h = _pieces("capture_rollup_1h")
+capture_rollup_1d = _pieces("capture_rollup_1d")

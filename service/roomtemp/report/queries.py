@@ -1,4 +1,5 @@
-"""SQL for period reports: one pass over the period's captures of a building, per room."""
+"""SQL for period reports of a building, per room: from the raw captures (one pass over the
+period) or from rollup pieces (1-day and 1-hour rollups, raw captures only at the edges)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.rollup import pieces
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,77 @@ _REPORT = text(
 )
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How [start, end) splits into rollup buckets (keyed by their end, (end - stride, end]) and
+    raw edges: raw [start, h0], 1 h (h0, d0], 1 d (d0, d1], 1 h (d1, h1], raw (h1, end).
+    Empty parts have equal bounds."""
+
+    h0: datetime
+    d0: datetime
+    d1: datetime
+    h1: datetime
+
+
+# The pieces of each room in time order: raw edges summarised like the 1-hour rollups are, the
+# rollup rows, then one merge; `seg` of the last piece runs to the period end, so the merge also
+# counts the stretch after the last capture. Same output as _REPORT.
+_ROLLUP_REPORT = text(
+    f"""
+    WITH rooms AS (
+        SELECT id, key FROM room WHERE building_id = :building_id
+    ),
+    s AS (
+        SELECT c.room_id, c.ts, c.value, date_part('epoch', c.ts) AS at, c.ts > :h1 AS tail,
+               LEAD(date_part('epoch', c.ts)) OVER (
+                   PARTITION BY c.room_id, c.ts > :h1 ORDER BY c.ts)
+                   - date_part('epoch', c.ts) AS held
+        FROM capture c
+        WHERE c.room_id IN (SELECT id FROM rooms) AND c.sensor_type_id = :sensor_type_id
+          AND ((c.ts >= :start AND c.ts <= :h0) OR (c.ts > :h1 AND c.ts < :end))
+    ),
+    p AS (
+        SELECT s.room_id, {pieces.of_captures(":low", ":high")}
+        FROM s GROUP BY s.room_id, s.tail
+        UNION ALL
+        SELECT room_id, {pieces.column_list()} FROM capture_rollup_1h
+        WHERE room_id IN (SELECT id FROM rooms) AND sensor_type_id = :sensor_type_id
+          AND ((bucket > :h0 AND bucket <= :d0) OR (bucket > :d1 AND bucket <= :h1))
+        UNION ALL
+        SELECT room_id, {pieces.column_list()} FROM capture_rollup_1d
+        WHERE room_id IN (SELECT id FROM rooms) AND sensor_type_id = :sensor_type_id
+          AND bucket > :d0 AND bucket <= :d1
+    ),
+    ordered AS (
+        SELECT p.*, date_part('epoch', COALESCE(
+                   LEAD(p.first_ts) OVER (PARTITION BY p.room_id ORDER BY p.first_ts),
+                   CAST(:end AS timestamptz))) - date_part('epoch', p.last_ts) AS seg
+        FROM p
+    ),
+    agg AS (
+        SELECT p.room_id, {pieces.of_pieces(":low", ":high")}
+        FROM ordered p GROUP BY p.room_id
+    )
+    SELECT r.key, COALESCE(a.count, 0), a.sum / a.count,
+           a.min, date_part('epoch', a.min_ts), a.max, date_part('epoch', a.max_ts),
+           a.value_seconds,
+           date_part('epoch', CAST(:end AS timestamptz)) - date_part('epoch', a.first_ts),
+           a.below_seconds, a.above_seconds, a.gap_seconds, date_part('epoch', a.gap_start),
+           CAST(EXTRACT(EPOCH FROM COALESCE(a.first_ts, CAST(:end AS timestamptz))
+                - CAST(:start AS timestamptz)) AS double precision),
+           carry.value
+    FROM rooms r
+    LEFT JOIN agg a ON a.room_id = r.id
+    LEFT JOIN LATERAL (
+        SELECT c.value FROM capture c
+        WHERE c.room_id = r.id AND c.sensor_type_id = :sensor_type_id AND c.ts < :start
+        ORDER BY c.ts DESC LIMIT 1
+    ) AS carry ON true
+    ORDER BY r.key
+    """
+)
+
+
 async def select_room_periods(
     conn: AsyncConnection,
     building_id: int,
@@ -101,6 +175,35 @@ async def select_room_periods(
             "end": end,
             "low": low,
             "high": high,
+        },
+    )
+    return [RoomPeriodRow(*r) for r in rows]
+
+
+async def select_room_periods_from_rollups(
+    conn: AsyncConnection,
+    building_id: int,
+    sensor_type_id: int,
+    start: datetime,
+    end: datetime,
+    low: float,
+    high: float,
+    layout: Layout,
+) -> list[RoomPeriodRow]:
+    """As select_room_periods; the rollups' comfort seconds must be for (low, high)."""
+    rows = await conn.execute(
+        _ROLLUP_REPORT,
+        {
+            "building_id": building_id,
+            "sensor_type_id": sensor_type_id,
+            "start": start,
+            "end": end,
+            "low": low,
+            "high": high,
+            "h0": layout.h0,
+            "d0": layout.d0,
+            "d1": layout.d1,
+            "h1": layout.h1,
         },
     )
     return [RoomPeriodRow(*r) for r in rows]

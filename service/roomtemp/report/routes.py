@@ -72,6 +72,7 @@ async def get_report(
         comfort_low,
         comfort_high,
         (settings.comfort_low_celsius, settings.comfort_high_celsius),
+        use_rollups=settings.rollup_reads,
     )
     if _wants_csv(request, format):
         buffer = io.StringIO()

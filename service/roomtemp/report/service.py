@@ -14,7 +14,8 @@ from roomtemp.average.service import Scale, scale_for
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.report import queries
-from roomtemp.report.queries import RoomPeriodRow
+from roomtemp.report.queries import Layout, RoomPeriodRow
+from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import EPOCH
 
 MAX_PERIOD = timedelta(days=400)
@@ -57,6 +58,24 @@ class BuildingReport:
 
 def _bad(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
+
+
+def _floor(ts: datetime, stride: timedelta) -> datetime:
+    return EPOCH + (ts - EPOCH) // stride * stride
+
+
+def layout(start: datetime, end: datetime) -> Layout:
+    """Split [start, end) into raw edges and whole 1-hour and 1-day buckets (see Layout)."""
+    hour, day, tick = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
+    h0 = _floor(start - tick, hour) + hour  # the first hour edge at or after start
+    h1 = _floor(end - tick, hour)  # the last hour edge before end
+    if h1 <= h0:
+        return Layout(start, start, start, start)  # all raw
+    d0 = _floor(start - tick, day) + day
+    d1 = _floor(end - tick, day)
+    if d1 <= d0:
+        d0 = d1 = h1  # hours only
+    return Layout(h0, d0, d1, h1)
 
 
 def _at(epoch: float | None) -> datetime | None:
@@ -113,7 +132,14 @@ async def building_report(
     comfort_low: float | None,
     comfort_high: float | None,
     default_comfort_celsius: tuple[float, float],
+    use_rollups: bool = True,
 ) -> BuildingReport:
+    """The report of every room of a building over [start, end).
+
+    Read from the 1-day/1-hour rollups (raw captures only at the edges) when their seconds
+    below/above comfort were counted for the bounds asked (or no shares are asked); otherwise,
+    or without `use_rollups`, from the raw captures of the period (slower: one pass over all).
+    """
     if end <= start:
         raise _bad("to", "must be after 'from'")
     if end - start > MAX_PERIOD:
@@ -121,28 +147,32 @@ async def building_report(
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
-    if st.unit in units.TEMPERATURE_UNITS:
-        low_c, high_c = default_comfort_celsius
-        comfort_low = (
-            comfort_low
-            if comfort_low is not None
-            else units.convert(low_c, units.CELSIUS, scale.unit)
-        )
-        comfort_high = (
-            comfort_high
-            if comfort_high is not None
-            else units.convert(high_c, units.CELSIUS, scale.unit)
-        )
-    comfort = Comfort(comfort_low, comfort_high)
-    with_shares = comfort_low is not None and comfort_high is not None
-    if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
-        raise _bad("comfort_low", "must not be above comfort_high")
-    # Bounds are compared with stored (canonical) values.
+    # Bounds are compared with stored (canonical) values. Defaults convert straight from
+    # celsius, so they equal the bounds the rollups were counted for (no unit round trip).
     low = units.convert(comfort_low, scale.unit, st.unit) if comfort_low is not None else -math.inf
     high = (
         units.convert(comfort_high, scale.unit, st.unit) if comfort_high is not None else math.inf
     )
-    rows = await queries.select_room_periods(conn, b.id, st.id, start, end, low, high)
+    if st.unit in units.TEMPERATURE_UNITS:
+        low_c, high_c = default_comfort_celsius
+        if comfort_low is None:
+            comfort_low = units.convert(low_c, units.CELSIUS, scale.unit)
+            low = units.convert(low_c, units.CELSIUS, st.unit)
+        if comfort_high is None:
+            comfort_high = units.convert(high_c, units.CELSIUS, scale.unit)
+            high = units.convert(high_c, units.CELSIUS, st.unit)
+    comfort = Comfort(comfort_low, comfort_high)
+    with_shares = comfort_low is not None and comfort_high is not None
+    if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
+        raise _bad("comfort_low", "must not be above comfort_high")
+    if use_rollups and (
+        not with_shares or await rollups.comfort_bounds(conn, st.id) == (low, high)
+    ):
+        rows = await queries.select_room_periods_from_rollups(
+            conn, b.id, st.id, start, end, low, high, layout(start, end)
+        )
+    else:
+        rows = await queries.select_room_periods(conn, b.id, st.id, start, end, low, high)
     return BuildingReport(
         building=b.key,
         sensor_type=st.key,

@@ -5,6 +5,12 @@ half-open side as the rolling windows (start, end], so a window that is a multip
 and ends on a bucket edge is exactly a union of buckets. The bucket arithmetic lives in one SQL
 function, `roomtemp_bucket(ts, stride)` (migration 0004), so it can change per engine.
 
+capture_rollup_15m holds sum, count, min, max (series read it; kept narrow). capture_rollup_1h
+and capture_rollup_1d are pieces (see pieces.py): the 1-hour ones from the raw captures, the
+1-day ones merged from that day's 1-hour pieces. Their seconds below/above comfort are counted
+for the bounds stored on the sensor type (`sensor_type.comfort_low/high`, canonical unit; NULL
+counts nothing); set_comfort changes those bounds and recomputes in the same transaction.
+
 Maintenance recomputes each touched bucket from the raw captures (at most one bucket's rows)
 rather than adding deltas: that stays exact for re-sends, last-write-wins updates that lower or
 raise a min or max, and late data, and it never accumulates floating-point drift.
@@ -19,22 +25,50 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays
+from roomtemp.rollup import pieces
+
+# Distinct (room, sensor type, bucket end) of a batch of capture keys; {stride} is a literal.
+_KEYS = """
+    SELECT DISTINCT room_id, sensor_type_id, roomtemp_bucket(ts, interval '{stride}') AS bucket
+    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
+                CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
+    CROSS JOIN LATERAL (
+        SELECT timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
+           + interval '1 microsecond' * (i.us % 1000000) AS ts
+    ) AS t
+"""
+
+# The comfort bounds of the batch's sensor types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
+# for transactions that summarised with the old bounds, and later ones read the new bounds.
+_BOUNDS = """
+    st AS (
+        SELECT id, comfort_low, comfort_high FROM sensor_type
+        WHERE id = ANY(CAST(:sensor_type_ids AS smallint[]))
+        FOR KEY SHARE
+    )
+"""
+
+_PIECE_UPSERT = """
+    ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+    SET {assign}
+    WHERE ({old}) IS DISTINCT FROM ({new})
+"""
+
+
+def _upsert_tail() -> str:
+    return _PIECE_UPSERT.format(
+        assign=", ".join(f"{c} = EXCLUDED.{c}" for c in pieces.COLUMNS),
+        old=pieces.column_list("r."),
+        new=pieces.column_list("EXCLUDED."),
+    )
+
 
 # Rows are inserted in key order so concurrent transactions lock rollup rows in the same order.
 REFRESH_15M = text(
-    """
+    f"""
     INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
     SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_type_id
-    FROM (
-        SELECT DISTINCT room_id, sensor_type_id,
-               roomtemp_bucket(ts, interval '15 minutes') AS bucket
-        FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-                    CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
-        CROSS JOIN LATERAL (
-            SELECT timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
-               + interval '1 microsecond' * (i.us % 1000000) AS ts
-        ) AS t
-    ) AS k
+    FROM ({_KEYS.format(stride="15 minutes")}) AS k
     CROSS JOIN LATERAL (
         SELECT SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi, COUNT(*) AS n
         FROM capture c
@@ -50,35 +84,84 @@ REFRESH_15M = text(
     """
 )
 
-# The hour is exactly four 15-minute buckets (both aligned to the Unix epoch).
+# One hour's captures summarised into a piece (the same fragment as the report's raw edges).
 REFRESH_1H = text(
-    """
-    INSERT INTO capture_rollup_1h AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
-    SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_type_id
-    FROM (
-        SELECT DISTINCT room_id, sensor_type_id,
-               roomtemp_bucket(ts, interval '1 hour') AS bucket
-        FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-                    CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
-        CROSS JOIN LATERAL (
-            SELECT timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
-               + interval '1 microsecond' * (i.us % 1000000) AS ts
-        ) AS t
-    ) AS k
+    f"""
+    WITH {_BOUNDS}
+    INSERT INTO capture_rollup_1h AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
+    SELECT k.bucket, k.room_id, k.sensor_type_id, {pieces.column_list("a.")}
+    FROM ({_KEYS.format(stride="1 hour")}) AS k
+    JOIN st ON st.id = k.sensor_type_id
     CROSS JOIN LATERAL (
-        SELECT SUM(q.sum) AS s, MIN(q.min) AS lo, MAX(q.max) AS hi, SUM(q.count) AS n
-        FROM capture_rollup_15m q
-        WHERE q.room_id = k.room_id AND q.sensor_type_id = k.sensor_type_id
-          AND q.bucket > k.bucket - interval '1 hour' AND q.bucket <= k.bucket
+        SELECT {pieces.of_captures("st.comfort_low", "st.comfort_high")}
+        FROM (
+            SELECT c.ts, c.value, date_part('epoch', c.ts) AS at,
+                   LEAD(date_part('epoch', c.ts)) OVER (ORDER BY c.ts)
+                       - date_part('epoch', c.ts) AS held
+            FROM capture c
+            WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+              AND c.ts > k.bucket - interval '1 hour' AND c.ts <= k.bucket
+        ) AS s
     ) AS a
-    WHERE a.n > 0
+    WHERE a.count > 0
     ORDER BY k.room_id, k.sensor_type_id, k.bucket
-    ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
-    SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
-    WHERE (r.sum, r.min, r.max, r.count)
-          IS DISTINCT FROM (EXCLUDED.sum, EXCLUDED.min, EXCLUDED.max, EXCLUDED.count)
+    {_upsert_tail()}
     """
 )
+
+# A day merged from its (at most 24) 1-hour pieces.
+REFRESH_1D = text(
+    f"""
+    WITH {_BOUNDS}
+    INSERT INTO capture_rollup_1d AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
+    SELECT k.bucket, k.room_id, k.sensor_type_id, {pieces.column_list("a.")}
+    FROM ({_KEYS.format(stride="1 day")}) AS k
+    JOIN st ON st.id = k.sensor_type_id
+    CROSS JOIN LATERAL (
+        SELECT {pieces.of_pieces("st.comfort_low", "st.comfort_high")}
+        FROM (
+            SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.bucket))
+                        - date_part('epoch', h.last_ts) AS seg
+            FROM capture_rollup_1h h
+            WHERE h.room_id = k.room_id AND h.sensor_type_id = k.sensor_type_id
+              AND h.bucket > k.bucket - interval '1 day' AND h.bucket <= k.bucket
+        ) AS p
+    ) AS a
+    WHERE a.count > 0
+    ORDER BY k.room_id, k.sensor_type_id, k.bucket
+    {_upsert_tail()}
+    """
+)
+
+# Buckets of these keys that hold no capture any more (after captures were deleted).
+_FORGET = """
+    DELETE FROM {table} AS r
+    USING ({keys}) AS k
+    WHERE r.room_id = k.room_id AND r.sensor_type_id = k.sensor_type_id AND r.bucket = k.bucket
+      AND NOT EXISTS (
+          SELECT 1 FROM capture c
+          WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+            AND c.ts > k.bucket - interval '{stride}' AND c.ts <= k.bucket
+      )
+"""
+FORGET = tuple(
+    text(_FORGET.format(table=table, stride=stride, keys=_KEYS.format(stride=stride)))
+    for table, stride in (
+        ("capture_rollup_15m", "15 minutes"),
+        ("capture_rollup_1h", "1 hour"),
+        ("capture_rollup_1d", "1 day"),
+    )
+)
+
+
+def _key_params(
+    room_ids: Sequence[int], sensor_type_ids: Sequence[int], ts: Sequence[datetime]
+) -> dict[str, str]:
+    return {
+        "room_ids": arrays.int_literal(room_ids),
+        "sensor_type_ids": arrays.int_literal(sensor_type_ids),
+        "ts": arrays.micros_literal(ts),
+    }
 
 
 async def refresh_buckets(
@@ -87,14 +170,25 @@ async def refresh_buckets(
     sensor_type_ids: Sequence[int],
     ts: Sequence[datetime],
 ) -> None:
-    """Recompute the 15-minute and 1-hour buckets holding these capture keys."""
-    params = {
-        "room_ids": arrays.int_literal(room_ids),
-        "sensor_type_ids": arrays.int_literal(sensor_type_ids),
-        "ts": arrays.micros_literal(ts),
-    }
+    """Recompute the 15-minute, 1-hour and 1-day buckets holding these capture keys."""
+    params = _key_params(room_ids, sensor_type_ids, ts)
     await conn.execute(REFRESH_15M, params)
     await conn.execute(REFRESH_1H, params)
+    await conn.execute(REFRESH_1D, params)
+
+
+async def forget_empty_buckets(
+    conn: AsyncConnection,
+    room_ids: Sequence[int],
+    sensor_type_ids: Sequence[int],
+    ts: Sequence[datetime],
+) -> int:
+    """Delete the buckets of these keys that no longer hold any capture; how many."""
+    params = _key_params(room_ids, sensor_type_ids, ts)
+    deleted = 0
+    for stmt in FORGET:
+        deleted += (await conn.execute(stmt, params)).rowcount
+    return deleted
 
 
 # Whole-range rebuild, for captures loaded around the API (COPY, imports): every bucket that
@@ -116,23 +210,102 @@ REBUILD_15M = text(
 )
 
 REBUILD_1H = text(
-    """
-    INSERT INTO capture_rollup_1h AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
-    SELECT roomtemp_bucket(bucket, interval '1 hour') AS b,
-           SUM(sum), MIN(min), MAX(max), SUM(count), room_id, sensor_type_id
-    FROM capture_rollup_15m
-    WHERE bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
-                   - interval '1 hour'
-      AND bucket <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
-    GROUP BY room_id, sensor_type_id, b
-    ORDER BY room_id, sensor_type_id, b
-    ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
-    SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
+    f"""
+    INSERT INTO capture_rollup_1h AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
+    SELECT s.bucket, s.room_id, s.sensor_type_id,
+           {pieces.of_captures("st.comfort_low", "st.comfort_high")}
+    FROM (
+        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
+               roomtemp_bucket(c.ts, interval '1 hour') AS bucket,
+               LEAD(date_part('epoch', c.ts)) OVER (
+                   PARTITION BY c.room_id, c.sensor_type_id,
+                                roomtemp_bucket(c.ts, interval '1 hour')
+                   ORDER BY c.ts) - date_part('epoch', c.ts) AS held
+        FROM capture c
+        WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
+                     - interval '1 hour'
+          AND c.ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
+    ) AS s
+    JOIN sensor_type st ON st.id = s.sensor_type_id
+    GROUP BY s.room_id, s.sensor_type_id, s.bucket, st.comfort_low, st.comfort_high
+    ORDER BY s.room_id, s.sensor_type_id, s.bucket
+    {_upsert_tail()}
     """
 )
+
+REBUILD_1D = text(
+    f"""
+    INSERT INTO capture_rollup_1d AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
+    SELECT p.day, p.room_id, p.sensor_type_id,
+           {pieces.of_pieces("st.comfort_low", "st.comfort_high")}
+    FROM (
+        SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
+               date_part('epoch', LEAD(h.first_ts) OVER (
+                   PARTITION BY h.room_id, h.sensor_type_id,
+                                roomtemp_bucket(h.bucket, interval '1 day')
+                   ORDER BY h.bucket)) - date_part('epoch', h.last_ts) AS seg
+        FROM capture_rollup_1h h
+        WHERE h.bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 day')
+                         - interval '1 day'
+          AND h.bucket <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 day')
+    ) AS p
+    JOIN sensor_type st ON st.id = p.sensor_type_id
+    GROUP BY p.room_id, p.sensor_type_id, p.day, st.comfort_low, st.comfort_high
+    ORDER BY p.room_id, p.sensor_type_id, p.day
+    {_upsert_tail()}
+    """
+)
+
+REBUILDS = (REBUILD_15M, REBUILD_1H, REBUILD_1D)
 
 
 async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None:
     """Recompute every bucket overlapping [start, end] from the raw captures."""
-    await conn.execute(REBUILD_15M, {"start": start, "end": end})
-    await conn.execute(REBUILD_1H, {"start": start, "end": end})
+    for stmt in REBUILDS:
+        await conn.execute(stmt, {"start": start, "end": end})
+
+
+async def lock_comfort(conn: AsyncConnection, sensor_type_id: int) -> tuple[float | None, ...]:
+    """The stored bounds of a sensor type, locked against ingest until the transaction ends."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id FOR UPDATE"
+            ),
+            {"id": sensor_type_id},
+        )
+    ).one()
+    return tuple(row)
+
+
+async def select_comfort(
+    conn: AsyncConnection, sensor_type_id: int
+) -> tuple[float | None, float | None]:
+    row = (
+        await conn.execute(
+            text("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id"),
+            {"id": sensor_type_id},
+        )
+    ).one()
+    return row[0], row[1]
+
+
+async def update_comfort(
+    conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
+) -> None:
+    await conn.execute(
+        text("UPDATE sensor_type SET comfort_low = :low, comfort_high = :high WHERE id = :id"),
+        {"id": sensor_type_id, "low": low, "high": high},
+    )
+
+
+async def capture_span(
+    conn: AsyncConnection, sensor_type_id: int
+) -> tuple[datetime | None, datetime | None]:
+    row = (
+        await conn.execute(
+            text("SELECT min(ts), max(ts) FROM capture WHERE sensor_type_id = :id"),
+            {"id": sensor_type_id},
+        )
+    ).one()
+    return row[0], row[1]

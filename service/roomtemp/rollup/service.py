@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.rollup import queries
 
+Key = tuple[int, int, datetime]  # (room_id, sensor_type_id, ts)
 
-async def captures_changed(
-    conn: AsyncConnection, keys: Sequence[tuple[int, int, datetime]]
-) -> None:
+
+async def captures_changed(conn: AsyncConnection, keys: Sequence[Key]) -> None:
     """Bring the buckets of these (room_id, sensor_type_id, ts) keys up to date."""
     if keys:
         await queries.refresh_buckets(
@@ -20,6 +20,39 @@ async def captures_changed(
         )
 
 
+async def captures_removed(conn: AsyncConnection, keys: Sequence[Key]) -> int:
+    """After deleting these captures: recompute their buckets, drop the ones left empty.
+
+    Returns how many buckets were dropped."""
+    if not keys:
+        return 0
+    columns = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    await queries.refresh_buckets(conn, *columns)
+    return await queries.forget_empty_buckets(conn, *columns)
+
+
 async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None:
     """Recompute all buckets overlapping [start, end] (after loading captures around ingest)."""
     await queries.rebuild(conn, start, end)
+
+
+async def comfort_bounds(
+    conn: AsyncConnection, sensor_type_id: int
+) -> tuple[float | None, float | None]:
+    """The comfort bounds (canonical unit) the 1-h and 1-d rollups count seconds for."""
+    return await queries.select_comfort(conn, sensor_type_id)
+
+
+async def set_comfort(
+    conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
+) -> bool:
+    """Store new comfort bounds for a sensor type and recompute the rollups in the same
+    transaction (all buckets over the span of its captures). Returns whether anything changed.
+    """
+    if await queries.lock_comfort(conn, sensor_type_id) == (low, high):
+        return False
+    await queries.update_comfort(conn, sensor_type_id, low, high)
+    first, last = await queries.capture_span(conn, sensor_type_id)
+    if first is not None and last is not None:
+        await queries.rebuild(conn, first, last)
+    return True

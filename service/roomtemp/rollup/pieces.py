@@ -1,0 +1,93 @@
+"""Pieces: the one way to summarise a stretch of one room's captures so that stretches merge.
+
+A piece of consecutive captures holds count, sum, min and max (each extreme with the first time
+it occurred), the first and the last capture, and over its INTERNAL segments (from each capture
+to the next one in the piece) the time integral of the value, the seconds below and above the
+comfort bounds and the longest segment with its start. Pieces of one room in time order merge
+exactly: the segment between piece A's last capture and piece B's first one is held by A's last
+value, so it adds A.last_value x length to the integral, counts as below/above by that value,
+and is a gap candidate starting at A.last_ts.
+
+The 1-hour and 1-day rollups are pieces (1 h from the raw captures, 1 d merged from the 1-h
+pieces) and the period report merges rollup pieces with pieces of the raw captures at its
+edges, all with these two fragments. Times go through Unix seconds (double precision, exact to
+the microsecond for our dates) so that arrays can order (value, time) pairs: min(ARRAY[v, t])
+is the minimum with the earliest time it occurred, max(ARRAY[v, -t]) the maximum likewise.
+"""
+
+from __future__ import annotations
+
+# Columns of a piece, in the order the fragments produce them and the tables store them.
+COLUMNS = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "min_ts",
+    "max_ts",
+    "first_ts",
+    "first_value",
+    "last_ts",
+    "last_value",
+    "value_seconds",
+    "below_seconds",
+    "above_seconds",
+    "gap_seconds",
+    "gap_start",
+)
+
+# Aggregates over `s(ts, value, at, held)`: one piece's captures, `at` = Unix seconds of ts,
+# `held` = seconds to the next capture IN THE SAME PIECE (NULL for its last capture).
+# {low} and {high} are SQL expressions for the comfort bounds (NULL bounds count nothing).
+OF_CAPTURES = """
+    CAST(count(*) AS integer) AS count, sum(s.value) AS sum,
+    min(s.value) AS min, max(s.value) AS max,
+    to_timestamp((min(ARRAY[s.value, s.at]))[2]) AS min_ts,
+    to_timestamp(-(max(ARRAY[s.value, -s.at]))[2]) AS max_ts,
+    min(s.ts) AS first_ts, (min(ARRAY[s.at, s.value]))[2] AS first_value,
+    max(s.ts) AS last_ts, (max(ARRAY[s.at, s.value]))[2] AS last_value,
+    COALESCE(sum(s.value * s.held), 0) AS value_seconds,
+    COALESCE(sum(s.held) FILTER (WHERE s.value < {low}), 0) AS below_seconds,
+    COALESCE(sum(s.held) FILTER (WHERE s.value > {high}), 0) AS above_seconds,
+    COALESCE((max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[1], 0)
+        AS gap_seconds,
+    COALESCE(to_timestamp(-(max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[2]),
+             min(s.ts)) AS gap_start
+"""
+
+# Aggregates over `p(<COLUMNS>, seg)`: pieces of one room, `seg` = seconds from p.last_ts to the
+# next piece's first capture (or to the end of what is summarised; NULL: nothing follows).
+OF_PIECES = """
+    CAST(sum(p.count) AS integer) AS count, sum(p.sum) AS sum,
+    min(p.min) AS min, max(p.max) AS max,
+    to_timestamp((min(ARRAY[p.min, date_part('epoch', p.min_ts)]))[2]) AS min_ts,
+    to_timestamp(-(max(ARRAY[p.max, -date_part('epoch', p.max_ts)]))[2]) AS max_ts,
+    min(p.first_ts) AS first_ts,
+    (min(ARRAY[date_part('epoch', p.first_ts), p.first_value]))[2] AS first_value,
+    max(p.last_ts) AS last_ts,
+    (max(ARRAY[date_part('epoch', p.last_ts), p.last_value]))[2] AS last_value,
+    sum(p.value_seconds) + COALESCE(sum(p.last_value * p.seg), 0) AS value_seconds,
+    sum(p.below_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value < {low}), 0)
+        AS below_seconds,
+    sum(p.above_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value > {high}), 0)
+        AS above_seconds,
+    (max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
+                  ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[1]
+        AS gap_seconds,
+    to_timestamp(-(max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
+                                ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[2])
+        AS gap_start
+"""
+
+
+def of_captures(low: str, high: str) -> str:
+    """OF_CAPTURES with its bounds (SQL expressions written in this package, never input)."""
+    return OF_CAPTURES.format(low=low, high=high)
+
+
+def of_pieces(low: str, high: str) -> str:
+    return OF_PIECES.format(low=low, high=high)
+
+
+def column_list(prefix: str = "") -> str:
+    return ", ".join(prefix + c for c in COLUMNS)
