@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import NOW, ClientFactory
 from tests.factories import capture
+from tests.pieces import assert_pieces, expected_pieces, stored_pieces
 
 START = NOW - timedelta(hours=5)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -97,6 +98,11 @@ def test_rollups_match_raw_after_resends_updates_and_late_data(
     for stride, table in ((timedelta(minutes=15), "capture_rollup_15m"),
                           (timedelta(hours=1), "capture_rollup_1h")):  # fmt: skip
         assert_same(stored(db, table), expected(final, stride))
+    # The report pieces of the 1-hour and 1-day rollups, comfort counted for 20-24 °C.
+    for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
+                          (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
+        want = expected_pieces(final, stride, kelvin(20.0), kelvin(24.0))
+        assert_pieces(stored_pieces(db, table), want)
 
 
 def test_update_of_the_minimum_or_maximum_recomputes_the_bucket(

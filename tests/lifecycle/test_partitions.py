@@ -16,6 +16,7 @@ from roomtemp.partitions import service
 from tests.conftest import NOW, ClientFactory
 from tests.factories import capture
 from tests.lifecycle.conftest import libpq, partitions
+from tests.pieces import assert_pieces, expected_pieces, stored_pieces
 
 
 def _seed(conn: psycopg.Connection[Any], stamps: list[datetime]) -> None:
@@ -204,55 +205,71 @@ def test_period_names(name: str, start: datetime, end: datetime) -> None:
     assert service.period_from_name("capture_default") is None
 
 
-_ROLLUP_DDL = """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket timestamptz NOT NULL, sum double precision NOT NULL, min double precision NOT NULL,
-    max double precision NOT NULL, count integer NOT NULL, room_id integer NOT NULL,
-    sensor_type_id smallint NOT NULL, PRIMARY KEY (room_id, sensor_type_id, bucket))
-"""
+def _assert_rollups_exact(db: psycopg.Connection[Any]) -> None:
+    """Every rollup table equals a recomputation from the captures left."""
+    final = {
+        (room, ts): v
+        for room, ts, v in db.execute(
+            "SELECT r.key, c.ts, c.value FROM capture c JOIN room r ON r.id = c.room_id"
+        )
+    }
+    low, high = 20.0 + 273.15, 24.0 + 273.15
+    q15 = db.execute(
+        "SELECT r.key, x.bucket, x.count FROM capture_rollup_15m x JOIN room r ON r.id = x.room_id"
+    ).fetchall()
+    assert {(k, b): n for k, b, n in q15} == {
+        k: p["count"] for k, p in expected_pieces(final, timedelta(minutes=15), low, high).items()
+    }
+    for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
+                          (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
+        assert_pieces(stored_pieces(db, table), expected_pieces(final, stride, low, high))
 
 
 def test_rollups_expire_with_their_partitions(
     database_url: str, clean_partitions: psycopg.Connection[Any], client_factory: ClientFactory
 ) -> None:
-    """The rollup tables of migration 0004 (the shape is created here when that migration is not
-    in this tree) lose the buckets of dropped partitions; the boundary bucket is recomputed."""
+    """Dropped partitions take their rollup buckets along; the boundary bucket is recomputed.
+    Rows deleted from the default partition for retention leave no buckets behind either."""
     db = clean_partitions
-    created = [
-        t
-        for t in ("capture_rollup_15m", "capture_rollup_1h")
-        if db.execute("SELECT to_regclass(%s)", (t,)).fetchone() == (None,)
+    client = client_factory()
+    boundary = datetime(2026, 9, 1, tzinfo=UTC)
+    stamps = [boundary - timedelta(minutes=5), boundary, boundary + timedelta(minutes=5)]
+    body = [capture(20 + n, ts=t) for n, t in enumerate(stamps)]
+    assert client.post("/v1/captures", json=body).status_code == 201
+    _maintain(database_url, NOW, ahead=0)  # August and September partitions exist now
+    _assert_rollups_exact(db)
+
+    # Retention of 60 days on 2026-11-22 (cutoff Sep 23): August goes whole, with the buckets
+    # ending at or before Sep 1 00:00; that boundary bucket of each stride (15 min, 1 h, 1 d)
+    # is recomputed from the capture at 00:00.
+    report = _maintain(database_url, NOW, ahead=0, retention_days=60)
+    assert report.dropped == [("capture_p202608", 1)]
+    assert report.expired_rollup_buckets == 3
+    rows = db.execute("SELECT bucket, count, sum FROM capture_rollup_1d ORDER BY bucket").fetchall()
+    assert rows[0][:2] == (boundary, 1)
+    assert rows[0][2] == pytest.approx(21 + 273.15)
+    _assert_rollups_exact(db)
+
+    # October has no partition (maintenance did not run since): its rows land in the default.
+    october = [
+        datetime(2026, 10, 3, 23, 50, tzinfo=UTC) + timedelta(minutes=5 * n) for n in range(6)
     ]
-    for table in created:
-        db.execute(_ROLLUP_DDL.format(name=table))
-    try:
-        client = client_factory()
-        boundary = datetime(2026, 9, 1, tzinfo=UTC)
-        stamps = [boundary - timedelta(minutes=5), boundary, boundary + timedelta(minutes=5)]
-        body = [capture(20 + n, ts=t) for n, t in enumerate(stamps)]
-        assert client.post("/v1/captures", json=body).status_code == 201
-        for table, stride in (
-            ("capture_rollup_15m", "15 minutes"),
-            ("capture_rollup_1h", "1 hour"),
-        ):
-            db.execute(f"DELETE FROM {table}")
-            db.execute(
-                f"INSERT INTO {table} SELECT b, sum(value), min(value), max(value), count(*), "
-                "room_id, sensor_type_id FROM (SELECT *, date_bin(%s::interval, ts - interval "
-                "'1 microsecond', 'epoch') + %s::interval AS b FROM capture) c "
-                "GROUP BY b, room_id, sensor_type_id",
-                (stride, stride),
-            )
-        _maintain(database_url, NOW, ahead=0)  # August and September partitions exist now
-        report = _maintain(database_url, NOW, ahead=0, retention_days=60)
-        assert report.dropped == [("capture_p202608", 1)]
-        for table in ("capture_rollup_15m", "capture_rollup_1h"):
-            rows = db.execute(f"SELECT bucket, count, sum FROM {table} ORDER BY bucket").fetchall()
-            # The boundary bucket (Aug 31 23:xx, Sep 1 00:00] now only counts the 00:00 capture.
-            assert rows[0][:2] == (boundary, 1)
-            assert rows[0][2] == pytest.approx(21 + 273.15)
-            assert sum(r[1] for r in rows) == 2
-        assert report.expired_rollup_buckets == 2
-    finally:
-        for table in created:
-            db.execute(f"DROP TABLE {table}")
+    body = [capture(18 + n, room="x", ts=t) for n, t in enumerate(october)]
+    body.append(capture(25, room="x", ts=datetime(2026, 10, 30, tzinfo=UTC)))
+    assert client.post("/v1/captures", json=body).status_code == 201
+    assert db.execute("SELECT count(*) FROM capture_default").fetchone() == (7,)
+    _assert_rollups_exact(db)
+
+    # 50 days before Nov 23 00:10 is Oct 4 00:10: September goes whole and the default loses
+    # the four rows before the cutoff, across midnight: the day bucket of Oct 3 goes with them,
+    # the buckets they shared with later rows are recomputed.
+    report = _maintain(
+        database_url, datetime(2026, 11, 23, 0, 10, tzinfo=UTC), ahead=0, retention_days=50
+    )
+    assert report.dropped == [("capture_p202609", 2)]
+    assert report.expired_default_rows == 4
+    assert report.created == [("capture_p202610", 3)]
+    day = db.execute("SELECT count(*) FROM capture_rollup_1d WHERE bucket = '2026-10-04'")
+    assert day.fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
+    _assert_rollups_exact(db)

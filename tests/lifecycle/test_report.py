@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,44 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories import capture
+from tests.pieces import reference
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 8, tzinfo=UTC)
 LOW, HIGH = 20.0, 24.0  # celsius
-
-
-def reference(
-    series: list[tuple[datetime, float]], start: datetime, end: datetime, low: float, high: float
-) -> dict[str, Any]:
-    """The report of one room, straight from the definitions (values in celsius)."""
-    before = [(t, v) for t, v in series if t < start]
-    inside = sorted((t, v) for t, v in series if start <= t < end)
-    held: list[tuple[float, float]] = []  # (value, seconds)
-    if before:
-        first = inside[0][0] if inside else end
-        held.append((max(before)[1], (first - start).total_seconds()))
-    for i, (t, v) in enumerate(inside):
-        nxt = inside[i + 1][0] if i + 1 < len(inside) else end
-        held.append((v, (nxt - t).total_seconds()))
-    total = sum(s for _, s in held)
-    points = [start] + [t for t, _ in inside] + [end]
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(points)]
-    longest = max(gaps)
-    values = [v for _, v in inside]
-    out: dict[str, Any] = {
-        "count": len(inside),
-        "mean": sum(values) / len(values) if values else None,
-        "time_weighted_mean": sum(v * s for v, s in held) / total if total else None,
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
-        "min_ts": min(t for t, v in inside if v == min(values)) if values else None,
-        "max_ts": min(t for t, v in inside if v == max(values)) if values else None,
-        "share_below": sum(s for v, s in held if v < low) / total if total else None,
-        "share_above": sum(s for v, s in held if v > high) / total if total else None,
-        "longest_gap_seconds": longest,
-        "longest_gap_start": points[gaps.index(longest)],
-    }
-    return out
 
 
 def _close(a: Any, b: Any) -> bool:

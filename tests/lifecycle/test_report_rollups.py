@@ -3,7 +3,7 @@
 Random captures posted through the API (re-sends, last-write-wins updates, late and out-of-order
 sends, gaps longer than an hour and a day, ties on minima and maxima, values exactly on the
 comfort bounds), then reports over periods aligned and not aligned to buckets, each computed
-both ways by the service and checked against tests.lifecycle.test_report.reference.
+both ways by the service and checked against tests.pieces.reference.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from roomtemp.report import service
 from roomtemp.rollup import service as rollups
 from tests.factories import capture
-from tests.lifecycle.test_report import reference
+from tests.pieces import reference
 
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
 COMFORT = (20.0, 24.0)
@@ -36,11 +36,19 @@ def _post_random(client: TestClient, rng: random.Random) -> Series:
         t = T0 + timedelta(seconds=rng.randrange(3600))
         while t < datetime(2026, 11, 22, 11, tzinfo=UTC):
             posts.append(capture(rng.randrange(34, 55) / 2, building="site", room=room, ts=t))
-            r = rng.random()
-            step = 30 * 3600 if r < 0.01 else 3 * 3600 if r < 0.03 else rng.choice([60, 300, 1020])
+            dice = rng.random()
+            step = (
+                30 * 3600
+                if dice < 0.01
+                else 3 * 3600
+                if dice < 0.03
+                else rng.choice([60, 300, 1020])
+            )
             t += timedelta(seconds=step, microseconds=rng.choice([0, 0, rng.randrange(10**6)]))
     posts.append(capture(21.0, building="site", room="carry", ts=T0 - timedelta(days=2)))
-    posts.append(capture(30.0, building="site", room="later", ts=datetime(2026, 11, 22, tzinfo=UTC)))
+    posts.append(
+        capture(30.0, building="site", room="later", ts=datetime(2026, 11, 22, tzinfo=UTC))
+    )
     rng.shuffle(posts)  # late and out of order
     sequence = posts + rng.sample(posts, len(posts) // 10)  # re-sends
     sequence += [{**p, "value": rng.randrange(34, 55) / 2} for p in rng.sample(posts, 300)]
@@ -61,10 +69,15 @@ def _periods(final: Series) -> list[tuple[datetime, datetime]]:
     day, hour = timedelta(days=1), timedelta(hours=1)
     return [
         (T0 + 2 * day, T0 + 10 * day),  # whole days
-        (T0 + day + timedelta(hours=3, minutes=17, seconds=12.345678),
-         T0 + 9 * day + timedelta(hours=22, minutes=40, seconds=1)),  # fmt: skip
+        (
+            T0 + day + timedelta(hours=3, minutes=17, seconds=12.345678),
+            T0 + 9 * day + timedelta(hours=22, minutes=40, seconds=1),
+        ),
         (T0 + 4 * day + 5 * hour, T0 + 4 * day + 9 * hour),  # whole hours
-        (T0 + 4 * day + timedelta(hours=5, minutes=10), T0 + 4 * day + timedelta(hours=5, minutes=50)),
+        (
+            T0 + 4 * day + timedelta(hours=5, minutes=10),
+            T0 + 4 * day + timedelta(hours=5, minutes=50),
+        ),
         (T0 + 3 * day + timedelta(hours=23, minutes=30), T0 + 5 * day + timedelta(minutes=30)),
         (T0 + 3 * day + 23 * hour, T0 + 4 * day + 2 * hour),  # hours across midnight, no day
         (a[40], a[-40]),  # starts and ends exactly on captures
@@ -81,9 +94,17 @@ def _reports(
             async with engine.connect() as conn:
                 return [
                     await service.building_report(
-                        conn, "site", "temperature", s, e, unit, None, None, COMFORT,
+                        conn,
+                        "site",
+                        "temperature",
+                        s,
+                        e,
+                        unit,
+                        None,
+                        None,
+                        COMFORT,
                         use_rollups=use_rollups,
-                    )  # fmt: skip
+                    )
                     for s, e in periods
                 ]
         finally:

@@ -94,16 +94,22 @@ async def drop_partition(conn: AsyncConnection, name: str) -> int:
     return int(count or 0)
 
 
-async def delete_default_before(conn: AsyncConnection, cutoff: datetime) -> int:
+async def delete_default_before(
+    conn: AsyncConnection, cutoff: datetime
+) -> list[tuple[int, int, datetime]]:
+    """Delete rows before `cutoff` from the default partition; their (room, type, ts) keys."""
     result = await conn.execute(
-        text("DELETE FROM capture_default WHERE ts < :cutoff"), {"cutoff": cutoff}
+        text(
+            "DELETE FROM capture_default WHERE ts < :cutoff RETURNING room_id, sensor_type_id, ts"
+        ),
+        {"cutoff": cutoff},
     )
-    return result.rowcount
+    return [(r[0], r[1], r[2]) for r in result]
 
 
-# Rollups of the performance work (migration 0004): buckets (bucket - stride, bucket], aligned
-# to the epoch, so a partition boundary at UTC midnight is also a bucket boundary.
-ROLLUP_TABLES = ("capture_rollup_15m", "capture_rollup_1h")
+# Rollups (rollup/): buckets (bucket - stride, bucket], aligned to the epoch, so a partition
+# boundary at UTC midnight is also a bucket boundary of every stride.
+ROLLUP_TABLES = ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
 
 
 async def rollup_tables(conn: AsyncConnection) -> list[str]:
@@ -114,21 +120,10 @@ async def rollup_tables(conn: AsyncConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def expire_rollups(conn: AsyncConnection, table: str, oldest: datetime) -> int:
-    """Remove rollup buckets of captures before `oldest` (a bucket boundary); the bucket ending
-    exactly at `oldest` is recomputed from the captures left in it (those at `oldest`).
-    Returns how many buckets were deleted."""
+async def delete_rollups_through(conn: AsyncConnection, table: str, oldest: datetime) -> int:
+    """Delete the buckets ending at or before `oldest`; how many. (The caller recomputes the
+    one ending exactly at `oldest` from the captures left in it.)"""
     if table not in ROLLUP_TABLES:
         raise ValueError(f"not a rollup table: {table!r}")
-    params = {"oldest": oldest}
     delete = f"DELETE FROM {table} WHERE bucket <= :oldest"  # noqa: S608 - a known table
-    deleted = await conn.execute(text(delete), params)
-    await conn.execute(
-        text(
-            f"INSERT INTO {table} (bucket, sum, min, max, count, room_id, sensor_type_id) "  # noqa: S608
-            "SELECT ts, SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_type_id "
-            "FROM capture WHERE ts = :oldest GROUP BY ts, room_id, sensor_type_id"
-        ),
-        params,
-    )
-    return deleted.rowcount
+    return (await conn.execute(text(delete), {"oldest": oldest})).rowcount

@@ -15,6 +15,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.partitions import queries
+from roomtemp.rollup import service as rollups
 
 Interval = Literal["month", "day"]
 _NAME = re.compile(r"^capture_p(\d{4})(\d{2})(\d{2})?$")
@@ -67,16 +68,14 @@ class MaintainReport:
     created: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows moved in)
     dropped: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows dropped)
     expired_default_rows: int = 0
-    expired_rollup_buckets: int = 0
+    expired_rollup_buckets: int = 0  # of dropped partitions and of expired default rows
     kept: int = 0  # partitions left as they were
 
     def lines(self) -> list[str]:
         out = [f"created {n} (moved {m} rows from capture_default)" for n, m in self.created]
         out += [f"dropped {n} ({m} rows past retention)" for n, m in self.dropped]
         if self.expired_rollup_buckets:
-            out.append(
-                f"deleted {self.expired_rollup_buckets} rollup buckets of dropped partitions"
-            )
+            out.append(f"deleted {self.expired_rollup_buckets} rollup buckets of expired captures")
         if self.expired_default_rows:
             out.append(f"deleted {self.expired_default_rows} expired rows from capture_default")
         out.append(
@@ -109,14 +108,21 @@ async def maintain(
         if cutoff is not None and period.end <= cutoff:
             report.dropped.append((name, await queries.drop_partition(conn, name)))
             del existing[name]
-    if cutoff is not None:
-        report.expired_default_rows = await queries.delete_default_before(conn, cutoff)
     if report.dropped:
-        # Rollups go with their partitions. (Rollups of rows expired from the default partition
-        # are left: such rows only exist when maintenance never ran for their period.)
+        # Rollups go with their partitions: no capture before `oldest` is left once the default
+        # partition's expired rows are gone too (below), so every bucket ending at or before it
+        # goes; the one ending exactly at `oldest` also holds the captures at `oldest`.
         oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
         for table in await queries.rollup_tables(conn):
-            report.expired_rollup_buckets += await queries.expire_rollups(conn, table, oldest)
+            report.expired_rollup_buckets += await queries.delete_rollups_through(
+                conn, table, oldest
+            )
+        await rollups.rebuild(conn, oldest, oldest)
+    if cutoff is not None:
+        expired = await queries.delete_default_before(conn, cutoff)
+        report.expired_default_rows = len(expired)
+        # Their buckets are recomputed from what is left, and dropped when nothing is.
+        report.expired_rollup_buckets += await rollups.captures_removed(conn, expired)
 
     wanted = [period_of(now, interval)]
     for _ in range(ahead):

@@ -153,7 +153,7 @@ _ROLLUP_REPORT = text(
         ORDER BY c.ts DESC LIMIT 1
     ) AS carry ON true
     ORDER BY r.key
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 

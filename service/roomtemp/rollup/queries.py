@@ -81,7 +81,7 @@ REFRESH_15M = text(
     SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
     WHERE (r.sum, r.min, r.max, r.count)
           IS DISTINCT FROM (EXCLUDED.sum, EXCLUDED.min, EXCLUDED.max, EXCLUDED.count)
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 # One hour's captures summarised into a piece (the same fragment as the report's raw edges).
@@ -106,7 +106,7 @@ REFRESH_1H = text(
     WHERE a.count > 0
     ORDER BY k.room_id, k.sensor_type_id, k.bucket
     {_upsert_tail()}
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 # A day merged from its (at most 24) 1-hour pieces.
@@ -130,7 +130,7 @@ REFRESH_1D = text(
     WHERE a.count > 0
     ORDER BY k.room_id, k.sensor_type_id, k.bucket
     {_upsert_tail()}
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 # Buckets of these keys that hold no capture any more (after captures were deleted).
@@ -230,7 +230,7 @@ REBUILD_1H = text(
     GROUP BY s.room_id, s.sensor_type_id, s.bucket, st.comfort_low, st.comfort_high
     ORDER BY s.room_id, s.sensor_type_id, s.bucket
     {_upsert_tail()}
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 REBUILD_1D = text(
@@ -253,7 +253,7 @@ REBUILD_1D = text(
     GROUP BY p.room_id, p.sensor_type_id, p.day, st.comfort_low, st.comfort_high
     ORDER BY p.room_id, p.sensor_type_id, p.day
     {_upsert_tail()}
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 REBUILDS = (REBUILD_15M, REBUILD_1H, REBUILD_1D)
@@ -269,9 +269,7 @@ async def lock_comfort(conn: AsyncConnection, sensor_type_id: int) -> tuple[floa
     """The stored bounds of a sensor type, locked against ingest until the transaction ends."""
     row = (
         await conn.execute(
-            text(
-                "SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id FOR UPDATE"
-            ),
+            text("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id FOR UPDATE"),
             {"id": sensor_type_id},
         )
     ).one()

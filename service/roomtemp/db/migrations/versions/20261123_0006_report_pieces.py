@@ -19,6 +19,7 @@ Create Date: 2026-11-23
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -35,11 +36,11 @@ DEFAULT_COMFORT_CELSIUS = (20.0, 24.0)  # the settings' defaults COMFORT_LOW/HIG
 TABLES = ("capture_rollup_1h", "capture_rollup_1d")
 
 
-def _ts(name: str) -> sa.Column[object]:
+def _ts(name: str) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
 
-def _double(name: str) -> sa.Column[object]:
+def _double(name: str) -> sa.Column[float]:
     return sa.Column(name, sa.Double, nullable=False)
 
 
@@ -92,8 +93,7 @@ def upgrade() -> None:
     for unit in units.TEMPERATURE_UNITS:
         op.execute(
             sa.text(
-                "UPDATE sensor_type SET comfort_low = :low, comfort_high = :high "
-                "WHERE unit = :unit"
+                "UPDATE sensor_type SET comfort_low = :low, comfort_high = :high WHERE unit = :unit"
             ).bindparams(
                 low=units.convert(low_c, units.CELSIUS, unit),
                 high=units.convert(high_c, units.CELSIUS, unit),
