@@ -36,6 +36,7 @@ import psycopg
 from sqlalchemy.dialects import postgresql
 
 from bench import report
+from bench.report_scenario import period_report
 from roomtemp.average import queries as avg_queries
 from roomtemp.db import migrate
 from roomtemp.embedded import EmbeddedPostgres
@@ -209,7 +210,7 @@ class Bench:
         print(f"COPY {rows} rows in {secs:.1f}s ({rows / secs:.0f}/s)", flush=True)
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             t0 = time.perf_counter()
-            for stmt in (rollup_queries.REBUILD_15M, rollup_queries.REBUILD_1H):
+            for stmt in rollup_queries.REBUILDS:
                 conn.execute(
                     self._sql(stmt), {"start": first, "end": first + timedelta(minutes=new)}
                 )
@@ -219,6 +220,7 @@ class Bench:
             conn.execute("VACUUM (ANALYZE) capture")
             conn.execute("VACUUM (ANALYZE) capture_rollup_15m")
             conn.execute("VACUUM (ANALYZE) capture_rollup_1h")
+            conn.execute("VACUUM (ANALYZE) capture_rollup_1d")
         return minutes
 
     def storage(self, label: str) -> None:
@@ -235,6 +237,9 @@ class Bench:
                 return int(row[0]) if row else 0
 
             n = conn.execute("SELECT count(*) FROM capture").fetchone()
+            rollup_bytes = sum(
+                size(t) for t in ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
+            )
             count = int(n[0]) if n else 0
             self.facts.setdefault("storage", []).append(
                 {
@@ -242,10 +247,8 @@ class Bench:
                     "captures": count,
                     "capture_bytes": size("capture"),
                     "bytes_per_capture": round(size("capture") / max(count, 1), 1),
-                    "rollup_bytes": size("capture_rollup_15m") + size("capture_rollup_1h"),
-                    "rollup_bytes_per_capture": round(
-                        (size("capture_rollup_15m") + size("capture_rollup_1h")) / max(count, 1), 1
-                    ),
+                    "rollup_bytes": rollup_bytes,
+                    "rollup_bytes_per_capture": round(rollup_bytes / max(count, 1), 1),
                 }
             )
 
@@ -364,6 +367,10 @@ class Bench:
                 self.query_ceiling(f"[{label}] latest SQL direct c=1", 1)
             self.query_ceiling(f"[{label}] latest SQL direct c=16", 16)
             self.explain(label)
+            span = (self.end - timedelta(minutes=loaded - 1), self.end + timedelta(minutes=1))
+            self.facts[f"report_{label}"] = period_report(
+                self.url, "b0", *span, 1 if a.quick else 3
+            )
             with server(serve, env, port, "/readyz") as pid:
                 for scenario in ("latest", "series24h", "series30d", "overview"):
                     for c in (1,) if a.quick and scenario != "latest" else (1, 16):
