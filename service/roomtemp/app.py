@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         engine = create_engine(settings, url)
         read_url = settings.read_url()
         read_engine = create_read_engine(settings, read_url) if read_url else None
+        primary_reads = create_engine(settings, url, autocommit=True)
         metrics.instrument_engine(engine, settings.db_pool_size + settings.db_max_overflow)
         if not settings.auth_required:
             log.warning(
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             clock=clock,
             head_revision=head_revision(),
             read_engine=read_engine,
+            primary_reads=primary_reads,
         )
         app.state.roomtemp = state
         try:
@@ -88,6 +90,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         if state.ingest_batcher is not None:
             await state.ingest_batcher.close()
         await engine.dispose()
+        await primary_reads.dispose()
         if read_engine is not None:
             await read_engine.dispose()
         worker_exited(os.getpid())

@@ -7,6 +7,7 @@ use `livesum` so a worker's share disappears when it exits.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -41,6 +42,7 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+@functools.lru_cache(maxsize=512)
 def statement_name(statement: str) -> str:
     """A low-cardinality name for a SQL statement: verb and first table ("select capture")."""
     write = _WRITE.search(statement)
