@@ -100,7 +100,9 @@ class Layout:
 
 # The pieces of each room in time order: raw edges summarised like the 1-hour rollups are, the
 # rollup rows, then one merge; `seg` of the last piece runs to the period end, so the merge also
-# counts the stretch after the last capture. Same output as _REPORT.
+# counts the stretch after the last capture. Same output as _REPORT, plus `valid`: whether the
+# rollups counted comfort seconds for (:low, :high), read in the same snapshot as the rollups
+# (set_comfort changes bounds and rollups in one transaction; reads may be autocommit).
 _ROLLUP_REPORT = text(
     f"""
     WITH rooms AS (
@@ -144,7 +146,12 @@ _ROLLUP_REPORT = text(
            a.below_seconds, a.above_seconds, a.gap_seconds, date_part('epoch', a.gap_start),
            CAST(EXTRACT(EPOCH FROM COALESCE(a.first_ts, CAST(:end AS timestamptz))
                 - CAST(:start AS timestamptz)) AS double precision),
-           carry.value
+           carry.value,
+           EXISTS (
+               SELECT 1 FROM sensor_type
+               WHERE id = :sensor_type_id
+                 AND (NOT :with_shares OR (comfort_low = :low AND comfort_high = :high))
+           ) AS valid
     FROM rooms r
     LEFT JOIN agg a ON a.room_id = r.id
     LEFT JOIN LATERAL (
@@ -189,8 +196,10 @@ async def select_room_periods_from_rollups(
     low: float,
     high: float,
     layout: Layout,
-) -> list[RoomPeriodRow]:
-    """As select_room_periods; the rollups' comfort seconds must be for (low, high)."""
+    with_shares: bool,
+) -> list[RoomPeriodRow] | None:
+    """As select_room_periods, or None when the rollups' comfort seconds are not for
+    (low, high) and `with_shares` (the caller then reads raw captures)."""
     rows = await conn.execute(
         _ROLLUP_REPORT,
         {
@@ -204,6 +213,12 @@ async def select_room_periods_from_rollups(
             "d0": layout.d0,
             "d1": layout.d1,
             "h1": layout.h1,
+            "with_shares": with_shares,
         },
     )
-    return [RoomPeriodRow(*r) for r in rows]
+    out = []
+    for r in rows:
+        if not r[-1]:
+            return None
+        out.append(RoomPeriodRow(*r[:-1]))
+    return out

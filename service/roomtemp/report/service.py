@@ -165,13 +165,15 @@ async def building_report(
     with_shares = comfort_low is not None and comfort_high is not None
     if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
         raise _bad("comfort_low", "must not be above comfort_high")
+    rows = None
+    # Checked again in the report statement itself (same snapshot as the rollups it reads).
     if use_rollups and (
         not with_shares or await rollups.comfort_bounds(conn, st.id) == (low, high)
     ):
         rows = await queries.select_room_periods_from_rollups(
-            conn, b.id, st.id, start, end, low, high, layout(start, end)
+            conn, b.id, st.id, start, end, low, high, layout(start, end), with_shares
         )
-    else:
+    if rows is None:
         rows = await queries.select_room_periods(conn, b.id, st.id, start, end, low, high)
     return BuildingReport(
         building=b.key,
