@@ -101,12 +101,16 @@ def stored_pieces(
 
 
 def assert_pieces(got: dict[Any, dict[str, Any]], want: dict[Any, dict[str, Any]]) -> None:
-    """Times exact; numbers to 1e-9 relative: SQL takes time differences in double-precision
-    Unix seconds (about 0.2 microsecond resolution in our years)."""
+    """Times exact; numbers to 1e-12 relative (sums in another order than Python's)."""
     assert got.keys() == want.keys()
     for key, w in want.items():
         for column, value in w.items():
             if isinstance(value, float):
-                assert got[key][column] == pytest.approx(value, rel=1e-9, abs=1e-6), (key, column)
+                assert got[key][column] == pytest.approx(value, rel=1e-12, abs=1e-9), (
+                    key,
+                    column,
+                    got[key][column],
+                    value,
+                )
             else:
                 assert got[key][column] == value, (key, column, got[key][column], value)

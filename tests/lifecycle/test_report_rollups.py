@@ -19,10 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.partitions import service as partitions
 from roomtemp.report import queries, service
 from roomtemp.rollup import service as rollups
 from tests.factories import capture
-from tests.pieces import reference
+from tests.pieces import assert_pieces, expected_pieces, reference, stored_pieces
 
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
 COMFORT = (20.0, 24.0)
@@ -210,3 +211,43 @@ def test_other_comfort_bounds_are_exact_and_set_comfort_recomputes(
         check(asyncio.run(reports(*COMFORT)), *COMFORT)  # the former bounds: raw again
     finally:
         asyncio.run(set_bounds(*COMFORT))
+
+
+def test_maintain_stores_changed_default_bounds(
+    client: TestClient, database_url: str, clean_partitions: psycopg.Connection[Any]
+) -> None:
+    """`roomtemp maintain` gives temperature types the configured default bounds (recomputing
+    their rollups), so reports with changed COMFORT_*_CELSIUS read rollups again."""
+    db = clean_partitions
+    final = _post_random(client, random.Random(9))
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+    def maintain(bounds: tuple[float, float]) -> partitions.MaintainReport:
+        async def go() -> partitions.MaintainReport:
+            engine = create_async_engine(database_url)
+            try:
+                async with engine.begin() as conn:
+                    return await partitions.maintain(conn, now, "month", 0, None, bounds)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    other = (19.0, 22.5)
+    try:
+        report = maintain(other)
+        assert report.comfort_recomputed == ["temperature"]
+        assert "comfort bounds of 'temperature' set to the defaults" in "\n".join(report.lines())
+        assert maintain(other).comfort_recomputed == []
+        stored = db.execute("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = 1")
+        assert stored.fetchone() == (other[0] + 273.15, other[1] + 273.15)
+        low, high = (b + 273.15 for b in other)
+        for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
+                              (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
+            want = expected_pieces(
+                {(room, t): v + 273.15 for room, s in final.items() for t, v in s.items()},
+                stride, low, high,
+            )  # fmt: skip
+            assert_pieces(stored_pieces(db, table), want)
+    finally:
+        assert maintain(COMFORT).comfort_recomputed == ["temperature"]

@@ -23,9 +23,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "maintain",
         help="create time partitions ahead and drop those past retention",
         description="Create the current and the next PARTITION_AHEAD partitions of captures "
-        "(PARTITION_INTERVAL month or day), move rows out of the default partition, and drop "
-        "whole partitions older than RETENTION_DAYS. Idempotent; concurrent runs wait for each "
-        "other (advisory lock). Run it from cron (the chart's CronJob does).",
+        "(PARTITION_INTERVAL month or day), move rows out of the default partition, drop "
+        "whole partitions older than RETENTION_DAYS (and their rollups), and recompute the "
+        "report rollups of temperature sensor types when COMFORT_LOW/HIGH_CELSIUS changed. "
+        "Idempotent; concurrent runs wait for each other (advisory lock). Run it from cron "
+        "(the chart's CronJob does).",
     )
     parser.add_argument("--ahead", type=int, help="partitions to create ahead (PARTITION_AHEAD)")
     parser.add_argument(
@@ -42,7 +44,12 @@ async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
     try:
         async with engine.begin() as conn:
             return await service.maintain(
-                conn, system_clock(), settings.partition_interval, ahead, settings.retention_days
+                conn,
+                system_clock(),
+                settings.partition_interval,
+                ahead,
+                settings.retention_days,
+                (settings.comfort_low_celsius, settings.comfort_high_celsius),
             )
     finally:
         await engine.dispose()

@@ -70,6 +70,7 @@ class MaintainReport:
     expired_default_rows: int = 0
     expired_rollup_buckets: int = 0  # of dropped partitions and of expired default rows
     kept: int = 0  # partitions left as they were
+    comfort_recomputed: list[str] = field(default_factory=list)  # sensor types
 
     def lines(self) -> list[str]:
         out = [f"created {n} (moved {m} rows from capture_default)" for n, m in self.created]
@@ -78,6 +79,10 @@ class MaintainReport:
             out.append(f"deleted {self.expired_rollup_buckets} rollup buckets of expired captures")
         if self.expired_default_rows:
             out.append(f"deleted {self.expired_default_rows} expired rows from capture_default")
+        out += [
+            f"comfort bounds of {key!r} set to the defaults; its rollups were recomputed"
+            for key in self.comfort_recomputed
+        ]
         out.append(
             f"{len(self.created)} created, {len(self.dropped)} dropped, {self.kept} unchanged"
         )
@@ -90,10 +95,13 @@ async def maintain(
     interval: Interval,
     ahead: int,
     retention_days: int | None,
+    comfort_celsius: tuple[float, float] | None = None,
 ) -> MaintainReport:
     """Create the current and `ahead` next partitions, give rows in the default their own
-    partition, drop partitions entirely past retention. Idempotent; concurrent runs serialise
-    on an advisory lock. The caller owns the transaction (all of it or nothing).
+    partition, drop partitions entirely past retention; with `comfort_celsius`, store those
+    default comfort bounds on temperature sensor types whose rollups were counted for others
+    (recomputing their rollups: ingest of those types waits meanwhile). Idempotent; concurrent
+    runs serialise on an advisory lock. The caller owns the transaction (all of it or nothing).
     """
     await queries.lock(conn)
     report = MaintainReport()
@@ -138,4 +146,6 @@ async def maintain(
         report.created.append((period.name, moved))
         existing[period.name] = period
     report.kept = len(existing) - len(report.created)
+    if comfort_celsius is not None:
+        report.comfort_recomputed = await rollups.align_comfort(conn, *comfort_celsius)
     return report

@@ -110,9 +110,8 @@ _ROLLUP_REPORT = text(
     ),
     s AS (
         SELECT c.room_id, c.ts, c.value, date_part('epoch', c.ts) AS at, c.ts > :h1 AS tail,
-               LEAD(date_part('epoch', c.ts)) OVER (
-                   PARTITION BY c.room_id, c.ts > :h1 ORDER BY c.ts)
-                   - date_part('epoch', c.ts) AS held
+               date_part('epoch', LEAD(c.ts) OVER (
+                   PARTITION BY c.room_id, c.ts > :h1 ORDER BY c.ts) - c.ts) AS held
         FROM capture c
         WHERE c.room_id IN (SELECT id FROM rooms) AND c.sensor_type_id = :sensor_type_id
           AND ((c.ts >= :start AND c.ts <= :h0) OR (c.ts > :h1 AND c.ts < :end))
@@ -132,7 +131,7 @@ _ROLLUP_REPORT = text(
     ordered AS (
         SELECT p.*, date_part('epoch', COALESCE(
                    LEAD(p.first_ts) OVER (PARTITION BY p.room_id ORDER BY p.first_ts),
-                   CAST(:end AS timestamptz))) - date_part('epoch', p.last_ts) AS seg
+                   CAST(:end AS timestamptz)) - p.last_ts) AS seg
         FROM p
     ),
     agg AS (
@@ -142,7 +141,7 @@ _ROLLUP_REPORT = text(
     SELECT r.key, COALESCE(a.count, 0), a.sum / a.count,
            a.min, date_part('epoch', a.min_ts), a.max, date_part('epoch', a.max_ts),
            a.value_seconds,
-           date_part('epoch', CAST(:end AS timestamptz)) - date_part('epoch', a.first_ts),
+           date_part('epoch', CAST(:end AS timestamptz) - a.first_ts),
            a.below_seconds, a.above_seconds, a.gap_seconds, date_part('epoch', a.gap_start),
            CAST(EXTRACT(EPOCH FROM COALESCE(a.first_ts, CAST(:end AS timestamptz))
                 - CAST(:start AS timestamptz)) AS double precision),

@@ -11,8 +11,10 @@ and is a gap candidate starting at A.last_ts.
 The 1-hour and 1-day rollups are pieces (1 h from the raw captures, 1 d merged from the 1-h
 pieces) and the period report merges rollup pieces with pieces of the raw captures at its
 edges, all with these two fragments. Times go through Unix seconds (double precision, exact to
-the microsecond for our dates) so that arrays can order (value, time) pairs: min(ARRAY[v, t])
-is the minimum with the earliest time it occurred, max(ARRAY[v, -t]) the maximum likewise.
+the microsecond for our dates after to_timestamp's rounding) so that arrays can order
+(value, time) pairs: min(ARRAY[v, t]) is the minimum with the earliest time it occurred,
+max(ARRAY[v, -t]) the maximum likewise. Durations (`held`, `seg`) are taken from interval
+differences, not from differences of Unix seconds, so they are exact to the microsecond.
 """
 
 from __future__ import annotations

@@ -96,8 +96,7 @@ REFRESH_1H = text(
         SELECT {pieces.of_captures("st.comfort_low", "st.comfort_high")}
         FROM (
             SELECT c.ts, c.value, date_part('epoch', c.ts) AS at,
-                   LEAD(date_part('epoch', c.ts)) OVER (ORDER BY c.ts)
-                       - date_part('epoch', c.ts) AS held
+                   date_part('epoch', LEAD(c.ts) OVER (ORDER BY c.ts) - c.ts) AS held
             FROM capture c
             WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
               AND c.ts > k.bucket - interval '1 hour' AND c.ts <= k.bucket
@@ -120,8 +119,8 @@ REFRESH_1D = text(
     CROSS JOIN LATERAL (
         SELECT {pieces.of_pieces("st.comfort_low", "st.comfort_high")}
         FROM (
-            SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.bucket))
-                        - date_part('epoch', h.last_ts) AS seg
+            SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.bucket)
+                                         - h.last_ts) AS seg
             FROM capture_rollup_1h h
             WHERE h.room_id = k.room_id AND h.sensor_type_id = k.sensor_type_id
               AND h.bucket > k.bucket - interval '1 day' AND h.bucket <= k.bucket
@@ -217,10 +216,10 @@ REBUILD_1H = text(
     FROM (
         SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
                roomtemp_bucket(c.ts, interval '1 hour') AS bucket,
-               LEAD(date_part('epoch', c.ts)) OVER (
+               date_part('epoch', LEAD(c.ts) OVER (
                    PARTITION BY c.room_id, c.sensor_type_id,
                                 roomtemp_bucket(c.ts, interval '1 hour')
-                   ORDER BY c.ts) - date_part('epoch', c.ts) AS held
+                   ORDER BY c.ts) - c.ts) AS held
         FROM capture c
         WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
                      - interval '1 hour'
@@ -243,7 +242,7 @@ REBUILD_1D = text(
                date_part('epoch', LEAD(h.first_ts) OVER (
                    PARTITION BY h.room_id, h.sensor_type_id,
                                 roomtemp_bucket(h.bucket, interval '1 day')
-                   ORDER BY h.bucket)) - date_part('epoch', h.last_ts) AS seg
+                   ORDER BY h.bucket) - h.last_ts) AS seg
         FROM capture_rollup_1h h
         WHERE h.bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 day')
                          - interval '1 day'
@@ -286,6 +285,19 @@ async def select_comfort(
         )
     ).one()
     return row[0], row[1]
+
+
+async def select_temperature_comfort(
+    conn: AsyncConnection, unit_names: Sequence[str]
+) -> list[tuple[int, str, str, float | None, float | None]]:
+    rows = await conn.execute(
+        text(
+            "SELECT id, key, unit, comfort_low, comfort_high FROM sensor_type "
+            "WHERE unit = ANY(:units) ORDER BY id"
+        ),
+        {"units": list(unit_names)},
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 async def update_comfort(

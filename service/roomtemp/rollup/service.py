@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp import units
 from roomtemp.rollup import queries
 
 Key = tuple[int, int, datetime]  # (room_id, sensor_type_id, ts)
@@ -56,3 +57,22 @@ async def set_comfort(
     if first is not None and last is not None:
         await queries.rebuild(conn, first, last)
     return True
+
+
+async def align_comfort(
+    conn: AsyncConnection, low_celsius: float, high_celsius: float
+) -> list[str]:
+    """Give every temperature sensor type these comfort bounds (converted to its unit), so that
+    reports with the default bounds read rollups; the keys of the types whose rollups were
+    recomputed (`roomtemp maintain` calls it with COMFORT_LOW/HIGH_CELSIUS)."""
+    changed = []
+    for st_id, key, unit, low, high in await queries.select_temperature_comfort(
+        conn, units.TEMPERATURE_UNITS
+    ):
+        want = (
+            units.convert(low_celsius, units.CELSIUS, unit),
+            units.convert(high_celsius, units.CELSIUS, unit),
+        )
+        if (low, high) != want and await set_comfort(conn, st_id, *want):
+            changed.append(key)
+    return changed
