@@ -177,9 +177,9 @@ class Metrics:
         for reason in reasons:
             self.captures_rejected.labels(reason=reason).inc()
 
-    def instrument_engine(self, engine: AsyncEngine, pool_max: int) -> None:
-        """Pool usage from pool events, statement latency from cursor events."""
-        self.db_pool_max.set(pool_max)
+    def instrument_engine(self, engine: AsyncEngine) -> None:
+        """Pool usage from pool events, statement latency from cursor events (per engine; the
+        pool gauges add up over the worker's engines)."""
         sync_engine: Engine = engine.sync_engine
         pool = sync_engine.pool
         in_use = self.db_pool_in_use
