@@ -3,6 +3,8 @@
 Each chunk is one transaction. ingest() is all-or-nothing and names every bad item, so a chunk
 that fails is retried without the items it named: the rows stored went through exactly the
 rules, idempotency and counting of POST /v1/captures. Re-running a file only finds duplicates.
+Chunks are stored with ingest(staged=True): binary COPY into a staging table and one upsert
+from it (capture.queries.upsert_captures_copy).
 """
 
 from __future__ import annotations
@@ -98,9 +100,11 @@ async def import_records(
     on_chunk: Callable[[ImportTotals], None] = lambda _: None,
     on_reject: Callable[[Reject], None] = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
+    staged: bool = True,
 ) -> ImportTotals:
     """Import `records`; stops between chunks when `should_stop()` (everything counted so far
-    is committed).
+    is committed). `staged=False` stores through the API's one-statement upsert instead of
+    COPY (same results; kept for comparison in bench/import_speed.py).
 
     The next chunk is read and parsed in a worker thread while the current one is in the
     database. One chunk at a time is read, so memory stays bounded.
@@ -120,7 +124,7 @@ async def import_records(
             for r in parsed.rejects:
                 totals.rejected += 1
                 on_reject(r)
-            await _store(engine, parsed.pending, policy, clock, totals, on_reject)
+            await _store(engine, parsed.pending, policy, clock, totals, on_reject, staged)
             totals.chunks += 1
             on_chunk(totals)
             if should_stop():
@@ -139,12 +143,15 @@ async def _store(
     clock: Clock,
     totals: ImportTotals,
     on_reject: Callable[[Reject], None],
+    staged: bool,
 ) -> None:
     """One chunk through capture.ingest; the items it names are set aside, the rest retried."""
     while pending:
         try:
             async with engine.begin() as conn:
-                counts = await capture.ingest(conn, [c for _, c in pending], policy, clock())
+                counts = await capture.ingest(
+                    conn, [c for _, c in pending], policy, clock(), staged=staged
+                )
         except InvalidInput as exc:
             bad: dict[int, ErrorDetail] = {}
             for detail in exc.details:
