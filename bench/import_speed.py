@@ -7,10 +7,14 @@ Against a durable local PostgreSQL (as bench.run; BENCH_DATABASE_URL to use anot
 for each chunk size and both ways of storing a chunk (`staged`: binary COPY into a temporary
 table + one INSERT … SELECT; `statement`: the API's unnest upsert):
   store  capture.service.ingest on parsed captures (validation + database): new rows (all
-         inserted), the same rows again (all duplicates), then changed values (all updated)
+         inserted), the same rows again (all duplicates), then changed values (all updated);
+         also rows/s over the time in the upsert and rollup calls alone (`db`), the part
+         that differs between the paths
   file   importer.import_records on a generated CSV: read + parse + validate + store, end to end
-Also: the cost of the transaction-local staging table alone, and the rollup refresh of a chunk
-with one key per capture against one key per 15-minute bucket. Prints a table and writes
+Before that, --preload captures of 500 other rooms are stored over the same time range, so
+lookups and inserts meet a table that is not empty. Also measured: the cost of the
+transaction-local staging table alone, and the rollup refresh of a chunk with one key per
+capture against one key per 15-minute bucket. Prints a table and writes
 bench/results/import-<stamp>.json. Nothing is asserted: the machine is shared and noisy.
 """
 
@@ -24,9 +28,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -43,6 +48,7 @@ from roomtemp.rollup import service as rollups
 from tests.postgres_provider import sqlalchemy_url
 
 ROOMS = 50
+T = TypeVar("T")
 PATHS = ("statement", "staged")
 
 
@@ -60,16 +66,42 @@ def captures(start: datetime, rows: int, shift: float = 0.0) -> list[CaptureIn]:
             room=f"r{n % ROOMS:03d}",
             value=19 + (n // ROOMS % 600) / 100 + shift,
             unit="celsius",
-            ts=(start + timedelta(minutes=n // ROOMS)).isoformat(),  # type: ignore[arg-type]
+            ts=(start + timedelta(minutes=n // ROOMS)).isoformat(),
         )
         for n in range(rows)
     ]
 
 
+class DatabaseTime:
+    """Seconds spent in the functions that differ between the two paths: the upsert query
+    and the rollup refresh (wrapped where capture.service looks them up)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        for module, name in (
+            (capture_queries, "upsert_captures"),
+            (capture_queries, "upsert_captures_copy"),
+            (rollups, "captures_changed"),
+        ):
+            setattr(module, name, self._timed(getattr(module, name)))
+
+    def _timed(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        async def timed(*args: Any, **kwargs: Any) -> T:
+            t0 = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        return timed
+
+
 async def store(
-    engine: AsyncEngine, items: list[CaptureIn], chunk: int, staged: bool
-) -> tuple[float, capture.IngestCounts]:
+    engine: AsyncEngine, items: list[CaptureIn], chunk: int, staged: bool, db: DatabaseTime
+) -> tuple[float, float, capture.IngestCounts]:
+    """Seconds in all, seconds in the database functions, and the counts."""
     ins = dup = upd = 0
+    db0 = db.seconds
     t0 = time.perf_counter()
     for i in range(0, len(items), chunk):
         async with engine.begin() as conn:
@@ -77,7 +109,7 @@ async def store(
                 conn, items[i : i + chunk], policy(chunk), system_clock(), staged=staged
             )
         ins, dup, upd = ins + c.inserted, dup + c.duplicates, upd + c.updated
-    return time.perf_counter() - t0, capture.IngestCounts(ins, dup, upd)
+    return time.perf_counter() - t0, db.seconds - db0, capture.IngestCounts(ins, dup, upd)
 
 
 def write_file(path: Path, start: datetime, rows: int) -> None:
@@ -99,6 +131,19 @@ async def import_file(engine: AsyncEngine, path: Path, chunk: int, staged: bool)
     if totals.inserted != totals.rows:
         raise RuntimeError(f"expected {totals.rows} new rows, got {totals}")
     return seconds
+
+
+def parse_only(rows: int, start: datetime) -> float:
+    """Rows/s of reading and parsing a CSV into captures (no database): the importer's
+    Python work before ingest, a ceiling for the file path."""
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "parse.csv"
+        write_file(f, start, rows)
+        t0 = time.perf_counter()
+        with open_source(str(f)) as source:
+            for chunk in importer._chunks(source.records, 10_000):
+                importer._parse(chunk)
+        return round(rows / (time.perf_counter() - t0))
 
 
 async def staging_cost(engine: AsyncEngine, n: int) -> dict[str, float]:
@@ -126,8 +171,9 @@ async def rollup_keys(engine: AsyncEngine, start: datetime, rows: int) -> dict[s
             (r, s, t)
             for r, s, t in await conn.execute(
                 text(
-                    "SELECT room_id, sensor_type_id, ts FROM capture WHERE ts >= :a "
-                    "ORDER BY ts, room_id LIMIT :n"
+                    "SELECT c.room_id, c.sensor_type_id, c.ts FROM capture c "
+                    "JOIN room r ON r.id = c.room_id JOIN building b ON b.id = r.building_id "
+                    "WHERE b.key = 'bench' AND c.ts >= :a ORDER BY c.ts, c.room_id LIMIT :n"
                 ),
                 {"a": start, "n": rows},
             )
@@ -161,15 +207,51 @@ async def rollup_keys(engine: AsyncEngine, start: datetime, rows: int) -> dict[s
     return out
 
 
+async def preload(
+    engine: AsyncEngine, start: datetime, span: timedelta, rows: int
+) -> dict[str, float]:
+    """About `rows` captures of 500 other rooms, evenly over [start, start + span)."""
+    rooms = 500
+    step = span / max(rows // rooms, 1)
+    t0 = time.perf_counter()
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO building (key, name) VALUES ('pre', 'pre')"))
+        await conn.execute(
+            text(
+                "INSERT INTO room (building_id, key, name) SELECT b.id, 'p' || g, 'p' || g "
+                "FROM building b, generate_series(1, :n) g WHERE b.key = 'pre'"
+            ),
+            {"n": rooms},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
+                "SELECT :start + m * CAST(:step AS interval), 293.15, r.id, 1 "
+                "FROM room r JOIN building b ON b.id = r.building_id AND b.key = 'pre', "
+                "generate_series(0, :m - 1) m"
+            ),
+            {"start": start, "step": step, "m": rows // rooms},
+        )
+        await conn.execute(text("ANALYZE capture"))
+        stored = await conn.scalar(text("SELECT count(*) FROM capture"))
+    return {"rows": int(stored or 0), "seconds": round(time.perf_counter() - t0, 1)}
+
+
 async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     engine = create_async_engine(url)
+    db = DatabaseTime()
     results: list[dict[str, Any]] = []
     facts: dict[str, Any] = {}
     base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=360)
+    span = timedelta(minutes=args.rows // ROOMS + 60)
     try:
+        facts["preload"] = await preload(
+            engine, base, 2 * span * 2 * len(args.chunks), args.preload
+        )
+        print(f"preloaded: {facts['preload']}", flush=True)
         facts["staging"] = await staging_cost(engine, args.staging_runs)
+        facts["parse_only_rows_per_s"] = parse_only(args.rows, base)
         print(f"staging table: {facts['staging']}", flush=True)
-        span = timedelta(minutes=args.rows // ROOMS + 60)
         n = 0
         for chunk in args.chunks:
             for path in PATHS:
@@ -183,8 +265,9 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                     ("duplicate", items),
                     ("update", captures(start, args.rows, shift=0.5)),
                 ):
-                    secs, counts = await store(engine, batch, chunk, staged)
+                    secs, db_secs, counts = await store(engine, batch, chunk, staged, db)
                     row[f"{phase}_rows_per_s"] = round(args.rows / secs)
+                    row[f"{phase}_db_rows_per_s"] = round(args.rows / db_secs)
                     row[f"{phase}_counts"] = [counts.inserted, counts.duplicates, counts.updated]
                 with tempfile.TemporaryDirectory() as tmp:
                     f = Path(tmp) / "import.csv"
@@ -201,15 +284,19 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
+    """rows/s in all (validation + database) and, in brackets, in the upsert + rollup calls."""
     lines = [
-        "| chunk | path | insert rows/s | duplicate rows/s | update rows/s | file rows/s |",
+        "| chunk | path | insert rows/s (db) | duplicate rows/s (db) | update rows/s (db) "
+        "| file rows/s |",
         "|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
+        cells = [
+            f"{r[f'{p}_rows_per_s']:,} ({r[f'{p}_db_rows_per_s']:,})"
+            for p in ("insert", "duplicate", "update")
+        ]
         lines.append(
-            f"| {r['chunk']:,} | {r['path']} | {r['insert_rows_per_s']:,} | "
-            f"{r['duplicate_rows_per_s']:,} | {r['update_rows_per_s']:,} | "
-            f"{r['file_rows_per_s']:,} |"
+            f"| {r['chunk']:,} | {r['path']} | {' | '.join(cells)} | {r['file_rows_per_s']:,} |"
         )
     return "\n".join(lines)
 
@@ -219,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=100_000, help="rows per chunk size and path")
     p.add_argument("--chunks", default="1000,10000,50000", help="chunk sizes")
     p.add_argument("--staging-runs", type=int, default=300)
+    p.add_argument("--preload", type=int, default=1_000_000, help="captures stored first")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
     args.chunks = [int(c) for c in str(args.chunks).split(",")]
@@ -238,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(doc["results"]))
     print(f"staging table per transaction: {doc['facts']['staging']}")
+    print(f"read + parse only (no database): {doc['facts']['parse_only_rows_per_s']:,} rows/s")
     print(f"wrote {path}")
     return 0
 

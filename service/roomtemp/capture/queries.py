@@ -79,18 +79,20 @@ _COPY_STAGE = (
 _COPY_TYPES = ["int4", "int2", "timestamptz", "float8", "float8"]
 _DROP_STAGE = text("DROP TABLE capture_stage")
 
-# As _UPSERT: `existing` reads the rows as they were before this statement. The bounds on c.ts
-# let the planner skip the partitions the batch cannot touch (the temporary table has no
-# statistics to tell it). One row comes back per touched 15-minute bucket rather than per
-# capture: the rollups recompute whole buckets, so a key per bucket (its end) is all they need.
+# As _UPSERT: `existing` reads the rows as they were before this statement. It looks each key
+# up in the primary key (a subquery per staged row, materialised so it runs once): the temporary
+# table has no statistics, and a join was planned as a hash join over every capture in the
+# batch's time range, which grows with the table. The bounds on c.ts skip the partitions the
+# batch cannot touch. One row comes back per touched 15-minute bucket rather than per capture:
+# the rollups recompute whole buckets, so a key per bucket (its end) is all they need.
 _UPSERT_STAGED = text(
     """
-    WITH existing AS (
-        SELECT s.room_id, s.sensor_type_id, s.ts, s.value, s.first_value, c.value AS old
+    WITH existing AS MATERIALIZED (
+        SELECT s.room_id, s.sensor_type_id, s.ts, s.value, s.first_value,
+               (SELECT c.value FROM capture c
+                WHERE c.room_id = s.room_id AND c.sensor_type_id = s.sensor_type_id
+                  AND c.ts = s.ts AND c.ts >= :lo AND c.ts <= :hi) AS old
         FROM capture_stage s
-        LEFT JOIN capture c
-          ON c.room_id = s.room_id AND c.sensor_type_id = s.sensor_type_id AND c.ts = s.ts
-         AND c.ts >= :lo AND c.ts <= :hi
     ),
     upsert AS (
         INSERT INTO capture (ts, value, room_id, sensor_type_id)
