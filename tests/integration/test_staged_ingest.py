@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roomtemp.capture import service as capture
 from roomtemp.capture.schemas import CaptureIn, one_capture
+from roomtemp.errors import ErrorDetail
 from tests.conftest import NOW
 from tests.factories import capture as body
 
@@ -32,7 +33,8 @@ def item(room: str, minute: int, value: float) -> CaptureIn:
 
 async def state(conn: AsyncConnection) -> list[list[Any]]:
     """Every capture and rollup row (rollup sums rounded: summation order may differ)."""
-    out = [list((await conn.execute(text("SELECT * FROM capture ORDER BY 3, 4, 1"))).all())]
+    captures = await conn.execute(text("SELECT * FROM capture ORDER BY 3, 4, 1"))
+    out: list[list[Any]] = [[tuple(r) for r in captures]]
     for table in ("capture_rollup_15m", "capture_rollup_1h"):
         rows = await conn.execute(
             text(
@@ -50,9 +52,7 @@ def test_staged_and_statement_paths_agree_on_counts_captures_and_rollups(
     rng = random.Random(8)
     values = [20.0, 20.5, 21.0]  # few values: repeats with the same and another value are common
     seed = [item(r, m, rng.choice(values)) for r in ROOMS for m in range(0, 360, 2)]
-    batch = [
-        item(rng.choice(ROOMS), rng.randrange(360), rng.choice(values)) for _ in range(2000)
-    ]
+    batch = [item(rng.choice(ROOMS), rng.randrange(360), rng.choice(values)) for _ in range(2000)]
 
     async def go() -> dict[bool, tuple[capture.IngestCounts, list[list[Any]]]]:
         engine = create_async_engine(database_url)
@@ -103,3 +103,29 @@ def test_staging_twice_in_one_transaction_and_nothing_left_after_commit(
         (293.15,),
         (294.15,),
     ]
+
+
+def test_with_a_rejected_list_bad_items_are_named_and_the_others_stored(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    future = one_capture.validate_python(body(20.0, room="a", ts=NOW + timedelta(hours=1)))
+    wrong_unit = one_capture.validate_python(body(20.0, room="new", unit="lumen"))
+    batch = [item("a", 0, 20.0), future, item("new", 0, 21.0), wrong_unit, item("a", 0, 20.0)]
+
+    async def go() -> tuple[capture.IngestCounts, list[tuple[int | None, str]]]:
+        engine = create_async_engine(database_url)
+        rejected: list[ErrorDetail] = []
+        try:
+            async with engine.begin() as conn:
+                counts = await capture.ingest(
+                    conn, batch, POLICY, NOW, staged=True, rejected=rejected
+                )
+        finally:
+            await engine.dispose()
+        return counts, [(d.index, d.code) for d in rejected]
+
+    counts, rejected = asyncio.run(go())
+    assert counts == capture.IngestCounts(2, 1, 0)
+    assert rejected == [(1, "in_future"), (3, "bad_unit")]
+    # auto-registration still registers the rooms of the good items
+    assert db.execute("SELECT key FROM room ORDER BY key").fetchall() == [("a",), ("new",)]
