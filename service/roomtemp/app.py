@@ -59,9 +59,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
+        primary_reads = create_engine(settings, url, autocommit=True)
         read_url = settings.read_url()
         read_engine = create_read_engine(settings, read_url) if read_url else None
-        metrics.instrument_engine(engine, settings.db_pool_size + settings.db_max_overflow)
+        metrics.instrument_engine(engine)
+        metrics.instrument_engine(primary_reads)
+        metrics.db_pool_max.set(2 * (settings.db_pool_size + settings.db_max_overflow))
         if not settings.auth_required:
             log.warning(
                 "AUTH_REQUIRED is false: the API is open to anyone who can reach it "
@@ -73,6 +76,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             clock=clock,
             head_revision=head_revision(),
             read_engine=read_engine,
+            primary_reads=primary_reads,
         )
         app.state.roomtemp = state
         try:
@@ -88,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         if state.ingest_batcher is not None:
             await state.ingest_batcher.close()
         await engine.dispose()
+        await primary_reads.dispose()
         if read_engine is not None:
             await read_engine.dispose()
         worker_exited(os.getpid())
@@ -103,11 +108,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     errors.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    # Scopes per router (tokens: ingest, read, admin); health and metrics stay open.
-    responses = {**AUTH_RESPONSES, **API_RESPONSES}
-    ingest, read = [Depends(require(Scope.INGEST))], [Depends(require(Scope.READ))]
-    admin = [Depends(require(Scope.ADMIN))]
-    read_or_admin = [Depends(require_by_method(Scope.READ, Scope.ADMIN))]
+    # Scopes per router (tokens: ingest, read, admin); health and metrics stay open. Without
+    # AUTH_REQUIRED there is nothing to check, and each dependency costs every request.
+    responses = {**AUTH_RESPONSES, **API_RESPONSES} if settings.auth_required else API_RESPONSES
+
+    def scoped(dependency: Any) -> list[Any]:
+        return [Depends(dependency)] if settings.auth_required else []
+
+    ingest, read = scoped(require(Scope.INGEST)), scoped(require(Scope.READ))
+    admin = scoped(require(Scope.ADMIN))
+    read_or_admin = scoped(require_by_method(Scope.READ, Scope.ADMIN))
     app.include_router(capture_router, dependencies=ingest, responses=responses)
     app.include_router(average_router, dependencies=read, responses=responses)
     app.include_router(registry_router, dependencies=read_or_admin, responses=responses)

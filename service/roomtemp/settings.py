@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     db_password: SecretStr | None = None
     db_sslmode: str | None = None
 
-    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
-    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 5
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
+    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 5000
     db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5

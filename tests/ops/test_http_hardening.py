@@ -118,7 +118,7 @@ def test_metrics_follow_naming_conventions_and_count(
     }
     assert {"insert capture", "select sensor_type"} <= queries, queries
     assert any(line.startswith("roomtemp_build_info{") and line.endswith(" 1.0") for line in lines)
-    assert "roomtemp_db_pool_connections_max 15.0" in lines
+    assert "roomtemp_db_pool_connections_max 60.0" in lines  # two pools of 20 + 10
     assert "roomtemp_db_pool_connections_in_use 0.0" in lines
     assert "roomtemp_db_pool_waiting_requests 0.0" in lines
     # Conventions: counters end in _total, durations are in seconds.

@@ -81,16 +81,15 @@ async def _open_read_connection(state: AppState) -> AsyncConnection:
                 log.info("read database reachable again; reads go to it")
             state.reading_from_primary = False
             return conn
-    return await state.engine.connect().start()
+    return await (state.primary_reads or state.engine).connect().start()
 
 
 async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
     # Reads go to the standby when one is configured: they may lag the primary a little.
-    # Reads are single statements (or need no common snapshot): autocommit saves the BEGIN and
-    # COMMIT round trips.
+    # Both read engines are in autocommit mode: reads are single statements (or need no common
+    # snapshot), so BEGIN and COMMIT would only add round trips.
     conn = await _open_read_connection(state)
     try:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
     finally:
         await conn.close()

@@ -21,6 +21,8 @@ class AppState:
     clock: Clock
     head_revision: str
     schema_ready: bool = False
+    #: The primary in autocommit mode: reads when there is no standby (and the fallback).
+    primary_reads: AsyncEngine | None = None
     #: The standby's engine (DATABASE_READ_URL); None: reads use `engine`.
     read_engine: AsyncEngine | None = None
     #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.

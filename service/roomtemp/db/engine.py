@@ -8,10 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from roomtemp.settings import Settings
 
 
-def create_engine(settings: Settings, url: str) -> AsyncEngine:
-    """An async engine with bounded pool, connect timeout and statement timeout."""
+def create_engine(settings: Settings, url: str, *, autocommit: bool = False) -> AsyncEngine:
+    """An async engine with bounded pool, connect timeout and statement timeout.
+
+    `autocommit`: for reads that are single statements; set once per connection, which saves
+    a BEGIN and COMMIT per request and the per-checkout switch of isolation level.
+    """
+    options: dict[str, str] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
         url,
+        **options,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
@@ -32,6 +38,7 @@ def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
         pool_recycle=1800,
+        isolation_level="AUTOCOMMIT",  # reads are single statements
         # A read route that tried to write fails even if the "standby" is really a primary.
         connect_args=_connect_args(settings, "roomtemp-read", "default_transaction_read_only=on"),
     )

@@ -7,6 +7,7 @@ use `livesum` so a worker's share disappears when it exits.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -41,6 +42,7 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+@functools.lru_cache(maxsize=512)
 def statement_name(statement: str) -> str:
     """A low-cardinality name for a SQL statement: verb and first table ("select capture")."""
     write = _WRITE.search(statement)
@@ -175,9 +177,9 @@ class Metrics:
         for reason in reasons:
             self.captures_rejected.labels(reason=reason).inc()
 
-    def instrument_engine(self, engine: AsyncEngine, pool_max: int) -> None:
-        """Pool usage from pool events, statement latency from cursor events."""
-        self.db_pool_max.set(pool_max)
+    def instrument_engine(self, engine: AsyncEngine) -> None:
+        """Pool usage from pool events, statement latency from cursor events (per engine; the
+        pool gauges add up over the worker's engines)."""
         sync_engine: Engine = engine.sync_engine
         pool = sync_engine.pool
         in_use = self.db_pool_in_use
