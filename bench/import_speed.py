@@ -1,6 +1,6 @@
 """Import speed: the staged COPY load against the API's one-statement upsert, per chunk size.
 
-    python -m bench.import_speed                       # 1k, 10k, 50k rows per chunk
+    python -m bench.import_speed                       # (make bench-import) 1k, 10k, 50k rows
     python -m bench.import_speed --rows 20000 --chunks 1000,10000 --out /tmp/b
 
 Against a durable local PostgreSQL (as bench.run; BENCH_DATABASE_URL to use another server),
