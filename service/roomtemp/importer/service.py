@@ -150,15 +150,15 @@ async def _store(
     if not pending:
         return
     rejected: list[ErrorDetail] = []
+    bad: dict[int, ErrorDetail] = {}
     async with engine.begin() as conn:
         counts = await capture.ingest(
             conn, [c for _, c in pending], policy, clock(), staged=staged, rejected=rejected
         )
-    bad: dict[int, ErrorDetail] = {}
-    for detail in rejected:
-        if detail.index is None:
-            raise InvalidInput("a rejected capture without its index", rejected)
-        bad.setdefault(detail.index, detail)
+        for detail in rejected:  # the first problem of each bad item
+            if detail.index is None:  # cannot happen for a batch; rolls the chunk back
+                raise InvalidInput("a rejected capture without its index", rejected)
+            bad.setdefault(detail.index, detail)
     for index, detail in sorted(bad.items()):
         totals.rejected += 1
         on_reject(_reject(pending[index][0], detail))
