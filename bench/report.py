@@ -79,7 +79,9 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          verdict(0.75 <= ratio <= 1.25)))  # fmt: skip
     for st in doc["facts"].get("storage", []):
         rows.append((f"[{st['label']}] storage ≤ 80 B per capture (heap + indexes)",
-                     f"{st['bytes_per_capture']} B (+ rollups {st['rollup_bytes_per_capture']} B)",
+                     f"{st['bytes_per_capture']} B: heap {st.get('heap_bytes_per_capture')}, "
+                     f"indexes {st.get('index_bytes_per_capture')} "
+                     f"(+ rollups {st['rollup_bytes_per_capture']} B)",
                      "", verdict(st["bytes_per_capture"] <= 80)))  # fmt: skip
     rss = [v for k, v in doc["facts"].items() if k.startswith("rss_")]
     if rss:

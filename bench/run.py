@@ -237,10 +237,11 @@ class Bench:
     def storage(self, label: str) -> None:
         with psycopg.connect(self.conninfo) as conn:
 
-            def size(rel: str) -> int:
+            def size(rel: str, part: str = "pg_total_relation_size") -> int:
                 # the table and, when it is partitioned, all its partitions
+                assert part in ("pg_total_relation_size", "pg_table_size", "pg_indexes_size")
                 row = conn.execute(
-                    "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    f"SELECT COALESCE(sum({part}(c.oid)), 0) FROM pg_class c "  # noqa: S608
                     "WHERE c.oid = %s::regclass "
                     "OR c.oid IN (SELECT relid FROM pg_partition_tree(%s::regclass))",
                     [rel, rel],
@@ -258,6 +259,12 @@ class Bench:
                     "captures": count,
                     "capture_bytes": size("capture"),
                     "bytes_per_capture": round(size("capture") / max(count, 1), 1),
+                    "heap_bytes_per_capture": round(
+                        size("capture", "pg_table_size") / max(count, 1), 1
+                    ),
+                    "index_bytes_per_capture": round(
+                        size("capture", "pg_indexes_size") / max(count, 1), 1
+                    ),
                     "rollup_bytes": rollup_bytes,
                     "rollup_bytes_per_capture": round(rollup_bytes / max(count, 1), 1),
                 }
@@ -341,6 +348,13 @@ class Bench:
     def run(self) -> None:
         a = self.args
         migrate.upgrade(self.url)
+        # As deployed: the maintenance job has created this month's partition and the next ones.
+        subprocess.run(  # noqa: S603
+            [str(Path(sys.executable).parent / "roomtemp"), "maintain"],
+            env={**os.environ, "DATABASE_URL": self.url},
+            check=True,
+            cwd=ROOT,
+        )
         # Measured without API tokens (loadgen sends none); with AUTH_REQUIRED each request adds
         # one indexed token lookup.
         env = {

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     partition_ahead: Annotated[int, Field(ge=1, le=366)] = Field(
         default=3, description="Partitions `roomtemp maintain` keeps ready after the current one"
     )
+    partition_compact_after_days: Annotated[int, Field(ge=0)] | None = Field(
+        default=2,
+        description="`roomtemp maintain` rebuilds the primary-key index of partitions that "
+        "ended this many days ago with full pages (about 14 B less per capture); unset: never",
+    )
     retention_days: Annotated[int, Field(ge=1)] | None = Field(
         default=None,
         description="Captures older than this are rejected at ingest and their partitions "

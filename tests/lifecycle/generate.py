@@ -22,8 +22,9 @@ class Expected:
     stored: dict[tuple[str, str, datetime], float] = field(default_factory=dict)  # celsius
 
 
-def write_csv(path: Path, rooms: int, per_room: int) -> Expected:
-    """rooms x per_room readings a minute apart, with one bad, duplicate or updated row in 97."""
+def write_csv(path: Path, rooms: int, per_room: int, shift: float = 0.0) -> Expected:
+    """rooms x per_room readings a minute apart, with one bad, duplicate or updated row in 97;
+    `shift` is added to every value (the same file with changed values)."""
     exp = Expected()
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wt", newline="", encoding="utf-8") as f:
@@ -36,7 +37,7 @@ def write_csv(path: Path, rooms: int, per_room: int) -> Expected:
             iso = ts.isoformat()
             for r in range(rooms):
                 room = rooms_keys[r]
-                value = round(19 + (n % 600) / 100 + r / 50, 2)
+                value = round(19 + (n % 600) / 100 + r / 50, 2) + shift
                 kind = (n * rooms + r) % 97
                 line += 1
                 exp.rows += 1

@@ -1,4 +1,5 @@
-"""`roomtemp import` of a generated 200k-row file with bad rows; export round trip; uploads."""
+"""`roomtemp import` of a generated 200k-row file with bad rows (again, and with changed values:
+the counts and the rollups), export round trip; stop between chunks."""
 
 from __future__ import annotations
 
@@ -68,6 +69,30 @@ def stored_celsius(db: psycopg.Connection[Any]) -> dict[tuple[str, str, Any], fl
     return {(b, r, ts): v for b, r, ts, v in rows}
 
 
+def assert_rollups_match_raw(db: psycopg.Connection[Any]) -> None:
+    """Both rollup tables hold exactly the buckets recomputed from the raw captures."""
+    for table, stride in (("capture_rollup_15m", "15 minutes"), ("capture_rollup_1h", "1 hour")):
+        raw = {
+            (r, s, b): (n, total, lo, hi)
+            for r, s, b, n, total, lo, hi in db.execute(
+                "SELECT room_id, sensor_type_id, roomtemp_bucket(ts, CAST(%s AS interval)) AS b, "
+                "count(*), sum(value), min(value), max(value) FROM capture GROUP BY 1, 2, 3",
+                [stride],
+            )
+        }
+        rolled = {
+            (r, s, b): (n, total, lo, hi)
+            for r, s, b, n, total, lo, hi in db.execute(
+                f"SELECT room_id, sensor_type_id, bucket, count, sum, min, max FROM {table}"
+            )
+        }
+        assert rolled.keys() == raw.keys(), table
+        for k, (n, total, lo, hi) in raw.items():
+            assert rolled[k][0] == n, (table, k)
+            assert rolled[k][1] == pytest.approx(total, rel=1e-12), (table, k)
+            assert rolled[k][2:] == (lo, hi), (table, k)
+
+
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
     path = tmp_path_factory.mktemp("import") / "captures.csv.gz"
@@ -100,6 +125,33 @@ def test_import_big_file_with_bad_rows_then_export_round_trip(
     stored = stored_celsius(db)
     assert stored.keys() == exp.stored.keys()
     assert all(abs(stored[k] - v) < 1e-9 for k, v in exp.stored.items())
+    assert_rollups_match_raw(db)
+
+    # Again: nothing new. The corrected re-sends update twice (the stored correction, then the
+    # correction again); every other accepted row is a duplicate.
+    done = roomtemp("import", str(path), "--rejects", str(rejects))
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"accepted {accepted}: inserted 0, duplicates {accepted - 2 * exp.updated}, "
+        f"updated {2 * exp.updated}" in done.stdout
+    )
+    assert stored_celsius(db) == stored
+
+    # The same readings with every value changed: each stored key is updated by its first row;
+    # a re-send in the file is a duplicate (identical) or another update (corrected).
+    changed_path = tmp_path / "changed.csv.gz"
+    exp = write_csv(changed_path, ROOMS, PER_ROOM, shift=1.0)
+    done = roomtemp("import", str(changed_path), "--rejects", str(tmp_path / "r2.csv"))
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"accepted {accepted}: inserted 0, duplicates {exp.duplicates}, "
+        f"updated {exp.inserted + exp.updated}" in done.stdout
+    )
+    assert f"rejected {len(exp.rejected)}" in done.stdout
+    stored = stored_celsius(db)
+    assert stored.keys() == exp.stored.keys()
+    assert all(abs(stored[k] - v) < 1e-9 for k, v in exp.stored.items())
+    assert_rollups_match_raw(db)
 
     # Export in celsius: exactly the captures the file left stored.
     out = tmp_path / "export.csv"

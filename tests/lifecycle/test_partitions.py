@@ -273,3 +273,82 @@ def test_rollups_expire_with_their_partitions(
     assert day.fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
     _assert_rollups_exact(db)
+
+
+def _compact(url: str, now: datetime, after: timedelta) -> list[tuple[str, int, int]]:
+    async def go() -> list[tuple[str, int, int]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await service.compact(conn, now, after)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _fillfactor(conn: psycopg.Connection[Any], index: str) -> list[str] | None:
+    row = conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [index]).fetchone()
+    return row[0] if row else None
+
+
+def test_compaction_rebuilds_ended_partitions_only(
+    database_url: str, clean_partitions: psycopg.Connection[Any]
+) -> None:
+    db = clean_partitions
+    # October: 40 rooms x 1 capture a minute for 2 days, in arrival order (time, then room),
+    # as sensors send them; November (the current month) gets a few.
+    db.execute("INSERT INTO building (key, name) VALUES ('hq', 'hq')")
+    db.execute(
+        "INSERT INTO room (building_id, key, name) "
+        "SELECT 1, 'r' || g, 'r' || g FROM generate_series(1, 40) g"
+    )
+    _maintain(database_url, NOW, ahead=0)
+    _maintain(database_url, datetime(2026, 10, 5, tzinfo=UTC), ahead=0)
+    db.execute(
+        "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
+        "SELECT t, 290 + r % 7, r, 1 FROM generate_series("
+        "timestamptz '2026-10-01 00:00+00', timestamptz '2026-10-02 23:59+00', interval '1 minute'"
+        ") t, generate_series(1, 40) r ORDER BY t, r"
+    )
+    db.execute(
+        "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
+        "SELECT timestamptz '2026-11-20 00:00+00' + r * interval '1 minute', 291, r, 1 "
+        "FROM generate_series(1, 40) r"
+    )
+    before = _rows(db)
+
+    # On November 1st October has ended only just: nothing is rebuilt yet.
+    assert _compact(database_url, datetime(2026, 11, 1, 12, tzinfo=UTC), timedelta(days=2)) == []
+    [(name, size_before, size_after)] = _compact(database_url, NOW, timedelta(days=2))
+    assert name == "capture_p202610"
+    assert size_after < size_before, (size_before, size_after)
+    assert _fillfactor(db, "capture_p202610_pkey") == ["fillfactor=100"]
+    assert _fillfactor(db, "capture_p202611_pkey") is None  # the current month is left alone
+    assert _fillfactor(db, "capture_default_pkey") is None
+    assert _rows(db) == before
+    # Done once; a late capture still goes into the compacted partition.
+    assert _compact(database_url, NOW, timedelta(days=2)) == []
+    db.execute(
+        "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
+        "VALUES ('2026-10-01 00:00:30+00', 300, 1, 1)"
+    )
+    assert db.execute("SELECT count(*) FROM capture_p202610").fetchone() == (2 * 1440 * 40 + 1,)
+
+
+def test_cli_maintain_reports_compaction(
+    database_url: str,
+    clean_partitions: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PARTITION_INTERVAL", "day")
+    monkeypatch.setenv("PARTITION_AHEAD", "1")
+    monkeypatch.setenv("PARTITION_COMPACT_AFTER_DAYS", "0")
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    _maintain(database_url, yesterday, interval="day", ahead=0)
+    assert main(["maintain"]) == 0
+    out = capsys.readouterr().out
+    assert f"compacted the primary key of capture_p{yesterday:%Y%m%d}:" in out

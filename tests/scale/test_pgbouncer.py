@@ -7,6 +7,7 @@ exactly the situation where session state leaks between clients.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,15 +15,21 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from roomtemp.clock import system_clock
 from roomtemp.embedded._system import pid_alive, run, server_account
-from tests.conftest import ClientFactory
+from roomtemp.importer import service as importer
+from roomtemp.importer.source import open_source
+from roomtemp.lifecycle.cli import engine_for
+from tests.conftest import NOW, ClientFactory, make_settings
 from tests.factories import capture
 
 
@@ -150,3 +157,53 @@ def test_api_works_through_pgbouncer_with_db_pgbouncer(
             assert r.status_code == 200, r.text
             assert r.json()["count"] == 14
             assert client.get("/v1/buildings/pooled").status_code == 200
+
+
+def test_imports_stage_their_chunks_through_pgbouncer(
+    bouncer_url: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The importer's staging table lives only inside each chunk's transaction: two imports at
+    once through PgBouncer's one shared server connection neither collide nor mix rows."""
+    settings = make_settings(database_url=bouncer_url, db_pgbouncer=True)
+    paths = []
+    for building in ("east", "west"):
+        path = tmp_path / f"{building}.ndjson"
+        path.write_bytes(
+            b"\n".join(
+                orjson.dumps(
+                    capture(
+                        20 + n % 7,
+                        building=building,
+                        room=f"r{n % 5}",
+                        ts=NOW - timedelta(days=1) + timedelta(minutes=n),
+                    )
+                )
+                for n in range(600)
+            )
+        )
+        paths.append(path)
+
+    async def one(path: Path) -> importer.ImportTotals:
+        engine = engine_for(settings)
+        try:
+            with open_source(str(path)) as source:
+                return await importer.import_records(
+                    engine,
+                    source.records,
+                    importer.policy_for(settings, 100),
+                    system_clock,
+                    chunk_size=100,
+                )
+        finally:
+            await engine.dispose()
+
+    async def both() -> list[importer.ImportTotals]:
+        return list(await asyncio.gather(*(one(p) for p in paths)))
+
+    for totals in asyncio.run(both()):
+        assert (totals.rows, totals.inserted, totals.rejected, totals.chunks) == (600, 600, 0, 6)
+    counts = db.execute(
+        "SELECT b.key, count(*) FROM capture c JOIN room r ON r.id = c.room_id "
+        "JOIN building b ON b.id = r.building_id GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert counts == [("east", 600), ("west", 600)]

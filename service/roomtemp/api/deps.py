@@ -22,9 +22,15 @@ log = logging.getLogger(__name__)
 
 # Dependencies are `async def` even when they never await: FastAPI runs plain `def` ones in a
 # thread pool, a thread hop per request that costs more than the work.
-async def app_state(request: Request) -> AppState:
+# Each dependency below takes only the Request (resolved for free) rather than other
+# dependencies: FastAPI's per-request cost grows with every dependency in the tree.
+def _state(request: Request) -> AppState:
     state: AppState = request.app.state.roomtemp
     return state
+
+
+async def app_state(request: Request) -> AppState:
+    return _state(request)
 
 
 State = Annotated[AppState, Depends(app_state)]
@@ -41,7 +47,8 @@ async def check_schema(state: AppState, *, recheck: bool = False) -> bool:
     return state.schema_ready
 
 
-async def _ready_state(state: State) -> AppState:
+async def _ready(request: Request) -> AppState:
+    state = _state(request)
     if not await check_schema(state):
         raise ServiceUnavailable(
             "the database schema is not at the latest revision; run `roomtemp migrate`",
@@ -50,11 +57,12 @@ async def _ready_state(state: State) -> AppState:
     return state
 
 
-ReadyState = Annotated[AppState, Depends(_ready_state)]
+ReadyState = Annotated[AppState, Depends(_ready)]
 
 
-async def _transaction(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+async def _transaction(request: Request) -> AsyncIterator[AsyncConnection]:
     # Committed when the endpoint returns, before the response is sent: a 201 means durable.
+    state = await _ready(request)
     async with state.engine.begin() as conn:
         yield conn
 
@@ -84,11 +92,11 @@ async def _open_read_connection(state: AppState) -> AsyncConnection:
     return await (state.primary_reads or state.engine).connect().start()
 
 
-async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     # Reads go to the standby when one is configured: they may lag the primary a little.
     # Both read engines are in autocommit mode: reads are single statements (or need no common
     # snapshot), so BEGIN and COMMIT would only add round trips.
-    conn = await _open_read_connection(state)
+    conn = await _open_read_connection(await _ready(request))
     try:
         yield conn
     finally:
@@ -99,8 +107,8 @@ async def _read_connection(state: ReadyState) -> AsyncIterator[AsyncConnection]:
 ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 
-async def now(state: State) -> datetime:
-    return state.clock()
+async def now(request: Request) -> datetime:
+    return _state(request).clock()
 
 
 Now = Annotated[datetime, Depends(now)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
@@ -60,3 +61,92 @@ async def upsert_captures(
         },
     )
     return {(r, s, t): v for r, s, t, v in rows}
+
+
+# The staged load: binary COPY into a temporary table, then one INSERT … SELECT. The table lives
+# only inside the caller's transaction (ON COMMIT DROP, and dropped at the end so a transaction
+# may stage twice): nothing depends on session state, which PgBouncer in transaction pooling
+# mode would not keep. `first_value` is the first value the batch gave a key, which is what the
+# API compares with the stored value (later ones in the batch are counted by the caller).
+_STAGE = text(
+    "CREATE TEMP TABLE capture_stage (LIKE capture, first_value double precision NOT NULL) "
+    "ON COMMIT DROP"
+)
+_COPY_STAGE = (
+    "COPY capture_stage (room_id, sensor_type_id, ts, value, first_value) "
+    "FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["int4", "int2", "timestamptz", "float8", "float8"]
+_DROP_STAGE = text("DROP TABLE capture_stage")
+
+# As _UPSERT: `existing` reads the rows as they were before this statement. It looks each key
+# up in the primary key (a subquery per staged row, materialised so it runs once): the temporary
+# table has no statistics, and a join was planned as a hash join over every capture in the
+# batch's time range, which grows with the table. The bounds on c.ts skip the partitions the
+# batch cannot touch. One row comes back per touched 15-minute bucket rather than per capture:
+# the rollups recompute whole buckets, so a key per bucket (its end) is all they need.
+_UPSERT_STAGED = text(
+    """
+    WITH existing AS MATERIALIZED (
+        SELECT s.room_id, s.sensor_type_id, s.ts, s.value, s.first_value,
+               (SELECT c.value FROM capture c
+                WHERE c.room_id = s.room_id AND c.sensor_type_id = s.sensor_type_id
+                  AND c.ts = s.ts AND c.ts >= :lo AND c.ts <= :hi) AS old
+        FROM capture_stage s
+    ),
+    upsert AS (
+        INSERT INTO capture (ts, value, room_id, sensor_type_id)
+        SELECT ts, value, room_id, sensor_type_id FROM capture_stage
+        ORDER BY room_id, sensor_type_id, ts
+        ON CONFLICT (room_id, sensor_type_id, ts)
+        DO UPDATE SET value = EXCLUDED.value WHERE capture.value IS DISTINCT FROM EXCLUDED.value
+    )
+    SELECT room_id, sensor_type_id, roomtemp_bucket(ts, interval '15 minutes') AS bucket,
+           count(*) FILTER (WHERE old IS NULL) AS inserted,
+           count(*) FILTER (WHERE old = first_value) AS duplicates,
+           count(*) FILTER (WHERE old <> first_value) AS updated,
+           bool_or(old IS DISTINCT FROM value) AS changed
+    FROM existing
+    GROUP BY 1, 2, 3
+    """
+)
+
+# room_id, sensor_type_id, ts, value (the last in the batch), first value in the batch
+StagedCapture = tuple[int, int, datetime, float, float]
+
+
+@dataclass(frozen=True)
+class StagedResult:
+    inserted: int  # keys not stored before
+    duplicates: int  # stored with the batch's first value for the key
+    updated: int  # stored with another value
+    changed_buckets: list[CaptureKey]  # (room, sensor type, 15-minute bucket end) now different
+
+
+async def upsert_captures_copy(
+    conn: AsyncConnection, rows: Sequence[StagedCapture]
+) -> StagedResult:
+    """Insert or replace captures through a binary COPY into a transaction-local staging table
+    (keys must be unique; rows in key order keep one lock order across transactions)."""
+    if not rows:
+        return StagedResult(0, 0, 0, [])
+    await conn.execute(_STAGE)
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    async with raw.cursor() as cur, cur.copy(_COPY_STAGE) as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            await copy.write_row(row)
+    lo = min(r[2] for r in rows)
+    hi = max(r[2] for r in rows)
+    result = await conn.execute(_UPSERT_STAGED, {"lo": lo, "hi": hi})
+    inserted = duplicates = updated = 0
+    changed: list[CaptureKey] = []
+    for room_id, sensor_type_id, bucket, n_ins, n_dup, n_upd, any_change in result:
+        inserted += n_ins
+        duplicates += n_dup
+        updated += n_upd
+        if any_change:
+            changed.append((room_id, sensor_type_id, bucket))
+    await conn.execute(_DROP_STAGE)
+    return StagedResult(inserted, duplicates, updated, changed)

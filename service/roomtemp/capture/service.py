@@ -181,11 +181,16 @@ async def ingest(
     *,
     single: bool = False,
     problems: Sequence[ErrorDetail] = (),
+    staged: bool = False,
+    rejected: list[ErrorDetail] | None = None,
 ) -> IngestCounts:
     """Validate the whole batch, then store all of it or nothing.
 
     `items` that already failed validation are None, with their `problems` given. Raises
-    InvalidInput listing every bad item by index (no index for a single capture).
+    InvalidInput listing every bad item by index (no index for a single capture). `staged`
+    stores through COPY into a staging table (same rules and counts; faster for big batches).
+    Given a `rejected` list, bad items are left out and their problems appended to it instead
+    (the importer: one pass over a chunk with bad rows rather than a retry without them).
     """
     check_batch_size(len(items), policy)
     problems = list(problems)
@@ -211,7 +216,15 @@ async def ingest(
         if check_rooms and item is not None and (item.building, item.room) not in rooms:
             problems.append(_unknown_room(item, None if single else n))
     if problems:
-        raise _rejected(problems, len(items))
+        error = _rejected(problems, len(items))
+        if rejected is None:
+            raise error
+        rejected.extend(error.details)
+        bad = {p.index for p in problems}
+        items = [None if n in bad else i for n, i in enumerate(items)]
+        if not check_rooms:  # skipped above; with auto-registration every room is found
+            pairs = [(i.building, i.room) for i in items if i is not None]
+            rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
 
     keyed = [
         ((rooms[(i.building, i.room)], sensor_types[i.sensor_type].id, i.ts), v)
@@ -232,6 +245,15 @@ async def ingest(
             chain_updates += 1
         final[key] = value
 
+    if staged:
+        keys = sorted(final)  # the same lock order as _store
+        result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
+        await rollups.captures_changed(conn, result.changed_buckets)
+        return IngestCounts(
+            result.inserted,
+            result.duplicates + chain_duplicates,
+            result.updated + chain_updates,
+        )
     replaced = await _store(conn, final)
     inserted = duplicates = updated = 0
     for key in final:

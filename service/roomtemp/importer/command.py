@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--rejects", help="reject file (CSV; default: FILE.rejects.csv, import.rejects.csv)"
     )
     parser.add_argument(
-        "--chunk-size", type=_positive, default=5000, help="rows per transaction (5000)"
+        "--chunk-size", type=_positive, default=10_000, help="rows per transaction (10000)"
     )
     parser.set_defaults(func=run)
 

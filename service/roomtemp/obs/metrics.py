@@ -26,6 +26,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from roomtemp.db import driver
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 NAMESPACE = "roomtemp"
 
@@ -205,6 +207,13 @@ class Metrics:
         @event.listens_for(pool, "checkin")
         def _checkin(*_: Any) -> None:
             in_use.dec()
+
+        def observe(name: str, seconds: float) -> None:
+            query_duration.labels(query=name).observe(seconds)
+
+        @event.listens_for(pool, "connect")
+        def _connect(_dbapi: Any, record: Any) -> None:
+            record.info[driver.OBSERVER] = observe
 
         @event.listens_for(sync_engine, "before_cursor_execute")
         def _before(_c: Any, _cur: Any, _s: Any, _p: Any, context: Any, _e: Any) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 import time
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,10 +25,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="create time partitions ahead and drop those past retention",
         description="Create the current and the next PARTITION_AHEAD partitions of captures "
         "(PARTITION_INTERVAL month or day), move rows out of the default partition, drop "
-        "whole partitions older than RETENTION_DAYS (and their rollups), and recompute the "
-        "report rollups of temperature sensor types when COMFORT_LOW/HIGH_CELSIUS changed. "
-        "Idempotent; concurrent runs wait for each other (advisory lock). Run it from cron "
-        "(the chart's CronJob does).",
+        "whole partitions older than RETENTION_DAYS (and their rollups), recompute the report "
+        "rollups of temperature sensor types when COMFORT_LOW/HIGH_CELSIUS changed, and rebuild "
+        "the primary-key index of partitions that ended PARTITION_COMPACT_AFTER_DAYS ago with "
+        "full pages. Idempotent; concurrent runs wait for each other (advisory lock). Run it "
+        "from cron (the chart's CronJob does).",
     )
     parser.add_argument("--ahead", type=int, help="partitions to create ahead (PARTITION_AHEAD)")
     parser.add_argument(
@@ -42,15 +44,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
     engine = engine_for(settings)
     try:
+        now = system_clock()
         async with engine.begin() as conn:
-            return await service.maintain(
+            report = await service.maintain(
                 conn,
-                system_clock(),
+                now,
                 settings.partition_interval,
                 ahead,
                 settings.retention_days,
                 (settings.comfort_low_celsius, settings.comfort_high_celsius),
             )
+        if settings.partition_compact_after_days is not None:
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                report.compacted = await service.compact(
+                    conn, now, timedelta(days=settings.partition_compact_after_days)
+                )
+        return report
     finally:
         await engine.dispose()
 

@@ -127,3 +127,45 @@ async def delete_rollups_through(conn: AsyncConnection, table: str, oldest: date
         raise ValueError(f"not a rollup table: {table!r}")
     delete = f"DELETE FROM {table} WHERE bucket <= :oldest"  # noqa: S608 - a known table
     return (await conn.execute(text(delete), {"oldest": oldest})).rowcount
+
+
+# -- compaction of ended partitions ------------------------------------------------------------
+_PKEY_NAME = re.compile(r"capture_p\d{6}(\d{2})?_pkey")
+
+
+async def session_lock(conn: AsyncConnection) -> None:
+    """The maintenance lock for work outside a transaction (REINDEX CONCURRENTLY)."""
+    await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+
+
+async def session_unlock(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+
+
+async def uncompacted_primary_keys(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """(partition, primary-key index) of every partition whose index is not at fillfactor 100."""
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname, ic.relname FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_index x ON x.indrelid = c.oid AND x.indisprimary "
+            "JOIN pg_class ic ON ic.oid = x.indexrelid "
+            "WHERE i.inhparent = CAST('capture' AS regclass) "
+            "AND NOT COALESCE(ic.reloptions, CAST('{}' AS text[])) @> ARRAY['fillfactor=100'] "
+            "ORDER BY c.relname"
+        )
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def compact_primary_key(conn: AsyncConnection, index: str) -> None:
+    """Rebuild the index with full leaf pages, without blocking writes. Needs autocommit."""
+    if not _PKEY_NAME.fullmatch(index):
+        raise ValueError(f"not a capture partition index: {index!r}")
+    await conn.execute(text(f'ALTER INDEX "{index}" SET (fillfactor = 100)'))
+    await conn.execute(text(f'REINDEX INDEX CONCURRENTLY "{index}"'))
+
+
+async def relation_size(conn: AsyncConnection, name: str) -> int:
+    size = await conn.scalar(text("SELECT pg_relation_size(CAST(:n AS regclass))"), {"n": name})
+    return int(size or 0)
