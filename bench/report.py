@@ -83,6 +83,14 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"indexes {st.get('index_bytes_per_capture')} "
                      f"(+ rollups {st['rollup_bytes_per_capture']} B)",
                      "", verdict(st["bytes_per_capture"] <= 80)))  # fmt: skip
+    for size in sizes:
+        rep = doc["facts"].get(f"report_{size}")
+        if rep:
+            fast, slow = rep["rollups"]["median_s"], rep["raw"]["median_s"]
+            rows.append((f"[{size}] period report of a 500-room building over the loaded span "
+                         "well under 1 s (#8)",
+                         f"median {fast * 1000:,.0f} ms from rollups, {slow * 1000:,.0f} ms raw",
+                         f"{slow / fast:,.0f} times faster", verdict(fast < 0.5)))  # fmt: skip
     rss = [v for k, v in doc["facts"].items() if k.startswith("rss_")]
     if rss:
         rows.append(("worker RSS ≤ 150 MB after the run", f"{max(rss)} MB", "",
@@ -134,6 +142,14 @@ def markdown(doc: dict[str, Any]) -> str:
             f"- [{s['label']}] {s['captures']:,} captures: {s['bytes_per_capture']} B/capture "
             f"(heap + indexes), rollups {s['rollup_bytes_per_capture']} B/capture"
         )
+    for size in [s["label"] for s in f.get("storage", [])]:
+        rep = f.get(f"report_{size}")
+        if rep:
+            lines.append(
+                f"- [{size}] report of building {rep['building']} from {rep['from']} to "
+                f"{rep['to']}: rollups {rep['rollups']['seconds']} s, raw captures "
+                f"{rep['raw']['seconds']} s"
+            )
     for k, v in f.items():
         if k.startswith("rss_"):
             lines.append(f"- {k}: {v} MB")
