@@ -5,7 +5,7 @@ straight through psycopg), ingest over HTTP, reads at two table sizes, resource 
 EXPLAIN (ANALYZE, BUFFERS) of each read query. Results: bench/results/<stamp>.json and .md
 (and latest.json / latest.md).
 
-    python -m bench.run                 # default sizes, ~10 min on 2 cores
+    python -m bench.run                 # default sizes, ~15 min on 2 cores
     python -m bench.run --quick --out /tmp/b   # smoke run (seconds)
 """
 

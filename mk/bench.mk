@@ -1,4 +1,4 @@
-# The benchmark (bench/): `make bench` runs the full suite (~10 min on 2 cores) and writes
+# The benchmark (bench/): `make bench` runs the full suite (~15 min on 2 cores) and writes
 # bench/results/<stamp>.{json,md} and latest.{json,md}; BENCH_ARGS passes options, e.g.
 #   make bench BENCH_ARGS="--sizes 1000000,5000000 --duration 5 --workers 2"
 .PHONY: bench bench-quick
