@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import psycopg
 from sqlalchemy import TextClause
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,8 +43,16 @@ async def fetch_one(
     driver = fairy.driver_connection
     assert driver is not None
     started = time.perf_counter()
-    cursor = await driver.execute(_sql(stmt), params)
-    row: tuple[Any, ...] | None = await cursor.fetchone()
+    try:
+        cursor = await driver.execute(_sql(stmt), params)
+        row: tuple[Any, ...] | None = await cursor.fetchone()
+    except psycopg.Error:
+        # A connection that died (server restart, network) must not serve the next request.
+        # The pool would also drop it when its rollback on return fails; this does not depend
+        # on that (tests/integration/test_driver_statements.py checks the outcome).
+        if driver.closed or driver.broken:
+            await conn.invalidate()
+        raise
     observe: Callable[[str, float], None] | None = fairy.info.get(OBSERVER)
     if observe is not None:
         observe(name, time.perf_counter() - started)
