@@ -75,8 +75,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             engine=engine,
             clock=clock,
             head_revision=head_revision(),
-            read_engine=read_engine,
             primary_reads=primary_reads,
+            read_engine=read_engine,
         )
         app.state.roomtemp = state
         try:

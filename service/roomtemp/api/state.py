@@ -20,10 +20,10 @@ class AppState:
     engine: AsyncEngine
     clock: Clock
     head_revision: str
-    schema_ready: bool = False
     #: The primary in autocommit mode: reads when there is no standby (and the fallback).
-    primary_reads: AsyncEngine | None = None
-    #: The standby's engine (DATABASE_READ_URL); None: reads use `engine`.
+    primary_reads: AsyncEngine
+    schema_ready: bool = False
+    #: The standby's engine (DATABASE_READ_URL); None: reads use `primary_reads`.
     read_engine: AsyncEngine | None = None
     #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.
     reading_from_primary: bool = False
