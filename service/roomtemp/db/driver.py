@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import psycopg
 from sqlalchemy import TextClause
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,16 +42,10 @@ async def fetch_one(
     driver = fairy.driver_connection
     assert driver is not None
     started = time.perf_counter()
-    try:
-        cursor = await driver.execute(_sql(stmt), params)
-        row: tuple[Any, ...] | None = await cursor.fetchone()
-    except psycopg.Error:
-        # A connection that died (server restart, network) must not serve the next request.
-        # The pool would also drop it when its rollback on return fails; this does not depend
-        # on that (tests/integration/test_driver_statements.py checks the outcome).
-        if driver.closed or driver.broken:
-            await conn.invalidate()
-        raise
+    # A connection that dies here is dropped by the pool when its rollback on return fails
+    # (tests/integration/test_driver_statements.py).
+    cursor = await driver.execute(_sql(stmt), params)
+    row: tuple[Any, ...] | None = await cursor.fetchone()
     observe: Callable[[str, float], None] | None = fairy.info.get(OBSERVER)
     if observe is not None:
         observe(name, time.perf_counter() - started)
