@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy.dialects import postgresql
 
 from bench import report
 from bench.report_scenario import period_report
 from roomtemp.average import queries as avg_queries
 from roomtemp.db import migrate
+from roomtemp.db.driver import psycopg_sql
 from roomtemp.embedded import EmbeddedPostgres
 from roomtemp.rollup import queries as rollup_queries
 from tests.postgres_provider import libpq_conninfo, scratch_database, sqlalchemy_url
@@ -223,7 +223,7 @@ class Bench:
             t0 = time.perf_counter()
             for stmt in rollup_queries.REBUILDS:
                 conn.execute(
-                    self._sql(stmt), {"start": first, "end": first + timedelta(minutes=new)}
+                    psycopg_sql(stmt), {"start": first, "end": first + timedelta(minutes=new)}
                 )
             self.facts.setdefault("rollup_rebuilds", []).append(
                 {"rows": rows, "seconds": round(time.perf_counter() - t0, 2)}
@@ -271,8 +271,6 @@ class Bench:
             )
 
     # -- direct SQL: the query ceiling and EXPLAIN ----------------------------------------
-    def _sql(self, stmt: Any) -> str:
-        return str(stmt.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
 
     def _params(self, room_id: int) -> dict[str, Any]:
         end = datetime.now(UTC)
@@ -284,7 +282,7 @@ class Bench:
         }
 
     def query_ceiling(self, label: str, concurrency: int) -> None:
-        sql = self._sql(avg_queries._WINDOW)
+        sql = psycopg_sql(avg_queries._WINDOW)
 
         async def one(deadline: float, lat: list[float], seed: int) -> None:
             rng = random.Random(seed)  # noqa: S311 - load pattern, not security
@@ -340,7 +338,7 @@ class Bench:
             cases[f"{name}_rollup"] = (avg_queries.SERIES_15M, sp)
         with psycopg.connect(self.conninfo) as conn:
             for name, (stmt, params) in cases.items():
-                sql = "EXPLAIN (ANALYZE, BUFFERS) " + self._sql(stmt)
+                sql = "EXPLAIN (ANALYZE, BUFFERS) " + psycopg_sql(stmt)
                 plan = "\n".join(r[0] for r in conn.execute(sql, params))
                 self.explains[f"{size_label}/{name}"] = plan
 

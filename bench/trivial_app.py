@@ -18,12 +18,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import psycopg
 from fastapi import FastAPI, Response
-from sqlalchemy.dialects import postgresql
 
 from roomtemp.average.queries import _WINDOW_BY_KEYS
+from roomtemp.db.driver import psycopg_sql
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
 
-_SQL = str(_WINDOW_BY_KEYS.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
 _POOL_SIZE = 20
 _pool: asyncio.Queue[psycopg.AsyncConnection[tuple[object, ...]]] = asyncio.Queue()
 
@@ -61,7 +60,9 @@ async def latest(building: str, room: str) -> Response:
     }
     conn = await _pool.get()
     try:
-        row = await (await conn.execute(_SQL, params, prepare=True)).fetchone()
+        row = await (
+            await conn.execute(psycopg_sql(_WINDOW_BY_KEYS), params, prepare=True)
+        ).fetchone()
     finally:
         _pool.put_nowait(conn)
     if row is None:

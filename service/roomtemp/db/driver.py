@@ -27,7 +27,8 @@ _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 _compiled: dict[TextClause, str] = {}
 
 
-def _sql(stmt: TextClause) -> str:
+def psycopg_sql(stmt: TextClause) -> str:
+    """`stmt` as psycopg takes it (`%(name)s` parameters), compiled once."""
     sql = _compiled.get(stmt)
     if sql is None:
         sql = _compiled[stmt] = str(stmt.compile(dialect=_DIALECT))
@@ -44,7 +45,7 @@ async def fetch_one(
     started = time.perf_counter()
     # A connection that dies here is dropped by the pool when its rollback on return fails
     # (tests/integration/test_driver_statements.py).
-    cursor = await driver.execute(_sql(stmt), params)
+    cursor = await driver.execute(psycopg_sql(stmt), params)
     row: tuple[Any, ...] | None = await cursor.fetchone()
     observe: Callable[[str, float], None] | None = fairy.info.get(OBSERVER)
     if observe is not None:
