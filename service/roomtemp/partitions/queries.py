@@ -130,7 +130,7 @@ async def delete_rollups_through(conn: AsyncConnection, table: str, oldest: date
 
 
 # -- compaction of ended partitions ------------------------------------------------------------
-_PKEY_NAME = re.compile(r"capture_p\d{6}(\d{2})?_pkey")
+_PKEY_NAME = re.compile(_PARTITION_NAME.pattern + "_pkey")  # PostgreSQL's name for a PK
 
 
 async def session_lock(conn: AsyncConnection) -> None:

@@ -71,9 +71,8 @@ class MaintainReport:
     expired_rollup_buckets: int = 0  # of dropped partitions and of expired default rows
     kept: int = 0  # partitions left as they were
     comfort_recomputed: list[str] = field(default_factory=list)  # sensor types
-    compacted: list[tuple[str, int, int]] = field(
-        default_factory=list
-    )  # (partition, bytes before, after)
+    # (partition, bytes of its primary-key index before, after)
+    compacted: list[tuple[str, int, int]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"created {n} (moved {m} rows from capture_default)" for n, m in self.created]
