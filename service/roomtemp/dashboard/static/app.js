@@ -297,6 +297,8 @@ let generation = 0;
 async function render({ focus = false } = {}) {
   const mine = ++generation;
   const main = $("#main");
+  // Counts renders started, so a test can tell a refresh happened even when it finished at once.
+  document.body.dataset.renders = String(mine);
   document.body.dataset.state = "loading";
   main.setAttribute("aria-busy", "true");
   const route = location.hash.replace(/^#/, "") || "/";
