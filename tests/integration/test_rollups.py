@@ -105,6 +105,48 @@ def test_rollups_match_raw_after_resends_updates_and_late_data(
         assert_pieces(stored_pieces(db, table), want)
 
 
+def test_captures_in_time_order_are_merged_into_the_rollups_exactly(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    """Sensors post in time order: new captures are merged into the stored pieces, not
+    recomputed. Across hour and day edges, with tied extremes, tied longest gaps (the earlier
+    one wins) and values on both sides of the comfort bounds; a late capture at the end."""
+    rng = random.Random(11)
+    midnight = NOW.replace(hour=0)
+    steps = [5] * 6 + [20, 20, 5, 20, 7, 13, 30, 30, 5, 2, 45, 45, 1] + [5] * 30
+    posts: list[dict[str, Any]] = []
+    for room in ("a", "b", "c", "d"):
+        ts = midnight - timedelta(hours=2, minutes=rng.randrange(4))
+        for step in steps:
+            value = rng.choice([19.0, 21.0, 21.0, 25.0, 25.0])
+            posts.append(capture(value, room=room, ts=ts))
+            ts += timedelta(minutes=step)
+    posts.sort(key=lambda p: p["ts"])
+    final: dict[tuple[str, datetime], float] = {}
+    i = 0
+    while i < len(posts):
+        chunk = posts[i : i + rng.choice([1, 1, 2, 3, 7])]
+        r = client.post("/v1/captures", json=chunk[0] if len(chunk) == 1 else chunk)
+        assert r.status_code == 201, r.text
+        assert r.json()["inserted"] == len(chunk)
+        for p in chunk:
+            final[(p["room"], datetime.fromisoformat(p["ts"]))] = kelvin(p["value"])
+        i += len(chunk)
+
+    def check() -> None:
+        assert_same(stored(db, "capture_rollup_15m"), expected(final, timedelta(minutes=15)))
+        for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
+                              (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
+            want = expected_pieces(final, stride, kelvin(20.0), kelvin(24.0))
+            assert_pieces(stored_pieces(db, table), want)
+
+    check()
+    late = capture(18.0, room="a", ts=midnight - timedelta(minutes=31, seconds=1))
+    assert client.post("/v1/captures", json=[late]).json()["inserted"] == 1
+    final[("a", datetime.fromisoformat(late["ts"]))] = kelvin(18.0)
+    check()
+
+
 def test_update_of_the_minimum_or_maximum_recomputes_the_bucket(
     client: TestClient, db: psycopg.Connection[Any]
 ) -> None:

@@ -169,7 +169,12 @@ async def _store(
         [k[2] for k in keys],
         [final[k] for k in keys],
     )
-    await rollups.captures_changed(conn, [k for k in keys if replaced.get(k) != final[k]])
+    changed = [k for k in keys if replaced.get(k) != final[k]]
+    if any(k in replaced for k in changed):
+        # A changed value can move a bucket's minimum or maximum either way: recompute.
+        await rollups.captures_changed(conn, changed)
+    else:
+        await rollups.captures_added(conn, changed, [final[k] for k in changed])
     return replaced
 
 

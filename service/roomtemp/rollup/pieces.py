@@ -93,3 +93,36 @@ def of_pieces(low: str, high: str) -> str:
 
 def column_list(prefix: str = "") -> str:
     return ", ".join(prefix + c for c in COLUMNS)
+
+
+def appended(old: str, new: str, low: str, high: str) -> str:
+    """`column = expression` for each column: piece {old} followed by piece {new}.
+
+    Only for `{old}.last_ts < {new}.first_ts`; the same result as OF_PIECES over the two. Ties go
+    to the earlier time as there: every time in {old} comes before every time in {new}.
+    """
+    seg = f"date_part('epoch', {new}.first_ts - {old}.last_ts)"
+    o, n = old, new
+    exprs = {
+        "count": f"{o}.count + {n}.count",
+        "sum": f"{o}.sum + {n}.sum",
+        "min": f"LEAST({o}.min, {n}.min)",
+        "max": f"GREATEST({o}.max, {n}.max)",
+        "min_ts": f"CASE WHEN {n}.min < {o}.min THEN {n}.min_ts ELSE {o}.min_ts END",
+        "max_ts": f"CASE WHEN {n}.max > {o}.max THEN {n}.max_ts ELSE {o}.max_ts END",
+        "first_ts": f"{o}.first_ts",
+        "first_value": f"{o}.first_value",
+        "last_ts": f"{n}.last_ts",
+        "last_value": f"{n}.last_value",
+        "value_seconds": f"{o}.value_seconds + {n}.value_seconds + {o}.last_value * {seg}",
+        "below_seconds": f"{o}.below_seconds + {n}.below_seconds"
+        f" + CASE WHEN {o}.last_value < {low} THEN {seg} ELSE 0 END",
+        "above_seconds": f"{o}.above_seconds + {n}.above_seconds"
+        f" + CASE WHEN {o}.last_value > {high} THEN {seg} ELSE 0 END",
+        "gap_seconds": f"GREATEST({o}.gap_seconds, {seg}, {n}.gap_seconds)",
+        "gap_start": f"CASE WHEN {o}.gap_seconds >= GREATEST({seg}, {n}.gap_seconds)"
+        f" THEN {o}.gap_start WHEN {seg} >= {n}.gap_seconds THEN {o}.last_ts"
+        f" ELSE {n}.gap_start END",
+    }
+    assert tuple(exprs) == COLUMNS
+    return ", ".join(f"{c} = {e}" for c, e in exprs.items())

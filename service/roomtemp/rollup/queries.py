@@ -11,9 +11,13 @@ and capture_rollup_1d are pieces (see pieces.py): the 1-hour ones from the raw c
 for the bounds stored on the sensor type (`sensor_type.comfort_low/high`, canonical unit; NULL
 counts nothing); set_comfort changes those bounds and recomputes in the same transaction.
 
-Maintenance recomputes each touched bucket from the raw captures (at most one bucket's rows)
-rather than adding deltas: that stays exact for re-sends, last-write-wins updates that lower or
-raise a min or max, and late data, and it never accumulates floating-point drift.
+Captures under new keys are merged into the stored buckets (APPEND): sensors post in time
+order, so that is the common case, and it reads no raw captures. A 1-hour or 1-day piece takes
+them only when they all come after its last capture; otherwise that bucket is recomputed from the
+raw captures (late data), as is every bucket of a batch that changed a stored value (a
+last-write-wins update can lower or raise a min or max). A bucket's sum is a sum of its own
+captures in either case, only added in another order, so rounding cannot build up beyond one
+bucket.
 """
 
 from __future__ import annotations
@@ -132,6 +136,91 @@ REFRESH_1D = text(
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
+# New captures merged into their buckets without reading the raw captures again: 15-minute sums,
+# counts and extremes take any new capture; a 1-hour or 1-day piece takes the piece of its new
+# captures only when they all come after its last capture (pieces.appended). The buckets where
+# they do not (late data) come back, (stride, room, sensor type, bucket), for a recompute.
+_NEW_CAPTURES = """
+    SELECT i.room_id, i.sensor_type_id,
+           timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
+           + interval '1 microsecond' * (i.us % 1000000) AS ts,
+           i.value
+    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
+                CAST(:ts AS bigint[]), CAST(:vals AS double precision[]))
+         AS i(room_id, sensor_type_id, us, value)
+"""
+_PIECES_OF_NEW = """
+    {name}_new AS (
+        SELECT s.bucket, s.room_id, s.sensor_type_id,
+               {of_captures}
+        FROM (
+            SELECT n.room_id, n.sensor_type_id, n.ts, n.value, date_part('epoch', n.ts) AS at,
+                   roomtemp_bucket(n.ts, interval '{stride}') AS bucket,
+                   date_part('epoch', LEAD(n.ts) OVER (
+                       PARTITION BY n.room_id, n.sensor_type_id,
+                                    roomtemp_bucket(n.ts, interval '{stride}')
+                       ORDER BY n.ts) - n.ts) AS held
+            FROM new n
+        ) AS s
+        JOIN st ON st.id = s.sensor_type_id
+        GROUP BY s.room_id, s.sensor_type_id, s.bucket
+    ),
+    {name} AS (
+        INSERT INTO {table} AS r (bucket, room_id, sensor_type_id, {columns})
+        SELECT bucket, room_id, sensor_type_id, {columns} FROM {name}_new
+        ORDER BY room_id, sensor_type_id, bucket
+        ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+        SET {appended}
+        WHERE r.last_ts < EXCLUDED.first_ts
+        RETURNING r.room_id, r.sensor_type_id, r.bucket
+    )"""
+_LATE = """
+    SELECT '{stride}', k.room_id, k.sensor_type_id, k.bucket FROM {name}_new k
+    WHERE NOT EXISTS (SELECT 1 FROM {name} d WHERE d.room_id = k.room_id
+                      AND d.sensor_type_id = k.sensor_type_id AND d.bucket = k.bucket)"""
+_BOUND = "(SELECT {col} FROM sensor_type b WHERE b.id = r.sensor_type_id)"
+_PIECE_TABLES = (("h", "capture_rollup_1h", "1 hour"), ("d", "capture_rollup_1d", "1 day"))
+APPEND = text(
+    f"""
+    WITH {_BOUNDS},
+    new AS ({_NEW_CAPTURES}),
+    m AS (
+        INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
+        SELECT roomtemp_bucket(ts, interval '15 minutes') AS bucket,
+               sum(value), min(value), max(value), count(*), room_id, sensor_type_id
+        FROM new
+        GROUP BY room_id, sensor_type_id, bucket
+        ORDER BY room_id, sensor_type_id, bucket
+        ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+        SET sum = r.sum + EXCLUDED.sum, min = LEAST(r.min, EXCLUDED.min),
+            max = GREATEST(r.max, EXCLUDED.max), count = r.count + EXCLUDED.count
+    ),
+    {
+        ",".join(
+            _PIECES_OF_NEW.format(
+                name=name,
+                table=table,
+                stride=stride,
+                columns=pieces.column_list(),
+                of_captures=pieces.of_captures("st.comfort_low", "st.comfort_high"),
+                appended=pieces.appended(
+                    "r",
+                    "EXCLUDED",
+                    _BOUND.format(col="comfort_low"),
+                    _BOUND.format(col="comfort_high"),
+                ),
+            )
+            for name, table, stride in _PIECE_TABLES
+        )
+    }
+    {
+        " UNION ALL ".join(
+            _LATE.format(name=name, stride=stride) for name, _, stride in _PIECE_TABLES
+        )
+    }
+    """  # noqa: S608 - fixed fragments; values are bound
+)
+
 # Buckets of these keys that hold no capture any more (after captures were deleted).
 _FORGET = """
     DELETE FROM {table} AS r
@@ -174,6 +263,38 @@ async def refresh_buckets(
     await conn.execute(REFRESH_15M, params)
     await conn.execute(REFRESH_1H, params)
     await conn.execute(REFRESH_1D, params)
+
+
+async def append_captures(
+    conn: AsyncConnection,
+    room_ids: Sequence[int],
+    sensor_type_ids: Sequence[int],
+    ts: Sequence[datetime],
+    values: Sequence[float],
+) -> tuple[list[tuple[int, int, datetime]], list[tuple[int, int, datetime]]]:
+    """Merge new captures (keys not stored before) into the rollups; the (room, sensor type,
+    bucket end) of the 1-hour and of the 1-day buckets that hold later captures already."""
+    rows = await conn.execute(
+        APPEND, {**_key_params(room_ids, sensor_type_ids, ts), "vals": arrays.float_literal(values)}
+    )
+    late: dict[str, list[tuple[int, int, datetime]]] = {"1 hour": [], "1 day": []}
+    for stride, room_id, sensor_type_id, bucket in rows:
+        late[stride].append((room_id, sensor_type_id, bucket))
+    return late["1 hour"], late["1 day"]
+
+
+async def refresh_pieces(
+    conn: AsyncConnection,
+    hours: Sequence[tuple[int, int, datetime]],
+    days: Sequence[tuple[int, int, datetime]],
+) -> None:
+    """Recompute these 1-hour buckets from the raw captures, then these 1-day ones from theirs."""
+    for stmt, keys in ((REFRESH_1H, hours), (REFRESH_1D, days)):
+        if keys:
+            await conn.execute(
+                stmt,
+                _key_params([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+            )
 
 
 async def forget_empty_buckets(

@@ -21,6 +21,25 @@ async def captures_changed(conn: AsyncConnection, keys: Sequence[Key]) -> None:
         )
 
 
+async def captures_added(
+    conn: AsyncConnection, keys: Sequence[Key], values: Sequence[float]
+) -> None:
+    """Bring the buckets up to date after inserting captures under keys not stored before.
+
+    Appending is the common case (sensors post in time order) and merges the new captures into
+    the stored rollups; only the 1-hour and 1-day buckets that already hold later captures are
+    recomputed from the raw ones.
+    """
+    if not keys:
+        return
+    hours, days = await queries.append_captures(
+        conn, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], values
+    )
+    # A day holding a late hour is late itself; naming those hours again (a 1-hour bucket's end
+    # lies in its day) only guards that.
+    await queries.refresh_pieces(conn, hours, [*days, *hours])
+
+
 async def captures_removed(conn: AsyncConnection, keys: Sequence[Key]) -> int:
     """After deleting these captures: recompute their buckets, drop the ones left empty.
 
