@@ -136,6 +136,20 @@ REFRESH_1D = text(
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
+
+# Captures of `source` (as c) with their bucket of {stride} and `held`, the seconds to the next
+# capture in the same bucket: the input of pieces.OF_CAPTURES, one piece per bucket.
+def _bucketed(source: str, stride: str) -> str:
+    return f"""
+        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
+               roomtemp_bucket(c.ts, interval '{stride}') AS bucket,
+               date_part('epoch', LEAD(c.ts) OVER (
+                   PARTITION BY c.room_id, c.sensor_type_id,
+                                roomtemp_bucket(c.ts, interval '{stride}')
+                   ORDER BY c.ts) - c.ts) AS held
+        FROM {source} c"""  # noqa: S608 - fixed fragments
+
+
 # New captures merged into their buckets without reading the raw captures again: 15-minute sums,
 # counts and extremes take any new capture; a 1-hour or 1-day piece takes the piece of its new
 # captures only when they all come after its last capture (pieces.appended). The buckets where
@@ -153,15 +167,7 @@ _PIECES_OF_NEW = """
     {name}_new AS (
         SELECT s.bucket, s.room_id, s.sensor_type_id,
                {of_captures}
-        FROM (
-            SELECT n.room_id, n.sensor_type_id, n.ts, n.value, date_part('epoch', n.ts) AS at,
-                   roomtemp_bucket(n.ts, interval '{stride}') AS bucket,
-                   date_part('epoch', LEAD(n.ts) OVER (
-                       PARTITION BY n.room_id, n.sensor_type_id,
-                                    roomtemp_bucket(n.ts, interval '{stride}')
-                       ORDER BY n.ts) - n.ts) AS held
-            FROM new n
-        ) AS s
+        FROM ({captures}) AS s
         JOIN st ON st.id = s.sensor_type_id
         GROUP BY s.room_id, s.sensor_type_id, s.bucket
     ),
@@ -200,7 +206,7 @@ APPEND = text(
             _PIECES_OF_NEW.format(
                 name=name,
                 table=table,
-                stride=stride,
+                captures=_bucketed("new", stride),
                 columns=pieces.column_list(),
                 of_captures=pieces.of_captures("st.comfort_low", "st.comfort_high"),
                 appended=pieces.appended(
@@ -335,13 +341,7 @@ REBUILD_1H = text(
     SELECT s.bucket, s.room_id, s.sensor_type_id,
            {pieces.of_captures("st.comfort_low", "st.comfort_high")}
     FROM (
-        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
-               roomtemp_bucket(c.ts, interval '1 hour') AS bucket,
-               date_part('epoch', LEAD(c.ts) OVER (
-                   PARTITION BY c.room_id, c.sensor_type_id,
-                                roomtemp_bucket(c.ts, interval '1 hour')
-                   ORDER BY c.ts) - c.ts) AS held
-        FROM capture c
+        {_bucketed("capture", "1 hour")}
         WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
                      - interval '1 hour'
           AND c.ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
