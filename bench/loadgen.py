@@ -77,7 +77,7 @@ def make_scenario(args: argparse.Namespace, worker: int) -> Callable[[int], Requ
 
     def room_path() -> str:
         r = rng.randrange(rooms)
-        return f"/v1/buildings/b{r // per_building}/rooms/r{r}"
+        return f"{args.prefix}/v1/buildings/b{r // per_building}/rooms/r{r}"
 
     if args.scenario == "latest":
         return lambda n: (_request("GET", room_path() + "/average", host), 0)
@@ -183,6 +183,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--ts-origin", type=float, default=0.0, help="Unix time of the first capture")
     p.add_argument("--now", type=float, default=0.0, help="Unix time the series end at")
+    p.add_argument("--prefix", default="", help="put before every path (the sync reference)")
     args = p.parse_args()
     try:
         import uvloop

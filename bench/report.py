@@ -47,12 +47,15 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append((f"[{size}] latest average c=16 ≥ 60 % of trivial",
                          f"{latest['req_per_s']:,.0f} req/s vs {triv16['req_per_s']:,.0f}",
                          f"{ratio:.0%}", verdict(ratio >= 0.6)))  # fmt: skip
-        bare = _find(doc, f"[{size}] latest, bare FastAPI + psycopg c=16")
-        if bare and triv16:
-            ratio = bare["req_per_s"] / triv16["req_per_s"]
-            rows.append((f"[{size}] reference: the same SQL in a bare FastAPI endpoint, c=16",
-                         f"{bare['req_per_s']:,.0f} req/s vs {triv16['req_per_s']:,.0f}",
-                         f"{ratio:.0%}", "-"))  # fmt: skip
+        bare_kinds = (("", "a bare FastAPI endpoint"),
+                      ("sync ", "a bare sync FastAPI endpoint (def, thread pool)"))  # fmt: skip
+        for kind, what in bare_kinds:
+            bare = _find(doc, f"[{size}] latest, bare {kind}FastAPI + psycopg c=16")
+            if bare and triv16:
+                ratio = bare["req_per_s"] / triv16["req_per_s"]
+                rows.append((f"[{size}] reference: the same SQL in {what}, c=16",
+                             f"{bare['req_per_s']:,.0f} req/s vs {triv16['req_per_s']:,.0f}",
+                             f"{ratio:.0%}", "-"))  # fmt: skip
         for c in (1, 16):
             latest = _find(doc, f"[{size}] latest c={c}")
             if latest:

@@ -397,6 +397,11 @@ class Bench:
             with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
                 for c in (16,) if a.quick else (1, 16):
                     self.load(port, "latest", c, f"[{label}] latest, bare FastAPI + psycopg c={c}")
+                for c in (16,) if a.quick else (1, 16):
+                    self.load(
+                        port, "latest", c, f"[{label}] latest, bare sync FastAPI + psycopg c={c}",
+                        prefix="/sync",
+                    )  # fmt: skip
             with server(serve, env, port, "/readyz") as pid:
                 for scenario in ("latest", "series24h", "series30d", "overview"):
                     for c in (1,) if a.quick and scenario != "latest" else (1, 16):
