@@ -233,3 +233,30 @@ def test_concurrent_single_posts_are_batched_and_each_answered(
     assert db.execute("SELECT count(*) FROM capture").fetchone() == (60,)
     n = db.execute("SELECT sum(count) FROM capture_rollup_15m").fetchone()
     assert n == (60,)
+
+
+def test_concurrent_batches_with_the_same_captures_count_each_capture_once(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    """Gateways retry: the same batch arrives several times at once, each in its own
+    transaction. Every capture is counted once, in the answers and in the rollups, and the
+    rollups hold exactly what the raw captures hold."""
+    t = NOW - timedelta(hours=2)
+    final: dict[tuple[str, datetime], float] = {}
+    answers = []
+    with ThreadPoolExecutor(8) as pool:
+        for k in range(12):
+            ts = t + timedelta(minutes=k)
+            batch = [capture(20 + (k + j) % 5, room=f"s{j}", ts=ts) for j in range(3)]
+            for b in batch:
+                final[(b["room"], datetime.fromisoformat(b["ts"]))] = kelvin(b["value"])
+            sends = [pool.submit(client.post, "/v1/captures", json=batch) for _ in range(6)]
+            answers += [f.result() for f in sends]
+    assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
+    assert sum(a.json()["inserted"] for a in answers) == len(final)
+    assert sum(a.json()["duplicates"] for a in answers) == 5 * len(final)
+    assert_same(stored(db, "capture_rollup_15m"), expected(final, timedelta(minutes=15)))
+    for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
+                          (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
+        want = expected_pieces(final, stride, kelvin(20.0), kelvin(24.0))
+        assert_pieces(stored_pieces(db, table), want)

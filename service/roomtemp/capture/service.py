@@ -162,6 +162,7 @@ async def _store(
 ) -> dict[queries.CaptureKey, float]:
     """Upsert the final value of each key and refresh its rollups; the values replaced."""
     keys = sorted(final)  # one lock order for every transaction: no deadlocks between batches
+    await queries.lock_rooms(conn, [k[0] for k in keys])
     replaced = await queries.upsert_captures(
         conn,
         [k[0] for k in keys],
@@ -252,6 +253,7 @@ async def ingest(
 
     if staged:
         keys = sorted(final)  # the same lock order as _store
+        await queries.lock_rooms(conn, [k[0] for k in keys])
         result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
         await rollups.captures_changed(conn, result.changed_buckets)
         return IngestCounts(
