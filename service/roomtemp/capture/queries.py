@@ -37,17 +37,8 @@ async def lock_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> None:
 # share one snapshot), which tells new, identical and changed captures apart without RETURNING
 # system columns (that fails on partitioned tables). Identical re-sends are not rewritten.
 _UPSERT = text(
-    """
-    WITH input AS (
-        SELECT i.room_id, i.sensor_type_id,
-               timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
-               + interval '1 microsecond' * (i.us % 1000000) AS ts,
-               i.value
-        FROM unnest(
-            CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-            CAST(:ts AS bigint[]), CAST(:vals AS double precision[])
-        ) AS i(room_id, sensor_type_id, us, value)
-    ),
+    f"""
+    WITH input AS ({arrays.CAPTURE_ROWS}),
     existing AS (
         SELECT c.room_id, c.sensor_type_id, c.ts, c.value
         FROM capture c JOIN input i USING (room_id, sensor_type_id, ts)
@@ -59,7 +50,7 @@ _UPSERT = text(
         DO UPDATE SET value = EXCLUDED.value WHERE capture.value <> EXCLUDED.value
     )
     SELECT room_id, sensor_type_id, ts, value FROM existing
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 

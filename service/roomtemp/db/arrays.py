@@ -27,3 +27,21 @@ def float_literal(values: Iterable[float]) -> str:
 
 def micros_literal(values: Iterable[datetime]) -> str:
     return "{" + ",".join(str((t - _EPOCH) // _MICRO) for t in values) + "}"
+
+
+def timestamptz_of_micros(column: str) -> str:
+    """SQL for the timestamptz of `column`, a bigint from micros_literal (exact, see above)."""
+    return (
+        f"timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * ({column} / 1000000)"
+        f" + interval '1 microsecond' * ({column} % 1000000)"
+    )
+
+
+# The rows of a batch of captures sent as four array parameters, :room_ids, :sensor_type_ids,
+# :ts (micros_literal) and :vals: columns room_id, sensor_type_id, ts, value.
+CAPTURE_ROWS = f"""
+    SELECT i.room_id, i.sensor_type_id, {timestamptz_of_micros("i.us")} AS ts, i.value
+    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
+                CAST(:ts AS bigint[]), CAST(:vals AS double precision[]))
+         AS i(room_id, sensor_type_id, us, value)
+"""  # noqa: S608 - a fixed fragment; values are bound

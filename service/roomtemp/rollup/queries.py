@@ -32,15 +32,12 @@ from roomtemp.db import arrays
 from roomtemp.rollup import pieces
 
 # Distinct (room, sensor type, bucket end) of a batch of capture keys; {stride} is a literal.
-_KEYS = """
-    SELECT DISTINCT room_id, sensor_type_id, roomtemp_bucket(ts, interval '{stride}') AS bucket
+_KEYS = f"""
+    SELECT DISTINCT room_id, sensor_type_id, roomtemp_bucket(ts, interval '{{stride}}') AS bucket
     FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
                 CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
-    CROSS JOIN LATERAL (
-        SELECT timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
-           + interval '1 microsecond' * (i.us % 1000000) AS ts
-    ) AS t
-"""
+    CROSS JOIN LATERAL (SELECT {arrays.timestamptz_of_micros("i.us")} AS ts) AS t
+"""  # noqa: S608 - fixed fragments; values are bound
 
 # The comfort bounds of the batch's sensor types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
 # for transactions that summarised with the old bounds, and later ones read the new bounds.
@@ -154,15 +151,6 @@ def _bucketed(source: str, stride: str) -> str:
 # counts and extremes take any new capture; a 1-hour or 1-day piece takes the piece of its new
 # captures only when they all come after its last capture (pieces.appended). The buckets where
 # they do not (late data) come back, (stride, room, sensor type, bucket), for a recompute.
-_NEW_CAPTURES = """
-    SELECT i.room_id, i.sensor_type_id,
-           timestamptz '1970-01-01 00:00:00+00' + interval '1 second' * (i.us / 1000000)
-           + interval '1 microsecond' * (i.us % 1000000) AS ts,
-           i.value
-    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-                CAST(:ts AS bigint[]), CAST(:vals AS double precision[]))
-         AS i(room_id, sensor_type_id, us, value)
-"""
 _PIECES_OF_NEW = """
     {name}_new AS (
         SELECT s.bucket, s.room_id, s.sensor_type_id,
@@ -189,7 +177,7 @@ _PIECE_TABLES = (("h", "capture_rollup_1h", "1 hour"), ("d", "capture_rollup_1d"
 APPEND = text(
     f"""
     WITH {_BOUNDS},
-    new AS ({_NEW_CAPTURES}),
+    new AS ({arrays.CAPTURE_ROWS}),
     m AS (
         INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
         SELECT roomtemp_bucket(ts, interval '15 minutes') AS bucket,
