@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -9,10 +10,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 import roomtemp
 from roomtemp.db import migrate
+from roomtemp.db.tables import metadata
 
 
 def tables(url: str) -> set[str]:
@@ -76,3 +81,78 @@ def test_cli_migrate_without_database_fails_clearly() -> None:
     )
     assert done.returncode == 2
     assert "no database configured" in done.stderr
+
+
+def _revisions(path: Path) -> tuple[str, str | None]:
+    """A migration file's (revision, down_revision), read from its source without running it."""
+    found: dict[str, str | None] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                value = node.value
+                assert isinstance(value, ast.Constant), f"{path.name}: {target.id} literal"
+                assert value.value is None or isinstance(value.value, str)
+                found[target.id] = value.value
+    revision = found["revision"]
+    assert revision is not None
+    return revision, found["down_revision"]
+
+
+MIGRATION_FILES = sorted(migrate.MIGRATIONS_DIR.glob("versions/*.py"))
+
+
+def test_file_order_is_chain_order() -> None:
+    """Reading the folder in name order is reading the migrations in the order they apply."""
+    assert MIGRATION_FILES
+    down = None
+    for path in MIGRATION_FILES:
+        revision, down_revision = _revisions(path)
+        assert down_revision == down, f"{path.name} revises {down_revision}, expected {down}"
+        down = revision
+    assert down == migrate.head_revision()
+
+
+@pytest.mark.parametrize("path", MIGRATION_FILES, ids=lambda p: p.name)
+def test_migrations_import_no_application_code(path: Path) -> None:
+    """A migration runs the same SQL for as long as it exists: nothing from roomtemp, whose
+    queries and units may change after it was written, may feed it."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        assert not any(n == "roomtemp" or n.startswith("roomtemp.") for n in names), (
+            f"{path.name} imports {names}"
+        )
+
+
+def test_tables_match_the_migrated_schema(database_url: str) -> None:
+    """db/tables.py describes the schema the migrations build (columns, types, nullability,
+    keys, constraints and indexes as Alembic's autogenerate compares them)."""
+    engine = create_engine(database_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            # Partitions of capture (capture_default and the monthly ones the partitions package
+            # creates at run time) are storage, not schema: tables.py declares only the parent.
+            partitions = set(
+                conn.scalars(text("SELECT relname FROM pg_class WHERE relispartition"))
+            )
+
+            def include_name(name: str | None, kind: str, parent: object) -> bool:
+                return not (kind == "table" and name in partitions)
+
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_name": include_name,
+                },
+            )
+            diff = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    assert diff == []

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from roomtemp.db import migrate
 
-MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_0005_citus_distribution.py"))
+MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0005_citus_distribution.py"))
 
 
 def _load() -> ModuleType:

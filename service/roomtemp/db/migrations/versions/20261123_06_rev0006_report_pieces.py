@@ -1,0 +1,215 @@
+"""Report rollups: 1-hour rollups become pieces, a 1-day rollup, comfort bounds on sensor types.
+
+capture_rollup_1h gets the piece columns (extremes with their times, first/last capture, time
+integral, seconds below/above comfort, longest internal gap; see roomtemp/rollup/pieces.py) and
+capture_rollup_1d holds the same per UTC day. The seconds below/above are counted for
+`sensor_type.comfort_low/high` (canonical unit), set here for temperature types to the default
+report bounds, 20-24 °C. Both tables are rebuilt from the raw captures during the upgrade, so
+they are exact from the start; the downgrade restores the 0004 shape (rolled up from 15 min).
+
+The backfill statements are a frozen copy of the rollup package's rebuild statements as they
+were when this migration was written (REBUILD_1H, REBUILD_1D in roomtemp/rollup/queries.py): a
+migration must run the same SQL for as long as it exists, whatever the application later does,
+so it imports nothing from roomtemp. The comfort bounds are frozen the same way, already
+converted to each temperature unit.
+
+On Citus (migration 0005) the two re-created tables are distributed like the others (not tried
+here: no Citus package on these machines).
+
+Revision ID: 0006
+Revises: 0002
+Create Date: 2026-11-23
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The settings' default report bounds, 20-24 °C (COMFORT_LOW/HIGH_CELSIUS), per canonical unit.
+DEFAULT_COMFORT = {
+    "kelvin": (293.15, 297.15),
+    "celsius": (20.0, 24.0),
+    "fahrenheit": (68.0, 75.2),
+}
+TABLES = ("capture_rollup_1h", "capture_rollup_1d")
+
+
+# The piece columns, in the order both backfills select them.
+_COLUMNS = (
+    "count, sum, min, max, min_ts, max_ts, first_ts, first_value, last_ts, last_value, "
+    "value_seconds, below_seconds, above_seconds, gap_seconds, gap_start"
+)
+
+# Frozen: every 1-hour piece from the raw captures in [:start, :end]. The tables were created
+# empty just before, so the application's ON CONFLICT clause is left out.
+_BACKFILL_1H = f"""
+    INSERT INTO capture_rollup_1h (bucket, room_id, sensor_type_id, {_COLUMNS})
+    SELECT s.bucket, s.room_id, s.sensor_type_id,
+        CAST(count(*) AS integer) AS count, sum(s.value) AS sum,
+        min(s.value) AS min, max(s.value) AS max,
+        to_timestamp((min(ARRAY[s.value, s.at]))[2]) AS min_ts,
+        to_timestamp(-(max(ARRAY[s.value, -s.at]))[2]) AS max_ts,
+        min(s.ts) AS first_ts, (min(ARRAY[s.at, s.value]))[2] AS first_value,
+        max(s.ts) AS last_ts, (max(ARRAY[s.at, s.value]))[2] AS last_value,
+        COALESCE(sum(s.value * s.held), 0) AS value_seconds,
+        COALESCE(sum(s.held) FILTER (WHERE s.value < st.comfort_low), 0) AS below_seconds,
+        COALESCE(sum(s.held) FILTER (WHERE s.value > st.comfort_high), 0) AS above_seconds,
+        COALESCE((max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[1], 0)
+            AS gap_seconds,
+        COALESCE(to_timestamp(-(max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[2]),
+                 min(s.ts)) AS gap_start
+    FROM (
+        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
+               roomtemp_bucket(c.ts, interval '1 hour') AS bucket,
+               date_part('epoch', LEAD(c.ts) OVER (
+                   PARTITION BY c.room_id, c.sensor_type_id,
+                                roomtemp_bucket(c.ts, interval '1 hour')
+                   ORDER BY c.ts) - c.ts) AS held
+        FROM capture c
+        WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
+                     - interval '1 hour'
+          AND c.ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
+    ) AS s
+    JOIN sensor_type st ON st.id = s.sensor_type_id
+    GROUP BY s.room_id, s.sensor_type_id, s.bucket, st.comfort_low, st.comfort_high
+    ORDER BY s.room_id, s.sensor_type_id, s.bucket
+"""  # noqa: S608 - a fixed column list; values are bound
+
+# Frozen: every 1-day piece merged from that day's 1-hour pieces.
+_BACKFILL_1D = f"""
+    INSERT INTO capture_rollup_1d (bucket, room_id, sensor_type_id, {_COLUMNS})
+    SELECT p.day, p.room_id, p.sensor_type_id,
+        CAST(sum(p.count) AS integer) AS count, sum(p.sum) AS sum,
+        min(p.min) AS min, max(p.max) AS max,
+        to_timestamp((min(ARRAY[p.min, date_part('epoch', p.min_ts)]))[2]) AS min_ts,
+        to_timestamp(-(max(ARRAY[p.max, -date_part('epoch', p.max_ts)]))[2]) AS max_ts,
+        min(p.first_ts) AS first_ts,
+        (min(ARRAY[date_part('epoch', p.first_ts), p.first_value]))[2] AS first_value,
+        max(p.last_ts) AS last_ts,
+        (max(ARRAY[date_part('epoch', p.last_ts), p.last_value]))[2] AS last_value,
+        sum(p.value_seconds) + COALESCE(sum(p.last_value * p.seg), 0) AS value_seconds,
+        sum(p.below_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value < st.comfort_low), 0)
+            AS below_seconds,
+        sum(p.above_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value > st.comfort_high), 0)
+            AS above_seconds,
+        (max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
+                      ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[1]
+            AS gap_seconds,
+        to_timestamp(-(max(GREATEST(
+            ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
+            ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[2]) AS gap_start
+    FROM (
+        SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
+               date_part('epoch', LEAD(h.first_ts) OVER (
+                   PARTITION BY h.room_id, h.sensor_type_id,
+                                roomtemp_bucket(h.bucket, interval '1 day')
+                   ORDER BY h.bucket) - h.last_ts) AS seg
+        FROM capture_rollup_1h h
+        WHERE h.bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 day')
+                         - interval '1 day'
+          AND h.bucket <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 day')
+    ) AS p
+    JOIN sensor_type st ON st.id = p.sensor_type_id
+    GROUP BY p.room_id, p.sensor_type_id, p.day, st.comfort_low, st.comfort_high
+    ORDER BY p.room_id, p.sensor_type_id, p.day
+"""  # noqa: S608 - a fixed column list; values are bound
+
+
+def _ts(name: str) -> sa.Column[datetime]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
+
+
+def _double(name: str) -> sa.Column[float]:
+    return sa.Column(name, sa.Double, nullable=False)
+
+
+def _keys(name: str) -> list[object]:
+    return [
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("room_id", sa.Integer, nullable=False),
+        sa.Column("sensor_type_id", sa.SmallInteger, nullable=False),
+        sa.PrimaryKeyConstraint("room_id", "sensor_type_id", "bucket", name=f"pk_{name}"),
+        sa.ForeignKeyConstraint(["room_id"], ["room.id"], name=f"fk_{name}_room_id_room"),
+        sa.ForeignKeyConstraint(
+            ["sensor_type_id"], ["sensor_type.id"], name=f"fk_{name}_sensor_type_id_sensor_type"
+        ),
+    ]
+
+
+def _pieces(name: str) -> None:
+    # 8-byte columns first, then 4, then 2: no alignment padding.
+    op.create_table(
+        name,
+        _ts("bucket"),
+        *(_double(c) for c in ("sum", "min", "max")),
+        *(_ts(c) for c in ("min_ts", "max_ts", "first_ts")),
+        _double("first_value"),
+        _ts("last_ts"),
+        *(_double(c) for c in ("last_value", "value_seconds", "below_seconds", "above_seconds")),
+        _double("gap_seconds"),
+        _ts("gap_start"),
+        *_keys(name),  # type: ignore[arg-type]
+    )
+    # The newest bucket is rewritten on every capture: leave room on each page for HOT updates.
+    op.execute(f"ALTER TABLE {name} SET (fillfactor = 70)")
+
+
+def _citus_distribute(names: Sequence[str]) -> None:
+    bind = op.get_bind()
+    if bind.scalar(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")):
+        for name in names:
+            op.execute(
+                sa.text(
+                    "SELECT create_distributed_table(:t, 'room_id', colocate_with => 'capture')"
+                ).bindparams(t=name)
+            )
+
+
+def upgrade() -> None:
+    op.add_column("sensor_type", sa.Column("comfort_low", sa.Double, nullable=True))
+    op.add_column("sensor_type", sa.Column("comfort_high", sa.Double, nullable=True))
+    for unit, (low, high) in DEFAULT_COMFORT.items():
+        op.execute(
+            sa.text(
+                "UPDATE sensor_type SET comfort_low = :low, comfort_high = :high WHERE unit = :unit"
+            ).bindparams(low=low, high=high, unit=unit)
+        )
+    op.drop_table("capture_rollup_1h")
+    for name in TABLES:
+        _pieces(name)
+    _citus_distribute(TABLES)
+    span = op.get_bind().execute(sa.text("SELECT min(ts), max(ts) FROM capture")).one()
+    if span[0] is not None:
+        for stmt in (_BACKFILL_1H, _BACKFILL_1D):
+            op.get_bind().execute(sa.text(stmt), {"start": span[0], "end": span[1]})
+
+
+def downgrade() -> None:
+    op.drop_table("capture_rollup_1d")
+    op.drop_table("capture_rollup_1h")
+    name = "capture_rollup_1h"
+    op.create_table(
+        name,
+        _ts("bucket"),
+        *(_double(c) for c in ("sum", "min", "max")),
+        *_keys(name),  # type: ignore[arg-type]
+    )
+    op.execute(f"ALTER TABLE {name} SET (fillfactor = 70)")
+    _citus_distribute([name])
+    op.execute(
+        """
+        INSERT INTO capture_rollup_1h (bucket, sum, min, max, count, room_id, sensor_type_id)
+        SELECT roomtemp_bucket(bucket, interval '1 hour') AS b, SUM(sum), MIN(min), MAX(max),
+               SUM(count), room_id, sensor_type_id
+        FROM capture_rollup_15m GROUP BY room_id, sensor_type_id, b
+        """
+    )
+    op.drop_column("sensor_type", "comfort_high")
+    op.drop_column("sensor_type", "comfort_low")
