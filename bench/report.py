@@ -91,7 +91,7 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if rep:
             fast, slow = rep["rollups"]["median_s"], rep["raw"]["median_s"]
             rows.append((f"[{size}] period report of a 500-room building over the loaded span "
-                         "well under 1 s (#8)",
+                         "well under 1 s",
                          f"median {fast * 1000:,.0f} ms from rollups, {slow * 1000:,.0f} ms raw",
                          f"{slow / fast:,.0f} times faster", verdict(fast < 0.5)))  # fmt: skip
     rss = [v for k, v in doc["facts"].items() if k.startswith("rss_")]

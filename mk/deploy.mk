@@ -1,4 +1,4 @@
-# Deployment tooling (issue 4): tools the deploy tests need, fetched into the git-ignored .tools/,
+# Deployment tooling: tools the deploy tests need, fetched into the git-ignored .tools/,
 # and `make image-test` (build the container image with buildah and run it with podman).
 # Included by the Makefile before its rules; `make test` depends on $(TEST_PREREQS).
 

@@ -1,4 +1,4 @@
-# Operations and security (issue 7): promtool for the alert rules, the long fault and fuzz runs.
+# Operations and security: promtool for the alert rules, the long fault and fuzz runs.
 # Included by the Makefile before its rules.
 
 # `make run` is for local development: authentication off, loudly (the server logs a warning).

@@ -1,4 +1,4 @@
-# Scale-out (issue 10): PgBouncer for tests/scale/test_pgbouncer.py (Debian package, 1.18 on
+# Scale-out: PgBouncer for tests/scale/test_pgbouncer.py (Debian package, 1.18 on
 # Debian 12). Installed with apt when we are root and it is missing; elsewhere the test is
 # skipped with a warning, except under ROOMTEMP_STRICT_TOOLS=1 (CI), where it must run.
 

@@ -59,11 +59,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, url)
-        primary_reads = create_engine(settings, url, autocommit=True)
+        primary_read_engine = create_engine(settings, url, autocommit=True)
         read_url = settings.read_url()
         read_engine = create_read_engine(settings, read_url) if read_url else None
         metrics.instrument_engine(engine)
-        metrics.instrument_engine(primary_reads)
+        metrics.instrument_engine(primary_read_engine)
         metrics.db_pool_max.set(2 * (settings.db_pool_size + settings.db_max_overflow))
         if not settings.auth_required:
             log.warning(
@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             engine=engine,
             clock=clock,
             head_revision=head_revision(),
-            primary_reads=primary_reads,
+            primary_read_engine=primary_read_engine,
             read_engine=read_engine,
         )
         app.state.roomtemp = state
@@ -92,7 +92,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         if state.ingest_batcher is not None:
             await state.ingest_batcher.close()
         await engine.dispose()
-        await primary_reads.dispose()
+        await primary_read_engine.dispose()
         if read_engine is not None:
             await read_engine.dispose()
         worker_exited(os.getpid())

@@ -6,7 +6,6 @@ KELVIN = "kelvin"
 CELSIUS = "celsius"
 FAHRENHEIT = "fahrenheit"
 TEMPERATURE_UNITS = (KELVIN, CELSIUS, FAHRENHEIT)
-ABSOLUTE_ZERO_K = 0.0
 _C_OFFSET = 273.15
 
 _ALIASES = {
@@ -29,10 +28,6 @@ def normalise(unit: str) -> str:
     """The canonical spelling: temperature aliases map to kelvin/celsius/fahrenheit, others stay."""
     stripped = unit.strip()
     return _ALIASES.get(stripped.casefold(), stripped)
-
-
-def is_temperature(unit: str) -> bool:
-    return normalise(unit) in TEMPERATURE_UNITS
 
 
 def to_kelvin(value: float, unit: str) -> float:

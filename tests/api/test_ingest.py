@@ -61,8 +61,8 @@ def test_epoch_seconds_timestamp(client: TestClient, db: psycopg.Connection[Any]
     assert stored(db)[0][2] == "2026-11-22T10:00:00+00:00"
 
 
-def error_of(r: Any) -> dict[str, Any]:
-    body = r.json()
+def error_of(response: Any) -> dict[str, Any]:
+    body = response.json()
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message", "details"}
     err: dict[str, Any] = body["error"]

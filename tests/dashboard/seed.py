@@ -79,16 +79,20 @@ class Stats:
     max: float | None
 
 
-def window_stats(data: list[Capture], b: str, r: str, start: datetime, end: datetime) -> Stats:
+def window_stats(
+    data: list[Capture], building: str, room: str, start: datetime, end: datetime
+) -> Stats:
     """count/mean/min/max (°C) of the captures of one room in (start, end]."""
-    vals = [c.celsius for c in data if (c.building, c.room) == (b, r) and start < c.ts <= end]
+    vals = [
+        c.celsius for c in data if (c.building, c.room) == (building, room) and start < c.ts <= end
+    ]
     if not vals:
         return Stats(0, None, None, None)
     return Stats(len(vals), sum(vals) / len(vals), min(vals), max(vals))
 
 
 def series_points_with_data(
-    data: list[Capture], b: str, r: str, start: datetime, end: datetime, step: timedelta
+    data: list[Capture], building: str, room: str, start: datetime, end: datetime, step: timedelta
 ) -> tuple[int, int, int]:
     """(points, points with captures, runs of such points) of a 15-minute rolling series."""
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -98,7 +102,7 @@ def series_points_with_data(
     t = first
     while t <= end:
         total += 1
-        has = window_stats(data, b, r, t - timedelta(minutes=15), t).count > 0
+        has = window_stats(data, building, room, t - timedelta(minutes=15), t).count > 0
         with_data += has
         runs += has and not previous
         previous = has

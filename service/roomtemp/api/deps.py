@@ -89,7 +89,7 @@ async def _open_read_connection(state: AppState) -> AsyncConnection:
                 log.info("read database reachable again; reads go to it")
             state.reading_from_primary = False
             return conn
-    return await state.primary_reads.connect().start()
+    return await state.primary_read_engine.connect().start()
 
 
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:

@@ -21,9 +21,9 @@ class AppState:
     clock: Clock
     head_revision: str
     #: The primary in autocommit mode: reads when there is no standby (and the fallback).
-    primary_reads: AsyncEngine
+    primary_read_engine: AsyncEngine
     schema_ready: bool = False
-    #: The standby's engine (DATABASE_READ_URL); None: reads use `primary_reads`.
+    #: The standby's engine (DATABASE_READ_URL); None: reads use `primary_read_engine`.
     read_engine: AsyncEngine | None = None
     #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.
     reading_from_primary: bool = False

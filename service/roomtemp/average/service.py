@@ -63,8 +63,8 @@ class Scale:
         return None if v is None else units.convert(v, self.source, self.unit)
 
 
-def scale_for(st: SensorTypeRow, unit: str | None) -> Scale:
-    return _scale(st.key, st.unit, unit)
+def scale_for(sensor_type: SensorTypeRow, unit: str | None) -> Scale:
+    return _scale(sensor_type.key, sensor_type.unit, unit)
 
 
 def _scale(key: str, canonical: str, unit: str | None) -> Scale:

@@ -53,10 +53,3 @@ class IngestResult(BaseModel):
 
 one_capture = TypeAdapter(CaptureIn)
 capture_batch = TypeAdapter(list[CaptureIn])
-
-INGEST_BODY_SCHEMA = {
-    "oneOf": [
-        {"$ref": "#/components/schemas/CaptureIn"},
-        {"type": "array", "items": {"$ref": "#/components/schemas/CaptureIn"}, "minItems": 1},
-    ]
-}

@@ -52,26 +52,26 @@ def check_batch_size(size: int, policy: IngestPolicy) -> None:
 
 
 def _canonical_value(
-    item: CaptureIn, st: SensorTypeRow, index: int | None, problems: list[ErrorDetail]
+    item: CaptureIn, sensor_type: SensorTypeRow, index: int | None, problems: list[ErrorDetail]
 ) -> float | None:
     """The value in the sensor type's canonical unit, or None after recording why not."""
-    unit = units.normalise(item.unit) if item.unit is not None else st.unit
+    unit = units.normalise(item.unit) if item.unit is not None else sensor_type.unit
     try:
-        value = units.convert(item.value, unit, st.unit)
+        value = units.convert(item.value, unit, sensor_type.unit)
     except units.UnitError:
-        allowed = (
-            ", ".join(units.TEMPERATURE_UNITS) if st.unit in units.TEMPERATURE_UNITS else st.unit
-        )
+        temperature = sensor_type.unit in units.TEMPERATURE_UNITS
+        allowed = ", ".join(units.TEMPERATURE_UNITS) if temperature else sensor_type.unit
         problems.append(
             ErrorDetail(
-                f"unit {item.unit!r} is not valid for sensor type {st.key!r} (use {allowed})",
+                f"unit {item.unit!r} is not valid for sensor type {sensor_type.key!r} "
+                f"(use {allowed})",
                 field="unit",
                 index=index,
                 code="bad_unit",
             )
         )
         return None
-    if st.unit in units.TEMPERATURE_UNITS and units.to_kelvin(value, st.unit) < 0:
+    if sensor_type.unit in units.TEMPERATURE_UNITS and units.to_kelvin(value, sensor_type.unit) < 0:
         problems.append(
             ErrorDetail(
                 f"{item.value} {unit} is below absolute zero",
@@ -81,11 +81,12 @@ def _canonical_value(
             )
         )
         return None
-    if not st.min_value <= value <= st.max_value:
+    if not sensor_type.min_value <= value <= sensor_type.max_value:
         problems.append(
             ErrorDetail(
-                f"{item.value} {unit} is outside the plausible range of {st.key!r} "
-                f"({st.min_value:g} … {st.max_value:g} {st.unit}); check the unit",
+                f"{item.value} {unit} is outside the plausible range of {sensor_type.key!r} "
+                f"({sensor_type.min_value:g} … {sensor_type.max_value:g} {sensor_type.unit}); "
+                "check the unit",
                 field="value",
                 index=index,
                 code="implausible_value",

@@ -60,12 +60,12 @@ def server_account() -> Account | None:
     return Account(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid)
 
 
-def _can_enter(st: os.stat_result, account: Account) -> bool:
-    if st.st_uid == account.uid:
-        return bool(st.st_mode & stat.S_IXUSR)
-    if st.st_gid == account.gid:
-        return bool(st.st_mode & stat.S_IXGRP)
-    return bool(st.st_mode & stat.S_IXOTH)
+def _can_enter(info: os.stat_result, account: Account) -> bool:
+    if info.st_uid == account.uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == account.gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
 
 
 def require_reachable(path: Path, account: Account, what: str) -> None:

@@ -85,7 +85,7 @@ async def get_captures(
             next_cursor=page.next_cursor,
         )
     # Streamed on its own connection after the endpoint returns; from the standby if any.
-    engine = state.read_engine or state.primary_reads
+    engine = state.read_engine or state.primary_read_engine
 
     async def body() -> AsyncIterator[bytes]:
         if media == "text/csv":

@@ -59,7 +59,7 @@ class RejectWriter:
         self._file: IO[str] | None = None
         self._writer: csv.DictWriter[str] | None = None
 
-    def __call__(self, r: service.Reject) -> None:
+    def __call__(self, reject: service.Reject) -> None:
         if self._writer is None:
             self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._writer = csv.DictWriter(
@@ -68,11 +68,11 @@ class RejectWriter:
             self._writer.writeheader()
         self._writer.writerow(
             {
-                "line": r.line,
-                "field": r.field or "",
-                "code": r.code,
-                "message": r.message,
-                "row": r.raw,
+                "line": reject.line,
+                "field": reject.field or "",
+                "code": reject.code,
+                "message": reject.message,
+                "row": reject.raw,
             }
         )
 

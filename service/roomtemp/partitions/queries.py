@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-DEFAULT_PARTITION = "capture_default"
 _PARTITION_NAME = re.compile(r"capture_p\d{6}(\d{2})?")
 # Any constant works; it only has to be the same for every `roomtemp maintain`.
 _LOCK_KEY = 0x726F6F6D74656D70  # "roomtemp"
