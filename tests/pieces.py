@@ -1,4 +1,4 @@
-"""Plain-Python references for period reports and for rollup pieces (roomtemp/rollup/pieces.py)."""
+"""Plain-Python references for period reports and for rollup pieces (roomtemp/db/pieces.py)."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from roomtemp.capture.batcher import ingest_batcher
 from roomtemp.capture.routes import router as capture_router
 from roomtemp.clock import Clock, system_clock
 from roomtemp.dashboard.routes import router as dashboard_router
+from roomtemp.db import driver
 from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.export.routes import router as export_router
@@ -62,8 +63,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         primary_read_engine = create_engine(settings, url, autocommit=True)
         read_url = settings.read_url()
         read_engine = create_read_engine(settings, read_url) if read_url else None
-        metrics.instrument_engine(engine)
-        metrics.instrument_engine(primary_read_engine)
+        metrics.instrument_engine(engine, driver.OBSERVER)
+        metrics.instrument_engine(primary_read_engine, driver.OBSERVER)
         metrics.db_pool_max.set(2 * (settings.db_pool_size + settings.db_max_overflow))
         if not settings.auth_required:
             log.warning(

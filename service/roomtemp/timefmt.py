@@ -6,6 +6,8 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 
+from roomtemp.errors import ErrorDetail, InvalidInput
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # PostgreSQL's timestamptz reaches far further, but a capture outside these years is a bug upstream.
 MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,6 +77,17 @@ def _parse_timestamp(value: object) -> datetime:
             raise ValueError("timestamp is out of range (1970 … 9999)")
         return parsed
     raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
+
+
+def parse_time(text: str, field: str) -> datetime:
+    """A timestamp parameter named `field`; InvalidInput naming the field when it is not one."""
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        message = str(exc)
+        raise InvalidInput(
+            f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)]
+        ) from None
 
 
 def parse_duration(text: str) -> timedelta:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from roomtemp.capture.service import IngestCounts, SingleCapture
 from roomtemp.clock import Clock
 from roomtemp.settings import Settings
 
-if TYPE_CHECKING:
-    from roomtemp.capture.batcher import IngestLanes
+
+class CaptureBatcher(Protocol):
+    """Joins single-capture requests into shared transactions (capture.batcher, built in app.py)."""
+
+    async def submit(self, request: SingleCapture) -> IngestCounts: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -27,4 +33,4 @@ class AppState:
     read_engine: AsyncEngine | None = None
     #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.
     reading_from_primary: bool = False
-    ingest_batcher: IngestLanes | None = None
+    ingest_batcher: CaptureBatcher | None = None

@@ -16,7 +16,7 @@ from roomtemp.average.schemas import (
     RoomSeriesOut,
     RoomStatsOut,
 )
-from roomtemp.timefmt import format_duration
+from roomtemp.timefmt import format_duration, parse_time
 
 router = APIRouter(prefix="/v1", tags=["averages"])
 
@@ -96,8 +96,8 @@ async def get_room_series(
 
     Points without captures are present with count 0 and null values.
     """
-    start = service.parse_time(from_, "from")
-    end = service.parse_time(to, "to")
+    start = parse_time(from_, "from")
+    end = parse_time(to, "to")
     step_span = service.parse_span(step, "step", service.MIN_STEP, service.MAX_STEP)
     span = service.parse_window(window)
     series = await service.room_series(

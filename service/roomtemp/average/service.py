@@ -13,7 +13,7 @@ from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
-from roomtemp.timefmt import from_micros, parse_duration, parse_timestamp, to_micros
+from roomtemp.timefmt import from_micros, parse_duration, parse_time, to_micros
 
 MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(hours=24)
@@ -33,13 +33,6 @@ def parse_span(text: str, field: str, low: timedelta, high: timedelta) -> timede
     if not low <= span <= high:
         raise _bad(field, f"must be between {low} and {high}")
     return span
-
-
-def parse_time(text: str, field: str) -> datetime:
-    try:
-        return parse_timestamp(text)
-    except ValueError as exc:
-        raise _bad(field, str(exc)) from None
 
 
 def parse_window(window: str) -> timedelta:

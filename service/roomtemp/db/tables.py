@@ -113,7 +113,7 @@ def _rollup(name: str) -> Table:
 
 
 def _pieces(name: str) -> Table:
-    """Rollup pieces (see rollup/pieces.py): mergeable summaries for period reports."""
+    """Rollup pieces (see db/pieces.py): mergeable summaries for period reports."""
     ts = DateTime(timezone=True)
     return Table(
         name,

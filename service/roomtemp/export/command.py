@@ -9,13 +9,13 @@ from typing import IO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from roomtemp.average.service import parse_time
 from roomtemp.clock import system_clock
 from roomtemp.errors import DomainError
 from roomtemp.export import service
 from roomtemp.lifecycle.cli import Progress, engine_for
 from roomtemp.registry import service as registry
 from roomtemp.settings import Settings
+from roomtemp.timefmt import parse_time
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
-from roomtemp.average.service import parse_time
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from roomtemp.timefmt import parse_time
 
 router = APIRouter(prefix="/v1", tags=["export"])
 

@@ -26,8 +26,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from roomtemp.db import driver
-
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 NAMESPACE = "roomtemp"
 
@@ -179,9 +177,10 @@ class Metrics:
         for reason in reasons:
             self.captures_rejected.labels(reason=reason).inc()
 
-    def instrument_engine(self, engine: AsyncEngine) -> None:
+    def instrument_engine(self, engine: AsyncEngine, observer_key: str) -> None:
         """Pool usage from pool events, statement latency from cursor events (per engine; the
-        pool gauges add up over the worker's engines)."""
+        pool gauges add up over the worker's engines). Statements run on the raw connection
+        (db.driver) report through the callable left in each connection's info[observer_key]."""
         sync_engine: Engine = engine.sync_engine
         pool = sync_engine.pool
         in_use = self.db_pool_in_use
@@ -213,7 +212,7 @@ class Metrics:
 
         @event.listens_for(pool, "connect")
         def _connect(_dbapi: Any, record: Any) -> None:
-            record.info[driver.OBSERVER] = observe
+            record.info[observer_key] = observe
 
         @event.listens_for(sync_engine, "before_cursor_execute")
         def _before(_c: Any, _cur: Any, _s: Any, _p: Any, context: Any, _e: Any) -> None:

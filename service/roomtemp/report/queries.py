@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.rollup import pieces
+from roomtemp.db import pieces
 
 
 @dataclass(frozen=True)

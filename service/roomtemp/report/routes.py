@@ -12,9 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
-from roomtemp.average.service import parse_time
 from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
+from roomtemp.timefmt import parse_time
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 

@@ -6,7 +6,7 @@ and ends on a bucket edge is exactly a union of buckets. The bucket arithmetic l
 function, `roomtemp_bucket(ts, stride)` (migration 0004), so it can change per engine.
 
 capture_rollup_15m holds sum, count, min, max (series read it; kept narrow). capture_rollup_1h
-and capture_rollup_1d are pieces (see pieces.py): the 1-hour ones from the raw captures, the
+and capture_rollup_1d are pieces (see db/pieces.py): the 1-hour ones from the raw captures, the
 1-day ones merged from that day's 1-hour pieces. Their seconds below/above comfort are counted
 for the bounds stored on the sensor type (`sensor_type.comfort_low/high`, canonical unit; NULL
 counts nothing); set_comfort changes those bounds and recomputes in the same transaction.
@@ -28,8 +28,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays
-from roomtemp.rollup import pieces
+from roomtemp.db import arrays, pieces
 
 # Distinct (room, sensor type, bucket end) of a batch of capture keys; {stride} is a literal.
 _KEYS = f"""

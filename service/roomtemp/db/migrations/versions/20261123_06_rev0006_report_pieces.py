@@ -1,7 +1,7 @@
 """Report rollups: 1-hour rollups become pieces, a 1-day rollup, comfort bounds on sensor types.
 
 capture_rollup_1h gets the piece columns (extremes with their times, first/last capture, time
-integral, seconds below/above comfort, longest internal gap; see roomtemp/rollup/pieces.py) and
+integral, seconds below/above comfort, longest internal gap; see roomtemp/db/pieces.py) and
 capture_rollup_1d holds the same per UTC day. The seconds below/above are counted for
 `sensor_type.comfort_low/high` (canonical unit), set here for temperature types to the default
 report bounds, 20-24 °C. Both tables are rebuilt from the raw captures during the upgrade, so
