@@ -41,6 +41,7 @@ lint: $(VENV)/.synced $(LINT_PREREQS) ## ruff (lint + format check) and mypy --s
 	$(BIN)/ruff check service tests
 	$(BIN)/ruff format --check service tests
 	$(BIN)/mypy service tests
+	$(BIN)/lint-imports
 
 fmt: $(VENV)/.synced ## format and autofix
 	$(BIN)/ruff format service tests

@@ -1,9 +1,9 @@
-"""The Grafana dashboards against the real API and database.
+"""The Grafana dashboards (helm/roomtemp/dashboards/) against the real API and database.
 
-Infinity (dashboards/roomtemp.json): every query's URL, rendered as Grafana renders it, answers
-200, its root selector and columns exist, times are RFC 3339 in ascending order and numbers are
-JSON numbers. PostgreSQL (dashboards/roomtemp-postgres.json): the SQL, with Grafana's macros
-expanded, returns the same numbers as the API.
+Infinity (roomtemp.json): every query's URL, rendered as Grafana renders it, answers 200, its
+root selector and columns exist, times are RFC 3339 in ascending order and numbers are JSON
+numbers. PostgreSQL (roomtemp-postgres.json): the SQL, with Grafana's macros expanded, returns
+the same numbers as the API.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import NOW
 from tests.factories import capture
 
-DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
+# The one copy: inside the chart, because Helm reads files inside the chart only.
+DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "dashboards"
 VARIABLES = {"building": "hq", "room": "3.14"}
 UNITS = ("celsius", "fahrenheit", "kelvin")
 MAX_DATA_POINTS = 500

@@ -22,68 +22,10 @@ class WindowStats:
 
 # The window is (start, end]. For the time-weighted mean each capture holds its value until the
 # next one (or the window end); the stretch before the first capture takes the last value from
-# before the window (carried to `start`) when there is one.
-_WINDOW = text(
-    """
-    WITH w AS (
-        SELECT ts, value FROM capture
-        WHERE room_id = :room_id AND sensor_type_id = :sensor_type_id
-          AND ts > :start AND ts <= :end
-    ),
-    prev AS (
-        SELECT c.value FROM capture c
-        WHERE c.room_id = :room_id AND c.sensor_type_id = :sensor_type_id AND c.ts <= :start
-        ORDER BY c.ts DESC LIMIT 1
-    ),
-    seg AS (
-        SELECT value,
-               CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(ts) OVER (ORDER BY ts), :end) - ts)
-                    AS double precision) AS held
-        FROM (
-            SELECT ts, value FROM w
-            UNION ALL SELECT CAST(:start AS timestamptz), value FROM prev
-        ) AS p
-    )
-    SELECT agg.n, agg.mean, agg.lo, agg.hi,
-           CASE WHEN agg.n > 0 THEN
-               (SELECT SUM(value * held) / NULLIF(SUM(held), 0) FROM seg)
-           END AS twm
-    FROM (
-        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
-    ) AS agg
-    """
-)
-
-
-async def select_window_stats(
-    conn: AsyncConnection, room_id: int, sensor_type_id: int, start: datetime, end: datetime
-) -> WindowStats:
-    row = (
-        await conn.execute(
-            _WINDOW,
-            {"room_id": room_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
-        )
-    ).one()
-    return WindowStats(*row)
-
-
-@dataclass(frozen=True)
-class KeyedWindowStats:
-    sensor_type_key: str
-    sensor_type_unit: str
-    stats: WindowStats
-
-
-# The same statistics addressed by keys: room and sensor type are resolved in the same statement
-# (one round trip for the dashboards' hottest query). No row: the room or sensor type is unknown.
-_WINDOW_BY_KEYS = text(
-    """
-    WITH k AS (
-        SELECT r.id AS room_id, st.id AS sensor_type_id, st.key, st.unit
-        FROM room r JOIN building b ON b.id = r.building_id
-        CROSS JOIN sensor_type st
-        WHERE b.key = :building AND r.key = :room AND st.key = :sensor_type
-    ),
+# before the window (carried to `start`) when there is one. One text for both ways of naming the
+# room and sensor type: {keys} is a CTE `k` with room_id, sensor_type_id, key and unit.
+_WINDOW_OF_KEYS = """
+    WITH {keys},
     w AS (
         SELECT c.ts, c.value FROM k JOIN capture c
           ON c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
@@ -113,7 +55,50 @@ _WINDOW_BY_KEYS = text(
     FROM k CROSS JOIN (
         SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
     ) AS agg
-    """
+"""
+
+# Room and sensor type given by id (key and unit are not needed).
+_WINDOW = text(
+    _WINDOW_OF_KEYS.format(
+        keys="""k AS (
+        SELECT CAST(:room_id AS integer) AS room_id,
+               CAST(:sensor_type_id AS smallint) AS sensor_type_id,
+               CAST(NULL AS text) AS key, CAST(NULL AS text) AS unit
+    )"""
+    )
+)
+
+
+async def select_window_stats(
+    conn: AsyncConnection, room_id: int, sensor_type_id: int, start: datetime, end: datetime
+) -> WindowStats:
+    row = (
+        await conn.execute(
+            _WINDOW,
+            {"room_id": room_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
+        )
+    ).one()
+    return WindowStats(*row[2:])
+
+
+@dataclass(frozen=True)
+class KeyedWindowStats:
+    sensor_type_key: str
+    sensor_type_unit: str
+    stats: WindowStats
+
+
+# The same statistics addressed by keys: room and sensor type are resolved in the same statement
+# (one round trip for the dashboards' hottest query). No row: the room or sensor type is unknown.
+_WINDOW_BY_KEYS = text(
+    _WINDOW_OF_KEYS.format(
+        keys="""k AS (
+        SELECT r.id AS room_id, st.id AS sensor_type_id, st.key, st.unit
+        FROM room r JOIN building b ON b.id = r.building_id
+        CROSS JOIN sensor_type st
+        WHERE b.key = :building AND r.key = :room AND st.key = :sensor_type
+    )"""
+    )
 )
 
 
