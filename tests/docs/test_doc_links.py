@@ -52,9 +52,12 @@ def broken_links(source: str, root: Path = ROOT) -> list[str]:
             problems.append(f"{where} (outside the repository)")
         elif not resolved.exists():
             problems.append(f"{where} (no such file)")
-        elif anchor and resolved.suffix == ".md":
-            if unquote(anchor).lower() not in anchors(resolved.read_text(encoding="utf-8")):
-                problems.append(f"{where} (no heading with that anchor)")
+        elif (
+            anchor
+            and resolved.suffix == ".md"
+            and unquote(anchor).lower() not in anchors(resolved.read_text(encoding="utf-8"))
+        ):
+            problems.append(f"{where} (no heading with that anchor)")
     return problems
 
 
@@ -94,7 +97,9 @@ def _is_pattern(path: str) -> bool:
 
 def test_slugs_follow_github() -> None:
     # GitHub's anchors for headings of the kinds our pages use.
-    assert github_slug(" Bulk import: `roomtemp import FILE|-`") == "bulk-import-roomtemp-import-file-"
+    assert github_slug(" Bulk import: `roomtemp import FILE|-`") == (
+        "bulk-import-roomtemp-import-file-"
+    )
     assert github_slug(" Layering rules") == "layering-rules"
     assert github_slug(" Uploads: `POST /v1/captures` with NDJSON") == (
         "uploads-post-v1captures-with-ndjson"
@@ -105,13 +110,13 @@ def test_slugs_follow_github() -> None:
 
 def test_the_checker_reports_a_missing_file_and_a_missing_anchor(tmp_path: Path) -> None:
     # The checker itself must be able to fail: a page with one bad file and one bad anchor.
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "page.md").write_text(
+    (tmp_path / "guide").mkdir()
+    (tmp_path / "guide" / "page.md").write_text(
         "# Probe\n[a](nowhere.md) [b](#probe) [c](#elsewhere) `[d](x.md)` [e](../README.md)\n"
         "```\n[f](fenced.md)\n```\n"
     )
     (tmp_path / "README.md").write_text("# Readme\n")
-    problems = broken_links("docs/page.md", tmp_path)
+    problems = broken_links("guide/page.md", tmp_path)
     assert [p.split(": ", 1)[1] for p in problems] == [
         "nowhere.md (no such file)",
         "#elsewhere (no heading with that anchor)",

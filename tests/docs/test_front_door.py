@@ -17,7 +17,8 @@ def _readme() -> str:
 
 def _between(text: str, name: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    assert text.count(start) == 1 and text.count(end) == 1, f"one {start} … {end} pair"
+    assert text.count(start) == 1, f"one {start}"
+    assert text.count(end) == 1, f"one {end}"
     return text.split(start, 1)[1].split(end, 1)[0]
 
 
