@@ -1,5 +1,5 @@
 # Dashboard: browser tests in Debian's Chromium (driven by the Python playwright package from
-# the lock file; no browser download), and the README screenshots.
+# the lock file; no browser download), and the screenshots in docs/img/ (shown in docs/dashboards.md).
 # CI: `make browser-deps` before `make test`, with CI_REQUIRE_BROWSER=1 exported so a missing
 # Chromium fails the dashboard browser tests instead of skipping them.
 

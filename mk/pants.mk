@@ -1,5 +1,5 @@
 # Pants (2.17.1, bootstrapped from PyPI into .cache/pants): the same lint/type-check/test graph the
-# GitHub Actions workflow runs. Included by the Makefile; see the README (CI/CD).
+# GitHub Actions workflow runs. Included by the Makefile; see docs/ci.md.
 PANTS := scripts/pants/pants
 # No long-lived pantsd daemon on CI machines (clean clone, one run); developers keep it.
 PANTS_FLAGS ?= $(if $(CI),--no-pantsd --no-dynamic-ui,)

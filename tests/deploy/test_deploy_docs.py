@@ -1,4 +1,4 @@
-"""The README's Deploy section: its commands run and the files it names exist."""
+"""docs/deploy.md and the README's compose block: their commands run, the files they name exist."""
 
 from __future__ import annotations
 
@@ -8,15 +8,22 @@ import shlex
 from tests.deploy.deploy_support import ROOT, find, k8s_errors, load_all, run, tool
 
 README = ROOT / "README.md"
+DEPLOY = ROOT / "docs" / "deploy.md"
 
 
 def _deploy_section() -> str:
+    return DEPLOY.read_text()
+
+
+def _compose_block() -> str:
+    """The README's "Run with Docker Compose" instructions, between their markers."""
     text = README.read_text()
-    return text.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    return text.split("<!-- compose:start -->", 1)[1].split("<!-- compose:end -->", 1)[0]
 
 
-def _shell_commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", _deploy_section(), flags=re.DOTALL)
+def _shell_commands(text: str | None = None) -> list[str]:
+    text = _deploy_section() if text is None else text
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
     joined = "\n".join(blocks).replace("\\\n", " ")
     return [line.strip() for line in joined.splitlines() if line.strip()]
 
@@ -53,16 +60,15 @@ def test_documented_secrets_are_the_ones_the_chart_reads() -> None:
 
 
 def test_documented_compose_steps_use_existing_files() -> None:
-    commands = _shell_commands()
+    commands = _shell_commands(_compose_block())
     assert commands[0].startswith("cp .env.example .env")
     assert "docker compose up -d --build" in commands[1]
 
 
 def test_every_repository_path_in_the_doc_exists() -> None:
-    paths = set(
-        re.findall(r"`((?:helm|k8s|docs)/[\w./-]+|Dockerfile|\.env\.example)`", _deploy_section())
-    )
-    paths |= set(re.findall(r"(?:-f |apply -k )((?:helm|k8s)/[\w./-]+)", _deploy_section()))
+    text = _deploy_section() + _compose_block()
+    paths = set(re.findall(r"`((?:helm|k8s|docs)/[\w./-]+|Dockerfile|\.env\.example)`", text))
+    paths |= set(re.findall(r"(?:-f |apply -k )((?:helm|k8s)/[\w./-]+)", text))
     assert len(paths) >= 8
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert missing == []
