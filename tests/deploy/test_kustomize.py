@@ -147,3 +147,17 @@ def test_environment_database_agrees_between_helm_values_and_overlay(env: str) -
     overlay_env = env_of(next(containers(find(kustomize(f"overlays/{env}"), "Deployment"))))
     for key in DB_ENV:
         assert chart_env[key] == overlay_env[key], key
+
+
+@pytest.mark.parametrize("layer", LAYERS[1:])
+def test_overlay_database_is_set_once_in_the_config_map_and_reaches_every_workload(
+    layer: str,
+) -> None:
+    manifests = kustomize(layer)
+    config = find(manifests, "ConfigMap")["data"]
+    cron = find(manifests, "CronJob")["spec"]["jobTemplate"]
+    for pod_owner in (find(manifests, "Deployment"), find(manifests, "Job"), cron):
+        env = env_of(next(containers(pod_owner)))
+        assert (env["DB_HOST"], env["DB_SSLMODE"]) == (config["DB_HOST"], config["DB_SSLMODE"])
+    # No per-workload database patches left in the overlay.
+    assert not list((K8S / layer).glob("database-*.yaml"))
