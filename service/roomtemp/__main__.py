@@ -15,7 +15,7 @@ from pathlib import Path
 from roomtemp.db import migrate as migrations
 from roomtemp.export import command as export_command
 from roomtemp.importer import command as import_command
-from roomtemp.lifecycle.cli import NoDatabase
+from roomtemp.lifecycle.cli import NoDatabase, no_database_message
 from roomtemp.obs import logging as obs_logging
 from roomtemp.obs.metrics import MULTIPROC_ENV
 from roomtemp.partitions import command as maintain_command
@@ -24,16 +24,35 @@ from roomtemp.simulator import command as simulate_command
 
 log = logging.getLogger("roomtemp")
 
+# Commands that open the database themselves (serve starts its own; simulate speaks HTTP).
+_DATABASE_COMMANDS = frozenset({"migrate", "import", "export", "maintain", "token"})
+
 
 def _configure_logging(settings: Settings, command: str) -> None:
     stream = "stdout" if command == "serve" else "stderr"
     obs_logging.configure(settings.log_level, settings.log_format, stream)
 
 
+def _with_running_embedded(settings: Settings, command: str) -> Settings:
+    """Without DATABASE_URL/DB_HOST, point a database command at the embedded PostgreSQL that
+    `roomtemp serve` (`make run`) keeps running on EMBEDDED_DATA_DIR, so a second terminal needs
+    no variables. Its port is found in the data directory; with none running, unchanged."""
+    if command not in _DATABASE_COMMANDS or settings.sqlalchemy_url() is not None:
+        return settings
+    from roomtemp.embedded import running_url
+
+    data_dir = Path(settings.embedded_data_dir).resolve()
+    url = running_url(data_dir)
+    if url is None:
+        return settings
+    log.info("DATABASE_URL is not set: using the embedded PostgreSQL running on %s", data_dir)
+    return settings.with_database_url(url)
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.sqlalchemy_url()
     if url is None:
-        log.error("no database configured: set DATABASE_URL (or DB_HOST and DB_* parts)")
+        log.error("%s", no_database_message(settings))
         return 2
     migrations.upgrade(url, args.revision)
     log.info("database migrated to %s", args.revision)
@@ -168,7 +187,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
     url = settings.sqlalchemy_url()
     if url is None:
-        log.error("no database configured: set DATABASE_URL (or DB_HOST and DB_* parts)")
+        log.error("%s", no_database_message(settings))
         return 2
     try:
         return asyncio.run(_token_command(settings, args, url))
@@ -234,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     _configure_logging(settings, args.command)
+    settings = _with_running_embedded(settings, args.command)
     try:
         result: int = args.func(settings, args)
     except NoDatabase as exc:

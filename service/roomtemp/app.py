@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
-from roomtemp.api import errors
+from roomtemp.api import docs, errors
 from roomtemp.api.auth import AUTH_RESPONSES, RateLimiter, require, require_by_method
 from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
@@ -103,7 +103,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         version=__version__,
         summary="Building temperature captures and rolling averages",
         lifespan=lifespan,
+        docs_url=None,  # served by api/docs.py with local assets (works offline)
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.metrics = metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     errors.install(app)

@@ -120,11 +120,13 @@ def test_release_publishes_image_and_chart_then_bumps_what_argocd_tracks() -> No
     assert set(gitops["needs"]) == {"version", "image", "chart"}
     values_file = ROOT / gitops["env"]["VALUES_FILE"]
     assert "tag" in load_yaml(values_file)["image"]
-    # The ArgoCD Application deploys that chart directory with that values file.
+    # The ArgoCD Application deploys the chart with that values file (kept outside the chart,
+    # valueFiles are relative to the chart directory).
     app = load_yaml(ROOT / "k8s" / "argocd" / "application.yaml")
     source = app["spec"]["source"]
-    assert ROOT / source["path"] == values_file.parent
-    assert values_file.name in source["helm"]["valueFiles"]
+    assert (ROOT / source["path"]).resolve() == ROOT / "helm" / "roomtemp"
+    tracked = [(ROOT / source["path"] / v).resolve() for v in source["helm"]["valueFiles"]]
+    assert values_file.resolve() in tracked
     assert source["targetRevision"] == "main"
     assert any(s.get("with", {}).get("ref") == "main" for s in gitops["steps"])
 

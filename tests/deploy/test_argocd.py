@@ -37,7 +37,7 @@ def test_application_deploys_this_chart_with_an_environment_values_file() -> Non
     spec = _app()["spec"]
     source = spec["source"]
     assert (ROOT / source["path"]).resolve() == CHART
-    assert source["helm"]["valueFiles"] == ["values-prod.yaml"]
+    assert source["helm"]["valueFiles"] == ["../values/prod.yaml"]
     for values in source["helm"]["valueFiles"]:
         assert (CHART / values).is_file()
         rendered = helm_template(values)

@@ -1,11 +1,25 @@
-"""docs/deploy.md and the README's compose block: their commands run, the files they name exist."""
+"""docs/deploy.md and the README's compose block: their commands run, the files they name exist,
+and the Secrets the ArgoCD steps create are the ones the pods read."""
 
 from __future__ import annotations
 
 import re
 import shlex
 
-from tests.deploy.deploy_support import ROOT, find, k8s_errors, load_all, run, tool
+import yaml
+
+from tests.deploy.deploy_support import (
+    CHART,
+    ROOT,
+    Manifest,
+    find,
+    helm_template,
+    k8s_errors,
+    kustomize,
+    load_all,
+    run,
+    tool,
+)
 
 README = ROOT / "README.md"
 DEPLOY = ROOT / "docs" / "deploy.md"
@@ -53,10 +67,12 @@ def test_documented_helm_install_renders_valid_manifests() -> None:
 
 def test_documented_secrets_are_the_ones_the_chart_reads() -> None:
     secrets = [c for c in _shell_commands() if "create secret generic" in c]
-    [db] = [c for c in secrets if " roomtemp-db " in c]
-    assert "--from-literal=password=" in db
-    [auth] = [c for c in secrets if " roomtemp-auth " in c]
-    assert "--from-literal=token-hash-key=" in auth
+    db = [c for c in secrets if " roomtemp-db " in c]
+    assert db
+    assert all("--from-literal=password=" in c for c in db)
+    auth = [c for c in secrets if " roomtemp-auth " in c]
+    assert auth
+    assert all("--from-literal=token-hash-key=" in c for c in auth)
 
 
 def test_documented_compose_steps_use_existing_files() -> None:
@@ -72,3 +88,116 @@ def test_every_repository_path_in_the_doc_exists() -> None:
     assert len(paths) >= 8
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert missing == []
+
+
+# --- docs/deploy.md, ArgoCD: the documented steps create every Secret the pods read ----------
+
+DEPLOY_DOC = DEPLOY
+APPLICATION = ROOT / "k8s" / "argocd" / "application.yaml"
+
+
+def _argocd_commands() -> list[list[str]]:
+    """The shell commands of the ArgoCD block of docs/deploy.md, in order, as argument lists."""
+    block = DEPLOY_DOC.read_text().split("<!-- argocd:start -->", 1)[1]
+    block = block.split("<!-- argocd:end -->", 1)[0]
+    sh = re.findall(r"```sh\n(.*?)```", block, flags=re.DOTALL)
+    lines = "\n".join(sh).replace("\\\n", " ").splitlines()
+    return [shlex.split(_fill(line)) for line in lines if line.strip()]
+
+
+def _option(args: list[str], *names: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg in names:
+            return args[i + 1]
+        for name in names:
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def _documented_steps() -> tuple[set[tuple[str, str, str]], list[str]]:
+    """(namespace, Secret, key) the steps create, and the problems found on the way (a Secret
+    created in a namespace that no earlier step created)."""
+    created: set[tuple[str, str, str]] = set()
+    namespaces: set[str] = set()
+    problems: list[str] = []
+    for args in _argocd_commands():
+        if args[0] != "kubectl":
+            continue
+        namespace = _option(args, "--namespace", "-n") or "default"
+        words = [a for a in args[1:] if a not in ("--namespace", "-n", namespace)]
+        rest = [a for a in words if not a.startswith("-")]
+        if rest[:2] == ["create", "namespace"]:
+            namespaces.add(rest[2])
+        elif rest[:3] == ["create", "secret", "generic"]:
+            if namespace not in namespaces:
+                problems.append(f"Secret {rest[3]} created before namespace {namespace}")
+            for arg in args:
+                if arg.startswith("--from-literal="):
+                    key = arg.removeprefix("--from-literal=").split("=", 1)[0]
+                    created.add((namespace, rest[3], key))
+    return created, problems
+
+
+def _secrets_read(manifests: list[Manifest]) -> set[tuple[str, str]]:
+    """(Secret, key) every secretKeyRef names, and (Secret, "*") for envFrom secretRef."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("secretKeyRef")
+            if isinstance(ref, dict):
+                found.add((ref["name"], ref["key"]))
+            ref = node.get("secretRef")
+            if isinstance(ref, dict):
+                found.add((ref["name"], "*"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(manifests)
+    return found
+
+
+def _environments() -> list[tuple[str, str, list[Manifest]]]:
+    """(name, namespace, rendered manifests) of every way the docs deploy an environment."""
+    app = yaml.safe_load(APPLICATION.read_text())["spec"]
+    [prod_values] = app["source"]["helm"]["valueFiles"]
+    chart = ROOT / app["source"]["path"]
+    assert chart.resolve() == CHART
+    out = [("argocd prod", app["destination"]["namespace"], helm_template(prod_values))]
+    for env in ("dev", "prod"):
+        overlay = kustomize(f"overlays/{env}")
+        namespace = find(overlay, "Deployment")["metadata"]["namespace"]
+        out.append((f"overlay {env}", namespace, overlay))
+        out.append((f"helm {env}", namespace, helm_template(f"../values/{env}.yaml")))
+    return out
+
+
+def test_argocd_steps_create_every_secret_the_pods_read() -> None:
+    created, problems = _documented_steps()
+    assert problems == []
+    environments = _environments()
+    assert {ns for _, ns, _ in environments} == {"roomtemp", "roomtemp-dev"}
+    missing = []
+    for name, namespace, manifests in environments:
+        read = _secrets_read(manifests)
+        assert {"roomtemp-db", "roomtemp-auth"} <= {s for s, _ in read}, name
+        for secret, key in sorted(read):
+            made = {k for ns, s, k in created if (ns, s) == (namespace, secret)}
+            if not made or (key != "*" and key not in made):
+                missing.append(f"{name}: {namespace}/{secret} key {key}")
+    assert missing == []
+
+
+def test_argocd_steps_apply_the_application_whose_values_exist() -> None:
+    applies = [a for a in _argocd_commands() if a[:2] == ["kubectl", "apply"]]
+    assert ["kubectl", "apply", "-n", "argocd", "-f", "k8s/argocd/application.yaml"] in applies
+    source = yaml.safe_load(APPLICATION.read_text())["spec"]["source"]
+    for values in source["helm"]["valueFiles"]:
+        assert (ROOT / source["path"] / values).is_file(), values
+    text = DEPLOY_DOC.read_text()
+    for path in re.findall(r"`((?:helm|k8s)/[\w./-]+)`", text):
+        assert (ROOT / path).exists(), path

@@ -30,14 +30,15 @@ from tests.deploy.deploy_support import (
 SCENARIOS = [
     None,
     *sorted(f"ci/{p.name}" for p in (CHART / "ci").glob("*.yaml")),
-    *sorted(p.name for p in CHART.glob("values-*.yaml")),
+    # Environment values live outside the chart (not packaged); paths relative to the chart.
+    *sorted(f"../values/{p.name}" for p in (CHART.parent / "values").glob("*.yaml")),
 ]
 DB_ENV = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLMODE", "DB_PASSWORD", "DATABASE_URL")
 
 
 def test_scenarios_cover_ci_and_environments() -> None:
     assert "ci/all-features-values.yaml" in SCENARIOS
-    assert {"values-dev.yaml", "values-prod.yaml"} <= set(SCENARIOS)
+    assert {"../values/dev.yaml", "../values/prod.yaml"} <= set(SCENARIOS)
 
 
 @pytest.mark.parametrize("values", SCENARIOS)

@@ -65,7 +65,11 @@ def test_overlay_settings(
     layer: str, namespace: str, replicas: int, db_host: str, sslmode: str, host: str
 ) -> None:
     manifests = kustomize(layer)
-    assert {m["metadata"].get("namespace") for m in manifests} == {namespace}
+    namespaced = [m for m in manifests if m["kind"] != "Namespace"]
+    assert {m["metadata"].get("namespace") for m in namespaced} == {namespace}
+    # The namespace exists after `kubectl apply -k` on a fresh cluster (dev brings its own).
+    if layer == "overlays/dev":
+        assert find(manifests, "Namespace")["metadata"]["name"] == namespace
     dep = find(manifests, "Deployment")
     assert dep["spec"]["replicas"] == replicas
     env = env_of(next(containers(dep)))
@@ -139,7 +143,21 @@ def test_base_hooks_selectors_service_ingress_and_config_agree_with_the_chart() 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_environment_database_agrees_between_helm_values_and_overlay(env: str) -> None:
-    chart_env = env_of(next(containers(find(helm_template(f"values-{env}.yaml"), "Deployment"))))
+    chart_env = env_of(next(containers(find(helm_template(f"../values/{env}.yaml"), "Deployment"))))
     overlay_env = env_of(next(containers(find(kustomize(f"overlays/{env}"), "Deployment"))))
     for key in DB_ENV:
         assert chart_env[key] == overlay_env[key], key
+
+
+@pytest.mark.parametrize("layer", LAYERS[1:])
+def test_overlay_database_is_set_once_in_the_config_map_and_reaches_every_workload(
+    layer: str,
+) -> None:
+    manifests = kustomize(layer)
+    config = find(manifests, "ConfigMap")["data"]
+    cron = find(manifests, "CronJob")["spec"]["jobTemplate"]
+    for pod_owner in (find(manifests, "Deployment"), find(manifests, "Job"), cron):
+        env = env_of(next(containers(pod_owner)))
+        assert (env["DB_HOST"], env["DB_SSLMODE"]) == (config["DB_HOST"], config["DB_SSLMODE"])
+    # No per-workload database patches left in the overlay.
+    assert not list((K8S / layer).glob("database-*.yaml"))

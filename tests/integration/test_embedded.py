@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+import roomtemp
 from roomtemp.embedded import EmbeddedPostgres, EmbeddedPostgresError, is_available
 from roomtemp.embedded._system import pid_alive
 
@@ -192,3 +198,74 @@ def test_as_root_an_untraversable_parent_is_a_clear_error(
     with pytest.raises(EmbeddedPostgresError, match=r"cannot enter .*private.*not under /root"):
         server.start()
     assert private.stat().st_mode & 0o777 == 0o700  # never opened up for the server's user
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_cli_in_a_second_terminal_uses_the_embedded_server_of_serve(root_dir: Path) -> None:
+    """`make run` in one terminal, `roomtemp import`/`export` in another, no variables set."""
+    project = root_dir / "project"
+    project.mkdir(mode=0o755)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DB_HOST", "EMBEDDED_DATA_DIR") and not k.startswith("PG")
+    }
+    env["PYTHONPATH"] = str(Path(roomtemp.__file__).resolve().parents[1])
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "roomtemp", *args],
+            env=env, cwd=project, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    (project / "in.csv").write_text(
+        "ts,building,room,value,unit\n"
+        "2026-10-01T00:00:00Z,hq,r1,21.5,celsius\n"
+        "2026-10-01T00:01:00Z,hq,r1,21.7,celsius\n"
+    )
+    # Nothing running yet: the CLI says what to do.
+    refused = cli("import", "in.csv")
+    assert refused.returncode == 2
+    assert "make run" in refused.stderr
+
+    port = _free_port()
+    serve_env = {**env, "PORT": str(port), "AUTH_REQUIRED": "false", "LOG_LEVEL": "warning"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "roomtemp", "serve"], env=serve_env, cwd=project
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+
+        imported = cli("import", "in.csv")
+        assert imported.returncode == 0, imported.stderr
+        exported = cli(
+            "export", "--building", "hq", "--from", "2026-09-30T00:00:00Z", "--unit", "celsius"
+        )
+        assert exported.returncode == 0, exported.stderr
+        rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+        assert [(r["room"], round(float(r["value"]), 2)) for r in rows] == [
+            ("r1", 21.5),
+            ("r1", 21.7),
+        ]
+        # The same rows through the HTTP API of the server: one database.
+        url = f"http://127.0.0.1:{port}/v1/buildings/hq/rooms"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert b'"r1"' in r.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -27,12 +28,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def server(database_url: str, db: psycopg.Connection[Any]) -> Iterator[str]:
+@contextlib.contextmanager
+def _serving(database_url: str, argv: list[str], **env_overrides: str) -> Iterator[str]:
+    """A real server process on the test database; yields its base URL once it is ready."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "LOG_LEVEL": "warning"}
-    env["AUTH_REQUIRED"] = "false"  # API tokens (when present) are not what this test is about
-    proc = subprocess.Popen([sys.executable, "-m", "roomtemp", "serve"], env=env)
+    env["AUTH_REQUIRED"] = "false"  # API tokens (when present) are not what these tests are about
+    env.update(env_overrides)
+    proc = subprocess.Popen([sys.executable, "-m", *argv, "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -49,6 +52,22 @@ def server(database_url: str, db: psycopg.Connection[Any]) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(database_url: str, db: psycopg.Connection[Any]) -> Iterator[str]:
+    with _serving(database_url, ["roomtemp", "serve"]) as url:
+        yield url
+
+
+# uvicorn closes a kept-alive connection idle for this long; the simulator posts less often.
+_SHORT_KEEPALIVE = ["uvicorn", "roomtemp.app:app_from_environment", "--factory",
+                    "--timeout-keep-alive", "1"]  # fmt: skip
+
+
+def _summary(out: str) -> str:
+    [line] = [line for line in out.splitlines() if line.startswith("sent ")]
+    return line
 
 
 def test_simulate_against_live_server(
@@ -100,3 +119,41 @@ def test_model_faults_and_schedule() -> None:
     night = sum(temps[3]) / len(temps[3])
     afternoon = sum(temps[15]) / len(temps[15])
     assert night < 18.5 < 20.5 < afternoon  # heated during the working day
+
+
+def test_live_posts_survive_connections_the_server_closed(
+    database_url: str, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Live mode, a tick every 2 s: each post after the first finds its connection closed by the
+    # server (keep-alive 1 s). They must be resent on a new connection and none lost.
+    with _serving(database_url, _SHORT_KEEPALIVE) as url:
+        args = ["simulate", "--url", url, "--buildings", "1", "--rooms", "4", "--interval", "2s"]
+        assert main([*args, "--duration", "7s", "--seed", "5"]) == 0
+    summary = _summary(capsys.readouterr().out)
+    assert " 0 failed posts" in summary
+    sent = int(summary.split()[1])
+    inserted = int(summary.split(": ")[1].split(" inserted")[0])
+    duplicates = int(summary.split(", ")[1].split(" duplicates")[0])
+    assert sent >= 12  # 4 ticks of 4 rooms, less dropouts and late ones
+    assert inserted + duplicates == sent
+    [(stored,)] = db.execute("SELECT count(*) FROM capture").fetchall()
+    assert stored == inserted
+
+
+def test_refused_posts_stop_the_simulator_with_an_error(
+    database_url: str, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "k" * 40
+    with _serving(
+        database_url, ["roomtemp", "serve"], AUTH_REQUIRED="true", TOKEN_HASH_KEY=key
+    ) as url:
+        args = ["simulate", "--url", url, "--buildings", "1", "--rooms", "2", "--interval", "2s"]
+        started = time.monotonic()
+        assert main([*args, "--duration", "20s", "--token", "not-a-token"]) == 1
+        elapsed = time.monotonic() - started
+    out = capsys.readouterr()
+    assert elapsed < 5  # stopped at the first refusal, not after --duration
+    assert "1 failed posts" in _summary(out.out)
+    assert "HTTP 401" in out.err
+    [(stored,)] = db.execute("SELECT count(*) FROM capture").fetchall()
+    assert stored == 0

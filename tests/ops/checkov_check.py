@@ -26,7 +26,7 @@ def _render(tmp: Path) -> None:
     scenarios = [
         ("chart-default", None),
         ("chart-all-features", "ci/all-features-values.yaml"),
-        ("chart-prod", "values-prod.yaml"),
+        ("chart-prod", "../values/prod.yaml"),
     ]
     for name, values in scenarios:
         args = [str(HELM), "template", "roomtemp", str(chart), "--namespace", "roomtemp", *api]

@@ -25,12 +25,11 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-# /docs (Swagger UI) and /redoc load their scripts and styles from jsDelivr and run one inline
-# script; everything else is same-origin.
+# Same-origin only: /docs and /redoc serve their assets themselves (api/docs.py, which sets its
+# own policy with the hash of its inline script); inline styles are what HTML pages still need.
 _HTML_CSP = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; "
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _UNMATCHED = "<unmatched>"

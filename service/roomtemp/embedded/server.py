@@ -67,6 +67,44 @@ def _binaries() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+# postmaster.pid, line by line (PostgreSQL's src/include/utils/pidfile.h): the server writes its
+# port and state there, so other processes can find it without a port of our own choosing.
+_PID_LINE_PID, _PID_LINE_PORT, _PID_LINE_LISTEN, _PID_LINE_STATUS = 0, 3, 5, 7
+
+
+def running_url(data_dir: Path, database: str = "roomtemp") -> str | None:
+    """The URL of `database` on the embedded server already running on `data_dir`, or None.
+
+    This is how the CLI (`roomtemp import`, `export`, ...) finds the server `roomtemp serve`
+    (`make run`) started on a free port: PostgreSQL keeps its port and readiness in
+    `postmaster.pid`, and the password is in the data directory. None when nothing is running
+    there (no file, a dead pid, not yet ready) or the files cannot be read by this user.
+    """
+    data_dir = Path(data_dir).expanduser().absolute()
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        password = (data_dir / _PASSWORD_FILE).read_text().strip()
+    except OSError:
+        return None
+    try:
+        pid = int(lines[_PID_LINE_PID])
+        port = int(lines[_PID_LINE_PORT])
+        status = lines[_PID_LINE_STATUS].strip()
+    except (IndexError, ValueError):
+        return None
+    if status != "ready" or not pid_alive(pid):
+        return None
+    host = lines[_PID_LINE_LISTEN].strip() or _HOST
+    return URL.create(
+        "postgresql+psycopg",
+        username=_SUPERUSER,
+        password=password,
+        host=host,
+        port=port,
+        database=database,
+    ).render_as_string(hide_password=False)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((_HOST, 0))

@@ -16,10 +16,19 @@ class NoDatabase(RuntimeError):
     """No DATABASE_URL (or DB_HOST) configured."""
 
 
+def no_database_message(settings: Settings) -> str:
+    """What to do when neither a database is configured nor an embedded server is running."""
+    return (
+        "no database configured: set DATABASE_URL (or DB_HOST and DB_* parts), or run `make run` "
+        "(`roomtemp serve`) from this directory in another terminal: the CLI then uses its "
+        f"embedded PostgreSQL ({settings.embedded_data_dir})"
+    )
+
+
 def engine_for(settings: Settings) -> AsyncEngine:
     url = settings.sqlalchemy_url()
     if url is None:
-        raise NoDatabase("no database configured: set DATABASE_URL (or DB_HOST and DB_* parts)")
+        raise NoDatabase(no_database_message(settings))
     # Bulk work runs longer statements than a request may.
     return create_engine(settings.model_copy(update={"db_statement_timeout_ms": 0}), url)
 

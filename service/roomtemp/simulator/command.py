@@ -11,7 +11,7 @@ from types import FrameType
 
 from roomtemp.lifecycle.cli import Progress
 from roomtemp.settings import Settings
-from roomtemp.simulator.client import Poster
+from roomtemp.simulator.client import Poster, Refused
 from roomtemp.simulator.model import Simulation
 from roomtemp.timefmt import parse_duration
 
@@ -78,6 +78,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"{t.duplicates} duplicates, {t.updated} updated, {t.failed_posts} failed"
         )
 
+    refused: Refused | None = None
+
     try:
         while not stopping and (deadline is None or time.monotonic() < deadline):
             readings = sim.tick(virtual)
@@ -97,6 +99,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 wait = min(wait, deadline - time.monotonic())
             if wait > 0:
                 time.sleep(wait)
+    except Refused as exc:
+        refused = exc
     finally:
         poster.close()
         for sig, handler in previous.items():
@@ -107,6 +111,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"sent {t.readings} readings in {t.posts} posts: {t.inserted} inserted, "
         f"{t.duplicates} duplicates, {t.updated} updated, {t.failed_posts} failed posts"
-        + (f" (last: {t.last_error})" if t.last_error else "")
+        + (f", {t.retries} retries" if t.retries else "")
+        + (f" (last error: {t.last_error})" if t.last_error else "")
     )
-    return 1 if t.failed_posts and not t.inserted else 0
+    if refused is not None:
+        print(
+            f"roomtemp simulate: stopped, the server refused the posts: {refused}", file=sys.stderr
+        )
+        return 1
+    # Lost readings are a failure the caller (a script, CI) must see.
+    return 1 if t.failed_posts else 0
