@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
+from roomtemp.db.failures import describe
 from roomtemp.errors import (
     Conflict,
     DomainError,
@@ -153,8 +155,18 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return error_response(
             422, "invalid_data", "the request contains data the database cannot store"
         )
-    log.exception("unhandled error")
+    log_unexpected(exc)
     return error_response(500, "internal_error", "internal server error")
+
+
+def log_unexpected(exc: BaseException) -> None:
+    """Log an unhandled error with its stack; a database error without its text (its bound
+    parameters and PostgreSQL's message quote the request's data)."""
+    if isinstance(exc, sa_exc.SQLAlchemyError | psycopg.Error):
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unhandled error: %s\n%s", describe(exc), stack)
+    else:
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
 
 
 async def _client_gone(_: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.capture import service
+from roomtemp.db.failures import describe
 from roomtemp.errors import InvalidInput
 from roomtemp.settings import Settings
 
@@ -83,7 +84,10 @@ class IngestBatcher:
                 if not batch[0].future.done():
                     batch[0].future.set_exception(exc)
                 return
-            log.warning("batch of %d captures failed (%s); retrying one by one", len(batch), exc)
+            # Classes and SQLSTATE only: the exception's text carries the captures (parameters).
+            log.warning(
+                "batch of %d captures failed (%s); retrying one by one", len(batch), describe(exc)
+            )
             for p in batch:
                 await self._flush([p])
             return

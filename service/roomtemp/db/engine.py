@@ -25,6 +25,8 @@ def create_engine(settings: Settings, url: str, *, autocommit: bool = False) -> 
         # the server fails one request, and SQLAlchemy then drops the whole pool.
         pool_pre_ping=False,
         pool_recycle=1800,
+        # Errors never carry capture data into logs (docs: request bodies are never logged).
+        hide_parameters=True,
         connect_args=_connect_args(settings, "roomtemp"),
     )
 
@@ -39,6 +41,7 @@ def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
         pool_pre_ping=True,
         pool_recycle=1800,
         isolation_level="AUTOCOMMIT",  # reads are single statements
+        hide_parameters=True,
         # A read route that tried to write fails even if the "standby" is really a primary.
         connect_args=_connect_args(settings, "roomtemp-read", "default_transaction_read_only=on"),
     )
