@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import psycopg
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import ClientFactory
+from roomtemp.app import create_app
+from roomtemp.obs.logging import request_id_var
+from tests.conftest import ClientFactory, make_settings
 from tests.factories import capture
+from tests.ops.server import free_port
 
 
 def assert_envelope(body: dict[str, Any], code: str) -> None:
@@ -84,3 +97,69 @@ def test_readiness_gate_until_migrated(
     migrate.upgrade(empty_database_url)
     assert client.get("/readyz").status_code == 200
     assert client.post("/v1/captures", json=capture(20)).status_code == 201
+
+
+class _Records(logging.Handler):
+    """Keeps each record with the request id current when it was logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[logging.LogRecord, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record, request_id_var.get()))
+
+
+@contextmanager
+def _uvicorn(app: FastAPI) -> Iterator[int]:
+    """`app` served by a real uvicorn (HTTP/1.1 keep-alive) on a free port, in a thread."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn exited"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_unexpected_error_is_json_500_and_the_connection_stays_usable(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    app = create_app(make_settings(database_url=database_url, auth_required=False))
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:  # a bug in a handler, as the server sees it
+        raise RuntimeError("boom")
+
+    records = _Records()
+    logging.getLogger("roomtemp").addHandler(records)
+    with ExitStack() as stack:
+        stack.callback(logging.getLogger("roomtemp").removeHandler, records)
+        with _uvicorn(app) as port:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            stack.callback(conn.close)
+            conn.request("GET", "/test-only/boom", headers={"X-Request-ID": "boom-42"})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            assert r.status == 500
+            assert_envelope(body, "internal_error")
+            assert r.getheader("X-Request-ID") == "boom-42"
+            sock = conn.sock
+            assert sock is not None
+            # The same keep-alive connection serves the next request (uvicorn closed it before).
+            conn.auto_open = 0  # never reconnect silently
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            assert r.status == 200
+            assert json.loads(r.read()) == {"status": "ok"}
+            assert conn.sock is sock
+    logged = [(rec, rid) for rec, rid in records.seen if rec.levelno >= logging.ERROR]
+    assert [rid for _, rid in logged] == ["boom-42"]
+    assert logged[0][0].exc_info is not None  # with its stack

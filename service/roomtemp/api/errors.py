@@ -132,7 +132,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the database is down, 422 for data it refuses, else a logged 500."""
     if _is_database_down(exc):
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
@@ -181,7 +182,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(sa_exc.SQLAlchemyError, _unexpected)
-    app.add_exception_handler(psycopg.Error, _unexpected)
-    app.add_exception_handler(OSError, _unexpected)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, unexpected_error)
+    app.add_exception_handler(psycopg.Error, unexpected_error)
+    app.add_exception_handler(OSError, unexpected_error)
+    # Any other exception is answered by ObservabilityMiddleware (api/middleware.py): Starlette
+    # hands an `Exception` handler to ServerErrorMiddleware, which re-raises after answering, and
+    # uvicorn then drops the keep-alive connection. This one is the last resort only.
+    app.add_exception_handler(Exception, unexpected_error)

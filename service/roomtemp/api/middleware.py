@@ -10,9 +10,10 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from roomtemp.api.errors import error_body
+from roomtemp.api.errors import error_body, unexpected_error
 from roomtemp.obs.logging import REQUEST_ID_HEADER, request_id_from, request_id_var
 from roomtemp.obs.metrics import Metrics
 
@@ -104,6 +105,15 @@ class ObservabilityMiddleware:
                         f"the request body is larger than {self.max_body_bytes} bytes",
                     ),
                 )
+        except Exception as exc:
+            # Answered here rather than by Starlette's ServerErrorMiddleware, which re-raises
+            # after answering: uvicorn then closes the keep-alive connection and the client's
+            # next request on it fails. A response already under way cannot be replaced: the
+            # connection has to be dropped then, so the client sees the truncation.
+            if response_started:
+                raise
+            response = await unexpected_error(Request(scope), exc)
+            await response(scope, receive, send_wrapper)
         finally:
             self.metrics.http_in_progress.dec()
             duration = time.perf_counter() - started
