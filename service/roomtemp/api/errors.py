@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
-from roomtemp.db.failures import describe
+from roomtemp.db.failures import describe, sqlstate
 from roomtemp.errors import (
     Conflict,
     DomainError,
@@ -132,10 +132,36 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
+_READ_METHODS = ("GET", "HEAD")
+
+
+def _is_read_statement_timeout(request: Request, exc: BaseException) -> bool:
+    # Reads run with a statement_timeout below their request deadline (db/engine.py): when
+    # PostgreSQL stops one (57014), the server was answering and the query itself ran too
+    # long. A frozen server never gets there (the deadline answers 503 first), a lock wait
+    # fails with 55P03 (lock_timeout), and a write's timeout stays an outage (503).
+    return request.method in _READ_METHODS and sqlstate(exc) == "57014"
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    """503 when the database is down, 422 for data it refuses, else a logged 500."""
+    """503 when the database is down, 422 for data it refuses or a read that ran too long,
+    else a logged 500."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if _is_read_statement_timeout(request, exc):
+        if metrics is not None:
+            metrics.db_statement_timeouts.inc()
+        log.info("read stopped at its statement timeout (%s)", describe(exc))
+        message = (
+            "the query ran longer than the database allows for a read; narrow the range, "
+            "widen the step, or use a step and window that are multiples of 15 minutes"
+        )
+        return error_response(
+            422,
+            "query_too_expensive",
+            message,
+            [ErrorDetail(message, code="statement_timeout")],
+        )
     if _is_database_down(exc):
-        metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.db_unavailable.inc()
             if isinstance(exc, sa_exc.TimeoutError):

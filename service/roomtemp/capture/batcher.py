@@ -62,9 +62,14 @@ class IngestBatcher:
         if self._task is not None:
             await self._task
         while self._queue:
-            await self._flush(self._take())
+            batch = self._take()
+            if batch:
+                await self._flush(batch)
 
     def _take(self) -> list[_Pending]:
+        # Requests already answered 503 by their deadline (future cancelled) while the database
+        # stalled are not written: their clients retry them.
+        self._queue = [p for p in self._queue if not p.future.done()]
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
         return batch
 
@@ -73,7 +78,9 @@ class IngestBatcher:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
-                await self._flush(self._take())
+                batch = self._take()
+                if batch:
+                    await self._flush(batch)
 
     async def _flush(self, batch: list[_Pending]) -> None:
         try:
