@@ -52,18 +52,20 @@ class Settings(BaseSettings):
 
     # Bounds on a stalled or frozen database (docs/operations-timeouts.md).
     request_timeout_read_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
-        default=2.0,
+        default=1.75,
         description="GET/HEAD requests not answered within this get 503 database_unavailable "
-        "+ Retry-After (the bound holds until the response starts; streams are not cut)",
+        "+ Retry-After (the bound holds until the response starts; streams are not cut); "
+        "set below the promised 2 s to leave room for scheduling",
     )
     request_timeout_write_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
-        default=5.0,
-        description="The same bound for POST/PUT/PATCH/DELETE; a write answered 503 may still "
-        "commit later (captures are idempotent: retry)",
+        default=4.5,
+        description="The same for POST/PUT/PATCH/DELETE (promised: 5 s); a write answered 503 "
+        "may still commit later (captures are idempotent: retry)",
     )
     readyz_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
-        default=0.8,
-        description="/readyz answers 503 when the database has not answered within this",
+        default=0.5,
+        description="/readyz answers 503 when the database has not answered within this "
+        "(promised: within 1 s)",
     )
     db_read_statement_timeout_ms: Annotated[int, Field(ge=0)] = Field(
         default=1500,

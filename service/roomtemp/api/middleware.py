@@ -241,7 +241,7 @@ class DeadlineMiddleware:
         task.add_done_callback(self._finished)
         self.metrics.request_deadlines.labels(kind=kind).inc()
         self.metrics.db_unavailable.inc()
-        log.warning("no answer within the %s deadline of %.1f s; answered 503", kind, limit)
+        log.warning("no answer within the %s deadline of %g s; answered 503", kind, limit)
         await _send_json(
             send,
             503,
