@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from roomtemp.app import create_app
 from roomtemp.obs.logging import request_id_var
-from tests.conftest import ClientFactory, make_settings
+from tests.conftest import NOW, ClientFactory, make_settings
 from tests.factories import capture
 from tests.ops.server import free_port
 
@@ -163,3 +163,58 @@ def test_unexpected_error_is_json_500_and_the_connection_stays_usable(
     logged = [(rec, rid) for rec, rid in records.seen if rec.levelno >= logging.ERROR]
     assert [rid for _, rid in logged] == ["boom-42"]
     assert logged[0][0].exc_info is not None  # with its stack
+
+
+def _room_with_captures(client: TestClient, db: psycopg.Connection[Any], n: int) -> None:
+    """Room hq/3.14 with `n` captures, one a minute up to NOW (bulk-inserted in SQL)."""
+    assert client.post("/v1/captures", json=capture(20)).status_code == 201
+    db.execute(
+        "INSERT INTO capture (room_id, sensor_type_id, ts, value) "
+        "SELECT r.id, s.id, %s - g * interval '1 minute', 290 + g %% 7 "
+        "FROM room r, sensor_type s, generate_series(1, %s) g "
+        "WHERE r.key = '3.14' AND s.key = 'temperature' ON CONFLICT DO NOTHING",
+        (NOW, n),
+    )
+
+
+def test_series_too_expensive_for_raw_captures_is_refused_at_once(
+    client_factory: ClientFactory, db: psycopg.Connection[Any]
+) -> None:
+    client = client_factory()
+    _room_with_captures(client, db, 100_000)
+    # The issue's shape: 9,960 points x 24 h over 100,000 captures, within every other limit.
+    started = time.monotonic()
+    r = client.get(
+        "/v1/buildings/hq/rooms/3.14/averages",
+        params={
+            "from": "2026-11-15T14:00:00Z",
+            "to": "2026-11-22T12:00:00Z",
+            "step": "1m",
+            "window": "24h",
+        },
+    )
+    assert time.monotonic() - started < 0.5
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == "step"
+    assert "point-hours" in r.json()["error"]["message"]
+
+
+def test_read_stopped_by_its_statement_timeout_is_422_not_an_outage(
+    client_factory: ClientFactory, db: psycopg.Connection[Any]
+) -> None:
+    client = client_factory(db_read_statement_timeout_ms=1)
+    _room_with_captures(client, db, 20_000)
+    r = client.get(
+        "/v1/buildings/hq/rooms/3.14/averages",
+        params={
+            "from": "2026-11-21T12:00:00Z",
+            "to": "2026-11-22T12:00:00Z",
+            "step": "1m",
+            "window": "1h",
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert_envelope(r.json(), "query_too_expensive")
+    metrics = client.get("/metrics").text
+    assert "roomtemp_db_statement_timeouts_total 1.0" in metrics
+    assert "roomtemp_db_unavailable_responses_total 0.0" in metrics
