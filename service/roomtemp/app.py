@@ -17,7 +17,7 @@ from roomtemp.api.auth import AUTH_RESPONSES, RateLimiter, require, require_by_m
 from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
 from roomtemp.api.metrics import router as metrics_router
-from roomtemp.api.middleware import ObservabilityMiddleware
+from roomtemp.api.middleware import DeadlineMiddleware, ObservabilityMiddleware
 from roomtemp.api.state import AppState
 from roomtemp.auth.routes import router as token_router
 from roomtemp.auth.service import Scope
@@ -130,6 +130,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(report_router, dependencies=read, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
+    # Inside CORS (its 503 gets the CORS headers) and the access log (which records it).
+    app.add_middleware(
+        DeadlineMiddleware,
+        metrics=metrics,
+        read=settings.request_timeout_read_seconds,
+        write=settings.request_timeout_write_seconds,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

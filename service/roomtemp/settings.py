@@ -43,8 +43,51 @@ class Settings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
-    db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 5000
+    db_statement_timeout_ms: Annotated[int, Field(ge=0)] = Field(
+        default=5000,
+        description="PostgreSQL statement_timeout of writes (and of the CLI); a write it stops "
+        "is answered 503",
+    )
     db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
+
+    # Bounds on a stalled or frozen database (docs/operations-timeouts.md).
+    request_timeout_read_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=1.75,
+        description="GET/HEAD requests not answered within this get 503 database_unavailable "
+        "+ Retry-After (the bound holds until the response starts; streams are not cut); "
+        "set below the promised 2 s to leave room for scheduling",
+    )
+    request_timeout_write_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=4.5,
+        description="The same for POST/PUT/PATCH/DELETE (promised: 5 s); a write answered 503 "
+        "may still commit later (captures are idempotent: retry)",
+    )
+    readyz_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=0.5,
+        description="/readyz answers 503 when the database has not answered within this "
+        "(promised: within 1 s)",
+    )
+    db_read_statement_timeout_ms: Annotated[int, Field(ge=0)] = Field(
+        default=1500,
+        description="statement_timeout of reads (below REQUEST_TIMEOUT_READ_SECONDS, so a read "
+        "that PostgreSQL ran too long is told apart from a stalled database: 422 "
+        "query_too_expensive, not 503); 0 disables",
+    )
+    db_read_lock_timeout_ms: Annotated[int, Field(ge=0)] = Field(
+        default=1000,
+        description="lock_timeout of reads: a read stuck behind a lock (e.g. DDL) fails with "
+        "503 instead of reaching its statement_timeout; 0 disables",
+    )
+    db_tcp_user_timeout_ms: Annotated[int, Field(ge=0)] = Field(
+        default=10_000,
+        description="libpq tcp_user_timeout: a connection whose sent data stays unacknowledged "
+        "this long (network partition) is closed; 0: the kernel's default",
+    )
+    db_keepalives_idle_seconds: Annotated[int, Field(ge=1, le=7200)] = Field(
+        default=10,
+        description="libpq TCP keepalives: first probe after this much silence, then every 3 s, "
+        "the connection dropped after 3 unanswered probes",
+    )
 
     # Read/write split and connection poolers (docs/scaling.md).
     database_read_url: SecretStr | None = Field(

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.ops.counts import COUNTS, NAMES
+from tests.ops.counts import COUNTS, MEASURED, NAMES
 from tests.ops.server import LiveServer, create_token, live_server
 
 
@@ -18,6 +18,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "operations proof counts")
         for name in NAMES:
             terminalreporter.write_line(f"{name}: {COUNTS[name]}")
+    if MEASURED:
+        terminalreporter.write_sep("-", "operations proof measurements")
+        for name, value in MEASURED.items():
+            terminalreporter.write_line(f"{name}: {value:.3f}")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""Faults under load against the real server process and real PostgreSQL: a database restart
-and SIGTERM. Nothing acknowledged (201) may be lost. Run by `make fault-test` (each starts its own
-server and, for the restart, its own PostgreSQL; OPS_LOAD_SECONDS scales the load phases).
+"""Faults under load against the real server process and real PostgreSQL: a database restart,
+a frozen database (SIGSTOP) and SIGTERM. Nothing acknowledged (201) may be lost. Run by
+`make fault-test` (each starts its own server and, for the restart and the freeze, its own
+PostgreSQL; OPS_LOAD_SECONDS scales the load phases).
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import signal
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import psycopg
 import pytest
 
 from roomtemp.db import migrate
 from roomtemp.embedded import EmbeddedPostgres
-from tests.ops.counts import COUNTS
-from tests.ops.load import Load, missing_captures
+from tests.ops.counts import COUNTS, MEASURED
+from tests.ops.load import Load, Outcome, missing_captures
 from tests.ops.server import free_port, issue_token, live_server
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
 
@@ -87,6 +90,134 @@ def test_database_restart_under_load_fails_fast_and_recovers(
         1 for o in outcomes if o.status and o.status >= 500 and o.status != 503
     )
     acknowledged = load.acknowledged()
+    assert missing_captures(conninfo, acknowledged) == []
+    COUNTS["captures_checked"] += len(acknowledged)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def frozen(server: EmbeddedPostgres) -> Iterator[None]:
+    """PostgreSQL frozen: the postmaster (first, so it forks no more) and all its backends
+    stopped with SIGSTOP; their sockets stay open and the kernel still acknowledges TCP."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGSTOP)
+    stopped = [postmaster]
+    try:
+        for pid in _children(postmaster):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield
+    finally:
+        for pid in reversed(stopped):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+# The promised bounds (docs/operations-timeouts.md) for the default settings.
+READ_BOUND, WRITE_BOUND, READY_BOUND = 2.0, 5.0, 1.0
+
+
+def _latency(outcomes: list[Outcome]) -> float:
+    return max((o.finished - o.started for o in outcomes), default=0.0)
+
+
+def test_frozen_database_under_load_answers_within_the_bounds(
+    own_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    url = own_postgres.start()
+    migrate.upgrade(url)
+    conninfo = libpq_conninfo(sqlalchemy_url(url))
+    token = issue_token(url, "load", "ingest", "read")
+    freeze_seconds = max(10.0, 2 * LOAD_SECONDS)
+    readyz: list[tuple[float, int | None, float]] = []  # started, status, seconds
+
+    # One client for all probes: a new one per probe builds an SSL context, which on a busy
+    # test process (the load threads) adds client-side delay that is not the server's.
+    probe = httpx.Client(timeout=30)
+
+    def probe_ready() -> None:
+        started = time.monotonic()
+        try:
+            status: int | None = probe.get(f"{server.url}/readyz").status_code
+        except httpx.TransportError:
+            status = None
+        readyz.append((started, status, time.monotonic() - started))
+
+    with live_server(url, tmp_path) as server:
+        writes = Load(server.url, token, threads=4, batch=5).start()
+        time.sleep(0.5)  # the rooms exist before they are read
+        reads = Load(server.url, token, threads=2, reads=True).start()
+        try:
+            time.sleep(LOAD_SECONDS)
+            with frozen(own_postgres):
+                COUNTS["faults_injected"] += 1
+                frozen_at = time.monotonic()
+                while time.monotonic() < frozen_at + freeze_seconds:
+                    probe_ready()
+                    time.sleep(0.3)
+                thawed_at = time.monotonic()
+            # Recovers by itself: ready, 201 and 200 again.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                probe_ready()
+                if (
+                    readyz[-1][1] == 200
+                    and any(
+                        o.status == 201 and o.started > thawed_at for o in list(writes.outcomes)
+                    )
+                    and any(o.status == 200 and o.started > thawed_at for o in list(reads.outcomes))
+                ):
+                    break
+                time.sleep(0.2)
+            recovered = time.monotonic() - thawed_at
+            time.sleep(LOAD_SECONDS)
+        finally:
+            writes.stop()
+            reads.stop()
+            probe.close()
+        assert server.proc.poll() is None  # never restarted
+
+    def frozen_during(o: Outcome) -> bool:
+        return o.started < thawed_at and o.finished > frozen_at
+
+    w = [o for o in writes.outcomes if frozen_during(o)]
+    r = [o for o in reads.outcomes if frozen_during(o)]
+    in_flight = [o for o in writes.outcomes + reads.outcomes if o.started < frozen_at < o.finished]
+    MEASURED["frozen: max write latency (s)"] = _latency(w)
+    MEASURED["frozen: max read latency (s)"] = _latency(r)
+    MEASURED["frozen: in-flight requests at SIGSTOP"] = len(in_flight)
+    MEASURED["frozen: max in-flight latency (s)"] = _latency(in_flight)
+    frozen_ready = [(st, d) for t, st, d in readyz if frozen_at < t < thawed_at]
+    MEASURED["frozen: max /readyz latency (s)"] = max(d for _, d in frozen_ready)
+    MEASURED["frozen: recovered after SIGCONT (s)"] = recovered
+    assert {o.status for o in writes.outcomes} <= {201, 503}
+    assert {o.status for o in reads.outcomes} <= {200, 404, 503}
+    assert in_flight, "no request was in flight when the database froze"
+    assert any(o.status == 503 for o in w), "the freeze was not noticed"
+    assert _latency(w) < WRITE_BOUND, f"a write took {_latency(w):.2f}s"
+    assert _latency(r) < READ_BOUND, f"a read took {_latency(r):.2f}s"
+    assert all(st == 503 and d < READY_BOUND for st, d in frozen_ready), frozen_ready
+    assert readyz[-1][1] == 200, "not ready again after SIGCONT"
+    assert any(o.status == 201 and o.started > thawed_at for o in writes.outcomes)
+    assert any(o.status == 200 and o.started > thawed_at for o in reads.outcomes)
+    for o in writes.outcomes + reads.outcomes:
+        if o.status is not None and o.status >= 500 and o.status != 503:
+            COUNTS["responses_5xx"] += 1
+    acknowledged = writes.acknowledged()
     assert missing_captures(conninfo, acknowledged) == []
     COUNTS["captures_checked"] += len(acknowledged)
 

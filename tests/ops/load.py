@@ -44,13 +44,15 @@ class Outcome:
 
 @dataclass
 class Load:
-    """Threads that POST batches until stopped; `outcomes` records every request."""
+    """Threads that POST batches (or GET averages) until stopped; `outcomes` records every
+    request."""
 
     url: str
     token: str
     threads: int = 4
     batch: int = 1
     timeout: float = 30.0
+    reads: bool = False  # GET the rooms' averages instead of posting captures
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -62,10 +64,13 @@ class Load:
         limits = httpx.Limits(max_keepalive_connections=0)
         with httpx.Client(timeout=self.timeout, limits=limits, headers=headers) as client:
             while not self._stop.is_set():
-                body = unique_captures(self.batch, room=f"r{index}")
+                body = [] if self.reads else unique_captures(self.batch, room=f"r{index}")
                 started = time.monotonic()
                 try:
-                    r = client.post(f"{self.url}/v1/captures", json=body)
+                    if self.reads:
+                        r = client.get(f"{self.url}/v1/buildings/load/rooms/r{index}/average")
+                    else:
+                        r = client.post(f"{self.url}/v1/captures", json=body)
                     status, error = r.status_code, None
                 except httpx.TransportError as exc:
                     status, error = None, type(exc).__name__

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.api.state import AppState
 from roomtemp.db.engine import current_revision
+from roomtemp.db.failures import describe
 from roomtemp.errors import ServiceUnavailable
 from roomtemp.keys import KEY_MAX_LENGTH, KEY_PATTERN
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -82,7 +83,9 @@ async def _open_read_connection(state: AppState) -> AsyncConnection:
                     code="read_database_unavailable",
                 ) from exc
             if not state.reading_from_primary:
-                log.warning("read database unreachable (%s); reading from the primary", exc.orig)
+                log.warning(
+                    "read database unreachable (%s); reading from the primary", describe(exc)
+                )
             state.reading_from_primary = True
         else:
             if state.reading_from_primary:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
+from roomtemp.db.failures import describe, sqlstate
 from roomtemp.errors import (
     Conflict,
     DomainError,
@@ -130,9 +132,36 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+_READ_METHODS = ("GET", "HEAD")
+
+
+def _is_read_statement_timeout(request: Request, exc: BaseException) -> bool:
+    # Reads run with a statement_timeout below their request deadline (db/engine.py): when
+    # PostgreSQL stops one (57014), the server was answering and the query itself ran too
+    # long. A frozen server never gets there (the deadline answers 503 first), a lock wait
+    # fails with 55P03 (lock_timeout), and a write's timeout stays an outage (503).
+    return request.method in _READ_METHODS and sqlstate(exc) == "57014"
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the database is down, 422 for data it refuses or a read that ran too long,
+    else a logged 500."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if _is_read_statement_timeout(request, exc):
+        if metrics is not None:
+            metrics.db_statement_timeouts.inc()
+        log.info("read stopped at its statement timeout (%s)", describe(exc))
+        message = (
+            "the query ran longer than the database allows for a read; narrow the range, "
+            "widen the step, or use a step and window that are multiples of 15 minutes"
+        )
+        return error_response(
+            422,
+            "query_too_expensive",
+            message,
+            [ErrorDetail(message, code="statement_timeout")],
+        )
     if _is_database_down(exc):
-        metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.db_unavailable.inc()
             if isinstance(exc, sa_exc.TimeoutError):
@@ -153,8 +182,18 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return error_response(
             422, "invalid_data", "the request contains data the database cannot store"
         )
-    log.exception("unhandled error")
+    log_unexpected(exc)
     return error_response(500, "internal_error", "internal server error")
+
+
+def log_unexpected(exc: BaseException) -> None:
+    """Log an unhandled error with its stack; a database error without its text (its bound
+    parameters and PostgreSQL's message quote the request's data)."""
+    if isinstance(exc, sa_exc.SQLAlchemyError | psycopg.Error):
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unhandled error: %s\n%s", describe(exc), stack)
+    else:
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
 
 
 async def _client_gone(_: Request, exc: Exception) -> Response:
@@ -169,7 +208,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(sa_exc.SQLAlchemyError, _unexpected)
-    app.add_exception_handler(psycopg.Error, _unexpected)
-    app.add_exception_handler(OSError, _unexpected)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, unexpected_error)
+    app.add_exception_handler(psycopg.Error, unexpected_error)
+    app.add_exception_handler(OSError, unexpected_error)
+    # Any other exception is answered by ObservabilityMiddleware (api/middleware.py): Starlette
+    # hands an `Exception` handler to ServerErrorMiddleware, which re-raises after answering, and
+    # uvicorn then drops the keep-alive connection. This one is the last resort only.
+    app.add_exception_handler(Exception, unexpected_error)

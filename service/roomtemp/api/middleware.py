@@ -4,18 +4,21 @@ security headers. Pure ASGI (no BaseHTTPMiddleware) so streaming and background 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from roomtemp.api.errors import error_body
+from roomtemp.api.errors import error_body, unexpected_error
 from roomtemp.obs.logging import REQUEST_ID_HEADER, request_id_from, request_id_var
 from roomtemp.obs.metrics import Metrics
 
+log = logging.getLogger(__name__)
 access_log = logging.getLogger("roomtemp.access")
 
 # Applied to every response; HTML pages also get a Content-Security-Policy unless they set one.
@@ -103,6 +106,15 @@ class ObservabilityMiddleware:
                         f"the request body is larger than {self.max_body_bytes} bytes",
                     ),
                 )
+        except Exception as exc:
+            # Answered here rather than by Starlette's ServerErrorMiddleware, which re-raises
+            # after answering: uvicorn then closes the keep-alive connection and the client's
+            # next request on it fails. A response already under way cannot be replaced: the
+            # connection has to be dropped then, so the client sees the truncation.
+            if response_started:
+                raise
+            response = await unexpected_error(Request(scope), exc)
+            await response(scope, receive, send_wrapper)
         finally:
             self.metrics.http_in_progress.dec()
             duration = time.perf_counter() - started
@@ -158,17 +170,89 @@ class ObservabilityMiddleware:
         return replay_receive
 
 
-async def _send_json(send: Send, status: int, body: MutableMapping[str, Any]) -> None:
+async def _send_json(
+    send: Send,
+    status: int,
+    body: MutableMapping[str, Any],
+    *,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+    close: bool = True,
+) -> None:
     payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        *(extra_headers or []),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+class DeadlineMiddleware:
+    """Every request is answered within its deadline: 503 database_unavailable + Retry-After.
+
+    A frozen PostgreSQL (SIGSTOP, a partition, a lock pile-up) still acknowledges TCP, so no
+    driver or server timeout ends a statement already sent, and psycopg's own cancel on
+    interruption waits up to 10 s more for the server. So the request runs in a task of its
+    own; at the deadline it is answered here and the task is cancelled and left to finish its
+    cleanup (psycopg cancels the statement, SQLAlchemy drops the connection) in the background.
+    The deadline holds until the response starts: a started stream is not cut off.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, read: float, write: float) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.read = read
+        self.write = write
+        self._abandoned: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        kind = "read" if scope["method"] in ("GET", "HEAD", "OPTIONS") else "write"
+        limit = self.read if kind == "read" else self.write
+        started = False
+        abandoned = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if abandoned:  # answered already, by the deadline
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        try:
+            done, _ = await asyncio.wait((task,), timeout=limit)
+            if done or started:
+                await task  # its result or exception; a started response runs to its end
+                return
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        abandoned = True
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._finished)
+        self.metrics.request_deadlines.labels(kind=kind).inc()
+        self.metrics.db_unavailable.inc()
+        log.warning("no answer within the %s deadline of %g s; answered 503", kind, limit)
+        await _send_json(
+            send,
+            503,
+            error_body(
+                "database_unavailable", "the database is unavailable or too slow; retry later"
+            ),
+            extra_headers=[(b"retry-after", b"1")],
+            close=False,
+        )
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Its answer was the 503 already; the class is enough (the text may carry data).
+            log.info("abandoned request ended with %s", type(task.exception()).__name__)

@@ -19,6 +19,11 @@ MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(hours=24)
 MIN_STEP = timedelta(minutes=1)
 MAX_STEP = timedelta(days=31)
+#: A series read from the raw captures scans each point's window: its cost grows with
+#: points x window. Beyond this many point-hours it is refused at once (422) rather than left
+#: to run into the read statement timeout. Steps and windows in multiples of 15 minutes read
+#: the rollups and are not limited by it.
+MAX_RAW_SERIES_POINT_HOURS = 5_000
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -135,6 +140,17 @@ def series_bounds(
     return from_micros(first_us), from_micros(last_us), count
 
 
+def _check_raw_cost(points: int, window: timedelta) -> None:
+    point_hours = points * window / timedelta(hours=1)
+    if point_hours > MAX_RAW_SERIES_POINT_HOURS:
+        raise _bad(
+            "step",
+            f"{points} points x a {window} window is {point_hours:,.0f} point-hours; at most "
+            f"{MAX_RAW_SERIES_POINT_HOURS:,} are read from raw captures: narrow the range, widen "
+            "the step, shorten the window, or use a step and window in multiples of 15 minutes",
+        )
+
+
 async def room_series(
     conn: AsyncConnection,
     building: str,
@@ -157,6 +173,7 @@ async def room_series(
     if count:
         bucket = queries.rollup_bucket(step, window) if use_rollups else None
         if bucket is None:
+            _check_raw_cost(count, window)
             raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
         else:
             raw = await queries.select_series_from_rollup(

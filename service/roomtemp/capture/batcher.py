@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.capture import service
+from roomtemp.db.failures import describe
 from roomtemp.errors import InvalidInput
 from roomtemp.settings import Settings
 
@@ -61,9 +62,14 @@ class IngestBatcher:
         if self._task is not None:
             await self._task
         while self._queue:
-            await self._flush(self._take())
+            batch = self._take()
+            if batch:
+                await self._flush(batch)
 
     def _take(self) -> list[_Pending]:
+        # Requests already answered 503 by their deadline (future cancelled) while the database
+        # stalled are not written: their clients retry them.
+        self._queue = [p for p in self._queue if not p.future.done()]
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
         return batch
 
@@ -72,7 +78,9 @@ class IngestBatcher:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
-                await self._flush(self._take())
+                batch = self._take()
+                if batch:
+                    await self._flush(batch)
 
     async def _flush(self, batch: list[_Pending]) -> None:
         try:
@@ -83,7 +91,10 @@ class IngestBatcher:
                 if not batch[0].future.done():
                     batch[0].future.set_exception(exc)
                 return
-            log.warning("batch of %d captures failed (%s); retrying one by one", len(batch), exc)
+            # Classes and SQLSTATE only: the exception's text carries the captures (parameters).
+            log.warning(
+                "batch of %d captures failed (%s); retrying one by one", len(batch), describe(exc)
+            )
             for p in batch:
                 await self._flush([p])
             return

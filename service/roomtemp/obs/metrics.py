@@ -142,6 +142,21 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.request_deadlines = Counter(
+            "request_deadline_exceeded",
+            "Requests answered 503 because the database did not answer within the request "
+            "deadline (REQUEST_TIMEOUT_*_SECONDS, READYZ_TIMEOUT_SECONDS), by kind",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.db_statement_timeouts = Counter(
+            "db_statement_timeouts",
+            "Reads PostgreSQL stopped at their statement_timeout (SQLSTATE 57014), answered "
+            "422 query_too_expensive: the request's shape, not an outage",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.rate_limited = Counter(
             "rate_limited_requests",
             "Requests refused with 429, by scope",

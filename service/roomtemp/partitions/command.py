@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from roomtemp.clock import system_clock
+from roomtemp.db.failures import describe
 from roomtemp.lifecycle.cli import engine_for
 from roomtemp.partitions import service
 from roomtemp.settings import Settings
@@ -73,9 +74,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         except (OSError, SQLAlchemyError) as exc:
             if not args.every:
                 raise
-            log.error(
-                "maintenance failed (%s: %s); retrying in %s s", type(exc).__name__, exc, args.every
-            )
+            # Class and SQLSTATE only: a statement error's text carries its bound parameters.
+            log.error("maintenance failed (%s); retrying in %s s", describe(exc), args.every)
         else:
             for line in report.lines():
                 print(line, file=sys.stdout, flush=True)
