@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     )
     db_connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
 
-    # Bounds on a stalled or frozen database (docs/operations-timeouts.md).
+    # Bounds on a stalled or frozen database (docs/operations.md, Timeouts).
     request_timeout_read_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
         default=1.75,
         description="GET/HEAD requests not answered within this get 503 database_unavailable "

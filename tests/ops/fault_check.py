@@ -127,7 +127,7 @@ def frozen(server: EmbeddedPostgres) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
 
-# The promised bounds (docs/operations-timeouts.md) for the default settings.
+# The promised bounds (docs/operations.md, Timeouts) for the default settings.
 READ_BOUND, WRITE_BOUND, READY_BOUND = 2.0, 5.0, 1.0
 
 

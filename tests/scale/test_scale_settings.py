@@ -79,6 +79,6 @@ def test_what_the_server_sees(database_url: str) -> None:
             await engine.dispose()
 
     assert run_async(show(create_engine)) == ("4321ms", "off")
-    # Reads have their own, shorter timeout (docs/operations-timeouts.md).
+    # Reads have their own, shorter timeout (docs/operations.md, Timeouts).
     assert run_async(show(create_read_engine)) == ("1234ms", "on")
     assert run_async(show(create_engine, db_pgbouncer=True)) == ("0", "off")
