@@ -63,6 +63,13 @@ class ServiceUnavailable(DomainError):
         super().__init__(message, [], code)
 
 
+class NotConfigured(DomainError):
+    """A feature this server was started without (permanent until reconfigured; → 501)."""
+
+    def __init__(self, message: str, code: str = "not_configured") -> None:
+        super().__init__(message, [], code)
+
+
 class MalformedRequest(DomainError):
     """The request cannot be parsed at all (→ 400)."""
 

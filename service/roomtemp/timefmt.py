@@ -15,6 +15,7 @@ _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
 )
+_OUT_OF_RANGE = "timestamp is out of range (1970 … 9999)"
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _DURATION = re.compile(r"^(\d{1,7})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,12 +33,18 @@ def parse_timestamp(value: object) -> datetime:
         if match is not None and match["offset"] not in (None, "z") and len(match["time"]) <= 15:
             try:
                 parsed = datetime.fromisoformat(value).astimezone(UTC)
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
             else:
                 if MIN_TS <= parsed <= MAX_TS:
                     return parsed
-    return _parse_timestamp(value)
+    try:
+        return _parse_timestamp(value)
+    except OverflowError:
+        # A date near year 1 or 9999 whose offset moves it out of datetime's range, or an
+        # integer too large for a float: out of range like any other, so a ValueError that
+        # every caller already turns into a 4xx / a rejected row.
+        raise ValueError(_OUT_OF_RANGE) from None
 
 
 def _parse_timestamp(value: object) -> datetime:
@@ -72,7 +79,7 @@ def _parse_timestamp(value: object) -> datetime:
             raise ValueError(f"timestamp is not a valid date or time: {exc}") from None
         parsed = parsed.astimezone(UTC)
         if not MIN_TS <= parsed <= MAX_TS:
-            raise ValueError("timestamp is out of range (1970 … 9999)")
+            raise ValueError(_OUT_OF_RANGE)
         return parsed
     raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
 

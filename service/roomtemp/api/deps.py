@@ -58,6 +58,7 @@ async def _ready(request: Request) -> AppState:
 
 
 ReadyState = Annotated[AppState, Depends(_ready)]
+ready_state = _ready  # the same check, for code that runs before dependencies (api/auth.py)
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncConnection]:

@@ -21,6 +21,7 @@ from roomtemp.errors import (
     ErrorDetail,
     InvalidInput,
     MalformedRequest,
+    NotConfigured,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -35,6 +36,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     ServiceUnavailable: 503,
+    NotConfigured: 501,
 }
 
 _HTTP_CODES = {

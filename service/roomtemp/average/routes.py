@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average import service
 from roomtemp.average.schemas import (
@@ -18,7 +19,7 @@ from roomtemp.average.schemas import (
 )
 from roomtemp.timefmt import format_duration
 
-router = APIRouter(prefix="/v1", tags=["averages"])
+router = APIRouter(prefix="/v1", tags=["averages"], route_class=AuthFirstRoute)
 
 TimeParam = Annotated[
     str | None,

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import formats, service
@@ -16,7 +17,7 @@ from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
 from roomtemp.obs.metrics import Metrics
 
-router = APIRouter(prefix="/v1", tags=["captures"])
+router = APIRouter(prefix="/v1", tags=["captures"], route_class=AuthFirstRoute)
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
 

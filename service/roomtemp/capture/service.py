@@ -71,7 +71,7 @@ def _canonical_value(
             )
         )
         return None
-    if st.unit in units.TEMPERATURE_UNITS and units.to_kelvin(value, st.unit) < 0:
+    if units.below_absolute_zero(value, st.unit):
         problems.append(
             ErrorDetail(
                 f"{item.value} {unit} is below absolute zero",
@@ -81,7 +81,7 @@ def _canonical_value(
             )
         )
         return None
-    if not st.min_value <= value <= st.max_value:
+    if not units.within(value, st.min_value, st.max_value):
         problems.append(
             ErrorDetail(
                 f"{item.value} {unit} is outside the plausible range of {st.key!r} "
