@@ -87,9 +87,7 @@ def test_forged_export_cursor_is_422(seeded: TestClient, inner: str) -> None:
 
 
 @pytest.mark.parametrize("inner", ["bad key", "\x00", "x" * 100, "../etc", ""])
-@pytest.mark.parametrize(
-    "path", ["/v1/buildings", "/v1/buildings/hq/rooms", "/v1/sensor-types"]
-)
+@pytest.mark.parametrize("path", ["/v1/buildings", "/v1/buildings/hq/rooms", "/v1/sensor-types"])
 def test_forged_registry_cursor_is_422(seeded: TestClient, path: str, inner: str) -> None:
     r = seeded.get(f"{path}?cursor={_cursor(inner)}")
     assert assert_envelope(r, 422)["error"]["details"][0]["field"] == "cursor"

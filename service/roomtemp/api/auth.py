@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
+import fastapi.routing
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -215,7 +216,7 @@ class AuthFirstRoute(APIRoute):
         scope_of: ScopeOf | None = next(
             (
                 getattr(d.dependency, "scope_of")  # noqa: B009 - set by require…()
-                for d in self.dependencies
+                for d in self._effective_dependencies()
                 if hasattr(d.dependency, "scope_of")
             ),
             None,
@@ -230,3 +231,14 @@ class AuthFirstRoute(APIRoute):
             return await handler(request)
 
         return authenticate_first
+
+    def _effective_dependencies(self) -> list[Any]:
+        # FastAPI 0.165 builds the handler of an included route on the original route, with the
+        # inclusion (prefix, the router-level auth dependency) in a context variable, the way
+        # APIRoute.get_route_handler reads it; older versions copied the route instead. Either
+        # way tests/ops/test_auth.py fails loudly if the dependency is not found.
+        context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+        effective = context_var.get() if context_var is not None else None
+        if effective is not None and effective.original_route is self:
+            return list(effective.dependencies)
+        return list(self.dependencies)
