@@ -64,7 +64,8 @@ class ServiceUnavailable(DomainError):
 
 
 class NotConfigured(DomainError):
-    """A feature this server was started without (permanent until reconfigured; → 501)."""
+    """A feature this server was started without: permanent until it is restarted with the
+    setting, so not a 503 to retry (→ 409, a conflict with the server's configuration)."""
 
     def __init__(self, message: str, code: str = "not_configured") -> None:
         super().__init__(message, [], code)

@@ -232,16 +232,16 @@ def test_failure_limiter_counts_each_address_apart() -> None:
     assert FailureLimiter(rate=0, burst=1).wait("x") == 0
 
 
-def test_token_creation_without_a_hash_key_is_501_not_503(
+def test_token_creation_without_a_hash_key_is_409_not_503(
     client_factory: ClientFactory, db: psycopg.Connection[Any]
 ) -> None:
     client = client_factory(auth_required=False)  # as `make run` starts it
     r = client.post("/v1/tokens", json={"name": "x", "scopes": ["read"]})
-    assert r.status_code == 501, r.text
+    assert r.status_code == 409, r.text
     assert r.json()["error"]["code"] == "tokens_not_configured"
     assert "TOKEN_HASH_KEY" in r.json()["error"]["message"]
     documented = client.get("/openapi.json").json()["paths"]["/v1/tokens"]["post"]
-    assert "501" in documented["responses"]
+    assert "409" in documented["responses"]
     assert "TOKEN_HASH_KEY" in documented["description"]
 
 

@@ -36,7 +36,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     ServiceUnavailable: 503,
-    NotConfigured: 501,
+    NotConfigured: 409,
 }
 
 _HTTP_CODES = {

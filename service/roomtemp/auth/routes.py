@@ -34,7 +34,7 @@ def _key(state: State) -> bytes:
     status_code=201,
     responses={
         422: {"description": "Invalid request"},
-        501: {
+        409: {
             "description": "The server was started without TOKEN_HASH_KEY (as `make run` "
             "does): it cannot issue tokens until restarted with one"
         },
@@ -44,7 +44,7 @@ async def create_token(body: TokenIn, state: State, conn: Transaction) -> TokenC
     """Issue a token. The token itself is in this response only; the server keeps a hash.
 
     A server started without TOKEN_HASH_KEY (authentication off, local development) answers
-    501 `tokens_not_configured`: a permanent configuration state, not an outage to retry.
+    409 `tokens_not_configured`: a permanent configuration state, not an outage to retry.
     """
     info, token = await service.create_token(
         conn, _key(state), body.name, [s.value for s in body.scopes]

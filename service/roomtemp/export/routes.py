@@ -15,6 +15,7 @@ from roomtemp.average.service import parse_time
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["export"], route_class=AuthFirstRoute)
 
@@ -53,10 +54,21 @@ async def get_captures(
     state: State,
     now: Now,
     from_: Annotated[
-        str | None, Query(alias="from", max_length=64, description="Exclusive start; default: all")
+        str | None,
+        Query(
+            alias="from",
+            max_length=64,
+            description="Exclusive start; default: all; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
     ] = None,
     to: Annotated[
-        str | None, Query(max_length=64, description="Inclusive end; default now")
+        str | None,
+        Query(
+            max_length=64,
+            description="Inclusive end; default now; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
     ] = None,
     sensor_type: SensorTypeParam = "temperature",
     unit: Annotated[str | None, Query(max_length=32, description="Convert to this unit")] = None,

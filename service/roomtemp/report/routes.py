@@ -16,6 +16,7 @@ from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average.service import parse_time
 from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
+from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["reports"], route_class=AuthFirstRoute)
 
@@ -44,8 +45,23 @@ async def get_report(
     request: Request,
     conn: ReadConnection,
     state: State,
-    from_: Annotated[str, Query(alias="from", max_length=64, description="Inclusive start")],
-    to: Annotated[str, Query(max_length=64, description="Exclusive end")],
+    from_: Annotated[
+        str,
+        Query(
+            alias="from",
+            max_length=64,
+            description="Inclusive start; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
+    ],
+    to: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="Exclusive end; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
+    ],
     sensor_type: SensorTypeParam = "temperature",
     unit: Annotated[str | None, Query(max_length=32, description="Unit of the answer")] = None,
     comfort_low: Annotated[
