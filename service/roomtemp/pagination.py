@@ -33,8 +33,9 @@ def encode_cursor(last_key: str) -> str:
 
 
 def decode_cursor(cursor: str | None) -> str | None:
-    """The text inside a cursor; InvalidInput when it is not base64 of UTF-8."""
-    if cursor is None:
+    """The text inside a cursor; InvalidInput when it is not base64 of UTF-8. An empty cursor
+    (`?cursor=`, what a client sends for a null `next_cursor`) is the first page."""
+    if not cursor:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

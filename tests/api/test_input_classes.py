@@ -121,7 +121,7 @@ def test_csv_cell_over_the_csv_field_limit_is_a_rejected_row(client: TestClient)
     assert "longer than 131,072 characters" in detail["message"]
     header = f"building,room,value,ts,{huge}\n"
     r = client.post("/v1/captures", content=header, headers={"content-type": "text/csv"})
-    assert assert_envelope(r, 400)["error"]["details"][0]["code"] == "bad_format"
+    assert assert_envelope(r, 422)["error"]["details"][0]["code"] == "bad_format"
 
 
 @pytest.mark.parametrize(

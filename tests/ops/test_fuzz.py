@@ -53,6 +53,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     done = subprocess.run(
         [
             str(schemathesis),
+            "--config-file",
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"{server.url}/openapi.json",
             "--checks",

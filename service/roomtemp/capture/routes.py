@@ -65,9 +65,16 @@ def parse_records(
             records = list(formats.iter_csv(body.decode("utf-8-sig").splitlines()))
         else:
             records = list(formats.iter_ndjson(body.splitlines()))
-    except (UnicodeDecodeError, formats.FormatError) as exc:
+    except UnicodeDecodeError as exc:
         raise MalformedRequest(
             "the body cannot be read", [ErrorDetail(str(exc), field="body", code="bad_format")]
+        ) from None
+    except formats.FormatError as exc:
+        # Readable text whose header names no capture fields: well-formed but invalid, as a
+        # JSON body with the wrong fields is (422; the schema cannot state a CSV header).
+        raise InvalidInput(
+            "the CSV header is not one of captures",
+            [ErrorDetail(str(exc), field="body", code="bad_format")],
         ) from None
     service.check_batch_size(len(records), policy)
     items: list[CaptureIn | None] = []
