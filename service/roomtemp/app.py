@@ -13,7 +13,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
 from roomtemp.api import docs, errors
-from roomtemp.api.auth import AUTH_RESPONSES, RateLimiter, require, require_by_method
+from roomtemp.api.auth import (
+    AUTH_RESPONSES,
+    FailureLimiter,
+    RateLimiter,
+    require,
+    require_by_method,
+)
 from roomtemp.api.deps import check_schema
 from roomtemp.api.health import router as health_router
 from roomtemp.api.metrics import router as metrics_router
@@ -109,10 +115,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     docs.install(app)
     app.state.metrics = metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.auth_failure_limiter = FailureLimiter(
+        settings.auth_failure_rate_per_second, settings.auth_failure_burst
+    )
     errors.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    # Scopes per router (tokens: ingest, read, admin); health and metrics stay open. Without
+    # Scopes per router (tokens: ingest, read, admin). Open without a token: /healthz, /readyz,
+    # /metrics, /openapi.json, /docs, /redoc and the dashboard page with its assets. Without
     # AUTH_REQUIRED there is nothing to check, and each dependency costs every request.
     responses = {**AUTH_RESPONSES, **API_RESPONSES} if settings.auth_required else API_RESPONSES
 

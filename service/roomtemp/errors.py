@@ -63,6 +63,14 @@ class ServiceUnavailable(DomainError):
         super().__init__(message, [], code)
 
 
+class NotConfigured(DomainError):
+    """A feature this server was started without: permanent until it is restarted with the
+    setting, so not a 503 to retry (→ 409, a conflict with the server's configuration)."""
+
+    def __init__(self, message: str, code: str = "not_configured") -> None:
+        super().__init__(message, [], code)
+
+
 class MalformedRequest(DomainError):
     """The request cannot be parsed at all (→ 400)."""
 

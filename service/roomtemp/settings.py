@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     rate_limit_burst: Annotated[int, Field(ge=1)] = Field(
         default=200, description="Requests a token may send at once before being limited"
     )
+    auth_failure_rate_per_second: Annotated[float, Field(ge=0)] = Field(
+        default=1.0,
+        description="Failed token checks per second per client address, per process, before "
+        "429; 0 disables",
+    )
+    auth_failure_burst: Annotated[int, Field(ge=1)] = Field(
+        default=30, description="Failed token checks a client address may make at once"
+    )
     max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=8 * 1024 * 1024, description="Larger request bodies are refused with 413"
     )

@@ -17,6 +17,34 @@ _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
 )
+# What the OpenAPI schema says a timestamp is (documentation: parse_timestamp decides). The
+# pattern spells the accepted forms with valid fields (years 1970 … 9999; February up to the
+# 28th, as no pattern knows leap years), so a client or fuzzer generating from it sends
+# timestamps the API takes; the 29th of February of a leap year is accepted too.
+TIMESTAMP_PATTERN = (
+    r"^(?:[0-9]{1,11}(?:\.[0-9]{1,6})?"
+    r"|(?:19[7-9][0-9]|[2-9][0-9]{3})-"
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)"
+    r"[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))$"
+)
+TIMESTAMP_DESCRIPTION = (
+    "RFC 3339 with a UTC offset (e.g. 2026-11-22T10:00:00Z, 2026-11-22T10:00:00+01:00; "
+    "fractions to 9 digits, kept to the microsecond), or seconds since the Unix epoch as a "
+    "number or a string of digits; between 1970-01-01 and 9999-12-31T00:00:00Z once in UTC"
+)
+TIMESTAMP_STRING_SCHEMA: dict[str, object] = {"type": "string", "pattern": TIMESTAMP_PATTERN}
+TIMESTAMP_JSON_SCHEMA: dict[str, object] = {
+    "anyOf": [
+        TIMESTAMP_STRING_SCHEMA,
+        {"type": "number", "minimum": 0, "maximum": 253_402_214_400},
+    ],
+    "description": TIMESTAMP_DESCRIPTION,
+}
+TIMESTAMP_HELP = "RFC 3339 with a UTC offset, or Unix seconds"
+DURATION_PATTERN = r"^[0-9]{1,7}[smhd]$"
+_OUT_OF_RANGE = "timestamp is out of range (1970 … 9999)"
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _DURATION = re.compile(r"^(\d{1,7})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -34,12 +62,18 @@ def parse_timestamp(value: object) -> datetime:
         if match is not None and match["offset"] not in (None, "z") and len(match["time"]) <= 15:
             try:
                 parsed = datetime.fromisoformat(value).astimezone(UTC)
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
             else:
                 if MIN_TS <= parsed <= MAX_TS:
                     return parsed
-    return _parse_timestamp(value)
+    try:
+        return _parse_timestamp(value)
+    except OverflowError:
+        # A date near year 1 or 9999 whose offset moves it out of datetime's range, or an
+        # integer too large for a float: out of range like any other, so a ValueError that
+        # every caller already turns into a 4xx / a rejected row.
+        raise ValueError(_OUT_OF_RANGE) from None
 
 
 def _parse_timestamp(value: object) -> datetime:
@@ -74,7 +108,7 @@ def _parse_timestamp(value: object) -> datetime:
             raise ValueError(f"timestamp is not a valid date or time: {exc}") from None
         parsed = parsed.astimezone(UTC)
         if not MIN_TS <= parsed <= MAX_TS:
-            raise ValueError("timestamp is out of range (1970 … 9999)")
+            raise ValueError(_OUT_OF_RANGE)
         return parsed
     raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
 

@@ -67,7 +67,7 @@ def test_bad_rows_are_all_named_and_nothing_is_stored(
 
 def test_unreadable_uploads(client: TestClient) -> None:
     r = client.post("/v1/captures", content="when,where\n1,2\n", headers=CSV)
-    assert r.status_code == 400
+    assert r.status_code == 422  # readable text, but not a capture header
     assert "header" in r.json()["error"]["details"][0]["message"]
     r = client.post("/v1/captures", content=b"\xff\xfe", headers=CSV)
     assert r.status_code == 400

@@ -121,9 +121,14 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, limit: f
 
 
 @contextmanager
-def live_server(database_url: str, log_dir: Path, **overrides: str) -> Iterator[LiveServer]:
+def live_server(
+    database_url: str, log_dir: Path, unset: tuple[str, ...] = (), **overrides: str
+) -> Iterator[LiveServer]:
+    """A `roomtemp serve` subprocess; `unset` names variables to leave out of its environment."""
     port = free_port()
     env = server_env(database_url, PORT=str(port), **overrides)
+    for name in unset:
+        env.pop(name, None)
     log_path = log_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from roomtemp.api.auth import FailureLimiter
 from tests.conftest import ClientFactory
 from tests.factories import capture
 from tests.ops.server import (
@@ -32,6 +34,8 @@ AuthClient = Callable[..., TestClient]
 def auth_client(client_factory: ClientFactory) -> AuthClient:
     def make(**overrides: Any) -> TestClient:
         overrides.setdefault("rate_limit_per_second", 0)
+        # These tests send many wrong tokens on purpose; the failure limit has its own test.
+        overrides.setdefault("auth_failure_rate_per_second", 0)
         return client_factory(auth_required=True, token_hash_key=TOKEN_HASH_KEY, **overrides)
 
     return make
@@ -132,10 +136,113 @@ def test_a_token_with_a_wrong_secret_is_refused(
     assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
+# Every path open without a token (the list the docs give); everything else needs one.
+OPEN_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/",
+    "/dashboard/{name}",
+}
+
+
 def test_health_and_metrics_stay_open(auth_client: AuthClient) -> None:
     client = auth_client()
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc", "/"):
         assert client.get(path).status_code == 200, path
+    assert client.get("/dashboard/app.js").status_code == 200
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    """Every route, also those of included routers (FastAPI 0.165 keeps them apart)."""
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            yield from _routes(route.effective_candidates())
+        else:
+            yield route
+
+
+def test_open_paths_are_exactly_the_documented_list(auth_client: AuthClient) -> None:
+    client = auth_client()
+    app: Any = client.app
+    open_paths = set()
+    for route in _routes(app.routes):
+        path = route.path
+        concrete = path.replace("{name}", "app.js").replace("{token_id}", "0123456789ab")
+        concrete = re.sub(r"\{[a-z_]+\}", "hq", concrete)
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            if method == "HEAD":
+                continue
+            r = client.request(method, concrete)
+            if r.status_code != 401:
+                open_paths.add(path)
+    assert open_paths == OPEN_PATHS
+
+
+def test_authentication_comes_before_body_and_parameter_validation(
+    auth_client: AuthClient, db: psycopg.Connection[Any]
+) -> None:
+    client = auth_client()
+    bad_json: dict[str, Any] = {"content": b"{not json"}
+    for method, path, kwargs in [
+        ("POST", "/v1/captures", bad_json),
+        ("PUT", "/v1/buildings/hq", bad_json),
+        ("PUT", "/v1/buildings/hq/rooms/3.14", bad_json),
+        ("PUT", "/v1/sensor-types/humidity", bad_json),
+        ("POST", "/v1/tokens", bad_json),
+        ("PUT", "/v1/sensor-types/humidity", {"json": {"unit": 5}}),
+        ("POST", "/v1/tokens", {"json": {"scopes": "all"}}),
+        ("GET", "/v1/buildings/hq/averages?window=forever", {}),
+        ("GET", "/v1/buildings?limit=0", {}),
+        ("GET", "/v1/buildings/hq/report?from=x", {}),
+    ]:
+        json_type = {"content-type": "application/json"}
+        for headers in (json_type, {**json_type, "Authorization": "Bearer rt_nope"}):
+            r = client.request(method, path, headers=headers, **kwargs)
+            assert r.status_code == 401, (method, path, headers, r.text)
+
+
+def test_failed_authentication_is_rate_limited_per_client_address(
+    auth_client: AuthClient, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    client = auth_client(auth_failure_rate_per_second=0.5, auth_failure_burst=3)
+    good = bearer(issue_token(database_url, "gw", "read"))
+    wrong = bearer("rt_0123456789ab_" + "A" * 43)
+    assert client.get("/v1/buildings", headers=good).status_code == 200
+    statuses = [client.get("/v1/buildings", headers=wrong).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    limited = client.get("/v1/buildings", headers=good)  # the address, not the token, is limited
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["error"]["code"] == "too_many_requests"
+    assert "roomtemp_auth_throttled_requests_total 2.0" in client.get("/metrics").text
+
+
+def test_failure_limiter_counts_each_address_apart() -> None:
+    limiter = FailureLimiter(rate=0.001, burst=2)
+    for _ in range(2):
+        assert limiter.wait("10.0.0.1") == 0
+        limiter.failed("10.0.0.1")
+    assert limiter.wait("10.0.0.1") > 0
+    assert limiter.wait("10.0.0.2") == 0
+    assert FailureLimiter(rate=0, burst=1).wait("x") == 0
+
+
+def test_token_creation_without_a_hash_key_is_409_not_503(
+    client_factory: ClientFactory, db: psycopg.Connection[Any]
+) -> None:
+    client = client_factory(auth_required=False)  # as `make run` starts it
+    r = client.post("/v1/tokens", json={"name": "x", "scopes": ["read"]})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "tokens_not_configured"
+    assert "TOKEN_HASH_KEY" in r.json()["error"]["message"]
+    documented = client.get("/openapi.json").json()["paths"]["/v1/tokens"]["post"]
+    assert "409" in documented["responses"]
+    assert "TOKEN_HASH_KEY" in documented["description"]
 
 
 def test_revoked_token_stops_at_once_in_every_process(

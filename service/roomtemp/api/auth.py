@@ -1,7 +1,10 @@
 """Bearer-token authentication, scope checks and the per-token rate limit, as dependencies.
 
 Attach to whole routers in app.py (`include_router(r, dependencies=[Depends(require(...))])`):
-401 when the token is missing or wrong, 403 when it lacks the scope, 429 when it is too fast.
+401 when the token is missing or wrong, 403 when it lacks the scope, 429 when it is too fast
+or when its client address has failed authentication too often. Routers built with
+`route_class=AuthFirstRoute` run that check before FastAPI reads and validates the body and
+the parameters, so an unauthenticated caller learns nothing about what a valid request is.
 """
 
 from __future__ import annotations
@@ -9,14 +12,16 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import fastapi.routing
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from roomtemp.api.deps import ReadyState
+from roomtemp.api.deps import ReadyState, ready_state
 from roomtemp.auth import service
 from roomtemp.auth.service import Principal, Scope
 from roomtemp.obs.metrics import Metrics
@@ -31,7 +36,10 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid token"},
     403: {"description": "The token lacks the scope"},
-    429: {"description": "Too many requests for this token; see Retry-After"},
+    429: {
+        "description": "Too many requests for this token, or too many failed authentications "
+        "from this client address; see Retry-After"
+    },
 }
 
 
@@ -59,6 +67,54 @@ class RateLimiter:
             return (1 - tokens) / self.rate
 
 
+class FailureLimiter:
+    """Failed authentications per client address, in this process: token buckets that only
+    failures drain. An address with none left gets 429 before its token is even looked up,
+    so guessing tokens costs the database nothing."""
+
+    _MAX_ADDRESSES = 10_000
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def wait(self, key: str) -> float:
+        """0 when `key` may try again, else the seconds until it may."""
+        if self.rate <= 0:
+            return 0.0
+        tokens = self._tokens(key, time.monotonic())
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def failed(self, key: str) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._buckets) >= self._MAX_ADDRESSES:  # forget addresses that are refilled
+                full = [k for k in self._buckets if self._tokens(k, now) >= self.burst]
+                for k in full:
+                    del self._buckets[k]
+            self._buckets[key] = (max(0.0, self._tokens(key, now) - 1), now)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(seconds: float) -> HTTPException:
+    return HTTPException(
+        429,
+        "too many failed authentications from this address; retry later",
+        headers={"Retry-After": str(max(1, math.ceil(seconds)))},
+    )
+
+
 def _unauthorized(message: str, metrics: Metrics, reason: str, error: str | None) -> HTTPException:
     metrics.auth_failures.labels(reason=reason).inc()
     challenge = _REALM + (f', error="{error}"' if error else "")
@@ -71,9 +127,17 @@ async def _authorize(
     settings = state.settings
     if not settings.auth_required:
         return None
+    if getattr(request.state, "authorized", False):  # AuthFirstRoute did it already
+        principal: Principal | None = request.state.principal
+        return principal
     metrics: Metrics = request.app.state.metrics
     if credentials is None:
         raise _unauthorized("an API token is required", metrics, "missing", None)
+    failures: FailureLimiter = request.app.state.auth_failure_limiter
+    client = _client(request)
+    if (blocked := failures.wait(client)) > 0:
+        metrics.auth_throttled.inc()
+        raise _too_many(blocked)
     key = settings.token_hash_key
     assert key is not None  # create_app refuses AUTH_REQUIRED without a key
     async with state.engine.connect() as conn:
@@ -81,6 +145,7 @@ async def _authorize(
             conn, key.get_secret_value().encode(), credentials.credentials
         )
     if principal is None:
+        failures.failed(client)
         raise _unauthorized(
             "the API token is invalid or revoked", metrics, "invalid", "invalid_token"
         )
@@ -103,10 +168,12 @@ async def _authorize(
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     request.state.principal = principal
+    request.state.authorized = True
     return principal
 
 
 Dependency = Callable[[Request, ReadyState, Credentials], Awaitable[Principal | None]]
+ScopeOf = Callable[[str], Scope]
 
 
 def require(scope: Scope) -> Dependency:
@@ -117,16 +184,61 @@ def require(scope: Scope) -> Dependency:
     ) -> Principal | None:
         return await _authorize(request, state, credentials, scope)
 
+    dependency.scope_of = lambda _method: scope  # type: ignore[attr-defined]
     return dependency
 
 
 def require_by_method(read: Scope, write: Scope) -> Dependency:
     """`read` for GET/HEAD, `write` for every other method (registry: read vs admin)."""
 
+    def scope_of(method: str) -> Scope:
+        return read if method in ("GET", "HEAD") else write
+
     async def dependency(
         request: Request, state: ReadyState, credentials: Credentials
     ) -> Principal | None:
-        scope = read if request.method in ("GET", "HEAD") else write
-        return await _authorize(request, state, credentials, scope)
+        return await _authorize(request, state, credentials, scope_of(request.method))
 
+    dependency.scope_of = scope_of  # type: ignore[attr-defined]
     return dependency
+
+
+class AuthFirstRoute(APIRoute):
+    """A route that authenticates before FastAPI reads the body or validates anything.
+
+    FastAPI parses a JSON body before it runs any dependency, so a malformed body would get 400
+    before a missing token got 401. This route runs the router's auth dependency (`require…`)
+    first; the dependency then sees the request already authorized and only documents itself.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        scope_of: ScopeOf | None = next(
+            (
+                getattr(d.dependency, "scope_of")  # noqa: B009 - set by require…()
+                for d in self._effective_dependencies()
+                if hasattr(d.dependency, "scope_of")
+            ),
+            None,
+        )
+        if scope_of is None:  # no authentication on this route (AUTH_REQUIRED=false)
+            return handler
+
+        async def authenticate_first(request: Request) -> Response:
+            state = await ready_state(request)
+            credentials = await _bearer(request)
+            await _authorize(request, state, credentials, scope_of(request.method))
+            return await handler(request)
+
+        return authenticate_first
+
+    def _effective_dependencies(self) -> list[Any]:
+        # FastAPI 0.165 builds the handler of an included route on the original route, with the
+        # inclusion (prefix, the router-level auth dependency) in a context variable, the way
+        # APIRoute.get_route_handler reads it; older versions copied the route instead. Either
+        # way tests/ops/test_auth.py fails loudly if the dependency is not found.
+        context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+        effective = context_var.get() if context_var is not None else None
+        if effective is not None and effective.original_route is self:
+            return list(effective.dependencies)
+        return list(self.dependencies)

@@ -16,7 +16,7 @@ from roomtemp.db.engine import current_revision
 from roomtemp.db.failures import describe
 from roomtemp.errors import ServiceUnavailable
 from roomtemp.keys import KEY_MAX_LENGTH, KEY_PATTERN
-from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from roomtemp.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ async def _ready(request: Request) -> AppState:
 
 
 ReadyState = Annotated[AppState, Depends(_ready)]
+ready_state = _ready  # the same check, for code that runs before dependencies (api/auth.py)
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -129,6 +130,6 @@ SensorTypeParam = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 Cursor = Annotated[
     str | None,
-    Query(max_length=200, description="`next_cursor` of the previous page"),
+    Query(max_length=200, pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page"),
 ]
 DEFAULT_PAGE = DEFAULT_LIMIT

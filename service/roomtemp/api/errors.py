@@ -23,6 +23,7 @@ from roomtemp.errors import (
     ErrorDetail,
     InvalidInput,
     MalformedRequest,
+    NotConfigured,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -37,6 +38,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     ServiceUnavailable: 503,
+    NotConfigured: 409,
 }
 
 _HTTP_CODES = {

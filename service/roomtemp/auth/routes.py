@@ -6,28 +6,46 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import State, Transaction
 from roomtemp.auth import service
 from roomtemp.auth.schemas import TokenCreated, TokenIn, TokenList, TokenOut
 from roomtemp.auth.service import PUBLIC_ID_PATTERN
-from roomtemp.errors import ServiceUnavailable
+from roomtemp.errors import NotConfigured
 
-router = APIRouter(prefix="/v1", tags=["tokens"])
+router = APIRouter(prefix="/v1", tags=["tokens"], route_class=AuthFirstRoute)
 TokenId = Annotated[str, Path(pattern=PUBLIC_ID_PATTERN, description="Public id of the token")]
 
 
 def _key(state: State) -> bytes:
     key = state.settings.token_hash_key
     if key is None:
-        raise ServiceUnavailable(
-            "TOKEN_HASH_KEY is not set; tokens cannot be issued", code="tokens_unavailable"
+        # A configuration state, not an outage: retrying cannot help, so not 503.
+        raise NotConfigured(
+            "this server was started without TOKEN_HASH_KEY, so it cannot issue tokens; "
+            "restart it with TOKEN_HASH_KEY set (a random secret of at least 32 characters)",
+            code="tokens_not_configured",
         )
     return key.get_secret_value().encode()
 
 
-@router.post("/tokens", status_code=201, responses={422: {"description": "Invalid request"}})
+@router.post(
+    "/tokens",
+    status_code=201,
+    responses={
+        422: {"description": "Invalid request"},
+        409: {
+            "description": "The server was started without TOKEN_HASH_KEY (as `make run` "
+            "does): it cannot issue tokens until restarted with one"
+        },
+    },
+)
 async def create_token(body: TokenIn, state: State, conn: Transaction) -> TokenCreated:
-    """Issue a token. The token itself is in this response only; the server keeps a hash."""
+    """Issue a token. The token itself is in this response only; the server keeps a hash.
+
+    A server started without TOKEN_HASH_KEY (authentication off, local development) answers
+    409 `tokens_not_configured`: a permanent configuration state, not an outage to retry.
+    """
     info, token = await service.create_token(
         conn, _key(state), body.name, [s.value for s in body.scopes]
     )

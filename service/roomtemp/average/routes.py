@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average import service
 from roomtemp.average.schemas import (
@@ -16,16 +17,31 @@ from roomtemp.average.schemas import (
     RoomSeriesOut,
     RoomStatsOut,
 )
-from roomtemp.timefmt import format_duration, parse_time
+from roomtemp.timefmt import (
+    DURATION_PATTERN,
+    TIMESTAMP_HELP,
+    TIMESTAMP_PATTERN,
+    format_duration,
+    parse_time,
+)
 
-router = APIRouter(prefix="/v1", tags=["averages"])
+router = APIRouter(prefix="/v1", tags=["averages"], route_class=AuthFirstRoute)
 
 TimeParam = Annotated[
     str | None,
-    Query(max_length=64, description="RFC 3339 with offset, or Unix seconds; default now"),
+    Query(
+        max_length=64,
+        description="Default now; " + TIMESTAMP_HELP,
+        json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+    ),
 ]
 WindowParam = Annotated[
-    str, Query(max_length=16, description="Window length, 1m … 24h (e.g. 15m, 1h)")
+    str,
+    Query(
+        max_length=16,
+        description="Window length, 1m … 24h (e.g. 15m, 1h)",
+        json_schema_extra={"pattern": DURATION_PATTERN},
+    ),
 ]
 UnitParam = Annotated[
     str | None,
@@ -85,10 +101,32 @@ async def get_room_series(
     room: PathKey,
     conn: ReadConnection,
     state: State,
-    from_: Annotated[str, Query(alias="from", max_length=64, description="Exclusive start")],
-    to: Annotated[str, Query(max_length=64, description="Inclusive end")],
+    from_: Annotated[
+        str,
+        Query(
+            alias="from",
+            max_length=64,
+            description="Exclusive start; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
+    ],
+    to: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="Inclusive end; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
+    ],
     sensor_type: SensorTypeParam = "temperature",
-    step: Annotated[str, Query(max_length=16, description="Point spacing, ≥ 1m")] = "15m",
+    step: Annotated[
+        str,
+        Query(
+            max_length=16,
+            description="Point spacing, 1m … 31d",
+            json_schema_extra={"pattern": DURATION_PATTERN},
+        ),
+    ] = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
 ) -> Response:

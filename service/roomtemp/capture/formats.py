@@ -61,7 +61,17 @@ def iter_csv(lines: Iterable[str]) -> Iterator[Record]:
         header = csv_header(next(reader))
     except StopIteration:
         return
-    for row in reader:
+    except csv.Error as exc:  # e.g. a header cell over csv.field_size_limit()
+        raise FormatError(f"the CSV header cannot be read: {_csv_problem(exc)}") from None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # One bad row (a cell over the limit): reject it and go on with the next line.
+            yield Record(reader.line_num, None, _csv_problem(exc), "")
+            continue
         raw = ",".join(row)
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
@@ -76,6 +86,12 @@ def iter_csv(lines: Iterable[str]) -> Iterator[Record]:
             if cell:
                 data[name] = _number(cell) if name == "value" else cell
         yield Record(reader.line_num, data, None, raw)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell is longer than {csv.field_size_limit():,} characters"
+    return f"not valid CSV: {exc}"
 
 
 def iter_ndjson(lines: Iterable[bytes]) -> Iterator[Record]:

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import formats, service
@@ -16,7 +17,7 @@ from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
 from roomtemp.obs.metrics import Metrics
 
-router = APIRouter(prefix="/v1", tags=["captures"])
+router = APIRouter(prefix="/v1", tags=["captures"], route_class=AuthFirstRoute)
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
 
@@ -64,9 +65,16 @@ def parse_records(
             records = list(formats.iter_csv(body.decode("utf-8-sig").splitlines()))
         else:
             records = list(formats.iter_ndjson(body.splitlines()))
-    except (UnicodeDecodeError, formats.FormatError) as exc:
+    except UnicodeDecodeError as exc:
         raise MalformedRequest(
             "the body cannot be read", [ErrorDetail(str(exc), field="body", code="bad_format")]
+        ) from None
+    except formats.FormatError as exc:
+        # Readable text whose header names no capture fields: well-formed but invalid, as a
+        # JSON body with the wrong fields is (422; the schema cannot state a CSV header).
+        raise InvalidInput(
+            "the CSV header is not one of captures",
+            [ErrorDetail(str(exc), field="body", code="bad_format")],
         ) from None
     service.check_batch_size(len(records), policy)
     items: list[CaptureIn | None] = []

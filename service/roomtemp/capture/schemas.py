@@ -5,12 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    WithJsonSchema,
+)
 
 from roomtemp.keys import Key
-from roomtemp.timefmt import parse_timestamp
+from roomtemp.timefmt import TIMESTAMP_DESCRIPTION, TIMESTAMP_JSON_SCHEMA, parse_timestamp
 
-Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+# A string or a number on the wire (the schema says so), an aware UTC datetime in Python.
+Timestamp = Annotated[
+    datetime, BeforeValidator(parse_timestamp), WithJsonSchema(TIMESTAMP_JSON_SCHEMA)
+]
 FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
 
 
@@ -40,7 +52,7 @@ class CaptureIn(BaseModel):
     unit: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
         default=None, description="Defaults to the sensor type's canonical unit"
     )
-    ts: Timestamp = Field(description="RFC 3339 with offset, or seconds since the Unix epoch")
+    ts: Timestamp = Field(description=TIMESTAMP_DESCRIPTION)
 
 
 class IngestResult(BaseModel):

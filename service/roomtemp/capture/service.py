@@ -71,7 +71,7 @@ def _canonical_value(
             )
         )
         return None
-    if sensor_type.unit in units.TEMPERATURE_UNITS and units.to_kelvin(value, sensor_type.unit) < 0:
+    if units.below_absolute_zero(value, sensor_type.unit):
         problems.append(
             ErrorDetail(
                 f"{item.value} {unit} is below absolute zero",
@@ -81,7 +81,7 @@ def _canonical_value(
             )
         )
         return None
-    if not sensor_type.min_value <= value <= sensor_type.max_value:
+    if not units.within(value, sensor_type.min_value, sensor_type.max_value):
         problems.append(
             ErrorDetail(
                 f"{item.value} {unit} is outside the plausible range of {sensor_type.key!r} "

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from roomtemp.timefmt import parse_time
+from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(prefix="/v1", tags=["export"])
+router = APIRouter(prefix="/v1", tags=["export"], route_class=AuthFirstRoute)
 
 _STREAM_TYPES = {
     "text/csv": "text/csv; charset=utf-8",
@@ -52,10 +53,21 @@ async def get_captures(
     state: State,
     now: Now,
     from_: Annotated[
-        str | None, Query(alias="from", max_length=64, description="Exclusive start; default: all")
+        str | None,
+        Query(
+            alias="from",
+            max_length=64,
+            description="Exclusive start; default: all; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
     ] = None,
     to: Annotated[
-        str | None, Query(max_length=64, description="Inclusive end; default now")
+        str | None,
+        Query(
+            max_length=64,
+            description="Inclusive end; default now; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
     ] = None,
     sensor_type: SensorTypeParam = "temperature",
     unit: Annotated[str | None, Query(max_length=32, description="Convert to this unit")] = None,

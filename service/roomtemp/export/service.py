@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from roomtemp.average.service import Scale, scale_for
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.export import queries
-from roomtemp.pagination import decode_cursor, encode_cursor
+from roomtemp.pagination import decode_int_cursor, encode_cursor
 from roomtemp.registry import service as registry
-from roomtemp.timefmt import EPOCH, from_micros, to_micros
+from roomtemp.timefmt import EPOCH, MAX_TS, MIN_TS, from_micros, to_micros
 
 CSV_COLUMNS = ("building", "room", "sensor_type", "value", "unit", "ts")
 STREAM_PAGE = 5000
@@ -58,15 +58,9 @@ async def select(
 
 
 def _after(sel: Selection, cursor: str | None) -> datetime:
-    decoded = decode_cursor(cursor)
-    if decoded is None:
-        return sel.start
-    try:
-        return max(sel.start, from_micros(int(decoded)))
-    except ValueError:
-        raise InvalidInput(
-            "invalid cursor", [ErrorDetail("cursor is not one this API returned", field="cursor")]
-        ) from None
+    # Only instants we can store can have been issued; anything else is a forged cursor.
+    micros = decode_int_cursor(cursor, to_micros(MIN_TS), to_micros(MAX_TS))
+    return sel.start if micros is None else max(sel.start, from_micros(micros))
 
 
 @dataclass(frozen=True)

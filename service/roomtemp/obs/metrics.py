@@ -171,6 +171,13 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.auth_throttled = Counter(
+            "auth_throttled_requests",
+            "Requests refused with 429 because their client address failed authentication "
+            "too often",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.build_info = Gauge(
             "build_info",
             "Always 1; labels carry the version and git commit",

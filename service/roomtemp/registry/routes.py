@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, ReadConnection, Transaction
 from roomtemp.registry import service
 from roomtemp.registry.schemas import (
@@ -20,7 +21,7 @@ from roomtemp.registry.schemas import (
     SensorTypePage,
 )
 
-router = APIRouter(prefix="/v1", tags=["registry"])
+router = APIRouter(prefix="/v1", tags=["registry"], route_class=AuthFirstRoute)
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created"}}
 
 

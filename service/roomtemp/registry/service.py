@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
 from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
-from roomtemp.pagination import decode_cursor, next_cursor
+from roomtemp.pagination import decode_key_cursor, next_cursor
 from roomtemp.registry import queries
 from roomtemp.registry.queries import BuildingRow, RoomRow, SensorTypeRow
 
@@ -43,7 +43,7 @@ async def sensor_type_for_query(conn: AsyncConnection, key: str) -> SensorTypeRo
 async def list_sensor_types(
     conn: AsyncConnection, cursor: str | None, limit: int
 ) -> tuple[list[SensorTypeRow], str | None]:
-    rows = await queries.select_sensor_types_page(conn, decode_cursor(cursor), limit)
+    rows = await queries.select_sensor_types_page(conn, decode_key_cursor(cursor), limit)
     return rows, next_cursor([r.key for r in rows], limit)
 
 
@@ -60,7 +60,7 @@ async def put_sensor_type(
     problems: list[ErrorDetail] = []
     if not (math.isfinite(min_value) and math.isfinite(max_value)) or min_value >= max_value:
         problems.append(ErrorDetail("min_value must be below max_value", field="min_value"))
-    elif canonical in units.TEMPERATURE_UNITS and units.to_kelvin(min_value, canonical) < 0:
+    elif units.below_absolute_zero(min_value, canonical):
         problems.append(ErrorDetail("min_value is below absolute zero", field="min_value"))
     if problems:
         raise InvalidInput("invalid sensor type", problems)
@@ -86,7 +86,7 @@ async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
 async def list_buildings(
     conn: AsyncConnection, cursor: str | None, limit: int
 ) -> tuple[list[BuildingRow], str | None]:
-    rows = await queries.select_buildings_page(conn, decode_cursor(cursor), limit)
+    rows = await queries.select_buildings_page(conn, decode_key_cursor(cursor), limit)
     return rows, next_cursor([r.key for r in rows], limit)
 
 
@@ -109,7 +109,7 @@ async def list_rooms(
     conn: AsyncConnection, building_key: str, cursor: str | None, limit: int
 ) -> tuple[list[RoomRow], str | None]:
     b = await get_building(conn, building_key)
-    rows = await queries.select_rooms_page(conn, b.id, decode_cursor(cursor), limit)
+    rows = await queries.select_rooms_page(conn, b.id, decode_key_cursor(cursor), limit)
     return rows, next_cursor([r.key for r in rows], limit)
 
 

@@ -11,12 +11,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
-from roomtemp.timefmt import parse_time
+from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+router = APIRouter(prefix="/v1", tags=["reports"], route_class=AuthFirstRoute)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -43,15 +44,38 @@ async def get_report(
     request: Request,
     conn: ReadConnection,
     state: State,
-    from_: Annotated[str, Query(alias="from", max_length=64, description="Inclusive start")],
-    to: Annotated[str, Query(max_length=64, description="Exclusive end")],
+    from_: Annotated[
+        str,
+        Query(
+            alias="from",
+            max_length=64,
+            description="Inclusive start; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
+    ],
+    to: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="Exclusive end; " + TIMESTAMP_HELP,
+            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        ),
+    ],
     sensor_type: SensorTypeParam = "temperature",
     unit: Annotated[str | None, Query(max_length=32, description="Unit of the answer")] = None,
     comfort_low: Annotated[
-        float | None, Query(description="In `unit`; default COMFORT_LOW_CELSIUS (temperature)")
+        float | None,
+        Query(
+            description="Lower comfort bound, in `unit`; without `unit` in °C for temperature "
+            "types (never kelvin). Default COMFORT_LOW_CELSIUS (temperature types)"
+        ),
     ] = None,
     comfort_high: Annotated[
-        float | None, Query(description="In `unit`; default COMFORT_HIGH_CELSIUS (temperature)")
+        float | None,
+        Query(
+            description="Upper comfort bound, in `unit`; without `unit` in °C for temperature "
+            "types (never kelvin). Default COMFORT_HIGH_CELSIUS (temperature types)"
+        ),
     ] = None,
     format: Annotated[
         Literal["json", "csv"] | None, Query(description="Overrides the Accept header")
@@ -60,6 +84,9 @@ async def get_report(
     """Per room of a building over [from, to): count, mean, time-weighted mean, minimum and
     maximum with when they happened, the share of time below/above the comfort bounds, and the
     longest stretch without captures. `Accept: text/csv` (or `format=csv`) answers CSV.
+
+    Comfort bounds are given in `unit`, or in °C when `unit` is absent (temperature types);
+    the answer echoes them in the unit of the report.
     """
     settings = state.settings
     report = await service.building_report(

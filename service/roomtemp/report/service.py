@@ -60,6 +60,14 @@ def _bad(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
 
 
+def bounds_unit(canonical: str, unit: str | None) -> str:
+    """The unit of bare bound parameters: `unit` when given, else °C for temperature types,
+    else the canonical unit (the only one such a type has)."""
+    if unit is not None:
+        return units.normalise(unit)
+    return units.CELSIUS if canonical in units.TEMPERATURE_UNITS else canonical
+
+
 def _floor(ts: datetime, stride: timedelta) -> datetime:
     return EPOCH + (ts - EPOCH) // stride * stride
 
@@ -147,12 +155,17 @@ async def building_report(
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
-    # Bounds are compared with stored (canonical) values. Defaults convert straight from
-    # celsius, so they equal the bounds the rollups were counted for (no unit round trip).
-    low = units.convert(comfort_low, scale.unit, st.unit) if comfort_low is not None else -math.inf
-    high = (
-        units.convert(comfort_high, scale.unit, st.unit) if comfort_high is not None else math.inf
-    )
+    # Bounds are compared with stored (canonical) values. They are given in `unit`; without
+    # one, in °C for temperature types (like the COMFORT_*_CELSIUS defaults), never silently in
+    # the canonical kelvin. Defaults convert straight from celsius, so they equal the bounds
+    # the rollups were counted for (no unit round trip).
+    given_in = bounds_unit(st.unit, unit)
+    low = units.convert(comfort_low, given_in, st.unit) if comfort_low is not None else -math.inf
+    high = units.convert(comfort_high, given_in, st.unit) if comfort_high is not None else math.inf
+    if comfort_low is not None:
+        comfort_low = units.convert(comfort_low, given_in, scale.unit)
+    if comfort_high is not None:
+        comfort_high = units.convert(comfort_high, given_in, scale.unit)
     if st.unit in units.TEMPERATURE_UNITS:
         low_c, high_c = default_comfort_celsius
         if comfort_low is None:
