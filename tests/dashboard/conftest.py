@@ -1,7 +1,7 @@
 """Fixtures of the browser tests: a live `roomtemp serve` on its own seeded database, Chromium.
 
 Chromium is Debian's /usr/bin/chromium driven by Playwright (no browser download). Without it the
-browser tests skip with the reason, unless CI_REQUIRE_BROWSER=1 (CI), where they fail instead.
+browser tests skip with the reason, unless ROOMTEMP_STRICT_TOOLS=1 (CI), where they fail instead.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from roomtemp.db import migrate
 from tests.dashboard import seed
+from tests.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(
@@ -57,13 +58,10 @@ def chromium_path() -> str | None:
 def chromium_executable() -> str:
     path = chromium_path()
     if path is None:
-        reason = (
-            "Chromium is not installed (Debian: `make browser-deps`, or set CHROMIUM_PATH); "
-            "the dashboard browser tests need it"
+        missing_tool(
+            "Chromium is not installed (`make tools` as root installs Debian's, or set "
+            "CHROMIUM_PATH); the dashboard browser tests need it"
         )
-        if os.environ.get("CI_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " and CI_REQUIRE_BROWSER=1 requires them", pytrace=False)
-        pytest.skip(reason)
     return path
 
 
