@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -47,3 +48,15 @@ def executable(name: str, install: str, *, also: tuple[str, ...] = ()) -> str:
         if os.access(path, os.X_OK):
             return path
     missing_tool(f"{name} is not installed: {install}")
+
+
+def console_script(name: str) -> str:
+    """A console script of a dev dependency (schemathesis, hadolint, docker-compose, ...).
+
+    Beside the running interpreter under `make test`; under Pants the test venv has no scripts of
+    its requirements, so the checkout's .venv (`make test-setup`, run by `make pants-check`).
+    """
+    for directory in (Path(sys.executable).parent, CHECKOUT / ".venv" / "bin"):
+        if (directory / name).is_file():
+            return str(directory / name)
+    pytest.fail(f"{name} not found beside {sys.executable} or in .venv: run `make setup`")

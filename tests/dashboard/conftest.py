@@ -26,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy.engine import make_url
 
+import roomtemp
 from roomtemp.db import migrate
 from tests.dashboard import seed
 from tests.tools import missing_tool
@@ -131,6 +132,9 @@ def serve(database_url: str, log_name: str, **env: str) -> tuple[subprocess.Pope
         "LOG_LEVEL": "warning",
         # The API-token layer (when present) is off here; the auth test turns it on.
         "AUTH_REQUIRED": "false",
+        # cwd is not the work tree: make roomtemp importable however it is installed (editable
+        # .venv, or a Pants sandbox whose source roots are relative to its own cwd).
+        "PYTHONPATH": str(Path(roomtemp.__file__).resolve().parents[1]),
         **env,
     }
     with log.open("wb") as out:

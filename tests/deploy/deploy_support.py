@@ -18,7 +18,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # no stubs or py.typ
 import pytest
 import yaml
 
-from tests.tools import FETCHED_TOOLS, missing_tool
+from tests.tools import CHECKOUT, FETCHED_TOOLS, missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "roomtemp"
@@ -32,7 +32,7 @@ Manifest = dict[str, Any]
 
 def tool(name: str) -> str:
     """Absolute path of a required tool, or a failing test that says how to get it."""
-    for candidate in (TOOLS / "bin" / name, VENV_BIN / name):
+    for candidate in (TOOLS / "bin" / name, VENV_BIN / name, CHECKOUT / ".venv" / "bin" / name):
         if candidate.is_file():
             return str(candidate)
     found = shutil.which(name)
