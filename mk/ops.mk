@@ -1,21 +1,10 @@
-# Operations and security: promtool for the alert rules, the long fault and fuzz runs.
-# Included by the Makefile before its rules.
+# Operations and security: the long fault and fuzz runs, checkov; promtool (Debian
+# package prometheus) for tests/ops/test_alert_rules.py, installed by `make tools`.
+# Adds: APT_PACKAGES (prometheus), targets fault-test, fuzz, checkov.
 
-# `make run` is for local development: authentication off, loudly (the server logs a warning).
-# An AUTH_REQUIRED already in the environment wins.
-run: export AUTH_REQUIRED ?= false
-run: export LOG_FORMAT ?= text
+APT_PACKAGES += prometheus
 
-TEST_PREREQS += ops-tools
-
-.PHONY: ops-tools fault-test fuzz
-
-# promtool (Debian package `prometheus`) checks and unit-tests deploy/prometheus/*.yaml.
-ops-tools: ## install promtool for the alert-rule tests (apt, as root) when missing
-	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-		|| { echo "promtool is needed: apt-get install prometheus" >&2; exit 1; }
+.PHONY: fault-test fuzz
 
 fault-test: $(VENV)/.synced ## database restart and SIGTERM under load (plus the retry test)
 	OPS_LOAD_SECONDS=$${OPS_LOAD_SECONDS:-5} $(BIN)/pytest tests/ops/fault_check.py tests/ops/test_retries.py -p no:cacheprovider $(PYTEST_ARGS)

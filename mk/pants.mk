@@ -1,29 +1,46 @@
-# Pants (2.17.1, bootstrapped from PyPI into .cache/pants): the same lint/type-check/test graph the
-# GitHub Actions workflow runs. Included by the Makefile; see docs/ci.md.
+# Pants (2.17.1, bootstrapped from PyPI into .cache/pants): the build graph the GitHub workflow
+# runs (`pants lint check test ::` over every test folder), the packages (pex, image), and the
+# lock/pin files with their agreement checks. docs/ci.md says which CI runs what.
+# Adds: TEST_PREREQS (ci-tools), targets pants-bootstrap, pants-check, pants-owners,
+# pants-package, pants-image, pants-lock, pants-inputs-check, locks-check, ci-tools, test-setup.
 PANTS := scripts/pants/pants
 # No long-lived pantsd daemon on CI machines (clean clone, one run); developers keep it.
 PANTS_FLAGS ?= $(if $(CI),--no-pantsd --no-dynamic-ui,)
 
-.PHONY: pants-bootstrap pants-check pants-lock
+.PHONY: pants-bootstrap pants-check pants-owners pants-package pants-lock
 
 pants-bootstrap: ## install Pants 2.17.1 into .cache/pants (needs a CPython 3.9, e.g. pyenv's)
 	scripts/pants/bootstrap.sh
 
-pants-check: pants-inputs-check ## bootstrap Pants, then pants list, lint, check and test on every target
+# The GitHub workflow's job, locally (~ `make test` + `make lint` once more, in Pants' sandboxes).
+pants-check: pants-inputs-check test-setup ## bootstrap Pants, then pants list, lint, check and test on every target
 	@# One Pants run for all four goals (Pants' start-up is the slow part without pantsd); `list`
 	@# writes the targets to stdout, the other goals report on stderr.
 	@mkdir -p .cache/pants
 	$(PANTS) $(PANTS_FLAGS) list lint check test :: >.cache/pants/targets.txt
 	@echo "pants list :: $$(wc -l <.cache/pants/targets.txt) targets (.cache/pants/targets.txt)"
 
+pants-owners: ## fail unless every test file pytest collects is a Pants python_test target
+	$(PYTHON) scripts/pants/check-owners.py -- $(PANTS) $(PANTS_FLAGS)
+
+pants-package: ## package the CLI as a PEX through Pants and run it
+	$(PANTS) $(PANTS_FLAGS) package service:cli
+	./dist/roomtemp.pex --help >/dev/null
+
 pants-lock: | $(UV) ## re-derive the Pants requirements from uv.lock and regenerate the lock file
 	$(PYTHON) scripts/pants/sync-requirements.py --uv $(UV)
 	$(PANTS) $(PANTS_FLAGS) generate-lockfiles
 
-.PHONY: pants-inputs-check ci-tools
+.PHONY: pants-inputs-check locks-check ci-tools
 
 pants-inputs-check: | $(UV) ## fail if 3rdparty/python/*.txt no longer match pyproject.toml + uv.lock
 	$(PYTHON) scripts/pants/sync-requirements.py --check --uv $(UV)
+
+# Every lock/pin file agrees with its one source: uv.lock with pyproject.toml, the Pants inputs
+# with uv.lock (the Pants lock's own metadata is checked by tests/ci/test_pants_config.py), the
+# npm lock with package.json (`npm ci` refuses a disagreement, in deploy-tools).
+locks-check: pants-inputs-check | $(UV) ## fail if a lock/pin file no longer matches its source
+	$(UV) lock --check
 
 # Workflow validators (actionlint, check-jsonschema) for tests/ci, pinned by hash, in .tools/ci.
 CI_TOOLS := .tools/ci

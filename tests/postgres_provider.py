@@ -3,7 +3,7 @@
 Sources, first that applies wins:
 1. TEST_DATABASE_URL: a server you chose; a fresh database `roomtemp_test_<random>` is created
    on it and dropped at the end, so your own data there is never touched.
-2. A reachable Docker engine: testcontainers' PostgresContainer("postgres:17-alpine").
+2. A reachable Docker engine: testcontainers' PostgresContainer("postgres:18-alpine").
 3. The embedded PostgreSQL (the `embedded` extra) in a temporary directory.
 Nothing available raises NoDatabaseError: tests fail loudly, they never skip.
 
@@ -31,7 +31,7 @@ from roomtemp.embedded import EmbeddedPostgres, is_available
 
 LOGGER = logging.getLogger(__name__)
 
-POSTGRES_IMAGE = "postgres:17-alpine"
+POSTGRES_IMAGE = "postgres:18-alpine"
 _DOCKER_PING_TIMEOUT_S = 3
 
 # Durability is pointless for a database thrown away after the run; this makes it faster.

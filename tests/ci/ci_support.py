@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.tools import FETCHED_TOOLS
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEVCONTAINER = ROOT / ".devcontainer"
-CI_TOOLS_BIN = ROOT / ".tools" / "ci" / "bin"
+CI_TOOLS_BIN = FETCHED_TOOLS / "ci" / "bin"
 
 
 def ci_tool(name: str) -> str:

@@ -10,10 +10,14 @@ import sys
 import tomllib
 from typing import Any
 
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.requirements import Requirement  # pants: no-infer-dep (comes with pytest)
+from packaging.specifiers import SpecifierSet  # pants: no-infer-dep
 
 from tests.ci.ci_support import ROOT
+from tests.tools import CHECKOUT
+
+# `make setup` installs uv here (outside Pants' sandbox, hence CHECKOUT).
+UV = CHECKOUT / ".cache" / "uv-venv" / "bin" / "uv"
 
 PANTS_TOML = tomllib.loads((ROOT / "pants.toml").read_text())
 LOCK = ROOT / "3rdparty" / "python" / "default.lock"
@@ -53,7 +57,7 @@ def test_pex_version_is_the_one_pants_is_pointed_at() -> None:
 
 def test_generated_requirement_files_match_pyproject_and_uv_lock() -> None:
     done = subprocess.run(
-        [sys.executable, "scripts/pants/sync-requirements.py", "--check"],
+        [sys.executable, "scripts/pants/sync-requirements.py", "--check", "--uv", str(UV)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -105,9 +106,46 @@ def test_ci_runs_pants_with_postgres_on_pull_requests_and_main() -> None:
     assert pants["services"]["postgres"]["image"].startswith("postgres:")
     assert "TEST_DATABASE_URL" in pants["env"]
     runs = " ".join(s.get("run", "") for s in pants["steps"])
-    assert 'pants lint check test "::"' in runs
+    # The same make entry points as .ci/run, with init-pants' launcher.
+    assert "make pants-check PANTS=pants" in runs
+    assert "make pants-owners PANTS=pants" in runs
+    assert "list lint check test ::" in make_recipe("pants-check")
+    assert pants["env"]["ROOMTEMP_STRICT_TOOLS"] == "1"
     uses = [s.get("uses", "") for s in pants["steps"]]
     assert any(u.startswith("pantsbuild/actions/init-pants@") for u in uses)
+
+
+def make_recipe(target: str) -> str:
+    """The commands `make -n TARGET` would run (prerequisites included)."""
+    done = subprocess.run(
+        ["make", "-n", target, "PANTS_FLAGS="], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_every_make_target_ci_calls_exists() -> None:
+    """GitHub and .ci/run call make targets; each must exist (make -n fails on a missing one)."""
+    scripts = [s["run"] for s in steps(load_yaml(WORKFLOWS / "ci.yml")) if "run" in s]
+    scripts.append((ROOT / ".ci" / "run").read_text())
+    targets = {m for script in scripts for m in re.findall(r"\bmake ([a-z][\w-]*)", script)}
+    assert {"check", "pants-check", "pants-owners", "fault-test", "checkov"} <= targets
+    for target in sorted(targets):
+        make_recipe(target)
+
+
+def test_ci_run_is_make_check_strict_and_check_runs_the_readme_commands() -> None:
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert "export ROOMTEMP_STRICT_TOOLS=1" in ci_run
+    assert re.search(r"^make check$", ci_run, flags=re.M)
+    steps_line = re.search(
+        r"^CHECK_STEPS := (.*?)(?<!\\)$", (ROOT / "Makefile").read_text(), flags=re.M | re.S
+    )
+    assert steps_line
+    check_steps = steps_line[1].replace("\\\n", " ").split()
+    # `make test` and `make lint` (the README's commands) run once, after the tools.
+    assert check_steps[:3] == ["tools", "test", "lint"]
+    assert "pants-owners" in check_steps
 
 
 def test_release_publishes_image_and_chart_then_bumps_what_argocd_tracks() -> None:

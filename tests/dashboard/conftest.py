@@ -1,7 +1,7 @@
 """Fixtures of the browser tests: a live `roomtemp serve` on its own seeded database, Chromium.
 
 Chromium is Debian's /usr/bin/chromium driven by Playwright (no browser download). Without it the
-browser tests skip with the reason, unless CI_REQUIRE_BROWSER=1 (CI), where they fail instead.
+browser tests skip with the reason, unless ROOMTEMP_STRICT_TOOLS=1 (CI), where they fail instead.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy.engine import make_url
 
+import roomtemp
 from roomtemp.db import migrate
 from tests.dashboard import seed
+from tests.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(
@@ -57,13 +59,10 @@ def chromium_path() -> str | None:
 def chromium_executable() -> str:
     path = chromium_path()
     if path is None:
-        reason = (
-            "Chromium is not installed (Debian: `make browser-deps`, or set CHROMIUM_PATH); "
-            "the dashboard browser tests need it"
+        missing_tool(
+            "Chromium is not installed (`make tools` as root installs Debian's, or set "
+            "CHROMIUM_PATH); the dashboard browser tests need it"
         )
-        if os.environ.get("CI_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " and CI_REQUIRE_BROWSER=1 requires them", pytrace=False)
-        pytest.skip(reason)
     return path
 
 
@@ -133,6 +132,9 @@ def serve(database_url: str, log_name: str, **env: str) -> tuple[subprocess.Pope
         "LOG_LEVEL": "warning",
         # The API-token layer (when present) is off here; the auth test turns it on.
         "AUTH_REQUIRED": "false",
+        # cwd is not the work tree: make roomtemp importable however it is installed (editable
+        # .venv, or a Pants sandbox whose source roots are relative to its own cwd).
+        "PYTHONPATH": str(Path(roomtemp.__file__).resolve().parents[1]),
         **env,
     }
     with log.open("wb") as out:

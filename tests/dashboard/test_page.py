@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from roomtemp.dashboard.routes import ASSETS, CONTENT_SECURITY_POLICY
+from tests.tools import CHECKOUT, missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "service" / "roomtemp" / "dashboard" / "static"
@@ -99,10 +100,10 @@ def test_page_weight_stays_small() -> None:
 
 
 def test_the_wheel_carries_the_assets(tmp_path: Path) -> None:
-    uv = ROOT / ".cache" / "uv-venv" / "bin" / "uv"
+    uv = CHECKOUT / ".cache" / "uv-venv" / "bin" / "uv"
     uv_cmd = str(uv) if uv.exists() else shutil.which("uv")
     if uv_cmd is None:
-        pytest.skip("uv is not installed (`make setup` installs it into .cache/uv-venv)")
+        missing_tool("uv is not installed (`make setup` installs it into .cache/uv-venv)")
     subprocess.run(
         [uv_cmd, "build", "--wheel", "-q", "-o", str(tmp_path), str(ROOT)],
         check=True,

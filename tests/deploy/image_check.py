@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from tests.deploy.deploy_support import ROOT
 from tests.postgres_provider import provide_database_url
+from tests.tools import missing_tool
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -75,7 +76,7 @@ def _http(method: str, url: str, body: Any = None, token: str | None = None) -> 
 def image() -> str:
     missing = [t for t in ("podman", "buildah", "runc", "debootstrap") if shutil.which(t) is None]
     if missing:
-        pytest.skip(
+        missing_tool(
             f"no container builder here ({', '.join(missing)} missing and not installable): "
             "install Debian's podman buildah runc debootstrap as root, or run `make image-test`"
         )

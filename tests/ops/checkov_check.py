@@ -11,9 +11,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.tools import FETCHED_TOOLS
+
 ROOT = Path(__file__).resolve().parents[2]
-CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
-HELM = ROOT / ".tools" / "bin" / "helm"
+CHECKOV = FETCHED_TOOLS / "checkov" / "bin" / "checkov"
+HELM = FETCHED_TOOLS / "bin" / "helm"
 PROMETHEUS_OPERATOR = (
     "monitoring.coreos.com/v1/ServiceMonitor",
     "monitoring.coreos.com/v1/PrometheusRule",

@@ -4,7 +4,6 @@ use is one the service really exports."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,14 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from tests.factories import capture
+from tests.tools import executable
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "files"
 RULES = RULES_DIR / "prometheus-rules.yaml"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("promtool")
-    assert binary, "promtool is missing: `make ops-tools` installs it (Debian package prometheus)"
+    binary = executable("promtool", "`make tools` (apt, as root) installs Debian's prometheus")
     return subprocess.run(
         [binary, *args], cwd=RULES_DIR, capture_output=True, text=True, timeout=120, check=False
     )

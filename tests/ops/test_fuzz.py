@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from roomtemp.db import migrate
 from tests.ops.counts import COUNTS
 from tests.ops.server import LiveServer, issue_token, live_server
 from tests.postgres_provider import scratch_database
+from tests.tools import console_script
 
 CASES_PER_OPERATION = int(os.environ.get("OPS_FUZZ_CASES", "5"))
 # Every check, including positive_data_acceptance (data the schema allows is accepted) and
@@ -51,7 +51,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     if auth:
         token = issue_token(server.env["DATABASE_URL"], "fuzz", "ingest", "read", "admin")
         headers = ["--header", f"Authorization: Bearer {token}"]
-    schemathesis = Path(sys.executable).with_name("schemathesis")
+    schemathesis = console_script("schemathesis")
     report = tmp_path / "junit.xml"
     done = subprocess.run(
         [

@@ -31,18 +31,13 @@ from roomtemp.importer.source import open_source
 from roomtemp.lifecycle.cli import engine_for
 from tests.conftest import NOW, ClientFactory, make_settings
 from tests.factories import capture
+from tests.tools import executable
 
 
 def _pgbouncer() -> str:
-    found = shutil.which("pgbouncer") or (
-        "/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None
+    return executable(
+        "pgbouncer", "`make tools` (apt, as root) installs it", also=("/usr/sbin/pgbouncer",)
     )
-    if found is None:
-        message = "pgbouncer not installed: `make scale-tools` (apt, as root) installs it"
-        if os.environ.get("ROOMTEMP_STRICT_TOOLS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def _free_port() -> int:
