@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -130,9 +130,24 @@ class Stack:
     timings: dict[str, float] = field(default_factory=dict)
 
     def run(self, args: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            args, capture_output=True, text=True, timeout=timeout, cwd=self.workdir, env=self.env
-        )
+        try:
+            return subprocess.run(
+                args,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=self.workdir,
+                env=self.env,
+            )
+        except subprocess.TimeoutExpired as exc:
+            # `up --wait` waits forever for a service that never gets healthy (e.g. a db that
+            # exits and restarts): fail with what compose and the containers said.
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+            self.fail(
+                f"{' '.join(args)[:300]} did not finish in {timeout:.0f} s",
+                subprocess.CompletedProcess(args, -1, out, err),
+            )
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return self.run(["docker", "compose", *args], timeout=timeout)
@@ -143,20 +158,29 @@ class Stack:
             self.fail(f"docker compose {' '.join(args)} exited {proc.returncode}", proc)
         return proc.stdout
 
-    def fail(self, what: str, proc: subprocess.CompletedProcess[str] | None = None) -> None:
+    def fail(self, what: str, proc: subprocess.CompletedProcess[str] | None = None) -> NoReturn:
         out = (
             ""
             if proc is None
             else f"\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
         )
-        logs = self.compose("--profile", "demo", "logs", "--no-color", "--tail", "80", timeout=120)
-        ps = self.compose("--profile", "demo", "ps", "-a", timeout=60)
+        logs = self._quiet("logs", "--no-color", "--tail", "80")
+        ps = self._quiet("ps", "-a")
         service = self.service_log.read_text()[-3000:] if self.service_log.exists() else ""
         pytest.fail(
             f"{what}{out}\n--- docker compose ps -a\n{ps.stdout}{ps.stderr}"
             f"\n--- docker compose logs\n{logs.stdout[-20000:]}{logs.stderr[-2000:]}"
             f"\n--- podman system service\n{service}"
         )
+
+    def _quiet(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = ["docker", "compose", "--profile", "demo", *args]
+        try:
+            return subprocess.run(
+                cmd, capture_output=True, text=True, timeout=120, cwd=self.workdir, env=self.env
+            )
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(cmd, -1, "", "(timed out)")
 
     def containers(self, service: str) -> list[dict[str, Any]]:
         proc = _podman(
@@ -256,7 +280,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def test_readme_block_then_restart_then_down(stack: Stack) -> None:
     t0 = time.monotonic()
     script = readme_block().replace(README_PORT, f"127.0.0.1:{stack.port}")
-    proc = stack.run(["bash", "-euo", "pipefail", "-c", script], timeout=900)
+    proc = stack.run(["bash", "-euo", "pipefail", "-c", script], timeout=300)
     if proc.returncode != 0:
         stack.fail("the README compose block failed", proc)
     stack.timings["README block (up --wait, token, POST, GET)"] = time.monotonic() - t0
