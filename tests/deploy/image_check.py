@@ -10,8 +10,6 @@ uses). Skips, with the reason, only where no container builder can be had.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -24,33 +22,20 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.deploy.deploy_support import ROOT
+from tests.deploy.container_support import (
+    BASE_IMAGE,
+    LIMITS,
+    PODMAN,
+    build_app_image,
+    require_container_tools,
+    sh,
+)
 from tests.postgres_provider import provide_database_url
 from tests.tools import missing_tool
 
 pytestmark = pytest.mark.timeout(1800)
 
 IMAGE = "localhost/roomtemp:image-test"
-BASE_IMAGE = "docker.io/library/" + next(
-    line.split("=", 1)[1]
-    for line in (ROOT / "Dockerfile").read_text().splitlines()
-    if line.startswith("ARG PYTHON_IMAGE=")
-)
-PODMAN = ["podman", "--cgroup-manager", "cgroupfs", "--runtime", "runc"]
-# This sandbox's runc refuses podman's default rlimits (EPERM); modest explicit ones work.
-LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
-
-
-def sh(
-    args: list[str], *, timeout: float = 120, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"{' '.join(args)} exited {proc.returncode}\n"
-            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    return proc
 
 
 def _free_port() -> int:
@@ -74,27 +59,8 @@ def _http(method: str, url: str, body: Any = None, token: str | None = None) -> 
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    missing = [t for t in ("podman", "buildah", "runc", "debootstrap") if shutil.which(t) is None]
-    if missing:
-        missing_tool(
-            f"no container builder here ({', '.join(missing)} missing and not installable): "
-            "install Debian's podman buildah runc debootstrap as root, or run `make image-test`"
-        )
-    sh(
-        ["bash", "scripts/deploy/build_base_image.sh", BASE_IMAGE, ".cache/deploy/base"],
-        timeout=900,
-    )
-    build = ["buildah", "--cgroup-manager", "cgroupfs", "build", "--isolation", "chroot"]
-    build += ["--format", "docker", "--pull=never", "--network", "host", *LIMITS, "--layers"]
-    build += ["--build-arg", "REVISION=image-test", "-t", IMAGE]
-    ca = os.environ.get("SSL_CERT_FILE", "")
-    if ca and os.path.isfile(ca):
-        # TLS-intercepting egress: lend the host's CA bundle to pip/uv for the build only.
-        build += ["--volume", f"{os.path.realpath(ca)}:/run/build-ca.crt:ro"]
-        build += ["--build-arg", "SSL_CERT_FILE=/run/build-ca.crt"]
-        build += ["--build-arg", "PIP_CERT=/run/build-ca.crt"]
-    sh([*build, "."], timeout=1200)
-    return IMAGE
+    require_container_tools()
+    return build_app_image(IMAGE, revision="image-test")
 
 
 @pytest.fixture(scope="module")

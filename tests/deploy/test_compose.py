@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.deploy.deploy_support import ROOT, run, tool
 
@@ -18,33 +21,41 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
 
 
-def _compose(*args: str, env_file: str = str(ENV_EXAMPLE), check: bool = True) -> Any:
+def _compose(*args: str, env_file: str, check: bool = True) -> Any:
     cmd = [tool("docker-compose"), "--project-directory", str(ROOT), "-f", str(COMPOSE)]
     cmd += ["--env-file", env_file, *args]
     return run(cmd, check=check, env=_clean_env())
 
 
-def _config() -> dict[str, Any]:
-    return dict(json.loads(_compose("config", "--format", "json").stdout))
+@pytest.fixture
+def env_file(tmp_path: Path) -> str:
+    """.env.example plus the two secrets appended, as the README's compose block does."""
+    path = tmp_path / ".env"
+    secrets = "POSTGRES_PASSWORD=" + "p" * 32 + "\nTOKEN_HASH_KEY=" + "k" * 64 + "\n"
+    path.write_text(ENV_EXAMPLE.read_text() + secrets)
+    return str(path)
 
 
-def test_compose_config_is_valid() -> None:
-    _compose("config", "-q")
+def _config(env_file: str) -> dict[str, Any]:
+    return dict(json.loads(_compose("config", "--format", "json", env_file=env_file).stdout))
 
 
-def test_compose_refuses_to_start_without_a_password(tmp_path: Any) -> None:
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    proc = _compose("config", "-q", env_file=str(empty), check=False)
+def test_compose_config_is_valid(env_file: str) -> None:
+    _compose("config", "-q", env_file=env_file)
+
+
+def test_compose_refuses_to_start_until_both_secrets_are_set(tmp_path: Path) -> None:
+    proc = _compose("config", "-q", env_file=str(ENV_EXAMPLE), check=False)
     assert proc.returncode != 0
     assert "POSTGRES_PASSWORD" in proc.stderr
+    assert "TOKEN_HASH_KEY" in proc.stderr
 
 
 def test_no_credentials_in_the_compose_file() -> None:
     text = COMPOSE.read_text()
     assert "change-me" not in text
     for line in text.splitlines():
-        if "PASSWORD" in line and ":" in line:
+        if "PASSWORD" in line and ":" in line and not line.lstrip().startswith("#"):
             assert "${POSTGRES_PASSWORD" in line, line
 
 
@@ -58,13 +69,16 @@ def test_env_example_defines_every_variable_the_compose_file_uses() -> None:
     assert used <= defined, used - defined
 
 
-def test_service_graph_db_then_migrate_then_api() -> None:
-    services = _config()["services"]
+def test_service_graph_db_then_migrate_then_api(env_file: str) -> None:
+    services = _config(env_file)["services"]
     assert set(services) == {"db", "migrate", "api", "maintain"}
     db, migrate, api = services["db"], services["migrate"], services["api"]
-    assert re.fullmatch(r"postgres:\d+(-[a-z]+)?", db["image"])  # pinned major
+    assert re.fullmatch(r"postgres:18(-[a-z]+)?", db["image"])  # the project's one major
     assert db["healthcheck"]["test"][0] == "CMD-SHELL"
-    assert any(v["type"] == "volume" and v["source"] == "pgdata" for v in db["volumes"])
+    # 18+ images: the volume at /var/lib/postgresql (PGDATA is /var/lib/postgresql/18/docker).
+    assert [(v["source"], v["target"]) for v in db["volumes"]] == [
+        ("pgdata", "/var/lib/postgresql")
+    ]
     assert migrate["command"] == ["migrate"]
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     assert migrate["restart"] == "no"
@@ -74,6 +88,10 @@ def test_service_graph_db_then_migrate_then_api() -> None:
     }
     assert api["image"] == migrate["image"]
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    # One shell string: podman's Docker API (< 5.8) splits CMD arguments on spaces.
+    assert api["healthcheck"]["test"][0] == "CMD-SHELL"
+    # The image's HEALTHCHECK probes HTTP, which only api serves.
+    assert migrate["healthcheck"] == services["maintain"]["healthcheck"] == {"disable": True}
     assert api["ports"][0]["host_ip"] == "127.0.0.1"
     for svc in (migrate, api):
         env = svc["environment"]

@@ -1,0 +1,15 @@
+# Docker Compose for real: `make compose-test` brings docker-compose.yml up (Docker Compose v2, the
+# docker-compose binary of the dev group, against podman's Docker-compatible API) and replays the
+# README's compose block (tests/deploy/compose_check.py). Needs root and Debian's podman, buildah,
+# runc, debootstrap, and netavark + aardvark-dns for the compose network's DNS. Not part of
+# `make test` (minutes, root); `make check` runs it after image-test (which builds the base image).
+# Adds: APT_PACKAGES (netavark aardvark-dns), target compose-test.
+
+COMPOSE_TEST_APT = $(IMAGE_TEST_APT) netavark aardvark-dns
+APT_PACKAGES += netavark aardvark-dns
+
+.PHONY: compose-test
+
+compose-test: $(VENV)/.synced ## bring docker-compose.yml up with podman, replay the README block
+	$(call apt_install,$(COMPOSE_TEST_APT))
+	$(BIN)/pytest tests/deploy/compose_check.py -p no:cacheprovider -s $(PYTEST_ARGS)
