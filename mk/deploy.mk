@@ -14,7 +14,9 @@ IMAGE_TEST_APT := podman buildah runc debootstrap
 
 TEST_PREREQS += deploy-tools
 TOOLS_PREREQS += deploy-tools
-APT_PACKAGES += nodejs npm $(IMAGE_TEST_APT)
+# Debian's npm only where no npm is on PATH: a NodeSource nodejs (as on our build machines) ships
+# its own npm and conflicts with Debian's npm package.
+APT_PACKAGES += $(if $(shell command -v npm),,nodejs npm) $(IMAGE_TEST_APT)
 
 .PHONY: deploy-tools image-test image-base
 
