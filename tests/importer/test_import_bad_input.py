@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from tests.lifecycle.test_import_export import Cli, roomtemp  # noqa: F401 - fixture
+from tests.importer.test_import_export import Cli, roomtemp  # noqa: F401 - fixture
 
 GOOD = "2026-11-20T08:00:00Z"
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roomtemp.db.engine import _connect_args, create_engine, create_read_engine
 from roomtemp.settings import Settings
 from tests.conftest import make_settings
-from tests.scale.threads import run_async
+from tests.threads import run_async
 
 
 def test_read_url_from_url_or_parts() -> None:

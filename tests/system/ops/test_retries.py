@@ -1,6 +1,6 @@
 """Client retries after timeouts, against the real server and PostgreSQL: every capture ends
 up stored exactly once and the averages are unchanged. (Database restart and SIGTERM under load:
-tests/ops/fault_check.py, `make fault-test`.)"""
+tests/system/ops/fault_check.py, `make fault-test`.)"""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import httpx2 as httpx
 import psycopg
 import pytest
 
-from tests.ops.counts import COUNTS
-from tests.ops.load import missing_captures, unique_captures
-from tests.ops.server import LiveServer, issue_token
+from tests.system.ops.counts import COUNTS
+from tests.system.ops.load import missing_captures, unique_captures
+from tests.system.ops.server import LiveServer, issue_token
 
 LOAD_SECONDS = float(os.environ.get("OPS_LOAD_SECONDS", "2"))
 

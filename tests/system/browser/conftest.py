@@ -28,10 +28,10 @@ from sqlalchemy.engine import make_url
 
 import roomtemp
 from roomtemp.db import migrate
-from tests.dashboard import seed
+from tests.system.browser import seed
 from tests.tools import missing_tool
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(
     os.environ.get("DASHBOARD_ARTIFACTS", ROOT / ".cache" / "test-artifacts" / "dashboard")
 )

@@ -15,7 +15,7 @@ from roomtemp.db import migrate
 from roomtemp.partitions import service
 from tests.conftest import NOW, ClientFactory
 from tests.factories import capture
-from tests.lifecycle.conftest import libpq, partitions
+from tests.partitions.conftest import libpq, partitions
 from tests.pieces import assert_pieces, expected_pieces, stored_pieces
 
 

@@ -22,10 +22,10 @@ import pytest
 
 from roomtemp.db import migrate
 from roomtemp.embedded import EmbeddedPostgres
-from tests.ops.counts import COUNTS, MEASURED
-from tests.ops.load import Load, Outcome, missing_captures
-from tests.ops.server import free_port, issue_token, live_server
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
+from tests.system.ops.counts import COUNTS, MEASURED
+from tests.system.ops.load import Load, Outcome, missing_captures
+from tests.system.ops.server import free_port, issue_token, live_server
 
 LOAD_SECONDS = float(os.environ.get("OPS_LOAD_SECONDS", "2"))
 

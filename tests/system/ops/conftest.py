@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.ops.counts import COUNTS, MEASURED, NAMES
-from tests.ops.server import LiveServer, create_token, live_server
+from tests.system.ops.counts import COUNTS, MEASURED, NAMES
+from tests.system.ops.server import LiveServer, create_token, live_server
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -1,7 +1,7 @@
 """Run work on a fresh thread, away from whatever the test session's main thread holds.
 
-Playwright's sync API (tests/dashboard, session-scoped) keeps an asyncio loop running on the main
-thread, in a greenlet, for the rest of the session: `asyncio.run` then refuses to start and
+Playwright's sync API (tests/system/browser, session-scoped) keeps an asyncio loop running on the
+main thread, in a greenlet, for the rest of the session: `asyncio.run` then refuses to start and
 CPython 3.11's `ast` trips over the greenlet's recursion bookkeeping. A new thread has neither.
 """
 

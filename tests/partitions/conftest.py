@@ -1,4 +1,4 @@
-"""Fixtures and helpers for the data-lifecycle tests."""
+"""Fixtures and helpers for the partition tests; the report tests reuse clean_partitions."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from roomtemp.settings import Settings
-from tests.dashboard import seed
-from tests.dashboard.conftest import ARTIFACTS, LiveServer, PageProblems, screenshot, serve
+from tests.system.browser import seed
+from tests.system.browser.conftest import ARTIFACTS, LiveServer, PageProblems, screenshot, serve
 
 SYMBOL = {"celsius": "°C", "kelvin": "K", "fahrenheit": "°F"}
 

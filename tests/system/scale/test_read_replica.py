@@ -23,8 +23,8 @@ from roomtemp.db import migrate
 from roomtemp.db.engine import create_read_engine
 from tests.conftest import NOW, make_settings
 from tests.factories import capture
-from tests.scale.replica import ReplicatedPair, conninfo, replicated_pair
-from tests.scale.threads import run_async
+from tests.system.scale.replica import ReplicatedPair, conninfo, replicated_pair
+from tests.threads import run_async
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def api(pair: ReplicatedPair, **overrides: Any) -> Iterator[TestClient]:
         "database_url": pair.primary_url,
         "database_read_url": pair.standby_url,
         "db_connect_timeout_seconds": 2,
-        "auth_required": False,  # tokens have their own tests (tests/ops)
+        "auth_required": False,  # tokens have their own tests (tests/auth)
         **overrides,
     }
     settings = make_settings(**overrides)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx2 as httpx
 import psycopg
 
-from tests.ops.server import live_server
+from tests.system.ops.server import live_server
 
 
 def _value(text: str, prefix: str) -> float:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from roomtemp.db import migrate
-from tests.ops.counts import COUNTS
-from tests.ops.server import LiveServer, issue_token, live_server
 from tests.postgres_provider import scratch_database
+from tests.system.ops.counts import COUNTS
+from tests.system.ops.server import LiveServer, issue_token, live_server
 from tests.tools import console_script
 
 CASES_PER_OPERATION = int(os.environ.get("OPS_FUZZ_CASES", "5"))

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from roomtemp.api.auth import FailureLimiter
 from tests.conftest import ClientFactory
 from tests.factories import capture
-from tests.ops.server import (
+from tests.system.ops.server import (
     TOKEN_HASH_KEY,
     cli,
     create_token,

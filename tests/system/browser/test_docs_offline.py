@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Route
 
-from tests.dashboard.conftest import LiveServer, PageProblems
+from tests.system.browser.conftest import LiveServer, PageProblems
 
 
 def _offline(page: Page, server: LiveServer) -> list[str]:

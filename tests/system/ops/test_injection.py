@@ -12,8 +12,8 @@ from urllib.parse import quote
 import httpx2 as httpx
 import psycopg
 
-from tests.ops.counts import COUNTS
-from tests.ops.server import LiveServer, issue_token
+from tests.system.ops.counts import COUNTS
+from tests.system.ops.server import LiveServer, issue_token
 
 SQL = [
     "'; DROP TABLE capture; --",

@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.scale.schema_rules import bucket_sql_functions, bucket_sql_sites, load, violations
-from tests.scale.threads import on_fresh_thread
+from tests.db.schema_rules import bucket_sql_functions, bucket_sql_sites, load, violations
+from tests.threads import on_fresh_thread
 
 PACKAGE = Path(__file__).resolve().parents[2] / "service" / "roomtemp"
 

@@ -23,7 +23,7 @@ from roomtemp.clock import system_clock
 from roomtemp.importer import service
 from roomtemp.importer.source import open_source
 from tests.conftest import make_settings
-from tests.lifecycle.generate import START, Expected, write_csv
+from tests.importer.generate import START, Expected, write_csv
 
 ROOMS, PER_ROOM = 50, 4000  # 204,124 rows (with re-sends), 12,372 of them bad
 
