@@ -1,4 +1,4 @@
-# Dashboard (tests/dashboard): browser tests in Debian's Chromium, driven by the Python playwright
+# Dashboard browser tests (tests/system/browser) in Debian's Chromium, driven by the Python playwright
 # package from the lock file (no browser download), and the screenshots in docs/img/ (shown in docs/dashboards.md).
 # Adds: APT_PACKAGES (chromium, for `make tools`), target dashboard-screenshots.
 
@@ -7,4 +7,4 @@ APT_PACKAGES += chromium chromium-driver fonts-dejavu-core
 .PHONY: dashboard-screenshots
 
 dashboard-screenshots: $(VENV)/.synced ## run the browser tests and refresh docs/img/*.png
-	DASHBOARD_DOCS_IMG=docs/img ROOMTEMP_STRICT_TOOLS=1 $(BIN)/pytest tests/dashboard/test_browser.py
+	DASHBOARD_DOCS_IMG=docs/img ROOMTEMP_STRICT_TOOLS=1 $(BIN)/pytest tests/system/browser/test_browser.py

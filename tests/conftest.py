@@ -68,7 +68,7 @@ def client_factory(database_url: str, db: psycopg.Connection[Any]) -> Iterator[C
 
     def factory(*, now: datetime = NOW, **overrides: Any) -> TestClient:
         overrides.setdefault("database_url", database_url)
-        # Auth has its own tests (tests/ops); the feature tests exercise the API without tokens.
+        # Auth has its own tests (tests/auth); the feature tests exercise the API without tokens.
         overrides.setdefault("auth_required", False)
         app = create_app(make_settings(**overrides), clock=fixed_clock(now))
         client = TestClient(app, raise_server_exceptions=False)

@@ -13,7 +13,7 @@ import time
 
 import psycopg
 
-from tests.scale.replica import conninfo, replicated_pair
+from tests.system.scale.replica import conninfo, replicated_pair
 
 
 def main(samples: int) -> None:

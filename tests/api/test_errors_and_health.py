@@ -21,7 +21,7 @@ from roomtemp.app import create_app
 from roomtemp.obs.logging import request_id_var
 from tests.conftest import NOW, ClientFactory, make_settings
 from tests.factories import capture
-from tests.ops.server import free_port
+from tests.system.ops.server import free_port
 
 
 def assert_envelope(body: dict[str, Any], code: str) -> None:

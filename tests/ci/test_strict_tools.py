@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.ci.ci_support import ROOT
 
-PROMTOOL_TEST = "tests/ops/test_alert_rules.py::test_rules_are_valid_and_their_unit_tests_pass"
+PROMTOOL_TEST = "tests/obs/test_alert_rules.py::test_rules_are_valid_and_their_unit_tests_pass"
 
 
 def run_without_tools(*, strict: bool) -> subprocess.CompletedProcess[str]:

@@ -31,7 +31,6 @@ from tests.deploy.container_support import (
     sh,
 )
 from tests.postgres_provider import provide_database_url
-from tests.tools import missing_tool
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -25,18 +25,20 @@ def _between(text: str, name: str) -> str:
 def layout_folders(block: str) -> set[str]:
     """The folders the Layout block names: `name/` at the start of a line. Unindented lines are
     top-level folders (`service/roomtemp/` names both); indented lines are folders inside the
-    last unindented one."""
+    last unindented one, and may name several separated by single spaces (`  a/ b/ c/`), so
+    that tests/'s one-folder-per-package list fits the README's length limit."""
     [fenced] = re.findall(r"```[^\n]*\n(.*?)```", block, flags=re.S)
     named: set[str] = set()
     parent = ""
     for line in fenced.splitlines():
-        match = re.match(r"(\s*)(\S+/)(?:\s|$)", line)
+        match = re.match(r"(\s*)((?:\S+/ )*\S+/)(?:\s|$)", line)
         if not match:
             continue
-        indent, path = match.group(1), match.group(2).rstrip("/")
+        indent, paths = match.group(1), match.group(2).split(" ")
         if indent:
-            named.add(f"{parent}/{path}")
+            named.update(f"{parent}/{path.rstrip('/')}" for path in paths)
         else:
+            path = paths[0].rstrip("/")
             parent = path
             parts = path.split("/")
             named.update("/".join(parts[: i + 1]) for i in range(len(parts)))
@@ -85,6 +87,11 @@ def test_layout_parser_sees_nesting() -> None:
         "tests",
         "tests/unit",
     }
+
+
+def test_layout_parser_reads_several_folders_on_one_indented_line() -> None:
+    block = "```\nscripts/   deploy/ (helm)\ntests/\n  api/ auth/ db/   x/ y\n```\n"
+    assert layout_folders(block) == {"scripts", "tests", "tests/api", "tests/auth", "tests/db"}
 
 
 def test_where_to_go_next_links_every_docs_page() -> None:
