@@ -144,6 +144,7 @@ OPEN_PATHS = {
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",
+    "/docs/assets",  # Swagger UI and ReDoc files, served by the package (offline docs)
     "/redoc",
     "/",
     "/dashboard/{name}",
