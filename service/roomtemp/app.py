@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
@@ -42,6 +42,9 @@ from roomtemp.report.routes import router as report_router
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: The version prefix of every feature endpoint, set here only (the feature routers carry none).
+API_PREFIX = "/v1"
 
 
 # Answers any /v1 operation can give besides its own (documented so clients and fuzzers know).
@@ -132,12 +135,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     ingest, read = scoped(require(Scope.INGEST)), scoped(require(Scope.READ))
     admin = scoped(require(Scope.ADMIN))
     read_or_admin = scoped(require_by_method(Scope.READ, Scope.ADMIN))
-    app.include_router(capture_router, dependencies=ingest, responses=responses)
-    app.include_router(average_router, dependencies=read, responses=responses)
-    app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
-    app.include_router(token_router, dependencies=admin, responses=responses)
-    app.include_router(export_router, dependencies=read, responses=responses)
-    app.include_router(report_router, dependencies=read, responses=responses)
+    v1 = APIRouter(prefix=API_PREFIX, responses=responses)
+    v1.include_router(capture_router, dependencies=ingest)
+    v1.include_router(average_router, dependencies=read)
+    v1.include_router(registry_router, dependencies=read_or_admin)
+    v1.include_router(token_router, dependencies=admin)
+    v1.include_router(export_router, dependencies=read)
+    v1.include_router(report_router, dependencies=read)
+    app.include_router(v1)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
     # Inside CORS (its 503 gets the CORS headers) and the access log (which records it).

@@ -13,7 +13,7 @@ from roomtemp.auth.schemas import TokenCreated, TokenIn, TokenList, TokenOut
 from roomtemp.auth.service import PUBLIC_ID_PATTERN
 from roomtemp.errors import NotConfigured
 
-router = APIRouter(prefix="/v1", tags=["tokens"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["tokens"], route_class=AuthFirstRoute)
 TokenId = Annotated[str, Path(pattern=PUBLIC_ID_PATTERN, description="Public id of the token")]
 
 

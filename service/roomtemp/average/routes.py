@@ -25,7 +25,7 @@ from roomtemp.timefmt import (
     parse_time,
 )
 
-router = APIRouter(prefix="/v1", tags=["averages"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["averages"], route_class=AuthFirstRoute)
 
 TimeParam = Annotated[
     str | None,

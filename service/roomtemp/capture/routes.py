@@ -17,7 +17,7 @@ from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
 from roomtemp.obs.metrics import Metrics
 
-router = APIRouter(prefix="/v1", tags=["captures"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["captures"], route_class=AuthFirstRoute)
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
 

@@ -16,7 +16,7 @@ from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(prefix="/v1", tags=["export"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["export"], route_class=AuthFirstRoute)
 
 _STREAM_TYPES = {
     "text/csv": "text/csv; charset=utf-8",

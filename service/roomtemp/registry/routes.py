@@ -21,7 +21,7 @@ from roomtemp.registry.schemas import (
     SensorTypePage,
 )
 
-router = APIRouter(prefix="/v1", tags=["registry"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["registry"], route_class=AuthFirstRoute)
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created"}}
 
 

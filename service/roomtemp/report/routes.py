@@ -17,7 +17,7 @@ from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(prefix="/v1", tags=["reports"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["reports"], route_class=AuthFirstRoute)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
