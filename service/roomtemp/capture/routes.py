@@ -153,9 +153,8 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
         else:
             # Committed before the response is sent: a 201 means durable.
             async with state.engine.begin() as conn:
-                counts = await service.ingest(
-                    conn, items, policy, now, single=single, problems=problems
-                )
+                batch = service.ParsedBatch(items, problems, single=single)
+                counts = await service.ingest(conn, batch, policy=policy, now=now)
     except InvalidInput as exc:
         metrics.observe_rejected(len(items), [d.code for d in exc.details])
         raise
