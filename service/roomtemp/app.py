@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
@@ -43,9 +43,6 @@ from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: The version prefix of every feature endpoint, set here only (the feature routers carry none).
-API_PREFIX = "/v1"
-
 
 # Answers any /v1 operation can give besides its own (documented so clients and fuzzers know).
 API_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -65,6 +62,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             "secret of at least 32 characters, or AUTH_REQUIRED=false for local development only"
         )
     metrics = Metrics(version=__version__, git_sha=settings.git_sha)
+    rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    auth_failure_limiter = FailureLimiter(
+        settings.auth_failure_rate_per_second, settings.auth_failure_burst
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +86,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             engine=engine,
             clock=clock,
             head_revision=head_revision(),
+            metrics=metrics,
+            rate_limiter=rate_limiter,
+            auth_failure_limiter=auth_failure_limiter,
             primary_read_engine=primary_read_engine,
             read_engine=read_engine,
         )
@@ -116,11 +120,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         redoc_url=None,
     )
     docs.install(app)
-    app.state.metrics = metrics
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    app.state.auth_failure_limiter = FailureLimiter(
-        settings.auth_failure_rate_per_second, settings.auth_failure_burst
-    )
     errors.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
@@ -135,14 +134,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     ingest, read = scoped(require(Scope.INGEST)), scoped(require(Scope.READ))
     admin = scoped(require(Scope.ADMIN))
     read_or_admin = scoped(require_by_method(Scope.READ, Scope.ADMIN))
-    v1 = APIRouter(prefix=API_PREFIX, responses=responses)
-    v1.include_router(capture_router, dependencies=ingest)
-    v1.include_router(average_router, dependencies=read)
-    v1.include_router(registry_router, dependencies=read_or_admin)
-    v1.include_router(token_router, dependencies=admin)
-    v1.include_router(export_router, dependencies=read)
-    v1.include_router(report_router, dependencies=read)
-    app.include_router(v1)
+    # Each feature router carries API_PREFIX (api/__init__.py) itself.
+    app.include_router(capture_router, dependencies=ingest, responses=responses)
+    app.include_router(average_router, dependencies=read, responses=responses)
+    app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
+    app.include_router(token_router, dependencies=admin, responses=responses)
+    app.include_router(export_router, dependencies=read, responses=responses)
+    app.include_router(report_router, dependencies=read, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
     # Inside CORS (its 503 gets the CORS headers) and the access log (which records it).

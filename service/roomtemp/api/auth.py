@@ -130,10 +130,10 @@ async def _authorize(
     if getattr(request.state, "authorized", False):  # AuthFirstRoute did it already
         principal: Principal | None = request.state.principal
         return principal
-    metrics: Metrics = request.app.state.metrics
+    metrics = state.metrics
     if credentials is None:
         raise _unauthorized("an API token is required", metrics, "missing", None)
-    failures: FailureLimiter = request.app.state.auth_failure_limiter
+    failures = state.auth_failure_limiter
     client = _client(request)
     if (blocked := failures.wait(client)) > 0:
         metrics.auth_throttled.inc()
@@ -158,7 +158,7 @@ async def _authorize(
                 "WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope.value}"'
             },
         )
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = state.rate_limiter
     wait = limiter.acquire(principal.public_id)
     if wait > 0:
         metrics.rate_limited.labels(scope=scope.value).inc()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import State, Transaction
 from roomtemp.auth import service
@@ -13,7 +14,7 @@ from roomtemp.auth.schemas import TokenCreated, TokenIn, TokenList, TokenOut
 from roomtemp.auth.service import PUBLIC_ID_PATTERN
 from roomtemp.errors import NotConfigured
 
-router = APIRouter(tags=["tokens"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["tokens"], route_class=AuthFirstRoute)
 TokenId = Annotated[str, Path(pattern=PUBLIC_ID_PATTERN, description="Public id of the token")]
 
 

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.average import service
@@ -25,7 +26,7 @@ from roomtemp.timefmt import (
     parse_time,
 )
 
-router = APIRouter(tags=["averages"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["averages"], route_class=AuthFirstRoute)
 
 TimeParam = Annotated[
     str | None,

@@ -9,15 +9,15 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, ReadyState
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.capture import formats, service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
-from roomtemp.obs.metrics import Metrics
 
-router = APIRouter(tags=["captures"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["captures"], route_class=AuthFirstRoute)
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
 
@@ -138,7 +138,7 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     problems are indexed by data row.
     """
     policy = service.policy_from(state.settings)
-    metrics: Metrics = request.app.state.metrics
+    metrics = state.metrics
     media_type = formats.media_type(request.headers.get("content-type"))
     body = await request.body()
     if media_type in formats.CSV_TYPES or media_type in formats.NDJSON_TYPES:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.export import service
@@ -16,7 +17,7 @@ from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(tags=["export"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["export"], route_class=AuthFirstRoute)
 
 _STREAM_TYPES = {
     "text/csv": "text/csv; charset=utf-8",

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, ReadConnection, Transaction
 from roomtemp.registry import service
@@ -21,7 +22,7 @@ from roomtemp.registry.schemas import (
     SensorTypePage,
 )
 
-router = APIRouter(tags=["registry"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["registry"], route_class=AuthFirstRoute)
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created"}}
 
 
