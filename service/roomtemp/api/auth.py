@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from roomtemp.api.deps import ReadyState, ready_state
+from roomtemp.api.deps import ReadyState, ready_state, transaction
 from roomtemp.auth import service
 from roomtemp.auth.service import Principal, Scope
 from roomtemp.obs.metrics import Metrics
@@ -140,7 +140,8 @@ async def _authorize(
         raise _too_many(blocked)
     key = settings.token_hash_key
     assert key is not None  # create_app refuses AUTH_REQUIRED without a key
-    async with state.engine.connect() as conn:
+    # On the primary, not the standby: a revoked token must fail on the very next request.
+    async with transaction(state) as conn:
         principal = await service.authenticate(
             conn, key.get_secret_value().encode(), credentials.credentials
         )

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.responses import json_response
 from roomtemp.average import service
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
@@ -51,11 +51,6 @@ UnitParam = Annotated[
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
 
 
-def _json(model: BaseModel) -> Response:
-    # Serialised by pydantic-core in one step; FastAPI would validate the model again first.
-    return Response(model.model_dump_json(), media_type="application/json")
-
-
 @router.get(
     "/buildings/{building}/rooms/{room}/average",
     responses=_NOT_FOUND,
@@ -75,7 +70,7 @@ async def get_room_average(
     end, span = service.window_ending(at, window, now)
     avg = await service.room_average(conn, building, room, sensor_type, end, span, unit)
     s = avg.stats
-    return _json(
+    return json_response(
         RoomAverageOut(
             building=avg.building,
             room=avg.room,
@@ -183,7 +178,7 @@ async def get_building_averages(
     """The window ending at `at` for every room of a building, with each room's newest capture."""
     end, span = service.window_ending(at, window, now)
     result = await service.building_averages(conn, building, sensor_type, end, span, unit)
-    return _json(
+    return json_response(
         BuildingAveragesOut(
             building=result.building,
             sensor_type=result.sensor_type,

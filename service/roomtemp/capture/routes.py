@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
-from roomtemp.api.deps import Now, ReadyState
+from roomtemp.api.deps import Now, ReadyState, transaction
 from roomtemp.api.errors import details_from_pydantic
+from roomtemp.api.responses import json_response
 from roomtemp.capture import formats, service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
@@ -152,7 +153,7 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
             counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
         else:
             # Committed before the response is sent: a 201 means durable.
-            async with state.engine.begin() as conn:
+            async with transaction(state) as conn:
                 batch = service.ParsedBatch(items, problems, single=single)
                 counts = await service.ingest(conn, batch, policy=policy, now=now)
     except InvalidInput as exc:
@@ -162,4 +163,4 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     result = IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )
-    return Response(result.model_dump_json(), status_code=201, media_type="application/json")
+    return json_response(result, status_code=201)

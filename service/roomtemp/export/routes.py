@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.responses import json_response
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -89,13 +90,15 @@ async def get_captures(
     media = _streamed_type(request)
     if media is None:
         page = await service.page(conn, sel, cursor, limit)
-        return CapturesPage(
-            building=sel.building,
-            room=sel.room,
-            sensor_type=sel.sensor_type,
-            unit=sel.scale.unit,
-            captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
-            next_cursor=page.next_cursor,
+        return json_response(
+            CapturesPage(
+                building=sel.building,
+                room=sel.room,
+                sensor_type=sel.sensor_type,
+                unit=sel.scale.unit,
+                captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
+                next_cursor=page.next_cursor,
+            )
         )
     # Streamed on its own connection after the endpoint returns; from the standby if any.
     engine = state.read_engine or state.primary_read_engine

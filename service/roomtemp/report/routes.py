@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.responses import json_response
 from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
@@ -110,13 +111,15 @@ async def get_report(
             row = asdict(room)
             writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
-    return BuildingReportOut(
-        building=report.building,
-        sensor_type=report.sensor_type,
-        unit=report.unit,
-        from_=report.start,
-        to=report.end,
-        comfort_low=report.comfort.low,
-        comfort_high=report.comfort.high,
-        rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
+    return json_response(
+        BuildingReportOut(
+            building=report.building,
+            sensor_type=report.sensor_type,
+            unit=report.unit,
+            from_=report.start,
+            to=report.end,
+            comfort_low=report.comfort.low,
+            comfort_high=report.comfort.high,
+            rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
+        )
     )
