@@ -129,7 +129,12 @@ async def import_file(engine: AsyncEngine, path: Path, chunk: int, staged: bool)
     t0 = time.perf_counter()
     with open_source(str(path)) as source:
         totals = await importer.import_records(
-            engine, source.records, policy(chunk), system_clock, chunk_size=chunk, staged=staged
+            engine,
+            source.records,
+            policy=policy(chunk),
+            clock=system_clock,
+            chunk_size=chunk,
+            staged=staged,
         )
     seconds = time.perf_counter() - t0
     if totals.inserted != totals.rows:

@@ -68,7 +68,9 @@ async def get_room_average(
 ) -> Response:
     """Statistics of the rolling window (at - window, at] of one room; by default the latest."""
     end, span = service.window_ending(at, window, now)
-    avg = await service.room_average(conn, building, room, sensor_type, end, span, unit)
+    avg = await service.room_average(
+        conn, building, room, sensor_type=sensor_type, at=end, window=span, unit=unit
+    )
     s = avg.stats
     return json_response(
         RoomAverageOut(
@@ -132,19 +134,19 @@ async def get_room_series(
     """
     start = parse_time(from_, "from")
     end = parse_time(to, "to")
-    step_span = service.parse_span(step, "step", service.MIN_STEP, service.MAX_STEP)
+    step_span = service.parse_span(step, "step", low=service.MIN_STEP, high=service.MAX_STEP)
     span = service.parse_window(window)
     series = await service.room_series(
         conn,
         building,
         room,
-        sensor_type,
-        start,
-        end,
-        step_span,
-        span,
-        unit,
-        state.settings.max_series_points,
+        sensor_type=sensor_type,
+        start=start,
+        end=end,
+        step=step_span,
+        window=span,
+        unit=unit,
+        max_points=state.settings.max_series_points,
         use_rollups=state.settings.rollup_reads,
     )
     # 2,880 points: plain dicts through orjson (RoomSeriesOut documents the same shape).
@@ -177,7 +179,9 @@ async def get_building_averages(
 ) -> Response:
     """The window ending at `at` for every room of a building, with each room's newest capture."""
     end, span = service.window_ending(at, window, now)
-    result = await service.building_averages(conn, building, sensor_type, end, span, unit)
+    result = await service.building_averages(
+        conn, building, sensor_type=sensor_type, at=end, window=span, unit=unit
+    )
     return json_response(
         BuildingAveragesOut(
             building=result.building,

@@ -86,10 +86,12 @@ async def get_captures(
     """
     start = parse_time(from_, "from") if from_ is not None else None
     end = parse_time(to, "to") if to is not None else now
-    sel = await service.select(conn, building, room, sensor_type, start, end, unit)
+    sel = await service.select(
+        conn, building, room, sensor_type=sensor_type, start=start, end=end, unit=unit
+    )
     media = _streamed_type(request)
     if media is None:
-        page = await service.page(conn, sel, cursor, limit)
+        page = await service.page(conn, sel, cursor=cursor, limit=limit)
         return json_response(
             CapturesPage(
                 building=sel.building,

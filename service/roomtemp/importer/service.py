@@ -93,9 +93,9 @@ def _parse(chunk: list[formats.Record]) -> _Parsed:
 async def import_records(
     engine: AsyncEngine,
     records: Iterable[formats.Record],
+    *,
     policy: capture.IngestPolicy,
     clock: Clock,
-    *,
     chunk_size: int = 10_000,
     on_chunk: Callable[[ImportTotals], None] = lambda _: None,
     on_reject: Callable[[Reject], None] = lambda _: None,

@@ -98,6 +98,7 @@ class MaintainReport:
 async def maintain(
     conn: AsyncConnection,
     now: datetime,
+    *,
     interval: Interval,
     ahead: int,
     retention_days: int | None,

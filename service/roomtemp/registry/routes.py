@@ -67,7 +67,7 @@ async def list_rooms(
     building: PathKey, conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Response:
     """Rooms of a building in key order, one page at a time."""
-    rows, nxt = await service.list_rooms(conn, building, cursor, limit)
+    rows, nxt = await service.list_rooms(conn, building, cursor=cursor, limit=limit)
     return json_response(RoomPage(items=[RoomOut.of(r) for r in rows], next_cursor=nxt))
 
 
@@ -88,7 +88,7 @@ async def get_room(building: PathKey, room: PathKey, conn: ReadConnection) -> Re
 )
 async def put_room(building: PathKey, room: PathKey, body: RoomIn, conn: Transaction) -> Response:
     """Create a room in an existing building (201) or rename it (200)."""
-    row, created = await service.put_room(conn, building, room, body.name)
+    row, created = await service.put_room(conn, building, room, name=body.name)
     return _put_answer(RoomOut.of(row), created)
 
 
@@ -119,6 +119,11 @@ async def get_sensor_type(key: PathKey, conn: ReadConnection) -> Response:
 async def put_sensor_type(key: PathKey, body: SensorTypeIn, conn: Transaction) -> Response:
     """Register a sensor type (201) or update it (200). Its unit is fixed once it has captures."""
     row, created = await service.put_sensor_type(
-        conn, key, body.unit, body.min_value, body.max_value, body.description
+        conn,
+        key,
+        unit=body.unit,
+        min_value=body.min_value,
+        max_value=body.max_value,
+        description=body.description,
     )
     return _put_answer(SensorTypeOut.of(row), created)

@@ -94,13 +94,13 @@ async def get_report(
     report = await service.building_report(
         conn,
         building,
-        sensor_type,
-        parse_time(from_, "from"),
-        parse_time(to, "to"),
-        unit,
-        comfort_low,
-        comfort_high,
-        (settings.comfort_low_celsius, settings.comfort_high_celsius),
+        sensor_type=sensor_type,
+        start=parse_time(from_, "from"),
+        end=parse_time(to, "to"),
+        unit=unit,
+        comfort_low=comfort_low,
+        comfort_high=comfort_high,
+        default_comfort_celsius=(settings.comfort_low_celsius, settings.comfort_high_celsius),
         use_rollups=settings.rollup_reads,
     )
     if _wants_csv(request, format):

@@ -92,6 +92,7 @@ def _at(epoch: float | None) -> datetime | None:
 
 def room_report(
     row: RoomPeriodRow,
+    *,
     start: datetime,
     end: datetime,
     low: float,
@@ -133,6 +134,7 @@ def room_report(
 async def building_report(
     conn: AsyncConnection,
     building: str,
+    *,
     sensor_type: str,
     start: datetime,
     end: datetime,
@@ -195,5 +197,10 @@ async def building_report(
         start=start,
         end=end,
         comfort=comfort,
-        rooms=[room_report(r, start, end, low, high, scale, with_shares) for r in rows],
+        rooms=[
+            room_report(
+                r, start=start, end=end, low=low, high=high, scale=scale, with_shares=with_shares
+            )
+            for r in rows
+        ],
     )
