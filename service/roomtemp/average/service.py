@@ -175,11 +175,9 @@ async def room_series(
         bucket = queries.rollup_bucket(step, window) if use_rollups else None
         if bucket is None:
             _check_raw_cost(count, window)
-            raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
-        else:
-            raw = await queries.select_series_from_rollup(
-                conn, bucket, r.id, st.id, first, last, step, window
-            )
+        raw = await queries.select_series(
+            conn, r.id, st.id, first=first, last=last, step=step, window=window, bucket=bucket
+        )
         v = scale.value
         points = (
             raw

@@ -69,7 +69,7 @@ async def set_comfort(
     """Store new comfort bounds for a sensor type and recompute the rollups in the same
     transaction (all buckets over the span of its captures). Returns whether anything changed.
     """
-    if await queries.lock_comfort(conn, sensor_type_id) == (low, high):
+    if await queries.select_comfort(conn, sensor_type_id, lock=True) == (low, high):
         return False
     await queries.update_comfort(conn, sensor_type_id, low, high)
     first, last = await queries.capture_span(conn, sensor_type_id)
