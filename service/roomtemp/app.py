@@ -121,6 +121,31 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     )
     docs.install(app)
     errors.install(app)
+    _include_routers(app, settings)
+    # Inside CORS (its 503 gets the CORS headers) and the access log (which records it).
+    app.add_middleware(
+        DeadlineMiddleware,
+        metrics=metrics,
+        read=settings.request_timeout_read_seconds,
+        write=settings.request_timeout_write_seconds,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    # Outermost: sees every request, including CORS preflights and refused bodies.
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    )
+    return app
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    """The probes, /metrics, the feature routers with their token scopes, the dashboard."""
     app.include_router(health_router)
     app.include_router(metrics_router)
     # Scopes per router (tokens: ingest, read, admin). Open without a token: /healthz, /readyz,
@@ -143,26 +168,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(report_router, dependencies=read, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
-    # Inside CORS (its 503 gets the CORS headers) and the access log (which records it).
-    app.add_middleware(
-        DeadlineMiddleware,
-        metrics=metrics,
-        read=settings.request_timeout_read_seconds,
-        write=settings.request_timeout_write_seconds,
-    )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
-        )
-    # Outermost: sees every request, including CORS preflights and refused bodies.
-    app.add_middleware(
-        ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
-    )
-    return app
 
 
 def app_from_environment() -> FastAPI:
