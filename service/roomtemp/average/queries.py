@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import driver
@@ -226,20 +226,7 @@ async def select_series(
         query = _SERIES
     else:
         query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
-    return await _run_series(conn, query, room_id, sensor_type_id, first, last, step, window)
-
-
-async def _run_series(
-    conn: AsyncConnection,
-    query: TextClause,
-    room_id: int,
-    sensor_type_id: int,
-    first: datetime,
-    last: datetime,
-    step: timedelta,
-    window: timedelta,
-) -> list[SeriesPoint]:
-    """Runs one of the series statements; they all take the same parameters."""
+    # The series statements all take the same parameters.
     rows = await conn.execute(
         query,
         {
