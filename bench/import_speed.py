@@ -106,7 +106,11 @@ async def store(
     for i in range(0, len(items), chunk):
         async with engine.begin() as conn:
             c = await capture.ingest(
-                conn, items[i : i + chunk], policy(chunk), system_clock(), staged=staged
+                conn,
+                capture.ParsedBatch(items[i : i + chunk]),
+                policy=policy(chunk),
+                now=system_clock(),
+                storage=capture.Storage.COPY if staged else capture.Storage.UPSERT,
             )
         ins, dup, upd = ins + c.inserted, dup + c.duplicates, upd + c.updated
     return time.perf_counter() - t0, db.seconds - db0, capture.IngestCounts(ins, dup, upd)
@@ -125,7 +129,12 @@ async def import_file(engine: AsyncEngine, path: Path, chunk: int, staged: bool)
     t0 = time.perf_counter()
     with open_source(str(path)) as source:
         totals = await importer.import_records(
-            engine, source.records, policy(chunk), system_clock, chunk_size=chunk, staged=staged
+            engine,
+            source.records,
+            policy=policy(chunk),
+            clock=system_clock,
+            chunk_size=chunk,
+            staged=staged,
         )
     seconds = time.perf_counter() - t0
     if totals.inserted != totals.rows:

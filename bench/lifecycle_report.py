@@ -94,8 +94,9 @@ async def time_report(
             async with engine.connect() as conn:
                 started = time.perf_counter()
                 await report.building_report(
-                    conn, "big", "temperature", start, end, "celsius", None, None, (20.0, 24.0),
-                    use_rollups=use_rollups,
+                    conn, "big", sensor_type="temperature", start=start, end=end,
+                    unit="celsius", comfort_low=None, comfort_high=None,
+                    default_comfort_celsius=(20.0, 24.0), use_rollups=use_rollups,
                 )  # fmt: skip
                 times.append(time.perf_counter() - started)
     finally:

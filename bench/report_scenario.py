@@ -23,8 +23,9 @@ async def _times(
             async with engine.connect() as conn:
                 t0 = time.perf_counter()
                 await report.building_report(
-                    conn, building, "temperature", start, end, "celsius", None, None,
-                    (20.0, 24.0), use_rollups=use_rollups,
+                    conn, building, sensor_type="temperature", start=start, end=end,
+                    unit="celsius", comfort_low=None, comfort_high=None,
+                    default_comfort_celsius=(20.0, 24.0), use_rollups=use_rollups,
                 )  # fmt: skip
                 out.append(round(time.perf_counter() - t0, 4))
     finally:

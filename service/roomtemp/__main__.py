@@ -157,7 +157,7 @@ async def _token_command(settings: Settings, args: argparse.Namespace, url: str)
                 key = _token_key(settings)
                 if key is None:
                     return 2
-                info, token = await tokens.create_token(conn, key, args.name, args.scope)
+                info, token = await tokens.create_token(conn, key, args.name, scopes=args.scope)
                 print(f"id:     {info.public_id}\nname:   {info.name}")
                 print(f"scopes: {' '.join(info.scopes)}")
                 print(f"token:  {token}")

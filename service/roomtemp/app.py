@@ -62,6 +62,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             "secret of at least 32 characters, or AUTH_REQUIRED=false for local development only"
         )
     metrics = Metrics(version=__version__, git_sha=settings.git_sha)
+    rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    auth_failure_limiter = FailureLimiter(
+        settings.auth_failure_rate_per_second, settings.auth_failure_burst
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +86,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             engine=engine,
             clock=clock,
             head_revision=head_revision(),
+            metrics=metrics,
+            rate_limiter=rate_limiter,
+            auth_failure_limiter=auth_failure_limiter,
             primary_read_engine=primary_read_engine,
             read_engine=read_engine,
         )
@@ -113,33 +120,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         redoc_url=None,
     )
     docs.install(app)
-    app.state.metrics = metrics
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    app.state.auth_failure_limiter = FailureLimiter(
-        settings.auth_failure_rate_per_second, settings.auth_failure_burst
-    )
     errors.install(app)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
-    # Scopes per router (tokens: ingest, read, admin). Open without a token: /healthz, /readyz,
-    # /metrics, /openapi.json, /docs, /redoc and the dashboard page with its assets. Without
-    # AUTH_REQUIRED there is nothing to check, and each dependency costs every request.
-    responses = {**AUTH_RESPONSES, **API_RESPONSES} if settings.auth_required else API_RESPONSES
-
-    def scoped(dependency: Any) -> list[Any]:
-        return [Depends(dependency)] if settings.auth_required else []
-
-    ingest, read = scoped(require(Scope.INGEST)), scoped(require(Scope.READ))
-    admin = scoped(require(Scope.ADMIN))
-    read_or_admin = scoped(require_by_method(Scope.READ, Scope.ADMIN))
-    app.include_router(capture_router, dependencies=ingest, responses=responses)
-    app.include_router(average_router, dependencies=read, responses=responses)
-    app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
-    app.include_router(token_router, dependencies=admin, responses=responses)
-    app.include_router(export_router, dependencies=read, responses=responses)
-    app.include_router(report_router, dependencies=read, responses=responses)
-    # The dashboard page and its assets are open; its API calls carry a read token.
-    app.include_router(dashboard_router)
+    _include_routers(app, settings)
     # Inside CORS (its 503 gets the CORS headers) and the access log (which records it).
     app.add_middleware(
         DeadlineMiddleware,
@@ -160,6 +142,32 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
     return app
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    """The probes, /metrics, the feature routers with their token scopes, the dashboard."""
+    app.include_router(health_router)
+    app.include_router(metrics_router)
+    # Scopes per router (tokens: ingest, read, admin). Open without a token: /healthz, /readyz,
+    # /metrics, /openapi.json, /docs, /redoc and the dashboard page with its assets. Without
+    # AUTH_REQUIRED there is nothing to check, and each dependency costs every request.
+    responses = {**AUTH_RESPONSES, **API_RESPONSES} if settings.auth_required else API_RESPONSES
+
+    def scoped(dependency: Any) -> list[Any]:
+        return [Depends(dependency)] if settings.auth_required else []
+
+    ingest, read = scoped(require(Scope.INGEST)), scoped(require(Scope.READ))
+    admin = scoped(require(Scope.ADMIN))
+    read_or_admin = scoped(require_by_method(Scope.READ, Scope.ADMIN))
+    # Each feature router carries API_PREFIX (api/__init__.py) itself.
+    app.include_router(capture_router, dependencies=ingest, responses=responses)
+    app.include_router(average_router, dependencies=read, responses=responses)
+    app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
+    app.include_router(token_router, dependencies=admin, responses=responses)
+    app.include_router(export_router, dependencies=read, responses=responses)
+    app.include_router(report_router, dependencies=read, responses=responses)
+    # The dashboard page and its assets are open; its API calls carry a read token.
+    app.include_router(dashboard_router)
 
 
 def app_from_environment() -> FastAPI:

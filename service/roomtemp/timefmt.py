@@ -76,20 +76,24 @@ def parse_timestamp(value: object) -> datetime:
         raise ValueError(_OUT_OF_RANGE) from None
 
 
+def _from_seconds(value: float) -> datetime:
+    """Seconds since the Unix epoch as a UTC datetime (microsecond resolution)."""
+    if not math.isfinite(value):
+        raise ValueError("timestamp must be finite")
+    if not MIN_TS.timestamp() <= float(value) <= MAX_TS.timestamp():
+        raise ValueError("timestamp in seconds is out of range (1970 … 9999)")
+    return EPOCH + timedelta(microseconds=round(value * 1_000_000))
+
+
 def _parse_timestamp(value: object) -> datetime:
     if isinstance(value, bool):
         raise ValueError("timestamp must be an RFC 3339 string or a number of seconds")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("timestamp must be finite")
-        seconds = float(value)
-        if not MIN_TS.timestamp() <= seconds <= MAX_TS.timestamp():
-            raise ValueError("timestamp in seconds is out of range (1970 … 9999)")
-        return EPOCH + timedelta(microseconds=round(value * 1_000_000))
+        return _from_seconds(value)
     if isinstance(value, str):
         text = value.strip()
         if _NUMBER.fullmatch(text):
-            return _parse_timestamp(float(text))
+            return _from_seconds(float(text))
         match = _RFC3339.match(text)
         if match is None:
             raise ValueError(

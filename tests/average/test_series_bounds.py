@@ -10,7 +10,7 @@ STEP = timedelta(minutes=15)
 
 
 def test_points_are_multiples_of_step_in_half_open_range() -> None:
-    first, last, n = series_bounds(T0, T0 + timedelta(hours=1), STEP, 100)
+    first, last, n = series_bounds(T0, T0 + timedelta(hours=1), STEP, max_points=100)
     # from is exclusive, to inclusive
     assert first == T0 + STEP
     assert last == T0 + timedelta(hours=1)
@@ -18,21 +18,25 @@ def test_points_are_multiples_of_step_in_half_open_range() -> None:
 
 
 def test_unaligned_bounds() -> None:
-    first, last, n = series_bounds(T0 + timedelta(minutes=1), T0 + timedelta(minutes=44), STEP, 100)
+    first, last, n = series_bounds(
+        T0 + timedelta(minutes=1), T0 + timedelta(minutes=44), STEP, max_points=100
+    )
     assert (first, last, n) == (T0 + STEP, T0 + 2 * STEP, 2)
 
 
 def test_range_without_points() -> None:
-    _, _, n = series_bounds(T0 + timedelta(minutes=1), T0 + timedelta(minutes=14), STEP, 100)
+    _, _, n = series_bounds(
+        T0 + timedelta(minutes=1), T0 + timedelta(minutes=14), STEP, max_points=100
+    )
     assert n == 0
 
 
 def test_too_many_points() -> None:
     with pytest.raises(InvalidInput, match="at most 10 are allowed"):
-        series_bounds(T0, T0 + 11 * STEP, STEP, 10)
-    assert series_bounds(T0, T0 + 10 * STEP, STEP, 10)[2] == 10
+        series_bounds(T0, T0 + 11 * STEP, STEP, max_points=10)
+    assert series_bounds(T0, T0 + 10 * STEP, STEP, max_points=10)[2] == 10
 
 
 def test_to_before_from() -> None:
     with pytest.raises(InvalidInput):
-        series_bounds(T0, T0, STEP, 10)
+        series_bounds(T0, T0, STEP, max_points=10)

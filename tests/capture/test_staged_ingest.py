@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roomtemp.capture import service as capture
 from roomtemp.capture.schemas import CaptureIn, one_capture
-from roomtemp.errors import ErrorDetail
 from tests.conftest import NOW
 from tests.factories import capture as body
 
@@ -59,10 +58,13 @@ def test_staged_and_statement_paths_agree_on_counts_captures_and_rollups(
         out = {}
         try:
             async with engine.begin() as conn:
-                await capture.ingest(conn, seed, POLICY, NOW)
+                await capture.ingest(conn, capture.ParsedBatch(seed), policy=POLICY, now=NOW)
             for staged in (False, True):
                 async with engine.connect() as conn:
-                    counts = await capture.ingest(conn, batch, POLICY, NOW, staged=staged)
+                    storage = capture.Storage.COPY if staged else capture.Storage.UPSERT
+                    counts = await capture.ingest(
+                        conn, capture.ParsedBatch(batch), policy=POLICY, now=NOW, storage=storage
+                    )
                     out[staged] = (counts, await state(conn))
                     await conn.rollback()
         finally:
@@ -85,10 +87,18 @@ def test_staging_twice_in_one_transaction_and_nothing_left_after_commit(
         try:
             async with engine.connect() as conn:
                 first = await capture.ingest(
-                    conn, [item("a", 0, 20.0), item("a", 1, 20.0)], POLICY, NOW, staged=True
+                    conn,
+                    capture.ParsedBatch([item("a", 0, 20.0), item("a", 1, 20.0)]),
+                    policy=POLICY,
+                    now=NOW,
+                    storage=capture.Storage.COPY,
                 )
                 second = await capture.ingest(
-                    conn, [item("a", 1, 20.0), item("a", 1, 21.0)], POLICY, NOW, staged=True
+                    conn,
+                    capture.ParsedBatch([item("a", 1, 20.0), item("a", 1, 21.0)]),
+                    policy=POLICY,
+                    now=NOW,
+                    storage=capture.Storage.COPY,
                 )
                 await conn.commit()
                 left = await conn.scalar(text("SELECT to_regclass('pg_temp.capture_stage')"))
@@ -114,11 +124,10 @@ def test_with_a_rejected_list_bad_items_are_named_and_the_others_stored(
 
     async def go() -> tuple[capture.IngestCounts, list[tuple[int | None, str]]]:
         engine = create_async_engine(database_url)
-        rejected: list[ErrorDetail] = []
         try:
             async with engine.begin() as conn:
-                counts = await capture.ingest(
-                    conn, batch, POLICY, NOW, staged=True, rejected=rejected
+                counts, rejected = await capture.ingest_valid(
+                    conn, batch, policy=POLICY, now=NOW, storage=capture.Storage.COPY
                 )
         finally:
             await engine.dispose()

@@ -264,8 +264,8 @@ def test_import_stops_between_chunks_with_everything_counted_committed(
                 return await service.import_records(
                     engine,
                     source.records,
-                    service.policy_for(settings, 100),
-                    system_clock,
+                    policy=service.policy_for(settings, 100),
+                    clock=system_clock,
                     chunk_size=100,
                     on_chunk=lambda t: chunks.append(t.rows),
                     should_stop=lambda: len(chunks) >= 2,

@@ -83,7 +83,9 @@ def _maintain(
         engine = create_async_engine(url)
         try:
             async with engine.begin() as conn:
-                return await service.maintain(conn, now, interval, ahead, retention_days)
+                return await service.maintain(
+                    conn, now, interval=interval, ahead=ahead, retention_days=retention_days
+                )
         finally:
             await engine.dispose()
 
@@ -163,7 +165,9 @@ def test_concurrent_maintain_runs_serialise(
 
         async def one() -> service.MaintainReport:
             async with engine.begin() as conn:
-                return await service.maintain(conn, NOW, "day", 3, None)
+                return await service.maintain(
+                    conn, NOW, interval="day", ahead=3, retention_days=None
+                )
 
         try:
             return list(await asyncio.gather(one(), one()))

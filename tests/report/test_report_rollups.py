@@ -97,13 +97,13 @@ def _reports(
                     await service.building_report(
                         conn,
                         "site",
-                        "temperature",
-                        s,
-                        e,
-                        unit,
-                        None,
-                        None,
-                        COMFORT,
+                        sensor_type="temperature",
+                        start=s,
+                        end=e,
+                        unit=unit,
+                        comfort_low=None,
+                        comfort_high=None,
+                        default_comfort_celsius=COMFORT,
                         use_rollups=use_rollups,
                     )
                     for s, e in periods
@@ -162,7 +162,7 @@ def test_other_comfort_bounds_are_exact_and_set_comfort_recomputes(
         engine = create_async_engine(database_url)
         try:
             async with engine.begin() as conn:
-                return await rollups.set_comfort(conn, 1, low + 273.15, high + 273.15)
+                return await rollups.set_comfort(conn, 1, low=low + 273.15, high=high + 273.15)
         finally:
             await engine.dispose()
 
@@ -172,7 +172,15 @@ def test_other_comfort_bounds_are_exact_and_set_comfort_recomputes(
             async with engine.connect() as conn:
                 return [
                     await service.building_report(
-                        conn, "site", "temperature", s, e, "celsius", None, None, (low, high)
+                        conn,
+                        "site",
+                        sensor_type="temperature",
+                        start=s,
+                        end=e,
+                        unit="celsius",
+                        comfort_low=None,
+                        comfort_high=None,
+                        default_comfort_celsius=(low, high),
                     )
                     for s, e in periods
                 ]
@@ -227,7 +235,14 @@ def test_maintain_stores_changed_default_bounds(
             engine = create_async_engine(database_url)
             try:
                 async with engine.begin() as conn:
-                    return await partitions.maintain(conn, now, "month", 0, None, bounds)
+                    return await partitions.maintain(
+                        conn,
+                        now,
+                        interval="month",
+                        ahead=0,
+                        retention_days=None,
+                        comfort_celsius=bounds,
+                    )
             finally:
                 await engine.dispose()
 

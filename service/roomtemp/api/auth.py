@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from roomtemp.api.deps import ReadyState, ready_state
+from roomtemp.api.deps import ReadyState, ready_state, transaction
 from roomtemp.auth import service
 from roomtemp.auth.service import Principal, Scope
 from roomtemp.obs.metrics import Metrics
@@ -130,17 +130,18 @@ async def _authorize(
     if getattr(request.state, "authorized", False):  # AuthFirstRoute did it already
         principal: Principal | None = request.state.principal
         return principal
-    metrics: Metrics = request.app.state.metrics
+    metrics = state.metrics
     if credentials is None:
         raise _unauthorized("an API token is required", metrics, "missing", None)
-    failures: FailureLimiter = request.app.state.auth_failure_limiter
+    failures = state.auth_failure_limiter
     client = _client(request)
     if (blocked := failures.wait(client)) > 0:
         metrics.auth_throttled.inc()
         raise _too_many(blocked)
     key = settings.token_hash_key
     assert key is not None  # create_app refuses AUTH_REQUIRED without a key
-    async with state.engine.connect() as conn:
+    # On the primary, not the standby: a revoked token must fail on the very next request.
+    async with transaction(state) as conn:
         principal = await service.authenticate(
             conn, key.get_secret_value().encode(), credentials.credentials
         )
@@ -158,7 +159,7 @@ async def _authorize(
                 "WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope.value}"'
             },
         )
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = state.rate_limiter
     wait = limiter.acquire(principal.public_id)
     if wait > 0:
         metrics.rate_limited.labels(scope=scope.value).inc()

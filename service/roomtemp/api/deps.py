@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Annotated
 
@@ -62,10 +63,19 @@ ReadyState = Annotated[AppState, Depends(_ready)]
 ready_state = _ready  # the same check, for code that runs before dependencies (api/auth.py)
 
 
+def transaction(state: AppState) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A transaction on the primary, committed when the block ends (rolled back on an error).
+
+    The one way HTTP code opens one: through the `Transaction` dependency, or directly where a
+    dependency would hold a connection the request may not need (POST /captures: single
+    captures go to the batcher) or runs before dependencies (the token check, api/auth.py).
+    """
+    return state.engine.begin()
+
+
 async def _transaction(request: Request) -> AsyncIterator[AsyncConnection]:
     # Committed when the endpoint returns, before the response is sent: a 201 means durable.
-    state = await _ready(request)
-    async with state.engine.begin() as conn:
+    async with transaction(await _ready(request)) as conn:
         yield conn
 
 

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
+from roomtemp.api.state import AppState
 from roomtemp.db.failures import describe, sqlstate
 from roomtemp.errors import (
     Conflict,
@@ -148,7 +149,9 @@ def _is_read_statement_timeout(request: Request, exc: BaseException) -> bool:
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """503 when the database is down, 422 for data it refuses or a read that ran too long,
     else a logged 500."""
-    metrics = getattr(request.app.state, "metrics", None)
+    # An error before the lifespan built the state (none in practice) still gets its answer.
+    state: AppState | None = getattr(request.app.state, "roomtemp", None)
+    metrics = None if state is None else state.metrics
     if _is_read_statement_timeout(request, exc):
         if metrics is not None:
             metrics.db_statement_timeouts.inc()

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from roomtemp.api.deps import State, check_schema
@@ -66,13 +66,13 @@ async def _read_database(state: AppState) -> tuple[bool, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "Not ready"}})
-async def readyz(state: State, request: Request) -> JSONResponse:
+async def readyz(state: State) -> JSONResponse:
     """Ready when the database (and the read database, if any) answers at the latest migration."""
     limit = state.settings.readyz_timeout_seconds
     try:
         ready = await _within(check_schema(state, recheck=True), limit)
     except _NoAnswer:
-        request.app.state.metrics.request_deadlines.labels(kind="readyz").inc()
+        state.metrics.request_deadlines.labels(kind="readyz").inc()
         return JSONResponse(
             {"status": "unavailable", "database": f"no answer within {limit:g} s"},
             status_code=503,

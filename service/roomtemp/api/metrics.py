@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from roomtemp.obs.metrics import Metrics
+from roomtemp.api.deps import State
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics(request: Request) -> Response:
+async def metrics(state: State) -> Response:
     """Prometheus metrics (open like the probes; restrict it with a NetworkPolicy)."""
-    registry: Metrics = request.app.state.metrics
-    body, content_type = registry.exposition()
+    body, content_type = state.metrics.exposition()
     return Response(body, media_type=content_type)

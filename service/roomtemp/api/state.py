@@ -1,15 +1,19 @@
-"""What the running app holds: settings, engines, clock, and whether the schema is at head."""
+"""What the running app holds: settings, engines, clock, metrics, limiters, schema readiness."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.capture.service import IngestCounts, SingleCapture
 from roomtemp.clock import Clock
+from roomtemp.obs.metrics import Metrics
 from roomtemp.settings import Settings
+
+if TYPE_CHECKING:  # api.auth imports this module (through api.deps)
+    from roomtemp.api.auth import FailureLimiter, RateLimiter
 
 
 class CaptureBatcher(Protocol):
@@ -22,10 +26,17 @@ class CaptureBatcher(Protocol):
 
 @dataclass
 class AppState:
+    """The one typed home of what requests share (FastAPI's `app.state` holds only this)."""
+
     settings: Settings
     engine: AsyncEngine
     clock: Clock
     head_revision: str
+    #: Built in create_app (the middleware holds it too) and handed to each lifespan's state.
+    metrics: Metrics
+    #: Per-token request limiter and per-address failed-authentication limiter (api/auth.py).
+    rate_limiter: RateLimiter
+    auth_failure_limiter: FailureLimiter
     #: The primary in autocommit mode: reads when there is no standby (and the fallback).
     primary_read_engine: AsyncEngine
     schema_ready: bool = False

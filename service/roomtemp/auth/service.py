@@ -87,7 +87,7 @@ def _check(name: str, scopes: Sequence[str]) -> list[str]:
 
 
 async def create_token(
-    conn: AsyncConnection, key: bytes, name: str, scopes: Sequence[str]
+    conn: AsyncConnection, key: bytes, name: str, *, scopes: Sequence[str]
 ) -> tuple[TokenInfo, str]:
     """Store a new token's hash; return its description and the token (shown once only)."""
     ordered = _check(name, scopes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import driver
@@ -138,54 +138,53 @@ class SeriesPoint:
     max: float | None
 
 
-# One rolling window (t - window, t] per point t; each window is an index range scan.
-_SERIES = text(
-    """
-    SELECT p.t, a.n, a.mean, a.lo, a.hi
-    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
-                         CAST(:step AS interval)) AS p(t)
+# The points first, first + step, … last of a series.
+_POINTS = """generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
+                         CAST(:step AS interval)) AS p(t)"""
+
+
+def _window_per_point(columns: str, aggregates: str, source: str, ts: str) -> str:
+    """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time."""
+    alias = source.split()[-1]
+    return f"""
+    SELECT p.t, {columns}
+    FROM {_POINTS}
     CROSS JOIN LATERAL (
-        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi
-        FROM capture c
-        WHERE c.room_id = :room_id AND c.sensor_type_id = :sensor_type_id
-          AND c.ts > p.t - CAST(:window AS interval) AND c.ts <= p.t
+        SELECT {aggregates}
+        FROM {source}
+        WHERE {alias}.room_id = :room_id AND {alias}.sensor_type_id = :sensor_type_id
+          AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
     ) AS a
     ORDER BY p.t
-    """
+    """  # noqa: S608 - fixed fragments; values are bound
+
+
+# From the raw captures: each window is an index range scan.
+_SERIES = text(
+    _window_per_point(
+        "a.n, a.mean, a.lo, a.hi",
+        "COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi",
+        "capture c",
+        "c.ts",
+    )
 )
-
-
-async def select_series(
-    conn: AsyncConnection,
-    room_id: int,
-    sensor_type_id: int,
-    first: datetime,
-    last: datetime,
-    step: timedelta,
-    window: timedelta,
-) -> list[SeriesPoint]:
-    return await _run_series(conn, _SERIES, room_id, sensor_type_id, first, last, step, window)
 
 
 # The same series from the rollup tables, for a step and window that are multiples of the bucket
 # (points are multiples of step since the epoch, so each window is a union of whole buckets).
-_ROLLUP_SERIES = """
-    SELECT p.t, COALESCE(a.n, 0), a.s / a.n, a.lo, a.hi
-    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
-                         CAST(:step AS interval)) AS p(t)
-    CROSS JOIN LATERAL (
-        SELECT SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi
-        FROM {table} r
-        WHERE r.room_id = :room_id AND r.sensor_type_id = :sensor_type_id
-          AND r.bucket > p.t - CAST(:window AS interval) AND r.bucket <= p.t
-    ) AS a
-    ORDER BY p.t
-"""
+def _rollup_series(table: str) -> str:
+    return _window_per_point(
+        "COALESCE(a.n, 0), a.s / a.n, a.lo, a.hi",
+        "SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi",
+        f"{table} r",
+        "r.bucket",
+    )
+
+
 # When the window is one bucket, each point is the bucket ending at it: one range scan, joined.
 _BUCKET_SERIES = """
     SELECT p.t, COALESCE(r.count, 0), r.sum / r.count, r.min, r.max
-    FROM generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
-                         CAST(:step AS interval)) AS p(t)
+    FROM {points}
     LEFT JOIN (
         SELECT bucket, count, sum, min, max FROM {table}
         WHERE room_id = :room_id AND sensor_type_id = :sensor_type_id
@@ -193,12 +192,12 @@ _BUCKET_SERIES = """
     ) AS r ON r.bucket = p.t
     ORDER BY p.t
 """
-SERIES_15M = text(_ROLLUP_SERIES.format(table="capture_rollup_15m"))
-SERIES_1H = text(_ROLLUP_SERIES.format(table="capture_rollup_1h"))
+SERIES_15M = text(_rollup_series("capture_rollup_15m"))
+SERIES_1H = text(_rollup_series("capture_rollup_1h"))
 ROLLUP_SERIES = {timedelta(hours=1): SERIES_1H, timedelta(minutes=15): SERIES_15M}
 BUCKET_SERIES = {
-    timedelta(hours=1): text(_BUCKET_SERIES.format(table="capture_rollup_1h")),
-    timedelta(minutes=15): text(_BUCKET_SERIES.format(table="capture_rollup_15m")),
+    timedelta(hours=1): text(_BUCKET_SERIES.format(points=_POINTS, table="capture_rollup_1h")),
+    timedelta(minutes=15): text(_BUCKET_SERIES.format(points=_POINTS, table="capture_rollup_15m")),
 }
 
 
@@ -210,32 +209,24 @@ def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
     return None
 
 
-async def select_series_from_rollup(
+async def select_series(
     conn: AsyncConnection,
-    bucket: timedelta,
     room_id: int,
     sensor_type_id: int,
+    *,
     first: datetime,
     last: datetime,
     step: timedelta,
     window: timedelta,
+    bucket: timedelta | None,
 ) -> list[SeriesPoint]:
-    """As select_series, from the rollups of `bucket` (see rollup_bucket)."""
-    query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
-    return await _run_series(conn, query, room_id, sensor_type_id, first, last, step, window)
-
-
-async def _run_series(
-    conn: AsyncConnection,
-    query: TextClause,
-    room_id: int,
-    sensor_type_id: int,
-    first: datetime,
-    last: datetime,
-    step: timedelta,
-    window: timedelta,
-) -> list[SeriesPoint]:
-    """Runs one of the series statements; they all take the same parameters."""
+    """The points first, first + step, … last; from the raw captures, or from the rollups of
+    `bucket` (see rollup_bucket)."""
+    if bucket is None:
+        query = _SERIES
+    else:
+        query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
+    # The series statements all take the same parameters.
     rows = await conn.execute(
         query,
         {

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.responses import json_response
 from roomtemp.average import service
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
@@ -25,7 +26,7 @@ from roomtemp.timefmt import (
     parse_time,
 )
 
-router = APIRouter(prefix="/v1", tags=["averages"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["averages"], route_class=AuthFirstRoute)
 
 TimeParam = Annotated[
     str | None,
@@ -50,11 +51,6 @@ UnitParam = Annotated[
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
 
 
-def _json(model: BaseModel) -> Response:
-    # Serialised by pydantic-core in one step; FastAPI would validate the model again first.
-    return Response(model.model_dump_json(), media_type="application/json")
-
-
 @router.get(
     "/buildings/{building}/rooms/{room}/average",
     responses=_NOT_FOUND,
@@ -72,9 +68,11 @@ async def get_room_average(
 ) -> Response:
     """Statistics of the rolling window (at - window, at] of one room; by default the latest."""
     end, span = service.window_ending(at, window, now)
-    avg = await service.room_average(conn, building, room, sensor_type, end, span, unit)
+    avg = await service.room_average(
+        conn, building, room, sensor_type=sensor_type, at=end, window=span, unit=unit
+    )
     s = avg.stats
-    return _json(
+    return json_response(
         RoomAverageOut(
             building=avg.building,
             room=avg.room,
@@ -136,19 +134,19 @@ async def get_room_series(
     """
     start = parse_time(from_, "from")
     end = parse_time(to, "to")
-    step_span = service.parse_span(step, "step", service.MIN_STEP, service.MAX_STEP)
+    step_span = service.parse_span(step, "step", low=service.MIN_STEP, high=service.MAX_STEP)
     span = service.parse_window(window)
     series = await service.room_series(
         conn,
         building,
         room,
-        sensor_type,
-        start,
-        end,
-        step_span,
-        span,
-        unit,
-        state.settings.max_series_points,
+        sensor_type=sensor_type,
+        start=start,
+        end=end,
+        step=step_span,
+        window=span,
+        unit=unit,
+        max_points=state.settings.max_series_points,
         use_rollups=state.settings.rollup_reads,
     )
     # 2,880 points: plain dicts through orjson (RoomSeriesOut documents the same shape).
@@ -181,8 +179,10 @@ async def get_building_averages(
 ) -> Response:
     """The window ending at `at` for every room of a building, with each room's newest capture."""
     end, span = service.window_ending(at, window, now)
-    result = await service.building_averages(conn, building, sensor_type, end, span, unit)
-    return _json(
+    result = await service.building_averages(
+        conn, building, sensor_type=sensor_type, at=end, window=span, unit=unit
+    )
+    return json_response(
         BuildingAveragesOut(
             building=result.building,
             sensor_type=result.sensor_type,

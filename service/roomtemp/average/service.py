@@ -30,7 +30,7 @@ def _bad(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
 
 
-def parse_span(text: str, field: str, low: timedelta, high: timedelta) -> timedelta:
+def parse_span(text: str, field: str, *, low: timedelta, high: timedelta) -> timedelta:
     try:
         span = parse_duration(text)
     except ValueError as exc:
@@ -41,7 +41,7 @@ def parse_span(text: str, field: str, low: timedelta, high: timedelta) -> timede
 
 
 def parse_window(window: str) -> timedelta:
-    return parse_span(window, "window", MIN_WINDOW, MAX_WINDOW)
+    return parse_span(window, "window", low=MIN_WINDOW, high=MAX_WINDOW)
 
 
 def window_ending(at: str | None, window: str, now: datetime) -> tuple[datetime, timedelta]:
@@ -89,6 +89,7 @@ async def room_average(
     conn: AsyncConnection,
     building: str,
     room: str,
+    *,
     sensor_type: str,
     at: datetime,
     window: timedelta,
@@ -126,7 +127,7 @@ class RoomSeries:
 
 
 def series_bounds(
-    start: datetime, end: datetime, step: timedelta, max_points: int
+    start: datetime, end: datetime, step: timedelta, *, max_points: int
 ) -> tuple[datetime, datetime, int]:
     """First and last multiple of `step` since the epoch with start < t <= end, and their count."""
     if end <= start:
@@ -155,6 +156,7 @@ async def room_series(
     conn: AsyncConnection,
     building: str,
     room: str,
+    *,
     sensor_type: str,
     start: datetime,
     end: datetime,
@@ -162,10 +164,9 @@ async def room_series(
     window: timedelta,
     unit: str | None,
     max_points: int,
-    *,
     use_rollups: bool = True,
 ) -> RoomSeries:
-    first, last, count = series_bounds(start, end, step, max_points)
+    first, last, count = series_bounds(start, end, step, max_points=max_points)
     r = await registry.get_room(conn, building, room)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
@@ -174,11 +175,9 @@ async def room_series(
         bucket = queries.rollup_bucket(step, window) if use_rollups else None
         if bucket is None:
             _check_raw_cost(count, window)
-            raw = await queries.select_series(conn, r.id, st.id, first, last, step, window)
-        else:
-            raw = await queries.select_series_from_rollup(
-                conn, bucket, r.id, st.id, first, last, step, window
-            )
+        raw = await queries.select_series(
+            conn, r.id, st.id, first=first, last=last, step=step, window=window, bucket=bucket
+        )
         v = scale.value
         points = (
             raw
@@ -201,6 +200,7 @@ class BuildingAverages:
 async def building_averages(
     conn: AsyncConnection,
     building: str,
+    *,
     sensor_type: str,
     at: datetime,
     window: timedelta,

@@ -9,15 +9,16 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
-from roomtemp.api.deps import Now, ReadyState
+from roomtemp.api.deps import Now, ReadyState, transaction
 from roomtemp.api.errors import details_from_pydantic
+from roomtemp.api.responses import json_response
 from roomtemp.capture import formats, service
 from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
-from roomtemp.obs.metrics import Metrics
 
-router = APIRouter(prefix="/v1", tags=["captures"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["captures"], route_class=AuthFirstRoute)
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
 
@@ -138,7 +139,7 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     problems are indexed by data row.
     """
     policy = service.policy_from(state.settings)
-    metrics: Metrics = request.app.state.metrics
+    metrics = state.metrics
     media_type = formats.media_type(request.headers.get("content-type"))
     body = await request.body()
     if media_type in formats.CSV_TYPES or media_type in formats.NDJSON_TYPES:
@@ -152,10 +153,9 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
             counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
         else:
             # Committed before the response is sent: a 201 means durable.
-            async with state.engine.begin() as conn:
-                counts = await service.ingest(
-                    conn, items, policy, now, single=single, problems=problems
-                )
+            async with transaction(state) as conn:
+                batch = service.ParsedBatch(items, problems, single=single)
+                counts = await service.ingest(conn, batch, policy=policy, now=now)
     except InvalidInput as exc:
         metrics.observe_rejected(len(items), [d.code for d in exc.details])
         raise
@@ -163,4 +163,4 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     result = IngestResult(
         inserted=counts.inserted, duplicates=counts.duplicates, updated=counts.updated
     )
-    return Response(result.model_dump_json(), status_code=201, media_type="application/json")
+    return json_response(result, status_code=201)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -98,6 +99,7 @@ def _canonical_value(
 
 def _check_item(
     item: CaptureIn,
+    *,
     index: int | None,
     sensor_types: dict[str, SensorTypeRow],
     latest: datetime,
@@ -180,99 +182,205 @@ async def _store(
     return replaced
 
 
-async def ingest(
-    conn: AsyncConnection,
-    items: Sequence[CaptureIn | None],
-    policy: IngestPolicy,
-    now: datetime,
-    *,
-    single: bool = False,
-    problems: Sequence[ErrorDetail] = (),
-    staged: bool = False,
-    rejected: list[ErrorDetail] | None = None,
-) -> IngestCounts:
-    """Validate the whole batch, then store all of it or nothing.
+class Storage(enum.Enum):
+    """How a batch reaches the capture table; the same rules and counts either way."""
 
-    `items` that already failed validation are None, with their `problems` given. Raises
-    InvalidInput listing every bad item by index (no index for a single capture). `staged`
-    stores through COPY into a staging table (same rules and counts; faster for big batches).
-    Given a `rejected` list, bad items are left out and their problems appended to it instead
-    (the importer: one pass over a chunk with bad rows rather than a retry without them).
+    #: One INSERT … ON CONFLICT with the batch as array parameters (the API's batches).
+    UPSERT = "upsert"
+    #: Binary COPY into a staging table, then one upsert from it (the importer's big chunks).
+    COPY = "copy"
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """Captures as parsed from one request or file chunk, before the domain checks.
+
+    An item that failed parsing is None, with its problems in `problems`. `single`: the body
+    was one capture, not an array, so its problems carry no index.
     """
-    check_batch_size(len(items), policy)
-    problems = list(problems)
-    valid = [i for i in items if i is not None]
-    sensor_types = await registry.sensor_types_by_key(conn, sorted({i.sensor_type for i in valid}))
-    latest = now + policy.max_future_skew
-    values: list[float | None] = []
-    for n, item in enumerate(items):
-        if item is None:
-            values.append(None)
-            continue
-        index = None if single else n
-        values.append(_check_item(item, index, sensor_types, latest, policy, problems))
 
-    # A batch that is already rejected registers nothing; unknown rooms only matter without
-    # auto-registration.
-    rooms: dict[tuple[str, str], int] = {}
-    check_rooms = not (problems and policy.auto_register)
-    if check_rooms:
-        pairs = [(i.building, i.room) for i in valid]
-        rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
-    for n, item in enumerate(items):
-        if check_rooms and item is not None and (item.building, item.room) not in rooms:
-            problems.append(_unknown_room(item, None if single else n))
-    if problems:
-        error = _rejected(problems, len(items))
-        if rejected is None:
-            raise error
-        rejected.extend(error.details)
-        bad = {p.index for p in problems}
-        items = [None if n in bad else i for n, i in enumerate(items)]
-        if not check_rooms:  # skipped above; with auto-registration every room is found
-            pairs = [(i.building, i.room) for i in items if i is not None]
-            rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
+    items: Sequence[CaptureIn | None]
+    problems: Sequence[ErrorDetail] = ()
+    single: bool = False
 
-    keyed = [
-        ((rooms[(i.building, i.room)], sensor_types[i.sensor_type].id, i.ts), v)
-        for i, v in zip(items, values, strict=True)
-        if i is not None and v is not None
-    ]
-    # Later items in a batch win over earlier ones with the same key, as if posted one by one;
-    # only the first occurrence of a key is compared with what was stored before.
-    final: dict[queries.CaptureKey, float] = {}
-    first: dict[queries.CaptureKey, float] = {}
-    chain_duplicates = chain_updates = 0
-    for key, value in keyed:
-        if key not in final:
-            first[key] = value
-        elif final[key] == value:
-            chain_duplicates += 1
+
+@dataclass
+class _Checked:
+    """A batch after the per-item checks: canonical values (None: invalid) and every problem."""
+
+    items: list[CaptureIn | None]
+    values: list[float | None]
+    sensor_types: dict[str, SensorTypeRow]
+    problems: list[ErrorDetail]
+    single: bool
+
+    def index(self, n: int) -> int | None:
+        return None if self.single else n
+
+    def valid(self) -> list[CaptureIn]:
+        return [i for i in self.items if i is not None]
+
+    def without_problems(self) -> None:
+        """Drop the items that have a problem (the importer sets them aside)."""
+        bad = {p.index for p in self.problems}
+        self.items = [None if n in bad else i for n, i in enumerate(self.items)]
+
+
+@dataclass
+class _Final:
+    """The value each key ends with, the first value the batch gave it, and the in-batch counts.
+
+    Later items in a batch win over earlier ones with the same key, as if posted one by one;
+    only the first occurrence of a key is compared with what was stored before.
+    """
+
+    final: dict[queries.CaptureKey, float] = field(default_factory=dict)
+    first: dict[queries.CaptureKey, float] = field(default_factory=dict)
+    duplicates: int = 0
+    updates: int = 0
+
+    def add(self, key: queries.CaptureKey, value: float) -> None:
+        if key not in self.final:
+            self.first[key] = value
+        elif self.final[key] == value:
+            self.duplicates += 1
         else:
-            chain_updates += 1
-        final[key] = value
+            self.updates += 1
+        self.final[key] = value
 
-    if staged:
-        keys = sorted(final)  # the same lock order as _store
-        await queries.lock_rooms(conn, [k[0] for k in keys])
-        result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
-        await rollups.captures_changed(conn, result.changed_buckets)
-        return IngestCounts(
-            result.inserted,
-            result.duplicates + chain_duplicates,
-            result.updated + chain_updates,
+
+async def _validate(
+    conn: AsyncConnection, batch: ParsedBatch, policy: IngestPolicy, now: datetime
+) -> _Checked:
+    """Step 1: the per-item rules (time bounds, sensor type, unit, plausible range)."""
+    check_batch_size(len(batch.items), policy)
+    checked = _Checked(list(batch.items), [], {}, list(batch.problems), batch.single)
+    keys = sorted({i.sensor_type for i in checked.valid()})
+    checked.sensor_types = await registry.sensor_types_by_key(conn, keys)
+    latest = now + policy.max_future_skew
+    for n, item in enumerate(checked.items):
+        checked.values.append(
+            None
+            if item is None
+            else _check_item(
+                item,
+                index=checked.index(n),
+                sensor_types=checked.sensor_types,
+                latest=latest,
+                policy=policy,
+                problems=checked.problems,
+            )
         )
-    replaced = await _store(conn, final)
+    return checked
+
+
+async def _room_ids(
+    conn: AsyncConnection, items: Sequence[CaptureIn | None], policy: IngestPolicy
+) -> dict[tuple[str, str], int]:
+    pairs = [(i.building, i.room) for i in items if i is not None]
+    return await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
+
+
+async def _resolve_rooms(
+    conn: AsyncConnection, checked: _Checked, policy: IngestPolicy
+) -> dict[tuple[str, str], int] | None:
+    """Step 2: room ids (registering new rooms if allowed); unknown rooms become problems.
+
+    None when skipped: a batch that is already rejected registers nothing, and unknown rooms
+    only matter without auto-registration.
+    """
+    if checked.problems and policy.auto_register:
+        return None
+    rooms = await _room_ids(conn, checked.items, policy)
+    for n, item in enumerate(checked.items):
+        if item is not None and (item.building, item.room) not in rooms:
+            checked.problems.append(_unknown_room(item, checked.index(n)))
+    return rooms
+
+
+def _final_values(checked: _Checked, rooms: dict[tuple[str, str], int]) -> _Final:
+    """Step 3: the batch keyed by (room id, sensor type id, ts), later items winning."""
+    result = _Final()
+    for item, value in zip(checked.items, checked.values, strict=True):
+        if item is not None and value is not None:
+            key = (rooms[(item.building, item.room)], checked.sensor_types[item.sensor_type].id)
+            result.add((*key, item.ts), value)
+    return result
+
+
+async def _upsert_rows(conn: AsyncConnection, batch: _Final) -> IngestCounts:
+    replaced = await _store(conn, batch.final)
     inserted = duplicates = updated = 0
-    for key in final:
+    for key in batch.final:
         old = replaced.get(key)
         if old is None:
             inserted += 1
-        elif old == first[key]:
+        elif old == batch.first[key]:
             duplicates += 1
         else:
             updated += 1
-    return IngestCounts(inserted, duplicates + chain_duplicates, updated + chain_updates)
+    return IngestCounts(inserted, duplicates + batch.duplicates, updated + batch.updates)
+
+
+async def _upsert_copy(conn: AsyncConnection, batch: _Final) -> IngestCounts:
+    final, first = batch.final, batch.first
+    keys = sorted(final)  # the same lock order as _store
+    await queries.lock_rooms(conn, [k[0] for k in keys])
+    result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
+    await rollups.captures_changed(conn, result.changed_buckets)
+    return IngestCounts(
+        result.inserted, result.duplicates + batch.duplicates, result.updated + batch.updates
+    )
+
+
+async def _upsert(conn: AsyncConnection, batch: _Final, storage: Storage) -> IngestCounts:
+    """Step 4: store the final values and update the rollups; the counts of the outcome."""
+    if storage is Storage.COPY:
+        return await _upsert_copy(conn, batch)
+    return await _upsert_rows(conn, batch)
+
+
+async def ingest(
+    conn: AsyncConnection,
+    batch: ParsedBatch,
+    *,
+    policy: IngestPolicy,
+    now: datetime,
+    storage: Storage = Storage.UPSERT,
+) -> IngestCounts:
+    """Validate the whole batch, then store all of it or nothing (the API's rule).
+
+    Raises InvalidInput listing every bad item by index (no index for a single capture).
+    """
+    checked = await _validate(conn, batch, policy, now)
+    rooms = await _resolve_rooms(conn, checked, policy)
+    if checked.problems or rooms is None:
+        raise _rejected(checked.problems, len(checked.items))
+    return await _upsert(conn, _final_values(checked, rooms), storage)
+
+
+async def ingest_valid(
+    conn: AsyncConnection,
+    items: Sequence[CaptureIn],
+    *,
+    policy: IngestPolicy,
+    now: datetime,
+    storage: Storage = Storage.COPY,
+) -> tuple[IngestCounts, list[ErrorDetail]]:
+    """Store the valid items of a batch and set the others aside (the importer's rule).
+
+    Returns the counts and the problems of the items left out, sorted by index: one pass over
+    a chunk with bad rows rather than a retry without them.
+    """
+    checked = await _validate(conn, ParsedBatch(items), policy, now)
+    rooms = await _resolve_rooms(conn, checked, policy)
+    rejected: list[ErrorDetail] = []
+    if checked.problems:
+        rejected = _rejected(checked.problems, len(checked.items)).details
+        checked.without_problems()
+    if rooms is None:  # skipped above; with auto-registration every room is found
+        rooms = await _room_ids(conn, checked.items, policy)
+    return await _upsert(conn, _final_values(checked, rooms), storage), rejected
 
 
 @dataclass(frozen=True)
@@ -300,7 +408,12 @@ async def ingest_each(
     for n, r in enumerate(requests):
         problems: list[ErrorDetail] = []
         value = _check_item(
-            r.item, None, sensor_types, r.now + policy.max_future_skew, policy, problems
+            r.item,
+            index=None,
+            sensor_types=sensor_types,
+            latest=r.now + policy.max_future_skew,
+            policy=policy,
+            problems=problems,
         )
         values.append(None if problems else value)
         if problems:

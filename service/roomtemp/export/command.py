@@ -42,7 +42,7 @@ async def _rooms(engine: AsyncEngine, building: str) -> list[str]:
     cursor: str | None = None
     async with engine.connect() as conn:
         while True:
-            rows, cursor = await registry.list_rooms(conn, building, cursor, 1000)
+            rows, cursor = await registry.list_rooms(conn, building, cursor=cursor, limit=1000)
             keys += [r.key for r in rows]
             if cursor is None:
                 return keys
@@ -62,7 +62,13 @@ async def export(settings: Settings, args: argparse.Namespace, out: IO[bytes]) -
         for room in rooms:
             async with engine.connect() as conn:
                 sel = await service.select(
-                    conn, args.building, room, args.sensor_type, start, end, args.unit
+                    conn,
+                    args.building,
+                    room,
+                    sensor_type=args.sensor_type,
+                    start=start,
+                    end=end,
+                    unit=args.unit,
                 )
             async for rows in service.stream_rows(engine, sel):
                 if args.format == "csv":

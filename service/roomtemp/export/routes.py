@@ -9,14 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.responses import json_response
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(prefix="/v1", tags=["export"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["export"], route_class=AuthFirstRoute)
 
 _STREAM_TYPES = {
     "text/csv": "text/csv; charset=utf-8",
@@ -84,17 +86,21 @@ async def get_captures(
     """
     start = parse_time(from_, "from") if from_ is not None else None
     end = parse_time(to, "to") if to is not None else now
-    sel = await service.select(conn, building, room, sensor_type, start, end, unit)
+    sel = await service.select(
+        conn, building, room, sensor_type=sensor_type, start=start, end=end, unit=unit
+    )
     media = _streamed_type(request)
     if media is None:
-        page = await service.page(conn, sel, cursor, limit)
-        return CapturesPage(
-            building=sel.building,
-            room=sel.room,
-            sensor_type=sel.sensor_type,
-            unit=sel.scale.unit,
-            captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
-            next_cursor=page.next_cursor,
+        page = await service.page(conn, sel, cursor=cursor, limit=limit)
+        return json_response(
+            CapturesPage(
+                building=sel.building,
+                room=sel.room,
+                sensor_type=sel.sensor_type,
+                unit=sel.scale.unit,
+                captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
+                next_cursor=page.next_cursor,
+            )
         )
     # Streamed on its own connection after the endpoint returns; from the standby if any.
     engine = state.read_engine or state.primary_read_engine

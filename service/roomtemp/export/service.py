@@ -41,6 +41,7 @@ async def select(
     conn: AsyncConnection,
     building: str,
     room: str,
+    *,
     sensor_type: str,
     start: datetime | None,
     end: datetime,
@@ -69,7 +70,7 @@ class Page:
     next_cursor: str | None
 
 
-async def page(conn: AsyncConnection, sel: Selection, cursor: str | None, limit: int) -> Page:
+async def page(conn: AsyncConnection, sel: Selection, *, cursor: str | None, limit: int) -> Page:
     rows = await queries.select_captures_page(
         conn, sel.room_id, sel.sensor_type_id, _after(sel, cursor), sel.end, limit
     )

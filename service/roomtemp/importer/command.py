@@ -103,8 +103,8 @@ async def _import(
             totals = await service.import_records(
                 engine,
                 source.records,
-                service.policy_for(settings, args.chunk_size),
-                system_clock,
+                policy=service.policy_for(settings, args.chunk_size),
+                clock=system_clock,
                 chunk_size=args.chunk_size,
                 on_chunk=on_chunk,
                 on_reject=rejects,

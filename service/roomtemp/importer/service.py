@@ -1,10 +1,10 @@
-"""The import loop: chunks of records through capture.service.ingest, bad rows set aside.
+"""The import loop: chunks of records through capture.service.ingest_valid, bad rows set aside.
 
-Each chunk is one transaction through capture.service.ingest, which names every bad item and,
-asked to (`rejected=`), stores the others: the rows stored went through exactly the rules,
-idempotency and counting of POST /v1/captures. Re-running a file only finds duplicates.
-Chunks are stored with ingest(staged=True): binary COPY into a staging table and one upsert
-from it (capture.queries.upsert_captures_copy).
+Each chunk is one transaction through capture.service.ingest_valid, which names every bad item
+and stores the others: the rows stored went through exactly the rules, idempotency and counting
+of POST /v1/captures. Re-running a file only finds duplicates. Chunks are stored with
+Storage.COPY: binary COPY into a staging table and one upsert from it
+(capture.queries.upsert_captures_copy).
 """
 
 from __future__ import annotations
@@ -93,9 +93,9 @@ def _parse(chunk: list[formats.Record]) -> _Parsed:
 async def import_records(
     engine: AsyncEngine,
     records: Iterable[formats.Record],
+    *,
     policy: capture.IngestPolicy,
     clock: Clock,
-    *,
     chunk_size: int = 10_000,
     on_chunk: Callable[[ImportTotals], None] = lambda _: None,
     on_reject: Callable[[Reject], None] = lambda _: None,
@@ -145,15 +145,18 @@ async def _store(
     on_reject: Callable[[Reject], None],
     staged: bool,
 ) -> None:
-    """One chunk through capture.ingest in one transaction; the items it names are set aside
+    """One chunk through capture.ingest_valid in one transaction; the items it names are set aside
     (reported once the chunk is committed), the rest stored."""
     if not pending:
         return
-    rejected: list[ErrorDetail] = []
     bad: dict[int, ErrorDetail] = {}
     async with engine.begin() as conn:
-        counts = await capture.ingest(
-            conn, [c for _, c in pending], policy, clock(), staged=staged, rejected=rejected
+        counts, rejected = await capture.ingest_valid(
+            conn,
+            [c for _, c in pending],
+            policy=policy,
+            now=clock(),
+            storage=capture.Storage.COPY if staged else capture.Storage.UPSERT,
         )
         for detail in rejected:  # the first problem of each bad item
             if detail.index is None:  # cannot happen for a batch; rolls the chunk back

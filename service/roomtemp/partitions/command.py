@@ -50,10 +50,10 @@ async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
             report = await service.maintain(
                 conn,
                 now,
-                settings.partition_interval,
-                ahead,
-                settings.retention_days,
-                (settings.comfort_low_celsius, settings.comfort_high_celsius),
+                interval=settings.partition_interval,
+                ahead=ahead,
+                retention_days=settings.retention_days,
+                comfort_celsius=(settings.comfort_low_celsius, settings.comfort_high_celsius),
             )
         if settings.partition_compact_after_days is not None:
             async with engine.connect() as conn:

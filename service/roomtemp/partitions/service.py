@@ -95,9 +95,70 @@ class MaintainReport:
         return out
 
 
+async def _existing_partitions(conn: AsyncConnection) -> dict[str, Period]:
+    existing: dict[str, Period] = {}
+    for name in await queries.partition_names(conn):
+        period = period_from_name(name)
+        if period is not None:
+            existing[name] = period
+    return existing
+
+
+async def _expire(
+    conn: AsyncConnection, existing: dict[str, Period], cutoff: datetime, report: MaintainReport
+) -> None:
+    """Drop the partitions entirely before `cutoff` (and their rollups), then the default
+    partition's rows before it; `existing` loses the dropped partitions."""
+    for name, period in sorted(existing.items(), key=lambda kv: kv[1]):
+        if period.end <= cutoff:
+            report.dropped.append((name, await queries.drop_partition(conn, name)))
+            del existing[name]
+    if report.dropped:
+        # Rollups go with their partitions: no capture before `oldest` is left once the default
+        # partition's expired rows are gone too (below), so every bucket ending at or before it
+        # goes; the one ending exactly at `oldest` also holds the captures at `oldest`.
+        oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
+        for table in await queries.rollup_tables(conn):
+            report.expired_rollup_buckets += await queries.delete_rollups_through(
+                conn, table, oldest
+            )
+        await rollups.rebuild(conn, oldest, oldest)
+    expired = await queries.delete_default_before(conn, cutoff)
+    report.expired_default_rows = len(expired)
+    # Their buckets are recomputed from what is left, and dropped when nothing is.
+    report.expired_rollup_buckets += await rollups.captures_removed(conn, expired)
+
+
+async def _create_wanted(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    interval: Interval,
+    ahead: int,
+    cutoff: datetime | None,
+    existing: dict[str, Period],
+    report: MaintainReport,
+) -> None:
+    """Create the current, the `ahead` next and the default rows' partitions not yet covered."""
+    wanted = [period_of(now, interval)]
+    for _ in range(ahead):
+        wanted.append(period_of(wanted[-1].end, interval))
+    wanted += [period_of(s, interval) for s in await queries.default_periods(conn, interval)]
+    for period in sorted(set(wanted)):
+        if cutoff is not None and period.end <= cutoff:
+            continue
+        if any(period.overlaps(p) for p in existing.values()):
+            # Already covered (possibly by partitions of the other interval): leave it.
+            continue
+        moved = await queries.create_partition(conn, period.name, period.start, period.end)
+        report.created.append((period.name, moved))
+        existing[period.name] = period
+
+
 async def maintain(
     conn: AsyncConnection,
     now: datetime,
+    *,
     interval: Interval,
     ahead: int,
     retention_days: int | None,
@@ -112,45 +173,12 @@ async def maintain(
     await queries.lock(conn)
     report = MaintainReport()
     cutoff = retention_cutoff(now, retention_days)
-    existing: dict[str, Period] = {}
-    for name in await queries.partition_names(conn):
-        period = period_from_name(name)
-        if period is not None:
-            existing[name] = period
-
-    for name, period in sorted(existing.items(), key=lambda kv: kv[1]):
-        if cutoff is not None and period.end <= cutoff:
-            report.dropped.append((name, await queries.drop_partition(conn, name)))
-            del existing[name]
-    if report.dropped:
-        # Rollups go with their partitions: no capture before `oldest` is left once the default
-        # partition's expired rows are gone too (below), so every bucket ending at or before it
-        # goes; the one ending exactly at `oldest` also holds the captures at `oldest`.
-        oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
-        for table in await queries.rollup_tables(conn):
-            report.expired_rollup_buckets += await queries.delete_rollups_through(
-                conn, table, oldest
-            )
-        await rollups.rebuild(conn, oldest, oldest)
+    existing = await _existing_partitions(conn)
     if cutoff is not None:
-        expired = await queries.delete_default_before(conn, cutoff)
-        report.expired_default_rows = len(expired)
-        # Their buckets are recomputed from what is left, and dropped when nothing is.
-        report.expired_rollup_buckets += await rollups.captures_removed(conn, expired)
-
-    wanted = [period_of(now, interval)]
-    for _ in range(ahead):
-        wanted.append(period_of(wanted[-1].end, interval))
-    wanted += [period_of(s, interval) for s in await queries.default_periods(conn, interval)]
-    for period in sorted(set(wanted)):
-        if cutoff is not None and period.end <= cutoff:
-            continue
-        if any(period.overlaps(p) for p in existing.values()):
-            # Already covered (possibly by partitions of the other interval): leave it.
-            continue
-        moved = await queries.create_partition(conn, period.name, period.start, period.end)
-        report.created.append((period.name, moved))
-        existing[period.name] = period
+        await _expire(conn, existing, cutoff, report)
+    await _create_wanted(
+        conn, now, interval=interval, ahead=ahead, cutoff=cutoff, existing=existing, report=report
+    )
     report.kept = len(existing) - len(report.created)
     if comfort_celsius is not None:
         report.comfort_recomputed = await rollups.align_comfort(conn, *comfort_celsius)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, ReadConnection, Transaction
+from roomtemp.api.responses import json_response
 from roomtemp.registry import service
 from roomtemp.registry.schemas import (
     BuildingIn,
@@ -21,92 +24,106 @@ from roomtemp.registry.schemas import (
     SensorTypePage,
 )
 
-router = APIRouter(prefix="/v1", tags=["registry"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["registry"], route_class=AuthFirstRoute)
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created"}}
 
 
-def _status(response: Response, created: bool) -> None:
-    response.status_code = 201 if created else 200
+def _put_answer(model: BaseModel, created: bool) -> Response:
+    return json_response(model, status_code=201 if created else 200)
 
 
-@router.get("/buildings")
+@router.get("/buildings", response_model=BuildingPage)
 async def list_buildings(
     conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
-) -> BuildingPage:
+) -> Response:
     """Buildings in key order, one page at a time."""
     rows, nxt = await service.list_buildings(conn, cursor, limit)
-    return BuildingPage(items=[BuildingOut.of(r) for r in rows], next_cursor=nxt)
+    return json_response(BuildingPage(items=[BuildingOut.of(r) for r in rows], next_cursor=nxt))
 
 
-@router.get("/buildings/{building}", responses={404: {"description": "Unknown building"}})
-async def get_building(building: PathKey, conn: ReadConnection) -> BuildingOut:
+@router.get(
+    "/buildings/{building}",
+    responses={404: {"description": "Unknown building"}},
+    response_model=BuildingOut,
+)
+async def get_building(building: PathKey, conn: ReadConnection) -> Response:
     """One building."""
-    return BuildingOut.of(await service.get_building(conn, building))
+    return json_response(BuildingOut.of(await service.get_building(conn, building)))
 
 
-@router.put("/buildings/{building}", responses=_CREATED)
-async def put_building(
-    building: PathKey, body: BuildingIn, conn: Transaction, response: Response
-) -> BuildingOut:
+@router.put("/buildings/{building}", responses=_CREATED, response_model=BuildingOut)
+async def put_building(building: PathKey, body: BuildingIn, conn: Transaction) -> Response:
     """Create a building (201) or rename it (200)."""
     row, created = await service.put_building(conn, building, body.name)
-    _status(response, created)
-    return BuildingOut.of(row)
+    return _put_answer(BuildingOut.of(row), created)
 
 
-@router.get("/buildings/{building}/rooms", responses={404: {"description": "Unknown building"}})
+@router.get(
+    "/buildings/{building}/rooms",
+    responses={404: {"description": "Unknown building"}},
+    response_model=RoomPage,
+)
 async def list_rooms(
     building: PathKey, conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
-) -> RoomPage:
+) -> Response:
     """Rooms of a building in key order, one page at a time."""
-    rows, nxt = await service.list_rooms(conn, building, cursor, limit)
-    return RoomPage(items=[RoomOut.of(r) for r in rows], next_cursor=nxt)
+    rows, nxt = await service.list_rooms(conn, building, cursor=cursor, limit=limit)
+    return json_response(RoomPage(items=[RoomOut.of(r) for r in rows], next_cursor=nxt))
 
 
-@router.get("/buildings/{building}/rooms/{room}", responses={404: {"description": "Unknown"}})
-async def get_room(building: PathKey, room: PathKey, conn: ReadConnection) -> RoomOut:
+@router.get(
+    "/buildings/{building}/rooms/{room}",
+    responses={404: {"description": "Unknown"}},
+    response_model=RoomOut,
+)
+async def get_room(building: PathKey, room: PathKey, conn: ReadConnection) -> Response:
     """One room."""
-    return RoomOut.of(await service.get_room(conn, building, room))
+    return json_response(RoomOut.of(await service.get_room(conn, building, room)))
 
 
 @router.put(
     "/buildings/{building}/rooms/{room}",
     responses={**_CREATED, 404: {"description": "Unknown building"}},
+    response_model=RoomOut,
 )
-async def put_room(
-    building: PathKey, room: PathKey, body: RoomIn, conn: Transaction, response: Response
-) -> RoomOut:
+async def put_room(building: PathKey, room: PathKey, body: RoomIn, conn: Transaction) -> Response:
     """Create a room in an existing building (201) or rename it (200)."""
-    row, created = await service.put_room(conn, building, room, body.name)
-    _status(response, created)
-    return RoomOut.of(row)
+    row, created = await service.put_room(conn, building, room, name=body.name)
+    return _put_answer(RoomOut.of(row), created)
 
 
-@router.get("/sensor-types")
+@router.get("/sensor-types", response_model=SensorTypePage)
 async def list_sensor_types(
     conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
-) -> SensorTypePage:
+) -> Response:
     """Sensor types in key order, one page at a time."""
     rows, nxt = await service.list_sensor_types(conn, cursor, limit)
-    return SensorTypePage(items=[SensorTypeOut.of(r) for r in rows], next_cursor=nxt)
+    return json_response(SensorTypePage(items=[SensorTypeOut.of(r) for r in rows], next_cursor=nxt))
 
 
-@router.get("/sensor-types/{key}", responses={404: {"description": "Unknown sensor type"}})
-async def get_sensor_type(key: PathKey, conn: ReadConnection) -> SensorTypeOut:
+@router.get(
+    "/sensor-types/{key}",
+    responses={404: {"description": "Unknown sensor type"}},
+    response_model=SensorTypeOut,
+)
+async def get_sensor_type(key: PathKey, conn: ReadConnection) -> Response:
     """One sensor type."""
-    return SensorTypeOut.of(await service.get_sensor_type(conn, key))
+    return json_response(SensorTypeOut.of(await service.get_sensor_type(conn, key)))
 
 
 @router.put(
     "/sensor-types/{key}",
     responses={**_CREATED, 409: {"description": "Unit change on a type with captures"}},
+    response_model=SensorTypeOut,
 )
-async def put_sensor_type(
-    key: PathKey, body: SensorTypeIn, conn: Transaction, response: Response
-) -> SensorTypeOut:
+async def put_sensor_type(key: PathKey, body: SensorTypeIn, conn: Transaction) -> Response:
     """Register a sensor type (201) or update it (200). Its unit is fixed once it has captures."""
     row, created = await service.put_sensor_type(
-        conn, key, body.unit, body.min_value, body.max_value, body.description
+        conn,
+        key,
+        unit=body.unit,
+        min_value=body.min_value,
+        max_value=body.max_value,
+        description=body.description,
     )
-    _status(response, created)
-    return SensorTypeOut.of(row)
+    return _put_answer(SensorTypeOut.of(row), created)

@@ -13,9 +13,15 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 
 
-class BuildingIn(BaseModel):
+class _NameIn(BaseModel):
+    """The body of PUT for a building or a room: only its display name."""
+
     model_config = ConfigDict(extra="forbid")
     name: Name | None = Field(default=None, description="Display name; defaults to the key")
+
+
+class BuildingIn(_NameIn):
+    pass
 
 
 class BuildingOut(BaseModel):
@@ -34,9 +40,8 @@ class BuildingPage(BaseModel):
     next_cursor: str | None
 
 
-class RoomIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name | None = Field(default=None, description="Display name; defaults to the key")
+class RoomIn(_NameIn):
+    pass
 
 
 class RoomOut(BaseModel):

@@ -50,6 +50,7 @@ async def list_sensor_types(
 async def put_sensor_type(
     conn: AsyncConnection,
     key: str,
+    *,
     unit: str,
     min_value: float,
     max_value: float,
@@ -106,7 +107,7 @@ async def get_room(conn: AsyncConnection, building_key: str, room_key: str) -> R
 
 
 async def list_rooms(
-    conn: AsyncConnection, building_key: str, cursor: str | None, limit: int
+    conn: AsyncConnection, building_key: str, *, cursor: str | None, limit: int
 ) -> tuple[list[RoomRow], str | None]:
     b = await get_building(conn, building_key)
     rows = await queries.select_rooms_page(conn, b.id, decode_key_cursor(cursor), limit)
@@ -114,7 +115,7 @@ async def list_rooms(
 
 
 async def put_room(
-    conn: AsyncConnection, building_key: str, room_key: str, name: str | None
+    conn: AsyncConnection, building_key: str, room_key: str, *, name: str | None
 ) -> tuple[RoomRow, bool]:
     b = await get_building(conn, building_key)
     created = await queries.upsert_room(conn, b.id, room_key, name or room_key)

@@ -38,11 +38,25 @@ class RoomPeriodRow:
     carried: float | None
 
 
+# Every room of the building with its aggregate (if any) and `carry`, its last value before the
+# period; the tail of both report statements.
+_ROOMS_WITH_CARRY = """
+    FROM rooms r
+    LEFT JOIN agg a ON a.room_id = r.id
+    LEFT JOIN LATERAL (
+        SELECT c.value FROM capture c
+        WHERE c.room_id = r.id AND c.sensor_type_id = :sensor_type_id AND c.ts < :start
+        ORDER BY c.ts DESC LIMIT 1
+    ) AS carry ON true
+    ORDER BY r.key
+"""
+
+
 # date_part (double precision) rather than EXTRACT (numeric): half the time on large periods.
 # Arrays compare element by element, so min(ARRAY[value, epoch]) is the minimum with the earliest
 # time it occurred; max over negated epochs likewise. No sort beyond the per-room LEAD.
 _REPORT = text(
-    """
+    f"""
     WITH rooms AS (
         SELECT id, key FROM room WHERE building_id = :building_id
     ),
@@ -74,15 +88,8 @@ _REPORT = text(
            CAST(EXTRACT(EPOCH FROM COALESCE(a.first_ts, CAST(:end AS timestamptz))
                 - CAST(:start AS timestamptz)) AS double precision),
            carry.value
-    FROM rooms r
-    LEFT JOIN agg a ON a.room_id = r.id
-    LEFT JOIN LATERAL (
-        SELECT c.value FROM capture c
-        WHERE c.room_id = r.id AND c.sensor_type_id = :sensor_type_id AND c.ts < :start
-        ORDER BY c.ts DESC LIMIT 1
-    ) AS carry ON true
-    ORDER BY r.key
-    """
+    {_ROOMS_WITH_CARRY}
+    """  # noqa: S608 - fixed fragments; values are bound
 )
 
 
@@ -151,14 +158,7 @@ _ROLLUP_REPORT = text(
                WHERE id = :sensor_type_id
                  AND (NOT :with_shares OR (comfort_low = :low AND comfort_high = :high))
            ) AS valid
-    FROM rooms r
-    LEFT JOIN agg a ON a.room_id = r.id
-    LEFT JOIN LATERAL (
-        SELECT c.value FROM capture c
-        WHERE c.room_id = r.id AND c.sensor_type_id = :sensor_type_id AND c.ts < :start
-        ORDER BY c.ts DESC LIMIT 1
-    ) AS carry ON true
-    ORDER BY r.key
+    {_ROOMS_WITH_CARRY}
     """  # noqa: S608 - fixed fragments; values are bound
 )
 

@@ -11,13 +11,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.responses import json_response
 from roomtemp.report import service
 from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
-router = APIRouter(prefix="/v1", tags=["reports"], route_class=AuthFirstRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["reports"], route_class=AuthFirstRoute)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -92,13 +94,13 @@ async def get_report(
     report = await service.building_report(
         conn,
         building,
-        sensor_type,
-        parse_time(from_, "from"),
-        parse_time(to, "to"),
-        unit,
-        comfort_low,
-        comfort_high,
-        (settings.comfort_low_celsius, settings.comfort_high_celsius),
+        sensor_type=sensor_type,
+        start=parse_time(from_, "from"),
+        end=parse_time(to, "to"),
+        unit=unit,
+        comfort_low=comfort_low,
+        comfort_high=comfort_high,
+        default_comfort_celsius=(settings.comfort_low_celsius, settings.comfort_high_celsius),
         use_rollups=settings.rollup_reads,
     )
     if _wants_csv(request, format):
@@ -109,13 +111,15 @@ async def get_report(
             row = asdict(room)
             writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
-    return BuildingReportOut(
-        building=report.building,
-        sensor_type=report.sensor_type,
-        unit=report.unit,
-        from_=report.start,
-        to=report.end,
-        comfort_low=report.comfort.low,
-        comfort_high=report.comfort.high,
-        rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
+    return json_response(
+        BuildingReportOut(
+            building=report.building,
+            sensor_type=report.sensor_type,
+            unit=report.unit,
+            from_=report.start,
+            to=report.end,
+            comfort_low=report.comfort.low,
+            comfort_high=report.comfort.high,
+            rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
+        )
     )

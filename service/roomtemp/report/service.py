@@ -92,6 +92,7 @@ def _at(epoch: float | None) -> datetime | None:
 
 def room_report(
     row: RoomPeriodRow,
+    *,
     start: datetime,
     end: datetime,
     low: float,
@@ -130,9 +131,17 @@ def room_report(
     )
 
 
+def _check_period(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise _bad("to", "must be after 'from'")
+    if end - start > MAX_PERIOD:
+        raise _bad("to", f"a report covers at most {MAX_PERIOD.days} days")
+
+
 async def building_report(
     conn: AsyncConnection,
     building: str,
+    *,
     sensor_type: str,
     start: datetime,
     end: datetime,
@@ -148,10 +157,7 @@ async def building_report(
     below/above comfort were counted for the bounds asked (or no shares are asked); otherwise,
     or without `use_rollups`, from the raw captures of the period (slower: one pass over all).
     """
-    if end <= start:
-        raise _bad("to", "must be after 'from'")
-    if end - start > MAX_PERIOD:
-        raise _bad("to", f"a report covers at most {MAX_PERIOD.days} days")
+    _check_period(start, end)
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
@@ -195,5 +201,10 @@ async def building_report(
         start=start,
         end=end,
         comfort=comfort,
-        rooms=[room_report(r, start, end, low, high, scale, with_shares) for r in rows],
+        rooms=[
+            room_report(
+                r, start=start, end=end, low=low, high=high, scale=scale, with_shares=with_shares
+            )
+            for r in rows
+        ],
     )

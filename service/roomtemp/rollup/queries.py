@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays, pieces
@@ -84,52 +84,56 @@ REFRESH_15M = text(
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
-# One hour's captures summarised into a piece (the same fragment as the report's raw edges).
-REFRESH_1H = text(
-    f"""
+
+def _refresh_pieces(table: str, stride: str, summary: str, rows: str, alias: str) -> TextClause:
+    """Recompute the pieces of `table` for the batch's buckets of `stride` from `rows` (a
+    subquery aliased `alias`, correlated with the bucket k), summarised by `summary`."""
+    return text(
+        f"""
     WITH {_BOUNDS}
-    INSERT INTO capture_rollup_1h AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
+    INSERT INTO {table} AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
     SELECT k.bucket, k.room_id, k.sensor_type_id, {pieces.column_list("a.")}
-    FROM ({_KEYS.format(stride="1 hour")}) AS k
+    FROM ({_KEYS.format(stride=stride)}) AS k
     JOIN st ON st.id = k.sensor_type_id
     CROSS JOIN LATERAL (
-        SELECT {pieces.of_captures("st.comfort_low", "st.comfort_high")}
-        FROM (
+        SELECT {summary}
+        FROM ({rows}) AS {alias}
+    ) AS a
+    WHERE a.count > 0
+    ORDER BY k.room_id, k.sensor_type_id, k.bucket
+    {_upsert_tail()}
+    """  # noqa: S608 - fixed fragments; values are bound
+    )
+
+
+# One hour's captures summarised into a piece (the same fragment as the report's raw edges).
+REFRESH_1H = _refresh_pieces(
+    "capture_rollup_1h",
+    "1 hour",
+    pieces.of_captures("st.comfort_low", "st.comfort_high"),
+    """
             SELECT c.ts, c.value, date_part('epoch', c.ts) AS at,
                    date_part('epoch', LEAD(c.ts) OVER (ORDER BY c.ts) - c.ts) AS held
             FROM capture c
             WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
               AND c.ts > k.bucket - interval '1 hour' AND c.ts <= k.bucket
-        ) AS s
-    ) AS a
-    WHERE a.count > 0
-    ORDER BY k.room_id, k.sensor_type_id, k.bucket
-    {_upsert_tail()}
-    """  # noqa: S608 - fixed fragments; values are bound
+    """,
+    "s",
 )
 
 # A day merged from its (at most 24) 1-hour pieces.
-REFRESH_1D = text(
-    f"""
-    WITH {_BOUNDS}
-    INSERT INTO capture_rollup_1d AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
-    SELECT k.bucket, k.room_id, k.sensor_type_id, {pieces.column_list("a.")}
-    FROM ({_KEYS.format(stride="1 day")}) AS k
-    JOIN st ON st.id = k.sensor_type_id
-    CROSS JOIN LATERAL (
-        SELECT {pieces.of_pieces("st.comfort_low", "st.comfort_high")}
-        FROM (
+REFRESH_1D = _refresh_pieces(
+    "capture_rollup_1d",
+    "1 day",
+    pieces.of_pieces("st.comfort_low", "st.comfort_high"),
+    """
             SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.bucket)
                                          - h.last_ts) AS seg
             FROM capture_rollup_1h h
             WHERE h.room_id = k.room_id AND h.sensor_type_id = k.sensor_type_id
               AND h.bucket > k.bucket - interval '1 day' AND h.bucket <= k.bucket
-        ) AS p
-    ) AS a
-    WHERE a.count > 0
-    ORDER BY k.room_id, k.sensor_type_id, k.bucket
-    {_upsert_tail()}
-    """  # noqa: S608 - fixed fragments; values are bound
+    """,
+    "p",
 )
 
 
@@ -372,26 +376,19 @@ async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None
         await conn.execute(stmt, {"start": start, "end": end})
 
 
-async def lock_comfort(conn: AsyncConnection, sensor_type_id: int) -> tuple[float | None, ...]:
-    """The stored bounds of a sensor type, locked against ingest until the transaction ends."""
-    row = (
-        await conn.execute(
-            text("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id FOR UPDATE"),
-            {"id": sensor_type_id},
-        )
-    ).one()
-    return tuple(row)
+_COMFORT = text("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id")
+_COMFORT_LOCKED = text(
+    "SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id FOR UPDATE"
+)
 
 
 async def select_comfort(
-    conn: AsyncConnection, sensor_type_id: int
+    conn: AsyncConnection, sensor_type_id: int, *, lock: bool = False
 ) -> tuple[float | None, float | None]:
-    row = (
-        await conn.execute(
-            text("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id"),
-            {"id": sensor_type_id},
-        )
-    ).one()
+    """The stored bounds of a sensor type; `lock`: locked against ingest until the transaction
+    ends."""
+    stmt = _COMFORT_LOCKED if lock else _COMFORT
+    row = (await conn.execute(stmt, {"id": sensor_type_id})).one()
     return row[0], row[1]
 
 

@@ -64,12 +64,12 @@ async def comfort_bounds(
 
 
 async def set_comfort(
-    conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
+    conn: AsyncConnection, sensor_type_id: int, *, low: float | None, high: float | None
 ) -> bool:
     """Store new comfort bounds for a sensor type and recompute the rollups in the same
     transaction (all buckets over the span of its captures). Returns whether anything changed.
     """
-    if await queries.lock_comfort(conn, sensor_type_id) == (low, high):
+    if await queries.select_comfort(conn, sensor_type_id, lock=True) == (low, high):
         return False
     await queries.update_comfort(conn, sensor_type_id, low, high)
     first, last = await queries.capture_span(conn, sensor_type_id)
@@ -92,6 +92,6 @@ async def align_comfort(
             units.convert(low_celsius, units.CELSIUS, unit),
             units.convert(high_celsius, units.CELSIUS, unit),
         )
-        if (low, high) != want and await set_comfort(conn, st_id, *want):
+        if (low, high) != want and await set_comfort(conn, st_id, low=want[0], high=want[1]):
             changed.append(key)
     return changed

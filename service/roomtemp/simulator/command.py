@@ -11,7 +11,7 @@ from types import FrameType
 
 from roomtemp.lifecycle.cli import Progress
 from roomtemp.settings import Settings
-from roomtemp.simulator.client import Poster, Refused
+from roomtemp.simulator.client import Poster, Refused, Tally
 from roomtemp.simulator.model import Simulation
 from roomtemp.timefmt import parse_duration
 
@@ -46,6 +46,37 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--duration", type=_duration, help="stop after this long (real time)")
     parser.add_argument("--seed", type=int, default=1)
     parser.set_defaults(func=run)
+
+
+def _wait_seconds(
+    virtual: datetime,
+    *,
+    virtual_origin: datetime,
+    speedup: float,
+    started: float,
+    deadline: float | None,
+) -> float:
+    """How long to sleep before the readings of `virtual` (never past the deadline)."""
+    real_now = datetime.now(UTC)
+    if virtual > real_now:  # live: wait for the next reading's time
+        wait = (virtual - real_now).total_seconds()
+    elif speedup > 0:  # paced backfill
+        elapsed = (virtual - virtual_origin).total_seconds() / speedup
+        wait = started + elapsed - time.monotonic()
+    else:
+        wait = 0.0
+    if deadline is not None:
+        wait = min(wait, deadline - time.monotonic())
+    return wait
+
+
+def _summary(t: Tally) -> str:
+    return (
+        f"sent {t.readings} readings in {t.posts} posts: {t.inserted} inserted, "
+        f"{t.duplicates} duplicates, {t.updated} updated, {t.failed_posts} failed posts"
+        + (f", {t.retries} retries" if t.retries else "")
+        + (f" (last error: {t.last_error})" if t.last_error else "")
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -87,16 +118,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 poster.post(readings[i : i + batch])
             progress.update(poster.tally.readings, extra=status())
             virtual += step
-            real_now = datetime.now(UTC)
-            if virtual > real_now:  # live: wait for the next reading's time
-                wait = (virtual - real_now).total_seconds()
-            elif args.speedup > 0:  # paced backfill
-                elapsed = (virtual - virtual_origin).total_seconds() / args.speedup
-                wait = started + elapsed - time.monotonic()
-            else:
-                wait = 0.0
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
+            wait = _wait_seconds(
+                virtual,
+                virtual_origin=virtual_origin,
+                speedup=args.speedup,
+                started=started,
+                deadline=deadline,
+            )
             if wait > 0:
                 time.sleep(wait)
     except Refused as exc:
@@ -108,12 +136,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     progress.update(poster.tally.readings, extra=status(), force=True)
     progress.finish()
     t = poster.tally
-    print(
-        f"sent {t.readings} readings in {t.posts} posts: {t.inserted} inserted, "
-        f"{t.duplicates} duplicates, {t.updated} updated, {t.failed_posts} failed posts"
-        + (f", {t.retries} retries" if t.retries else "")
-        + (f" (last error: {t.last_error})" if t.last_error else "")
-    )
+    print(_summary(t))
     if refused is not None:
         print(
             f"roomtemp simulate: stopped, the server refused the posts: {refused}", file=sys.stderr

@@ -68,7 +68,7 @@ def issue_token(database_url: str, name: str, *scopes: str) -> str:
         try:
             async with engine.begin() as conn:
                 _, token = await service.create_token(
-                    conn, TOKEN_HASH_KEY.encode(), name, list(scopes)
+                    conn, TOKEN_HASH_KEY.encode(), name, scopes=list(scopes)
                 )
                 return token
         finally:

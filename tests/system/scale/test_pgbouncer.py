@@ -185,8 +185,8 @@ def test_imports_stage_their_chunks_through_pgbouncer(
                 return await importer.import_records(
                     engine,
                     source.records,
-                    importer.policy_for(settings, 100),
-                    system_clock,
+                    policy=importer.policy_for(settings, 100),
+                    clock=system_clock,
                     chunk_size=100,
                 )
         finally:
