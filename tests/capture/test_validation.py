@@ -48,7 +48,9 @@ def check(
 ) -> tuple[float | None, list[ErrorDetail]]:
     problems: list[ErrorDetail] = []
     latest = NOW + policy.max_future_skew
-    return service._check_item(it, 0, TYPES, latest, policy, problems), problems
+    return service._check_item(
+        it, index=0, sensor_types=TYPES, latest=latest, policy=policy, problems=problems
+    ), problems
 
 
 def test_batch_at_the_limit_passes() -> None:

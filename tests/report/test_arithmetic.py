@@ -97,7 +97,9 @@ def test_layout_from_midnight_to_midnight() -> None:
 
 
 def test_room_report_without_a_carried_value() -> None:
-    report = room_report(row(), START, END, 20.5, 21.5, IDENTITY, with_shares=True)
+    report = room_report(
+        row(), start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
+    )
     assert report.count == 2
     assert report.mean == 21.0
     assert report.time_weighted_mean == pytest.approx(38400 / 1800, rel=1e-15)
@@ -112,7 +114,15 @@ def test_room_report_without_a_carried_value() -> None:
 
 
 def test_the_carried_value_holds_over_the_lead_and_counts_in_the_shares() -> None:
-    report = room_report(row(carried=19.0), START, END, 20.5, 21.5, IDENTITY, with_shares=True)
+    report = room_report(
+        row(carried=19.0),
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
     # (38400 + 19.0 * 300) / (1800 + 300)
     assert report.time_weighted_mean == 21.0
     assert report.share_below == pytest.approx(900 / 2100, rel=1e-15)
@@ -121,23 +131,55 @@ def test_the_carried_value_holds_over_the_lead_and_counts_in_the_shares() -> Non
 
 
 def test_a_carried_value_on_the_bound_is_neither_below_nor_above() -> None:
-    report = room_report(row(carried=20.5), START, END, 20.5, 21.5, IDENTITY, with_shares=True)
+    report = room_report(
+        row(carried=20.5),
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
     assert report.share_below == pytest.approx(600 / 2100, rel=1e-15)
     assert report.share_above == pytest.approx(1200 / 2100, rel=1e-15)
 
 
 def test_a_carried_value_above_counts_above() -> None:
-    report = room_report(row(carried=30.0), START, END, 20.5, 21.5, IDENTITY, with_shares=True)
+    report = room_report(
+        row(carried=30.0),
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
     assert report.share_above == pytest.approx(1500 / 2100, rel=1e-15)
 
 
 def test_the_lead_is_the_longest_gap_when_it_is_longer() -> None:
-    report = room_report(row(lead_seconds=1500.0), START, END, 20.5, 21.5, IDENTITY, True)
+    report = room_report(
+        row(lead_seconds=1500.0),
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
     assert (report.longest_gap_seconds, report.longest_gap_start) == (1500.0, START)
 
 
 def test_a_lead_equal_to_the_gap_reports_the_earlier_one() -> None:
-    report = room_report(row(lead_seconds=1200.0), START, END, 20.5, 21.5, IDENTITY, True)
+    report = room_report(
+        row(lead_seconds=1200.0),
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
     assert (report.longest_gap_seconds, report.longest_gap_start) == (1200.0, START)
 
 
@@ -158,7 +200,9 @@ def test_no_capture_in_the_period_but_a_carried_value() -> None:
         lead_seconds=2100.0,
         carried=21.0,
     )
-    report = room_report(empty, START, END, 20.5, 21.5, IDENTITY, with_shares=True)
+    report = room_report(
+        empty, start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
+    )
     assert report.time_weighted_mean == 21.0
     assert (report.share_below, report.share_above) == (0.0, 0.0)
     assert (report.mean, report.min, report.min_ts, report.max_ts) == (None, None, None, None)
@@ -181,13 +225,23 @@ def test_no_capture_and_nothing_carried_has_no_means_and_no_shares() -> None:
         gap_start=None,
         lead_seconds=2100.0,
     )
-    report = room_report(empty, START, END, 20.5, 21.5, IDENTITY, with_shares=True)
+    report = room_report(
+        empty, start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
+    )
     assert (report.time_weighted_mean, report.share_below, report.share_above) == (None, None, None)
     assert (report.longest_gap_seconds, report.longest_gap_start) == (2100.0, START)
 
 
 def test_without_both_bounds_there_are_no_shares() -> None:
-    report = room_report(row(carried=19.0), START, END, 20.5, 21.5, IDENTITY, with_shares=False)
+    report = room_report(
+        row(carried=19.0),
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=False,
+    )
     assert (report.share_below, report.share_above) == (None, None)
     assert report.time_weighted_mean == 21.0
 
@@ -199,7 +253,15 @@ def test_values_are_converted_to_the_asked_unit_shares_and_gaps_are_not() -> Non
         max=295.15,
         held_value_seconds=293.15 * 600 + 295.15 * 1200,
     )
-    report = room_report(kelvin, START, END, 293.65, 294.65, Scale("fahrenheit", "kelvin"), True)
+    report = room_report(
+        kelvin,
+        start=START,
+        end=END,
+        low=293.65,
+        high=294.65,
+        scale=Scale("fahrenheit", "kelvin"),
+        with_shares=True,
+    )
     assert report.mean == pytest.approx(69.8, abs=1e-9)
     assert report.min == pytest.approx(68.0, abs=1e-9)
     assert report.max == pytest.approx(71.6, abs=1e-9)
