@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -81,11 +82,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not _auth_configured(settings, host, port):
         return 2
     data_dir = Path(settings.embedded_data_dir).resolve()
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; with the default handler
+    # that kills the process on the spot and the embedded PostgreSQL outlives us. As SystemExit
+    # it unwinds the `with` below, which stops the server.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with EmbeddedPostgres(data_dir) as url:
         log.info("embedded PostgreSQL running; data kept in %s", data_dir)
         migrations.upgrade(url)
         os.environ["DATABASE_URL"] = url  # worker processes read it from the environment
         return _run_uvicorn(host, port, workers, settings.with_database_url(url))
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _auth_configured(settings: Settings, host: str, port: int) -> bool:

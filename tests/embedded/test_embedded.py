@@ -269,3 +269,6 @@ def test_cli_in_a_second_terminal_uses_the_embedded_server_of_serve(root_dir: Pa
     finally:
         server.terminate()
         server.wait(timeout=60)
+    # SIGTERM (`kill`, a process manager) stops the embedded PostgreSQL with the API: no
+    # orphaned server keeps the data directory.
+    assert not (project / ".data" / "postgres" / "postmaster.pid").exists()
