@@ -193,9 +193,11 @@ def test_other_comfort_bounds_are_exact_and_set_comfort_recomputes(
             async with engine.connect() as conn:
                 start, end = periods[0]
                 return await queries.select_room_periods_from_rollups(
-                    conn, 1, 1, start, end, low + 273.15, high + 273.15,
-                    service.layout(start, end), with_shares=True,
-                )  # fmt: skip
+                    conn,
+                    queries.PeriodQuery(1, 1, start, end, low + 273.15, high + 273.15),
+                    service.layout(start, end),
+                    with_shares=True,
+                )
         finally:
             await engine.dispose()
 

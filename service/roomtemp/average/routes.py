@@ -28,21 +28,25 @@ from roomtemp.timefmt import (
 
 router = APIRouter(prefix=API_PREFIX, tags=["averages"], route_class=AuthFirstRoute)
 
-TimeParam = Annotated[
-    str | None,
-    Query(
-        max_length=64,
-        description="Default now; " + TIMESTAMP_HELP,
-        json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-    ),
-]
+
+def _text_query(max_length: int, pattern: str, description: str, alias: str | None = None) -> Any:
+    """A text query parameter whose pattern is documented but checked by our own parser, so a
+    bad value gets the JSON error envelope with its field rather than FastAPI's regex error."""
+    return Query(
+        max_length=max_length,
+        description=description,
+        json_schema_extra={"pattern": pattern},
+        alias=alias,
+    )
+
+
+def _time_query(description: str, alias: str | None = None) -> Any:
+    return _text_query(64, TIMESTAMP_PATTERN, description + TIMESTAMP_HELP, alias)
+
+
+TimeParam = Annotated[str | None, _time_query("Default now; ")]
 WindowParam = Annotated[
-    str,
-    Query(
-        max_length=16,
-        description="Window length, 1m … 24h (e.g. 15m, 1h)",
-        json_schema_extra={"pattern": DURATION_PATTERN},
-    ),
+    str, _text_query(16, DURATION_PATTERN, "Window length, 1m … 24h (e.g. 15m, 1h)")
 ]
 UnitParam = Annotated[
     str | None,
@@ -99,32 +103,10 @@ async def get_room_series(
     room: PathKey,
     conn: ReadConnection,
     state: State,
-    from_: Annotated[
-        str,
-        Query(
-            alias="from",
-            max_length=64,
-            description="Exclusive start; " + TIMESTAMP_HELP,
-            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-        ),
-    ],
-    to: Annotated[
-        str,
-        Query(
-            max_length=64,
-            description="Inclusive end; " + TIMESTAMP_HELP,
-            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-        ),
-    ],
+    from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
+    to: Annotated[str, _time_query("Inclusive end; ")],
     sensor_type: SensorTypeParam = "temperature",
-    step: Annotated[
-        str,
-        Query(
-            max_length=16,
-            description="Point spacing, 1m … 31d",
-            json_schema_extra={"pattern": DURATION_PATTERN},
-        ),
-    ] = "15m",
+    step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
 ) -> Response:

@@ -3,7 +3,7 @@ period) or from rollup pieces (1-day and 1-hour rollups, raw captures only at th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import text
@@ -163,57 +163,31 @@ _ROLLUP_REPORT = text(
 )
 
 
-async def select_room_periods(
-    conn: AsyncConnection,
-    building_id: int,
-    sensor_type_id: int,
-    start: datetime,
-    end: datetime,
-    low: float,
-    high: float,
-) -> list[RoomPeriodRow]:
-    rows = await conn.execute(
-        _REPORT,
-        {
-            "building_id": building_id,
-            "sensor_type_id": sensor_type_id,
-            "start": start,
-            "end": end,
-            "low": low,
-            "high": high,
-        },
-    )
+@dataclass(frozen=True)
+class PeriodQuery:
+    """What both report statements read: a building's rooms, one sensor type, [start, end),
+    comfort bounds in the canonical unit. Its fields are the statements' bound parameters."""
+
+    building_id: int
+    sensor_type_id: int
+    start: datetime
+    end: datetime
+    low: float
+    high: float
+
+
+async def select_room_periods(conn: AsyncConnection, period: PeriodQuery) -> list[RoomPeriodRow]:
+    rows = await conn.execute(_REPORT, asdict(period))
     return [RoomPeriodRow(*r) for r in rows]
 
 
 async def select_room_periods_from_rollups(
-    conn: AsyncConnection,
-    building_id: int,
-    sensor_type_id: int,
-    start: datetime,
-    end: datetime,
-    low: float,
-    high: float,
-    layout: Layout,
-    with_shares: bool,
+    conn: AsyncConnection, period: PeriodQuery, layout: Layout, with_shares: bool
 ) -> list[RoomPeriodRow] | None:
     """As select_room_periods, or None when the rollups' comfort seconds are not for
     (low, high) and `with_shares` (the caller then reads raw captures)."""
     rows = await conn.execute(
-        _ROLLUP_REPORT,
-        {
-            "building_id": building_id,
-            "sensor_type_id": sensor_type_id,
-            "start": start,
-            "end": end,
-            "low": low,
-            "high": high,
-            "h0": layout.h0,
-            "d0": layout.d0,
-            "d1": layout.d1,
-            "h1": layout.h1,
-            "with_shares": with_shares,
-        },
+        _ROLLUP_REPORT, {**asdict(period), **asdict(layout), "with_shares": with_shares}
     )
     out = []
     for r in rows:

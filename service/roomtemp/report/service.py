@@ -14,7 +14,7 @@ from roomtemp.average.service import Scale, scale_for
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.report import queries
-from roomtemp.report.queries import Layout, RoomPeriodRow
+from roomtemp.report.queries import Layout, PeriodQuery, RoomPeriodRow
 from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import EPOCH
 
@@ -185,15 +185,16 @@ async def building_report(
     if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
         raise _bad("comfort_low", "must not be above comfort_high")
     rows = None
+    period = PeriodQuery(b.id, st.id, start, end, low, high)
     # Checked again in the report statement itself (same snapshot as the rollups it reads).
     if use_rollups and (
         not with_shares or await rollups.comfort_bounds(conn, st.id) == (low, high)
     ):
         rows = await queries.select_room_periods_from_rollups(
-            conn, b.id, st.id, start, end, low, high, layout(start, end), with_shares
+            conn, period, layout(start, end), with_shares
         )
     if rows is None:
-        rows = await queries.select_room_periods(conn, b.id, st.id, start, end, low, high)
+        rows = await queries.select_room_periods(conn, period)
     return BuildingReport(
         building=b.key,
         sensor_type=st.key,

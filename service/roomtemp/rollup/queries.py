@@ -310,61 +310,72 @@ async def forget_empty_buckets(
 
 # Whole-range rebuild, for captures loaded around the API (COPY, imports): every bucket that
 # overlaps [:start, :end] is recomputed.
+def _overlapping(column: str, stride: str) -> str:
+    """`column` (a bucket end or a capture time) lies in a bucket of `stride` overlapping
+    [:start, :end]."""
+    return f"""{column} > roomtemp_bucket(CAST(:start AS timestamptz), interval '{stride}')
+                     - interval '{stride}'
+          AND {column} <= roomtemp_bucket(CAST(:end AS timestamptz), interval '{stride}')"""
+
+
 REBUILD_15M = text(
-    """
+    f"""
     INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
     SELECT roomtemp_bucket(ts, interval '15 minutes') AS b,
            SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_type_id
     FROM capture
-    WHERE ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '15 minutes')
-               - interval '15 minutes'
-      AND ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '15 minutes')
+    WHERE {_overlapping("ts", "15 minutes")}
     GROUP BY room_id, sensor_type_id, b
     ORDER BY room_id, sensor_type_id, b
     ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
     SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
-    """
-)
-
-REBUILD_1H = text(
-    f"""
-    INSERT INTO capture_rollup_1h AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
-    SELECT s.bucket, s.room_id, s.sensor_type_id,
-           {pieces.of_captures("st.comfort_low", "st.comfort_high")}
-    FROM (
-        {_bucketed("capture", "1 hour")}
-        WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
-                     - interval '1 hour'
-          AND c.ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
-    ) AS s
-    JOIN sensor_type st ON st.id = s.sensor_type_id
-    GROUP BY s.room_id, s.sensor_type_id, s.bucket, st.comfort_low, st.comfort_high
-    ORDER BY s.room_id, s.sensor_type_id, s.bucket
-    {_upsert_tail()}
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
-REBUILD_1D = text(
+
+def _rebuild_pieces(table: str, summary: str, rows: str, alias: str, bucket: str) -> TextClause:
+    """Recompute the pieces of `table` from `rows` (a subquery aliased `alias`, its bucket end in
+    column `bucket`), one piece per bucket, summarised by `summary`."""
+    return text(
+        f"""
+    INSERT INTO {table} AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
+    SELECT {alias}.{bucket}, {alias}.room_id, {alias}.sensor_type_id,
+           {summary}
+    FROM ({rows}) AS {alias}
+    JOIN sensor_type st ON st.id = {alias}.sensor_type_id
+    GROUP BY {alias}.room_id, {alias}.sensor_type_id, {alias}.{bucket}, st.comfort_low,
+             st.comfort_high
+    ORDER BY {alias}.room_id, {alias}.sensor_type_id, {alias}.{bucket}
+    {_upsert_tail()}
+    """  # noqa: S608 - fixed fragments; values are bound
+    )
+
+
+REBUILD_1H = _rebuild_pieces(
+    "capture_rollup_1h",
+    pieces.of_captures("st.comfort_low", "st.comfort_high"),
     f"""
-    INSERT INTO capture_rollup_1d AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
-    SELECT p.day, p.room_id, p.sensor_type_id,
-           {pieces.of_pieces("st.comfort_low", "st.comfort_high")}
-    FROM (
+        {_bucketed("capture", "1 hour")}
+        WHERE {_overlapping("c.ts", "1 hour")}
+    """,
+    "s",
+    "bucket",
+)
+
+REBUILD_1D = _rebuild_pieces(
+    "capture_rollup_1d",
+    pieces.of_pieces("st.comfort_low", "st.comfort_high"),
+    f"""
         SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
                date_part('epoch', LEAD(h.first_ts) OVER (
                    PARTITION BY h.room_id, h.sensor_type_id,
                                 roomtemp_bucket(h.bucket, interval '1 day')
                    ORDER BY h.bucket) - h.last_ts) AS seg
         FROM capture_rollup_1h h
-        WHERE h.bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 day')
-                         - interval '1 day'
-          AND h.bucket <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 day')
-    ) AS p
-    JOIN sensor_type st ON st.id = p.sensor_type_id
-    GROUP BY p.room_id, p.sensor_type_id, p.day, st.comfort_low, st.comfort_high
-    ORDER BY p.room_id, p.sensor_type_id, p.day
-    {_upsert_tail()}
-    """  # noqa: S608 - fixed fragments; values are bound
+        WHERE {_overlapping("h.bucket", "1 day")}
+    """,  # noqa: S608 - fixed fragments
+    "p",
+    "day",
 )
 
 REBUILDS = (REBUILD_15M, REBUILD_1H, REBUILD_1D)
