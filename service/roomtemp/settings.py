@@ -263,18 +263,18 @@ class Settings(BaseSettings):
 
     def sqlalchemy_url(self) -> str | None:
         """The configured database URL with the psycopg driver, or None (embedded)."""
-        if self.database_url is not None:
-            return normalise_database_url(self.database_url.get_secret_value())
-        if self.db_host is not None:
-            return self._url_from_parts(self.db_host)
-        return None
+        return self._url(self.database_url, self.db_host)
 
     def read_url(self) -> str | None:
         """The standby's URL (DATABASE_READ_URL, or DB_READ_HOST with the DB_* parts), or None."""
-        if self.database_read_url is not None:
-            return normalise_database_url(self.database_read_url.get_secret_value())
-        if self.db_read_host is not None:
-            return self._url_from_parts(self.db_read_host)
+        return self._url(self.database_read_url, self.db_read_host)
+
+    def _url(self, url: SecretStr | None, host: str | None) -> str | None:
+        # A whole URL wins over the DB_* parts; the parts need a host.
+        if url is not None:
+            return normalise_database_url(url.get_secret_value())
+        if host is not None:
+            return self._url_from_parts(host)
         return None
 
     def prepare_threshold(self) -> int | None:

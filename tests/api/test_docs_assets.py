@@ -7,6 +7,7 @@ import hashlib
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import ClientFactory
 
@@ -46,3 +47,16 @@ def test_swagger_and_redoc_assets_are_served(client_factory: ClientFactory) -> N
         assert asset.status_code == 200
         assert len(asset.content) > 100_000  # the real bundles, not a stub
         assert asset.headers["content-type"].startswith(_CONTENT_TYPES[name[name.rfind(".") :]])
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages_behind_a_path_prefix(client_factory: ClientFactory, path: str) -> None:
+    # Behind a proxy that strips /rt (root_path), every URL the page loads must carry /rt.
+    client = TestClient(client_factory().app, root_path="/rt")
+    html = client.get(path).text
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    refs += re.findall(r"""(?:url|spec-url|oauth2RedirectUrl):\s*['"]([^'"]+)['"]""", html)
+    refs += re.findall(r"""spec-url=['"]([^'"]+)['"]""", html)
+    assert "/rt/openapi.json" in refs
+    assert any(r.startswith("/rt/docs/assets/") for r in refs)
+    assert all(r.startswith("/rt/") for r in refs), refs

@@ -8,8 +8,10 @@ page gets a CSP that allows only same-origin scripts plus the hash of its one in
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import fastapi_offline
@@ -51,20 +53,31 @@ def install(app: FastAPI) -> None:
     oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
     app.mount(ASSETS_PATH, StaticFiles(directory=_ASSETS_DIR), name="docs-assets")
 
+    def page(
+        request: Request, render: Callable[..., HTMLResponse], tool: str, **urls: str
+    ) -> HTMLResponse:
+        # Behind a proxy that strips a path prefix (root_path), every URL the page loads must
+        # carry that prefix: the schema, the assets, the OAuth2 redirect.
+        root = request.scope.get("root_path", "")
+        rooted = {name: f"{root}{url}" for name, url in urls.items()}
+        return _with_csp(
+            render(title=f"{app.title} - {tool}", openapi_url=f"{root}{openapi_url}", **rooted)
+        )
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _with_csp(
-            get_swagger_ui_html(
-                openapi_url=f"{root}{openapi_url}",
-                title=f"{app.title} - Swagger UI",
-                oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
-                swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+        return page(
+            request,
+            functools.partial(
+                get_swagger_ui_html,
                 # Off: the validator badge is an image from validator.swagger.io.
                 swagger_ui_parameters={"validatorUrl": None, **(app.swagger_ui_parameters or {})},
-            )
+            ),
+            "Swagger UI",
+            oauth2_redirect_url=oauth2_redirect_url,
+            swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
         )
 
     @app.get(oauth2_redirect_url, include_in_schema=False)
@@ -73,13 +86,10 @@ def install(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _with_csp(
-            get_redoc_html(
-                openapi_url=f"{root}{openapi_url}",
-                title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-                with_google_fonts=False,
-            )
+        return page(
+            request,
+            functools.partial(get_redoc_html, with_google_fonts=False),
+            "ReDoc",
+            redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS_PATH}/favicon.png",
         )

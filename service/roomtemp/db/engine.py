@@ -15,6 +15,33 @@ def create_engine(settings: Settings, url: str, *, autocommit: bool = False) -> 
     a BEGIN and COMMIT per request and the per-checkout switch of isolation level. Those get
     the read timeouts (DB_READ_STATEMENT_TIMEOUT_MS, DB_READ_LOCK_TIMEOUT_MS).
     """
+    # No ping per checkout (a round trip on every request): a connection that died with
+    # the server fails one request, and SQLAlchemy then drops the whole pool.
+    return _engine(settings, url, "roomtemp", autocommit=autocommit, pre_ping=False)
+
+
+def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
+    """The engine for the read-only standby (DATABASE_READ_URL); same limits as the primary's."""
+    # Reads are single statements (autocommit). A read route that tried to write fails even
+    # if the "standby" is really a primary.
+    return _engine(
+        settings,
+        url,
+        "roomtemp-read",
+        "default_transaction_read_only=on",
+        autocommit=True,
+        pre_ping=True,
+    )
+
+
+def _engine(
+    settings: Settings,
+    url: str,
+    application_name: str,
+    *gucs: str,
+    autocommit: bool,
+    pre_ping: bool,
+) -> AsyncEngine:
     options: dict[str, str] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     reads = _read_timeouts(settings) if autocommit else {}
     return create_async_engine(
@@ -23,34 +50,11 @@ def create_engine(settings: Settings, url: str, *, autocommit: bool = False) -> 
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        # No ping per checkout (a round trip on every request): a connection that died with
-        # the server fails one request, and SQLAlchemy then drops the whole pool.
-        pool_pre_ping=False,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         # Errors never carry capture data into logs (docs: request bodies are never logged).
         hide_parameters=True,
-        connect_args=_connect_args(settings, "roomtemp", **reads),
-    )
-
-
-def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
-    """The engine for the read-only standby (DATABASE_READ_URL); same limits as the primary's."""
-    return create_async_engine(
-        url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        isolation_level="AUTOCOMMIT",  # reads are single statements
-        hide_parameters=True,
-        # A read route that tried to write fails even if the "standby" is really a primary.
-        connect_args=_connect_args(
-            settings,
-            "roomtemp-read",
-            "default_transaction_read_only=on",
-            **_read_timeouts(settings),
-        ),
+        connect_args=_connect_args(settings, application_name, *gucs, **reads),
     )
 
 

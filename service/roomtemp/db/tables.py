@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     ARRAY,
     Column,
@@ -95,8 +97,9 @@ api_token = Table(
 )
 
 
-def _rollup(name: str) -> Table:
-    """sum/min/max/count of the captures with bucket - stride < ts <= bucket (see rollup/)."""
+def _summary(name: str, *between: Column[Any]) -> Table:
+    """A table of per-bucket summaries of one room's captures of one sensor type: bucket, sum,
+    min, max, then `between`, then count and the keys (column order as the migrations make it)."""
     return Table(
         name,
         metadata,
@@ -104,24 +107,25 @@ def _rollup(name: str) -> Table:
         Column("sum", Double, nullable=False),
         Column("min", Double, nullable=False),
         Column("max", Double, nullable=False),
+        *between,
         Column("count", Integer, nullable=False),
         Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
         Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
         PrimaryKeyConstraint("room_id", "sensor_type_id", "bucket"),
-        # fillfactor 70 is set by the migration (room for HOT updates of the newest bucket)
     )
+
+
+def _rollup(name: str) -> Table:
+    """sum/min/max/count of the captures with bucket - stride < ts <= bucket (see rollup/)."""
+    # fillfactor 70 is set by the migration (room for HOT updates of the newest bucket)
+    return _summary(name)
 
 
 def _pieces(name: str) -> Table:
     """Rollup pieces (see db/pieces.py): mergeable summaries for period reports."""
     ts = DateTime(timezone=True)
-    return Table(
+    return _summary(
         name,
-        metadata,
-        Column("bucket", ts, nullable=False),
-        Column("sum", Double, nullable=False),
-        Column("min", Double, nullable=False),
-        Column("max", Double, nullable=False),
         Column("min_ts", ts, nullable=False),
         Column("max_ts", ts, nullable=False),
         Column("first_ts", ts, nullable=False),
@@ -133,10 +137,6 @@ def _pieces(name: str) -> Table:
         Column("above_seconds", Double, nullable=False),
         Column("gap_seconds", Double, nullable=False),
         Column("gap_start", ts, nullable=False),
-        Column("count", Integer, nullable=False),
-        Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
-        Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
-        PrimaryKeyConstraint("room_id", "sensor_type_id", "bucket"),
     )
 
 

@@ -57,133 +57,88 @@ class Metrics:
 
     def __init__(self, *, version: str, git_sha: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.http_requests = Counter(
+        # One factory per kind of metric: every metric lives in this registry and namespace, every
+        # gauge is summed over live workers, every latency uses the same buckets.
+        counter = functools.partial(Counter, namespace=NAMESPACE, registry=self.registry)
+        gauge = functools.partial(
+            Gauge, namespace=NAMESPACE, registry=self.registry, multiprocess_mode="livesum"
+        )
+        histogram = functools.partial(Histogram, namespace=NAMESPACE, registry=self.registry)
+        self.http_requests = counter(
             "http_requests",
             "HTTP requests by route template and status",
             ["method", "route", "status"],
-            namespace=NAMESPACE,
-            registry=r,
         )
-        self.http_duration = Histogram(
+        self.http_duration = histogram(
             "http_request_duration_seconds",
             "HTTP request latency by route template and status",
             ["method", "route", "status"],
-            namespace=NAMESPACE,
-            registry=r,
             buckets=_LATENCY_BUCKETS,
         )
-        self.http_in_progress = Gauge(
-            "http_requests_in_progress",
-            "HTTP requests being served",
-            namespace=NAMESPACE,
-            registry=r,
-            multiprocess_mode="livesum",
+        self.http_in_progress = gauge("http_requests_in_progress", "HTTP requests being served")
+        self.captures = counter(
+            "captures", "Captures accepted, by outcome (inserted, duplicate, updated)", ["outcome"]
         )
-        self.captures = Counter(
-            "captures",
-            "Captures accepted, by outcome (inserted, duplicate, updated)",
-            ["outcome"],
-            namespace=NAMESPACE,
-            registry=r,
+        self.captures_rejected = counter(
+            "captures_rejected", "Captures rejected, by reason (the error detail code)", ["reason"]
         )
-        self.captures_rejected = Counter(
-            "captures_rejected",
-            "Captures rejected, by reason (the error detail code)",
-            ["reason"],
-            namespace=NAMESPACE,
-            registry=r,
-        )
-        self.batch_size = Histogram(
+        self.batch_size = histogram(
             "capture_batch_size_captures",
             "Captures per POST /v1/captures request",
-            namespace=NAMESPACE,
-            registry=r,
             buckets=_BATCH_BUCKETS,
         )
-        self.db_pool_in_use = Gauge(
-            "db_pool_connections_in_use",
-            "Database connections checked out of the pool",
-            namespace=NAMESPACE,
-            registry=r,
-            multiprocess_mode="livesum",
+        self.db_pool_in_use = gauge(
+            "db_pool_connections_in_use", "Database connections checked out of the pool"
         )
-        self.db_pool_max = Gauge(
-            "db_pool_connections_max",
-            "Pool size plus overflow: connections the pool may open",
-            namespace=NAMESPACE,
-            registry=r,
-            multiprocess_mode="livesum",
+        self.db_pool_max = gauge(
+            "db_pool_connections_max", "Pool size plus overflow: connections the pool may open"
         )
-        self.db_pool_waiting = Gauge(
+        self.db_pool_waiting = gauge(
             "db_pool_waiting_requests",
             "Requests waiting for a pool connection (checkout started, not yet done)",
-            namespace=NAMESPACE,
-            registry=r,
-            multiprocess_mode="livesum",
         )
-        self.db_pool_timeouts = Counter(
-            "db_pool_timeouts",
-            "Requests that gave up waiting for a pool connection",
-            namespace=NAMESPACE,
-            registry=r,
+        self.db_pool_timeouts = counter(
+            "db_pool_timeouts", "Requests that gave up waiting for a pool connection"
         )
-        self.db_query_duration = Histogram(
+        self.db_query_duration = histogram(
             "db_query_duration_seconds",
             "Database statement latency by query name",
             ["query"],
-            namespace=NAMESPACE,
-            registry=r,
             buckets=_LATENCY_BUCKETS,
         )
-        self.db_unavailable = Counter(
-            "db_unavailable_responses",
-            "Requests answered 503 because the database was down",
-            namespace=NAMESPACE,
-            registry=r,
+        self.db_unavailable = counter(
+            "db_unavailable_responses", "Requests answered 503 because the database was down"
         )
-        self.request_deadlines = Counter(
+        self.request_deadlines = counter(
             "request_deadline_exceeded",
             "Requests answered 503 because the database did not answer within the request "
             "deadline (REQUEST_TIMEOUT_*_SECONDS, READYZ_TIMEOUT_SECONDS), by kind",
             ["kind"],
-            namespace=NAMESPACE,
-            registry=r,
         )
-        self.db_statement_timeouts = Counter(
+        self.db_statement_timeouts = counter(
             "db_statement_timeouts",
             "Reads PostgreSQL stopped at their statement_timeout (SQLSTATE 57014), answered "
             "422 query_too_expensive: the request's shape, not an outage",
-            namespace=NAMESPACE,
-            registry=r,
         )
-        self.rate_limited = Counter(
-            "rate_limited_requests",
-            "Requests refused with 429, by scope",
-            ["scope"],
-            namespace=NAMESPACE,
-            registry=r,
+        self.rate_limited = counter(
+            "rate_limited_requests", "Requests refused with 429, by scope", ["scope"]
         )
-        self.auth_failures = Counter(
+        self.auth_failures = counter(
             "auth_failures",
             "Requests refused by authentication or authorization, by reason",
             ["reason"],
-            namespace=NAMESPACE,
-            registry=r,
         )
-        self.auth_throttled = Counter(
+        self.auth_throttled = counter(
             "auth_throttled_requests",
             "Requests refused with 429 because their client address failed authentication "
             "too often",
-            namespace=NAMESPACE,
-            registry=r,
         )
         self.build_info = Gauge(
             "build_info",
             "Always 1; labels carry the version and git commit",
             ["version", "git_sha"],
             namespace=NAMESPACE,
-            registry=r,
+            registry=self.registry,
             multiprocess_mode="max",
         )
         self.build_info.labels(version=version, git_sha=git_sha).set(1)

@@ -128,7 +128,7 @@ async def upsert_building(conn: AsyncConnection, key: str, name: str) -> bool:
 @dataclass(frozen=True)
 class RoomRow:
     id: int
-    building_key: str
+    building: str  # the building's key, as in the API
     key: str
     name: str
     created_at: datetime

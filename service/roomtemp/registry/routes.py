@@ -38,7 +38,7 @@ async def list_buildings(
 ) -> Response:
     """Buildings in key order, one page at a time."""
     rows, nxt = await service.list_buildings(conn, cursor, limit)
-    return json_response(BuildingPage(items=[BuildingOut.of(r) for r in rows], next_cursor=nxt))
+    return json_response(BuildingPage.of(rows, nxt))
 
 
 @router.get(
@@ -68,7 +68,7 @@ async def list_rooms(
 ) -> Response:
     """Rooms of a building in key order, one page at a time."""
     rows, nxt = await service.list_rooms(conn, building, cursor=cursor, limit=limit)
-    return json_response(RoomPage(items=[RoomOut.of(r) for r in rows], next_cursor=nxt))
+    return json_response(RoomPage.of(rows, nxt))
 
 
 @router.get(
@@ -98,7 +98,7 @@ async def list_sensor_types(
 ) -> Response:
     """Sensor types in key order, one page at a time."""
     rows, nxt = await service.list_sensor_types(conn, cursor, limit)
-    return json_response(SensorTypePage(items=[SensorTypeOut.of(r) for r in rows], next_cursor=nxt))
+    return json_response(SensorTypePage.of(rows, nxt))
 
 
 @router.get(

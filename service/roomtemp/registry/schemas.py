@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
-
-from roomtemp.registry.service import BuildingRow, RoomRow, SensorTypeRow
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[float, Strict(), AllowInfNan(False)]
@@ -20,44 +19,58 @@ class _NameIn(BaseModel):
     name: Name | None = Field(default=None, description="Display name; defaults to the key")
 
 
+class _Out(BaseModel):
+    """A response read from a registry row (queries' dataclass): its fields by attribute name."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        return cls.model_validate(row)
+
+
+Item = TypeVar("Item", bound=_Out)
+
+
+class _Page(BaseModel, Generic[Item]):
+    """One page of a key-ordered list; subclassed per item so the OpenAPI names stay."""
+
+    items: list[Item]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, rows: Sequence[object], next_cursor: str | None) -> Self:
+        return cls.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
+
+
 class BuildingIn(_NameIn):
     pass
 
 
-class BuildingOut(BaseModel):
+class BuildingOut(_Out):
     key: str
     name: str
     created_at: datetime
     room_count: int
 
-    @classmethod
-    def of(cls, row: BuildingRow) -> BuildingOut:
-        return cls(key=row.key, name=row.name, created_at=row.created_at, room_count=row.room_count)
 
-
-class BuildingPage(BaseModel):
-    items: list[BuildingOut]
-    next_cursor: str | None
+class BuildingPage(_Page[BuildingOut]):
+    pass
 
 
 class RoomIn(_NameIn):
     pass
 
 
-class RoomOut(BaseModel):
+class RoomOut(_Out):
     building: str
     key: str
     name: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: RoomRow) -> RoomOut:
-        return cls(building=row.building_key, key=row.key, name=row.name, created_at=row.created_at)
 
-
-class RoomPage(BaseModel):
-    items: list[RoomOut]
-    next_cursor: str | None
+class RoomPage(_Page[RoomOut]):
+    pass
 
 
 class SensorTypeIn(BaseModel):
@@ -70,7 +83,7 @@ class SensorTypeIn(BaseModel):
     description: Annotated[str, Field(max_length=500)] = ""
 
 
-class SensorTypeOut(BaseModel):
+class SensorTypeOut(_Out):
     key: str
     unit: str
     min_value: float
@@ -78,18 +91,6 @@ class SensorTypeOut(BaseModel):
     description: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: SensorTypeRow) -> SensorTypeOut:
-        return cls(
-            key=row.key,
-            unit=row.unit,
-            min_value=row.min_value,
-            max_value=row.max_value,
-            description=row.description,
-            created_at=row.created_at,
-        )
 
-
-class SensorTypePage(BaseModel):
-    items: list[SensorTypeOut]
-    next_cursor: str | None
+class SensorTypePage(_Page[SensorTypeOut]):
+    pass

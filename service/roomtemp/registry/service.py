@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,6 +15,19 @@ from roomtemp.registry import queries
 from roomtemp.registry.queries import BuildingRow, RoomRow, SensorTypeRow
 
 __all__ = ["BuildingRow", "RoomRow", "SensorTypeRow"]
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+Keyed = TypeVar("Keyed", bound=_Keyed)
+
+
+def _page(rows: list[Keyed], limit: int) -> tuple[list[Keyed], str | None]:
+    """A page of rows in key order, with the cursor to the next one (None on the last)."""
+    return rows, next_cursor([r.key for r in rows], limit)
 
 
 async def sensor_types_by_key(
@@ -43,8 +57,9 @@ async def sensor_type_for_query(conn: AsyncConnection, key: str) -> SensorTypeRo
 async def list_sensor_types(
     conn: AsyncConnection, cursor: str | None, limit: int
 ) -> tuple[list[SensorTypeRow], str | None]:
-    rows = await queries.select_sensor_types_page(conn, decode_key_cursor(cursor), limit)
-    return rows, next_cursor([r.key for r in rows], limit)
+    return _page(
+        await queries.select_sensor_types_page(conn, decode_key_cursor(cursor), limit), limit
+    )
 
 
 async def put_sensor_type(
@@ -87,8 +102,7 @@ async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
 async def list_buildings(
     conn: AsyncConnection, cursor: str | None, limit: int
 ) -> tuple[list[BuildingRow], str | None]:
-    rows = await queries.select_buildings_page(conn, decode_key_cursor(cursor), limit)
-    return rows, next_cursor([r.key for r in rows], limit)
+    return _page(await queries.select_buildings_page(conn, decode_key_cursor(cursor), limit), limit)
 
 
 async def put_building(
@@ -110,8 +124,9 @@ async def list_rooms(
     conn: AsyncConnection, building_key: str, *, cursor: str | None, limit: int
 ) -> tuple[list[RoomRow], str | None]:
     b = await get_building(conn, building_key)
-    rows = await queries.select_rooms_page(conn, b.id, decode_key_cursor(cursor), limit)
-    return rows, next_cursor([r.key for r in rows], limit)
+    return _page(
+        await queries.select_rooms_page(conn, b.id, decode_key_cursor(cursor), limit), limit
+    )
 
 
 async def put_room(
