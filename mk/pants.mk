@@ -1,8 +1,8 @@
 # Pants (2.17.1, bootstrapped from PyPI into .cache/pants): the build graph the GitHub workflow
 # runs (`pants lint check test ::` over every test folder), the packages (pex, image), and the
 # lock/pin files with their agreement checks. docs/ci.md says which CI runs what.
-# Adds: TEST_PREREQS (ci-tools), targets pants-bootstrap, pants-check, pants-owners,
-# pants-package, pants-image, pants-lock, pants-inputs-check, locks-check, ci-tools, test-setup.
+# Adds: targets pants-bootstrap, pants-check, pants-owners,
+# pants-package, pants-image, pants-lock, pants-inputs-check, locks-check, test-setup.
 PANTS := scripts/pants/pants
 # No long-lived pantsd daemon on CI machines (clean clone, one run); developers keep it.
 PANTS_FLAGS ?= $(if $(CI),--no-pantsd --no-dynamic-ui,)
@@ -31,7 +31,7 @@ pants-lock: | $(UV) ## re-derive the Pants requirements from uv.lock and regener
 	$(PYTHON) scripts/pants/sync-requirements.py --uv $(UV)
 	$(PANTS) $(PANTS_FLAGS) generate-lockfiles
 
-.PHONY: pants-inputs-check locks-check ci-tools
+.PHONY: pants-inputs-check locks-check
 
 pants-inputs-check: | $(UV) ## fail if 3rdparty/python/*.txt no longer match pyproject.toml + uv.lock
 	$(PYTHON) scripts/pants/sync-requirements.py --check --uv $(UV)
@@ -42,18 +42,6 @@ pants-inputs-check: | $(UV) ## fail if 3rdparty/python/*.txt no longer match pyp
 locks-check: pants-inputs-check | $(UV) ## fail if a lock/pin file no longer matches its source
 	$(UV) lock --check
 
-# Workflow validators (actionlint, check-jsonschema) for tests/ci, pinned by hash, in .tools/ci.
-CI_TOOLS := .tools/ci
-$(CI_TOOLS)/.installed: tests/ci/requirements.txt
-	rm -rf $(CI_TOOLS)
-	$(PYTHON) -m venv $(CI_TOOLS)
-	$(CI_TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
-		-r tests/ci/requirements.txt
-	@touch $@
-
-ci-tools: $(CI_TOOLS)/.installed ## install actionlint + check-jsonschema into .tools/ci
-
-TEST_PREREQS += ci-tools
 
 .PHONY: test-setup
 # Everything `make test` needs before pytest runs (the dev container's postCreateCommand).

@@ -1,7 +1,7 @@
 """Shared helpers for the CI/CD checks: repository paths, the workflow validators, YAML loading.
 
-The validators (actionlint, check-jsonschema) come from `make ci-tools` (a prerequisite of
-`make test`, pinned by hash in tests/ci/requirements.txt); a missing tool fails, never skips.
+The validators (actionlint, check-jsonschema) are dev dependencies in uv.lock, like every other
+Python tool the tests run; a missing one fails, never skips.
 """
 
 from __future__ import annotations
@@ -11,22 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.tools import FETCHED_TOOLS
+from tests.tools import console_script
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEVCONTAINER = ROOT / ".devcontainer"
-CI_TOOLS_BIN = FETCHED_TOOLS / "ci" / "bin"
 
 
 def ci_tool(name: str) -> str:
-    path = CI_TOOLS_BIN / name
-    if not path.is_file():
-        pytest.fail(f"{name} not found in {CI_TOOLS_BIN}: run `make ci-tools`")
-    return str(path)
+    return console_script(name)
 
 
 def run_tool(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
