@@ -16,7 +16,17 @@ from typing import Any
 import psycopg
 
 #: Small tables replicated to every node (Citus reference tables).
-DIMENSIONS = frozenset({"building", "room", "sensor_type"})
+DIMENSIONS = frozenset(
+    {
+        "building",
+        "room",
+        "sensor_type",
+        "sensor",
+        "sensor_assignment",  # has a room_id, but is a small history of where sensors are
+        "sensor_status",
+        "unknown_sensor",
+    }
+)
 #: Bookkeeping, neither fact nor dimension.
 IGNORED = frozenset({"alembic_version", "api_token"})  # api_token: read by the coordinator only
 DISTRIBUTION_COLUMN = "room_id"
@@ -94,7 +104,9 @@ def load(conn: psycopg.Connection[Any]) -> dict[str, Table]:
 
 def fact_tables(tables: dict[str, Table]) -> list[Table]:
     return [
-        t for n, t in sorted(tables.items()) if DISTRIBUTION_COLUMN in t.columns and n != "room"
+        t
+        for n, t in sorted(tables.items())
+        if DISTRIBUTION_COLUMN in t.columns and n not in DIMENSIONS
     ]
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Double,
@@ -70,16 +72,67 @@ sensor_type = Table(
     Column("comfort_high", Double, nullable=True),
 )
 
-# Column order is chosen for alignment: 8-byte columns first, then 4, then 2 bytes, so a row has no
-# padding. The room determines the building, so there is no building column here (3NF).
+# A device that reports captures of one sensor type. `key` is the device id as the device reports
+# it; a room's default sensor of a type (what the building/room form of ingest writes to) has no
+# key and names its room in `default_room_id` instead. Where a sensor is over time lives in
+# sensor_assignment (append-only history).
+sensor = Table(
+    "sensor",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("key", String(KEY_LENGTH), nullable=True, unique=True),
+    Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
+    Column("default_room_id", Integer, ForeignKey("room.id"), nullable=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("retired_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("default_room_id", "sensor_type_id"),
+    CheckConstraint("(key IS NULL) <> (default_room_id IS NULL)", name="key_or_default"),
+)
+
+# The sensor is in `room_id` from `valid_from` until its next row's valid_from ('-infinity' first).
+sensor_assignment = Table(
+    "sensor_assignment",
+    metadata,
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("sensor_id", Integer, ForeignKey("sensor.id"), nullable=False),
+    Column("room_id", Integer, ForeignKey("room.id"), nullable=False, index=True),
+    PrimaryKeyConstraint("sensor_id", "valid_from"),
+)
+
+# The latest battery level and signal strength a sensor reported with a capture.
+sensor_status = Table(
+    "sensor_status",
+    metadata,
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("battery", Double, nullable=True),
+    Column("signal", Double, nullable=True),
+    Column("sensor_id", Integer, ForeignKey("sensor.id"), nullable=False),
+    PrimaryKeyConstraint("sensor_id"),
+)
+
+# Sensor keys that captures named but nobody registered (what an operator registers next).
+unknown_sensor = Table(
+    "unknown_sensor",
+    metadata,
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("refused", BigInteger, nullable=False),
+    PrimaryKeyConstraint("key"),
+)
+
+# Column order is chosen for alignment: 8-byte columns first, then 4, so a row has no padding.
+# The sensor determines the sensor type and the room (at ts, through sensor_assignment); the room
+# stays on the row as the room the capture is attributed to, the distribution column on Citus.
 capture = Table(
     "capture",
     metadata,
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("value", Double, nullable=False),
     Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
-    Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
-    PrimaryKeyConstraint("room_id", "sensor_type_id", "ts"),
+    Column("sensor_id", Integer, ForeignKey("sensor.id"), nullable=False),
+    PrimaryKeyConstraint("room_id", "sensor_id", "ts"),
 )
 
 # API tokens: only an HMAC of the token is stored; `public_id` is the non-secret part of the
@@ -98,7 +151,7 @@ api_token = Table(
 
 
 def _summary(name: str, *between: Column[Any]) -> Table:
-    """A table of per-bucket summaries of one room's captures of one sensor type: bucket, sum,
+    """A table of per-bucket summaries of one sensor's captures in one room: bucket, sum,
     min, max, then `between`, then count and the keys (column order as the migrations make it)."""
     return Table(
         name,
@@ -110,8 +163,8 @@ def _summary(name: str, *between: Column[Any]) -> Table:
         *between,
         Column("count", Integer, nullable=False),
         Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
-        Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
-        PrimaryKeyConstraint("room_id", "sensor_type_id", "bucket"),
+        Column("sensor_id", Integer, ForeignKey("sensor.id"), nullable=False),
+        PrimaryKeyConstraint("room_id", "sensor_id", "bucket"),
     )
 
 
