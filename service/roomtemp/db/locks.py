@@ -1,0 +1,36 @@
+"""Transaction-level advisory locks on sensors: where a sensor is (sensor_assignment) must not
+change while a transaction attributes its captures to rooms.
+
+Ingest holds a sensor's lock SHARED from before it reads the sensor's assignments until it
+commits; moving a sensor (or deleting its captures) holds it EXCLUSIVELY. So a move waits for the
+batches that attributed captures under the old assignment, and a batch that starts after a move
+reads the new one. (class, sensor id) keys, apart from the room locks' class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.db import arrays
+
+SENSOR_LOCK_CLASS = 727274003
+
+_SHARE = text(
+    "SELECT count(pg_advisory_xact_lock_shared(:lock_class, s)) "
+    "FROM unnest(CAST(:sensor_ids AS integer[])) AS s"
+)
+_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:lock_class, :sensor_id)")
+
+
+async def share_sensors(conn: AsyncConnection, sensor_ids: Sequence[int]) -> None:
+    """Hold these sensors' locks shared until the transaction ends (in id order: no deadlock)."""
+    ids = arrays.int_literal(sorted(set(sensor_ids)))
+    await conn.execute(_SHARE, {"lock_class": SENSOR_LOCK_CLASS, "sensor_ids": ids})
+
+
+async def lock_sensor(conn: AsyncConnection, sensor_id: int) -> None:
+    """Hold this sensor's lock exclusively until the transaction ends."""
+    await conn.execute(_EXCLUSIVE, {"lock_class": SENSOR_LOCK_CLASS, "sensor_id": sensor_id})
