@@ -180,14 +180,27 @@ class Bench:
                 "JOIN building b ON b.key = 'b' || (r / %s)",
                 [self.args.rooms, per],
             )
+            # Each room's default temperature sensor (what the building/room form of ingest writes
+            # to), as ingest would create it on first use.
+            conn.execute(
+                "INSERT INTO sensor (sensor_type_id, default_room_id) "
+                "SELECT st.id, r.id FROM room r CROSS JOIN sensor_type st "
+                "WHERE st.key = 'temperature' ORDER BY r.id"
+            )
+            conn.execute(
+                "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
+                "SELECT '-infinity', id, default_room_id FROM sensor"
+            )
 
     def copy_minutes(self, first: datetime, minutes: int) -> tuple[int, float]:
         """COPY (binary) one capture per room per minute from `first`; rows and seconds."""
         with psycopg.connect(self.conninfo) as conn:
             ids = [
-                r[0]
+                (r[0], r[1])
                 for r in conn.execute(
-                    "SELECT r.id FROM room r JOIN building b ON b.id = r.building_id "
+                    "SELECT r.id, s.id FROM room r JOIN building b ON b.id = r.building_id "
+                    "JOIN sensor s ON s.default_room_id = r.id "
+                    "JOIN sensor_type st ON st.id = s.sensor_type_id AND st.key = 'temperature' "
                     "WHERE b.key LIKE 'b%%' ORDER BY r.id"
                 )
             ]
@@ -195,15 +208,15 @@ class Bench:
             with (
                 conn.cursor() as cur,
                 cur.copy(
-                    "COPY capture (ts, value, room_id, sensor_type_id) FROM STDIN (FORMAT BINARY)"
+                    "COPY capture (ts, value, room_id, sensor_id) FROM STDIN (FORMAT BINARY)"
                 ) as cp,
             ):
-                cp.set_types(["timestamptz", "float8", "int4", "int2"])
+                cp.set_types(["timestamptz", "float8", "int4", "int4"])
                 for m in range(minutes):
                     ts = first + timedelta(minutes=m)
                     v = 293.15 + 3 * math.sin(m / 240)
-                    for i in ids:
-                        cp.write_row((ts, v + (i % 7) * 0.1, i, 1))
+                    for i, sensor in ids:
+                        cp.write_row((ts, v + (i % 7) * 0.1, i, sensor))
             conn.commit()
             return minutes * len(ids), time.perf_counter() - t0
 
