@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from roomtemp.db import migrate as migrations
 from roomtemp.export import command as export_command
@@ -27,6 +28,9 @@ log = logging.getLogger("roomtemp")
 
 # Commands that open the database themselves (serve starts its own; simulate speaks HTTP).
 _DATABASE_COMMANDS = frozenset({"migrate", "import", "export", "maintain", "token"})
+
+# uvicorn's exit status when the server did not start (it exits with it itself in uvicorn.run).
+_STARTUP_FAILURE = 3
 
 
 def _configure_logging(settings: Settings, command: str) -> None:
@@ -115,19 +119,25 @@ def _auth_configured(settings: Settings, host: str, port: int) -> bool:
 def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> int:
     import uvicorn
 
-    uvicorn.run(
-        "roomtemp.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        log_config=obs_logging.logging_config(settings.log_level, settings.log_format),
-        access_log=False,  # one structured line per request comes from our middleware
-        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
-        proxy_headers=True,
-    )
-    return 0
+    from roomtemp.api.server import DrainingServer
+
+    app = "roomtemp.app:app_from_environment"
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "log_config": obs_logging.logging_config(settings.log_level, settings.log_format),
+        "access_log": False,  # one structured line per request comes from our middleware
+        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
+        "proxy_headers": True,
+    }
+    if workers > 1:  # uvicorn's supervisor; its workers run uvicorn's own server (api/server.py)
+        uvicorn.run(app, workers=workers, **options)
+        return 0
+    server = DrainingServer(uvicorn.Config(app, **options))
+    server.run()
+    return 0 if server.started else _STARTUP_FAILURE
 
 
 def _prepare_multiprocess_metrics() -> None:
