@@ -42,9 +42,10 @@ ROOM_SENSORS = """
 # naming room and sensor type: {keys} is a CTE `k` with room_id, sensor_type_id, key and unit.
 _WINDOW_OF_KEYS = """
     WITH {keys},{room_sensors},
-    w AS (
-        SELECT c.sensor_id, c.ts, c.value FROM k CROSS JOIN rs JOIN capture c
-          ON c.room_id = k.room_id AND c.sensor_id = rs.sensor_id
+    w AS (  -- sensor_id = ANY: one index descent per sensor, no join
+        SELECT c.sensor_id, c.ts, c.value FROM k JOIN capture c
+          ON c.room_id = k.room_id
+         AND c.sensor_id = ANY(ARRAY(SELECT sensor_id FROM rs))
         WHERE c.ts > :start AND c.ts <= :end
     ),
     prev AS (  -- LATERAL + LIMIT: one backward index step per sensor, not a sort of its history
@@ -62,7 +63,7 @@ _WINDOW_OF_KEYS = """
           AND a.valid_from > COALESCE(prev.ts, CAST(:start AS timestamptz))
     ),
     seg AS (
-        SELECT sensor_id, value,
+        SELECT sensor_id, value, o,
                CAST(EXTRACT(EPOCH FROM COALESCE(
                    LEAD(t0) OVER (PARTITION BY sensor_id ORDER BY t0, o), :end) - t0)
                     AS double precision) AS held
@@ -72,17 +73,17 @@ _WINDOW_OF_KEYS = """
             UNION ALL SELECT sensor_id, t0, 1, CAST(NULL AS double precision) FROM cut
         ) AS p
     ),
-    per AS (
+    per AS (  -- the sensors with a capture in the window (o = 2) and their own means
         SELECT SUM(value * held) / NULLIF(SUM(held) FILTER (WHERE value IS NOT NULL), 0) AS twm
-        FROM seg WHERE sensor_id IN (SELECT sensor_id FROM w) GROUP BY sensor_id
+        FROM seg GROUP BY sensor_id HAVING bool_or(o = 2)
     )
     SELECT k.key, k.unit, agg.n, agg.mean, agg.lo, agg.hi,
-           CASE WHEN agg.n > 0 THEN (SELECT AVG(twm) FROM per) END AS twm,
-           agg.sensors
+           CASE WHEN agg.n > 0 THEN t.twm END AS twm,
+           t.sensors
     FROM k CROSS JOIN (
-        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi,
-               COUNT(DISTINCT sensor_id) AS sensors FROM w
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
     ) AS agg
+    CROSS JOIN (SELECT AVG(twm) AS twm, COUNT(*) AS sensors FROM per) AS t
 """
 
 # Room and sensor type given by id (key and unit are not needed).
