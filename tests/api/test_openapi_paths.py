@@ -19,6 +19,8 @@ EXPECTED = [
     ("/v1/buildings/{building}/rooms/{room}/average", ["get"]),
     ("/v1/buildings/{building}/rooms/{room}/averages", ["get"]),
     ("/v1/buildings/{building}/averages", ["get"]),
+    ("/v1/sensors/{key}/average", ["get"]),
+    ("/v1/sensors/{key}/averages", ["get"]),
     ("/v1/buildings", ["get"]),
     ("/v1/buildings/{building}", ["get", "put"]),
     ("/v1/buildings/{building}/rooms", ["get"]),
@@ -28,6 +30,7 @@ EXPECTED = [
     ("/v1/tokens", ["post", "get"]),
     ("/v1/tokens/{token_id}", ["delete"]),
     ("/v1/buildings/{building}/rooms/{room}/captures", ["get"]),
+    ("/v1/sensors/{key}/captures", ["get"]),
     ("/v1/buildings/{building}/report", ["get"]),
 ]
 

@@ -42,9 +42,10 @@ ROOM_SENSORS = """
 # naming room and sensor type: {keys} is a CTE `k` with room_id, sensor_type_id, key and unit.
 _WINDOW_OF_KEYS = """
     WITH {keys},{room_sensors},
-    w AS (
-        SELECT c.sensor_id, c.ts, c.value FROM k CROSS JOIN rs JOIN capture c
-          ON c.room_id = k.room_id AND c.sensor_id = rs.sensor_id
+    w AS (  -- sensor_id = ANY: one index descent per sensor, no join
+        SELECT c.sensor_id, c.ts, c.value FROM k JOIN capture c
+          ON c.room_id = k.room_id
+         AND c.sensor_id = ANY(ARRAY(SELECT sensor_id FROM rs))
         WHERE c.ts > :start AND c.ts <= :end
     ),
     prev AS (  -- LATERAL + LIMIT: one backward index step per sensor, not a sort of its history
@@ -62,7 +63,7 @@ _WINDOW_OF_KEYS = """
           AND a.valid_from > COALESCE(prev.ts, CAST(:start AS timestamptz))
     ),
     seg AS (
-        SELECT sensor_id, value,
+        SELECT sensor_id, value, o,
                CAST(EXTRACT(EPOCH FROM COALESCE(
                    LEAD(t0) OVER (PARTITION BY sensor_id ORDER BY t0, o), :end) - t0)
                     AS double precision) AS held
@@ -72,17 +73,17 @@ _WINDOW_OF_KEYS = """
             UNION ALL SELECT sensor_id, t0, 1, CAST(NULL AS double precision) FROM cut
         ) AS p
     ),
-    per AS (
+    per AS (  -- the sensors with a capture in the window (o = 2) and their own means
         SELECT SUM(value * held) / NULLIF(SUM(held) FILTER (WHERE value IS NOT NULL), 0) AS twm
-        FROM seg WHERE sensor_id IN (SELECT sensor_id FROM w) GROUP BY sensor_id
+        FROM seg GROUP BY sensor_id HAVING bool_or(o = 2)
     )
     SELECT k.key, k.unit, agg.n, agg.mean, agg.lo, agg.hi,
-           CASE WHEN agg.n > 0 THEN (SELECT AVG(twm) FROM per) END AS twm,
-           agg.sensors
+           CASE WHEN agg.n > 0 THEN t.twm END AS twm,
+           t.sensors
     FROM k CROSS JOIN (
-        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi,
-               COUNT(DISTINCT sensor_id) AS sensors FROM w
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
     ) AS agg
+    CROSS JOIN (SELECT AVG(twm) AS twm, COUNT(*) AS sensors FROM per) AS t
 """
 
 # Room and sensor type given by id (key and unit are not needed).
@@ -182,29 +183,34 @@ _SERIES_KEYS = (
     ),"""
     + ROOM_SENSORS
 )
-SENSOR_PAIRS = """WITH rs AS (
+SENSOR_PAIRS = """WITH rs AS (  -- one sensor, in each room it has been in
         SELECT DISTINCT room_id, sensor_id FROM sensor_assignment
         WHERE sensor_id = CAST(:sensor_id AS integer)
     )"""
 
 
 def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
-    """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time:
-    `aggregates` (n, s, lo, hi) per (room, sensor) pair of `keys`, then pooled."""
+    """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time.
+
+    A room: one lateral per point over the room's sensors (`sensor_id = ANY`: one index descent
+    per sensor, no join per point). One sensor: the same over the rooms it has been in."""
     alias = source.split()[-1]
+    if keys == _SERIES_KEYS:
+        ids = "ids AS (SELECT array_agg(sensor_id) AS a FROM rs)"
+        match = f"{alias}.room_id = :room_id AND {alias}.sensor_id = ANY(ids.a)"
+    else:
+        ids = "ids AS (SELECT array_agg(room_id) AS a FROM rs)"
+        match = f"{alias}.room_id = ANY(ids.a) AND {alias}.sensor_id = :sensor_id"
     return f"""
-    {keys}
+    {keys}, {ids}
     SELECT p.t, COALESCE(x.n, 0), x.s / x.n, x.lo, x.hi, x.sensors
     FROM {_POINTS}
-    CROSS JOIN LATERAL (  -- one row per point, also for a room without sensors
-        SELECT CAST(SUM(y.n) AS bigint) AS n, SUM(y.s) AS s, MIN(y.lo) AS lo, MAX(y.hi) AS hi,
-               COUNT(DISTINCT y.sensor_id) FILTER (WHERE y.n > 0) AS sensors
-        FROM rs CROSS JOIN LATERAL (
-            SELECT rs.sensor_id, {aggregates}
-            FROM {source}
-            WHERE {alias}.room_id = rs.room_id AND {alias}.sensor_id = rs.sensor_id
-              AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
-        ) AS y
+    CROSS JOIN ids
+    CROSS JOIN LATERAL (
+        SELECT {aggregates}, COUNT(DISTINCT {alias}.sensor_id) AS sensors
+        FROM {source}
+        WHERE {match}
+          AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
     ) AS x
     ORDER BY p.t
     """  # noqa: S608 - fixed fragments; values are bound
@@ -213,7 +219,7 @@ def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
 # From the raw captures: each window is one index range scan per sensor.
 def _raw_series(keys: str) -> str:
     return _window_per_point(
-        "COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi",
+        "CAST(COUNT(*) AS bigint) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi",
         "capture c",
         "c.ts",
         keys,
@@ -224,7 +230,7 @@ def _raw_series(keys: str) -> str:
 # (points are multiples of step since the epoch, so each window is a union of whole buckets).
 def _rollup_series(table: str, keys: str) -> str:
     return _window_per_point(
-        "SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi",
+        "CAST(SUM(r.count) AS bigint) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi",
         f"{table} r",
         "r.bucket",
         keys,
@@ -240,7 +246,7 @@ _BUCKET_SERIES = """
     LEFT JOIN (
         SELECT bucket, CAST(SUM(count) AS bigint) AS n, SUM(sum) AS s,
                MIN(min) AS lo, MAX(max) AS hi,
-               COUNT(DISTINCT sensor_id) AS sensors
+               {sensors} AS sensors
         FROM {table}
         WHERE (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
           AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
@@ -268,7 +274,15 @@ def _statements(keys: str) -> SeriesStatements:
         raw=text(_raw_series(keys)),
         rollup={b: text(_rollup_series(t, keys)) for b, t in _BUCKET_TABLES.items()},
         bucket={
-            b: text(_BUCKET_SERIES.format(keys=keys, points=_POINTS, table=t))
+            b: text(
+                _BUCKET_SERIES.format(
+                    keys=keys,
+                    points=_POINTS,
+                    table=t,
+                    # a room's rows of a bucket: one per sensor; a sensor's: one per room
+                    sensors="COUNT(*)" if keys == _SERIES_KEYS else "1",
+                )
+            )
             for b, t in _BUCKET_TABLES.items()
         },
     )
