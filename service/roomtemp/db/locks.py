@@ -39,6 +39,7 @@ async def lock_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> None:
         {"lock_class": ROOM_LOCK_CLASS, "room_ids": arrays.int_literal(sorted(set(room_ids)))},
     )
 
+
 _SHARE = text(
     "SELECT count(pg_advisory_xact_lock_shared(:lock_class, s)) "
     "FROM unnest(CAST(:sensor_ids AS integer[])) AS s"
