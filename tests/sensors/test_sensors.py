@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
+from roomtemp.__main__ import main
 from roomtemp.db.engine import create_engine
 from roomtemp.rollup import service as rollup
 from tests.conftest import NOW, ClientFactory, make_settings
@@ -348,3 +350,37 @@ def test_silent_sensors_list_and_gauge(
     ):
         time.sleep(0.05)
     assert 'roomtemp_silent_sensors{building="hq"} 1.0' in text
+
+
+def test_cli(
+    db: psycopg.Connection[Any],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    db.execute(
+        "INSERT INTO unknown_sensor (key, first_seen, last_seen, refused)"
+        " VALUES ('zb-9', %s, %s, 4)",
+        (NOW, NOW),
+    )
+    assert main(["sensors", "unknown"]) == 0
+    assert "zb-9" in capsys.readouterr().out
+    args = ["--sensor-type", "temperature", "--building", "hq", "--room", "r1"]
+    assert main(["sensors", "add", "zb-9", *args, "--name", "wall"]) == 0
+    assert main(["sensors", "add", "zb-9", *args]) == 1  # sensor_exists
+    capsys.readouterr()
+    assert main(["sensors", "unknown"]) == 0
+    assert "zb-9" not in capsys.readouterr().out
+    assert main(["sensors", "list", "--building", "hq"]) == 0
+    assert re.search(r"^zb-9 +temperature +hq/r1 ", capsys.readouterr().out, re.M)
+    assert main(["sensors", "move", "zb-9", "--building", "hq", "--room", "r2"]) == 0
+    assert "moved zb-9 to hq/r2" in capsys.readouterr().out
+    assert main(["sensors", "history", "zb-9"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["hq/r1", "hq/r2"]
+    assert main(["sensors", "show", "zb-9"]) == 0
+    assert "hq/r2" in capsys.readouterr().out
+    assert main(["sensors", "delete", "zb-9"]) == 0
+    assert "deleted zb-9" in capsys.readouterr().out
+    assert main(["sensors", "show", "zb-9"]) == 1
