@@ -37,7 +37,9 @@ class SensorKeyConvertor(Convertor[str]):
     "{building}/{room}/{sensor_type}" (three). Never two or four, so `/sensors/{key}/moves` and
     the per-sensor reads of other routers are told apart from the key itself."""
 
-    regex = f"{_SEGMENT}(?:/{_SEGMENT}/{_SEGMENT})?"
+    # Never exactly "unknown" (a reserved key): /sensors/unknown is the list of unknown keys,
+    # and its 405 answers must not advertise the methods of a sensor.
+    regex = f"(?!unknown$){_SEGMENT}(?:/{_SEGMENT}/{_SEGMENT})?"
 
     def convert(self, value: str) -> str:
         return value
