@@ -180,7 +180,7 @@ async def rollup_keys(engine: AsyncEngine, start: datetime, rows: int) -> dict[s
             (r, s, t)
             for r, s, t in await conn.execute(
                 text(
-                    "SELECT c.room_id, c.sensor_type_id, c.ts FROM capture c "
+                    "SELECT c.room_id, c.sensor_id, c.ts FROM capture c "
                     "JOIN room r ON r.id = c.room_id JOIN building b ON b.id = r.building_id "
                     "WHERE b.key = 'bench' AND c.ts >= :a ORDER BY c.ts, c.room_id LIMIT :n"
                 ),
@@ -192,10 +192,10 @@ async def rollup_keys(engine: AsyncEngine, start: datetime, rows: int) -> dict[s
                 (r, s, t)
                 for r, s, t in await conn.execute(
                     text(
-                        "SELECT DISTINCT room_id, sensor_type_id, "
+                        "SELECT DISTINCT room_id, sensor_id, "
                         "roomtemp_bucket(ts, interval '15 minutes') FROM capture "
-                        "WHERE (room_id, sensor_type_id, ts) IN "
-                        "(SELECT * FROM unnest(CAST(:r AS int[]), CAST(:s AS smallint[]), "
+                        "WHERE (room_id, sensor_id, ts) IN "
+                        "(SELECT * FROM unnest(CAST(:r AS int[]), CAST(:s AS int[]), "
                         "CAST(:t AS timestamptz[])))"
                     ),
                     {
@@ -232,11 +232,22 @@ async def preload(
             ),
             {"n": rooms},
         )
+        # Each room's default temperature sensor, as the building/room form would create it.
         await conn.execute(
             text(
-                "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
-                "SELECT :start + m * CAST(:step AS interval), 293.15, r.id, 1 "
-                "FROM room r JOIN building b ON b.id = r.building_id AND b.key = 'pre', "
+                "WITH s AS (INSERT INTO sensor (sensor_type_id, default_room_id) "
+                "SELECT 1, r.id FROM room r JOIN building b ON b.id = r.building_id "
+                "AND b.key = 'pre' RETURNING id, default_room_id) "
+                "INSERT INTO sensor_assignment (sensor_id, valid_from, room_id) "
+                "SELECT id, '-infinity', default_room_id FROM s"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO capture (ts, value, room_id, sensor_id) "
+                "SELECT :start + m * CAST(:step AS interval), 293.15, s.default_room_id, s.id "
+                "FROM sensor s JOIN room r ON r.id = s.default_room_id "
+                "JOIN building b ON b.id = r.building_id AND b.key = 'pre', "
                 "generate_series(0, :m - 1) m"
             ),
             {"start": start, "step": step, "m": rows // rooms},

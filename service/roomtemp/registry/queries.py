@@ -77,7 +77,11 @@ async def upsert_sensor_type(
 
 async def sensor_type_has_captures(conn: AsyncConnection, sensor_type_id: int) -> bool:
     found = await conn.scalar(
-        text("SELECT EXISTS (SELECT 1 FROM capture WHERE sensor_type_id = :id)"),
+        # A sensor determines its type (captures carry the sensor since migration 0007).
+        text(
+            "SELECT EXISTS (SELECT 1 FROM capture c JOIN sensor s ON s.id = c.sensor_id"
+            " WHERE s.sensor_type_id = :id)"
+        ),
         {"id": sensor_type_id},
     )
     return bool(found)
