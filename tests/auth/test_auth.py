@@ -174,7 +174,7 @@ def test_open_paths_are_exactly_the_documented_list(auth_client: AuthClient) -> 
     for route in _routes(app.routes):
         path = route.path
         concrete = path.replace("{name}", "app.js").replace("{token_id}", "0123456789ab")
-        concrete = re.sub(r"\{[a-z_]+\}", "hq", concrete)
+        concrete = re.sub(r"\{[a-z_]+(?::[a-z_]+)?\}", "hq", concrete)  # {key:sensor_key} too
         for method in sorted(getattr(route, "methods", None) or {"GET"}):
             if method == "HEAD":
                 continue
