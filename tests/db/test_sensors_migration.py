@@ -10,6 +10,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -44,6 +45,16 @@ FIRST = datetime(2026, 9, 28, 22, 0, tzinfo=UTC)
 MONTHS = ((2026, 9), (2026, 10), (2026, 11))
 ROLLUPS = ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
 Key = tuple[str, str, str]  # building, room, sensor type
+_PIECES = (
+    "min_ts, max_ts, first_ts, first_value, last_ts, last_value, value_seconds, below_seconds, "
+    "above_seconds, gap_seconds, gap_start"
+)
+#: The value columns of each rollup table (written out here, not taken from the migration).
+ROLLUP_COLUMNS = {
+    "capture_rollup_15m": "bucket, sum, min, max, count",
+    "capture_rollup_1h": f"bucket, sum, min, max, count, {_PIECES}",
+    "capture_rollup_1d": f"bucket, sum, min, max, count, {_PIECES}",
+}
 
 
 def conninfo_of(url: str) -> str:
@@ -113,7 +124,7 @@ def captures(conn: psycopg.Connection[Any], shape: str) -> dict[tuple[Key, datet
 def rollups(conn: psycopg.Connection[Any], shape: str) -> dict[str, dict[Any, tuple[Any, ...]]]:
     out: dict[str, dict[Any, tuple[Any, ...]]] = {}
     for table in ROLLUPS:
-        columns = m0007._columns(table)
+        columns = ROLLUP_COLUMNS[table].split(", ")
         rows = conn.execute(
             f"SELECT b.key, r.key, st.key, {', '.join('f.' + c for c in columns)} FROM {table} f "
             "JOIN room r ON r.id = f.room_id JOIN building b ON b.id = r.building_id "
@@ -305,32 +316,37 @@ def test_old_version_writes_during_the_copy_are_kept(engine_url: str) -> None:
                     "DELETE FROM capture WHERE room_id = 1 AND sensor_type_id = 1 AND ts = %s",
                     (some[1][0],),
                 )
+                run = partial(m0007._in_transaction, auto)
                 for source, target, name in steps[:2]:
-                    m0007._in_transaction(
-                        auto, lambda s=source, t=target, n=name: m0007._copy(auto, s, t, n)
-                    )
-                # A writer inside capture_p202610 holds the copy of that partition back...
+                    m0007._copy(auto, source, target, name, run)
+                # An old-version writer re-sending a capture of room 3 in capture_p202610, not
+                # committed yet, holds back the copy of that room's rows (one batch)...
+                resent = old.execute(
+                    "SELECT ts FROM capture_p202610 WHERE room_id = 3 AND sensor_type_id = 2 "
+                    "ORDER BY ts LIMIT 1"
+                ).fetchall()[0][0]
                 writer = psycopg.connect(info)
-                _old_write(writer, 3, 2, datetime(2026, 10, 20, 1, 2, 3, tzinfo=UTC), 47.5)
-                copier = threading.Thread(
-                    target=lambda: m0007._in_transaction(auto, lambda: m0007._copy(auto, *steps[2]))
-                )
+                _old_write(writer, 3, 2, resent, 47.5)
+                copier = threading.Thread(target=m0007._copy, args=(auto, *steps[2], run))
                 copier.start()
                 deadline = time.monotonic() + 10
                 while not old.execute(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                    "AND relation = 'capture_p202610'::regclass"
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO capture_p202610_0007%'"
                 ).fetchone()[0]:  # type: ignore[index]
                     assert time.monotonic() < deadline, "the copy did not wait for the writer"
                     time.sleep(0.02)
-                writer.commit()  # ...and is copied (and mirrored) once it commits.
+                # ...while new captures of that room and partition, and updates of rows already
+                # copied, do not wait for the copy (they would hit the statement timeout).
+                old.execute("SET statement_timeout = '3s'")
+                _old_write(old, 3, 2, datetime(2026, 10, 21, 5, 0, tzinfo=UTC), 46.0)
+                _old_write(old, 1, 1, some[0][0], 999.75)
+                writer.commit()  # ...and it is copied (and mirrored) once the writer commits.
                 writer.close()
                 copier.join(10)
                 assert not copier.is_alive()
                 for source, target, name in steps[3:]:
-                    m0007._in_transaction(
-                        auto, lambda s=source, t=target, n=name: m0007._copy(auto, s, t, n)
-                    )
+                    m0007._copy(auto, source, target, name, run)
                 # After every copy: writes land in copied tables through the mirror only.
                 _old_write(old, 1, 1, some[0][0], 1000.25)
                 _old_write(old, 2, 1, datetime(2026, 12, 2, 8, 0, tzinfo=UTC), 300.5)
@@ -346,6 +362,7 @@ def test_old_version_writes_during_the_copy_are_kept(engine_url: str) -> None:
         assert rollups(conn, "0007") == want_rollups
         assert want[(("hq", "a", "temperature"), some[0][0])] == 1000.25
         assert (("hq", "a", "temperature"), some[1][0]) not in want
+        assert want[(("lab", "x", "humidity"), resent)] == 47.5
         new_default = conn.execute(
             "SELECT s.key, s.sensor_type_id, a.room_id, a.valid_from = '-infinity' FROM sensor s "
             "JOIN sensor_assignment a ON a.sensor_id = s.id WHERE s.default_room_id = 5"

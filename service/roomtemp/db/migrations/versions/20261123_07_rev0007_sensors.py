@@ -18,6 +18,7 @@ Create Date: 2026-12-07
 """
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -319,25 +320,49 @@ def _build(bind: Connection, citus: bool) -> None:
         )
 
 
-def _copy(bind: Connection, source: str, target: str, name: str) -> None:
-    """Copy one old partition or rollup table into its new table, in its own transaction.
+Run = Callable[[Callable[[], None]], None]
 
-    The SHARE lock holds off writers of this one partition for its copy only (readers go on):
-    a row is then either in the snapshot copied here or written later through the mirror, never
-    lost nor copied stale. ON CONFLICT DO NOTHING: rows the mirror wrote first are already
-    current; a re-run after a failure skips what was copied.
+
+def _copy(bind: Connection, source: str, target: str, name: str, run: Run) -> None:
+    """Copy one old partition or rollup table into its new table, one room per transaction.
+
+    `run` runs each step in its own transaction (online) or in the caller's (Citus, offline).
+    The rows of the room being copied are read FOR SHARE: an old-version update or delete of one
+    of them waits for this one batch, then reaches the new table through the mirror; inserts of
+    new rows never wait. A row is thus either copied at its latest committed value or written
+    through the mirror, never lost, resurrected or stale. ON CONFLICT DO NOTHING: rows the mirror
+    wrote first are already current; a re-run after a failure skips what was copied.
     """
     columns = ", ".join(f"o.{c}" for c in _columns(name))
     # Names from the catalog and this module's constants, not from input.
-    copy = (
+    copy = sa.text(
         f"INSERT INTO {target} ({columns.replace('o.', '')}, room_id, sensor_id) "  # noqa: S608
-        f"SELECT {columns}, o.room_id, s.id FROM {source} o JOIN sensor s "
+        f"SELECT {columns}, o.room_id, s.id "
+        f"FROM (SELECT * FROM {source} WHERE room_id = :room FOR SHARE) o JOIN sensor s "
         "ON s.default_room_id = o.room_id AND s.sensor_type_id = o.sensor_type_id "
         "ON CONFLICT DO NOTHING"
     )
-    bind.execute(sa.text(f"LOCK TABLE {source} IN SHARE MODE"))
-    bind.execute(sa.text(_DEFAULT_SENSORS.format(source=source)))
-    bind.execute(sa.text(copy))
+
+    # Pairs that appear after this scan get their default sensor from the mirror.
+    def default_sensors() -> None:
+        bind.execute(sa.text(_DEFAULT_SENSORS.format(source=source)))
+
+    run(default_sensors)
+    rows, longest, started = 0, 0.0, time.monotonic()
+    for room in bind.scalars(sa.text("SELECT id FROM room ORDER BY id")).all():
+        began = time.monotonic()
+
+        def batch(room: int = room) -> None:
+            nonlocal rows
+            rows += bind.execute(copy, {"room": room}).rowcount
+
+        run(batch)
+        longest = max(longest, time.monotonic() - began)
+    # Operators see how long an update of an existing row could have waited (one batch).
+    log.info(
+        "0007: copied %s: %d rows in %.2f s, longest batch %.2f s",
+        *(source, rows, time.monotonic() - started, longest),
+    )
 
 
 def _in_transaction(bind: Connection, step: Callable[[], None]) -> None:
@@ -394,13 +419,13 @@ def upgrade() -> None:
             _in_transaction(bind, lambda: _build(bind, citus))
         if not citus:
             for source, target, name in _copy_steps(bind):
-                _in_transaction(bind, partial(_copy, bind, source, target, name))
+                _copy(bind, source, target, name, partial(_in_transaction, bind))
     # Back in Alembic's transaction, which also records the revision: the swap is atomic with it.
     if citus:
         # Offline on Citus: the old tables stay locked for writes from the copy to the swap.
         op.execute("LOCK TABLE " + ", ".join(FACTS) + " IN SHARE MODE")
         for source, target, name in _copy_steps(bind):
-            _copy(bind, source, target, name)
+            _copy(bind, source, target, name, lambda step: step())
     _swap(bind)
 
 
