@@ -521,3 +521,44 @@ def test_citus_discovery_on_the_live_schema(database_url: str) -> None:
 
 def quote(name: str) -> str:
     return f'"{name}"'
+
+
+def test_a_run_resumes_after_a_partial_one_and_a_new_partition(engine_url: str) -> None:
+    """A run that stopped after the build (and some copying) is finished by running
+    `roomtemp migrate` again, including a partition `roomtemp maintain` created meanwhile."""
+    engine = create_engine(engine_url, poolclass=pool.NullPool)
+    info = conninfo_of(engine_url)
+    try:
+        with engine.connect() as mig:
+            _phase(mig, lambda: m0007._build(mig, False))
+            mig.commit()
+            first = m0007._copy_steps(mig)[1]
+            mig.commit()
+            auto = mig.execution_options(isolation_level="AUTOCOMMIT")
+            m0007._copy(auto, *first, partial(m0007._in_transaction, auto))
+    finally:
+        engine.dispose()
+    with psycopg.connect(info) as conn:
+        conn.execute(
+            "CREATE TABLE capture_p202701 PARTITION OF capture "
+            "FOR VALUES FROM ('2027-01-01 00:00+00') TO ('2027-02-01 00:00+00')"
+        )
+        _old_write(conn, 2, 1, datetime(2027, 1, 3, tzinfo=UTC), 293.5)
+        want = captures(conn, "0006")
+        want_rollups = rollups(conn, "0006")
+    migrate.upgrade(engine_url)
+    with psycopg.connect(info) as conn:
+        assert captures(conn, "0007") == want
+        assert rollups(conn, "0007") == want_rollups
+        parts = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'capture'::regclass ORDER BY 1"
+        ).fetchall()
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        moved = conn.execute("SELECT count(*) FROM capture_p202701").fetchone()
+    assert moved == (1,)  # moved out of the default partition, where the mirror had put it
+    assert [p[0] for p in parts] == [
+        "capture_default", "capture_p202609", "capture_p202610", "capture_p202611",
+        "capture_p202701",
+    ]  # fmt: skip
+    assert version == ("0007",)

@@ -18,6 +18,7 @@ Create Date: 2026-12-07
 """
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -376,6 +377,30 @@ def _in_transaction(bind: Connection, step: Callable[[], None]) -> None:
     bind.exec_driver_sql("COMMIT")
 
 
+def _add_missing_partitions(bind: Connection) -> None:
+    """Twins for partitions `roomtemp maintain` created since the build (or a failed run)."""
+    new = {p.removesuffix(SUFFIX) for p, _ in _partition_bounds(bind, "capture" + SUFFIX)}
+    for part, bound in _partition_bounds(bind, "capture"):
+        if part in new:
+            continue
+        # Mirrored writes for its range may already sit in the new default partition: move
+        # them into the twin before attaching it (as `roomtemp maintain` moves stray rows).
+        edges = re.fullmatch(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)", bound)
+        if edges is None:
+            raise RuntimeError(f"0007: unexpected partition bound of {part}: {bound}")
+        twin = part + SUFFIX
+        op.execute(f"LOCK TABLE capture_default{SUFFIX} IN ACCESS EXCLUSIVE MODE")
+        op.execute(f"CREATE TABLE {twin} (LIKE capture{SUFFIX})")
+        op.execute(
+            sa.text(
+                f"WITH moved AS (DELETE FROM capture_default{SUFFIX} "  # noqa: S608
+                "WHERE ts >= CAST(:lo AS timestamptz) AND ts < CAST(:hi AS timestamptz) "
+                f"RETURNING *) INSERT INTO {twin} SELECT * FROM moved"
+            ).bindparams(lo=edges[1], hi=edges[2])
+        )
+        op.execute(f"ALTER TABLE capture{SUFFIX} ATTACH PARTITION {twin} {bound}")
+
+
 def _copy_steps(bind: Connection) -> list[tuple[str, str, str]]:
     """(source, target, fact table) of every copy, partition by partition."""
     steps = [(p, p + SUFFIX, "capture") for p, _ in _partition_bounds(bind, "capture")]
@@ -418,6 +443,7 @@ def upgrade() -> None:
         if bind.scalar(sa.text("SELECT to_regclass('sensor')")) is None:
             _in_transaction(bind, lambda: _build(bind, citus))
         if not citus:
+            _in_transaction(bind, lambda: _add_missing_partitions(bind))
             for source, target, name in _copy_steps(bind):
                 _copy(bind, source, target, name, partial(_in_transaction, bind))
     # Back in Alembic's transaction, which also records the revision: the swap is atomic with it.
@@ -426,7 +452,9 @@ def upgrade() -> None:
         op.execute("LOCK TABLE " + ", ".join(FACTS) + " IN SHARE MODE")
         for source, target, name in _copy_steps(bind):
             _copy(bind, source, target, name, lambda step: step())
+    started = time.monotonic()
     _swap(bind)
+    log.info("0007: swapped in %.2f s, committed with the revision", time.monotonic() - started)
 
 
 # Frozen (0004): the 15-minute rollups from the raw captures.
