@@ -8,9 +8,21 @@ was in at the capture's time, and the Citus distribution column.
 
 Every (room, sensor type) with data gets its room's default sensor (key NULL, default_room_id set,
 assigned to the room since -infinity), and its captures and rollup rows become that sensor's: no
-value changes. The downgrade maps every sensor back to its type; where two sensors of one room and
-type hold a capture at the same instant, the one with the lowest id (the default sensor first) is
-kept.
+value changes.
+
+Online upgrade (docs/data-lifecycle.md, "Upgrading to sensors"): (1) one short transaction builds
+the new tables beside the old ones (`capture_0007` with the same partitions, the rollups) and a
+trigger on each old fact table that mirrors every write of a not-yet-upgraded pod into the new
+one; (2) the copy, one (partition or rollup table, room) per transaction, its rows read FOR SHARE
+(inserts never wait; an update of a row being copied waits for that one batch); (3) one short
+transaction, lock_timeout 5 s, drops the old tables and renames the new ones, committed with the
+revision. A failed run is finished by running it again. On Citus the copy runs with the old
+tables locked for writes (a trigger on a shard cannot write another distributed table).
+
+The downgrade is offline (one transaction, writers wait) and exact for the old shape: every
+sensor maps back to its type; where several sensors of one room and type hold a capture at the
+same instant, the room's default sensor's is kept, else the lowest sensor id's; the rollups are
+rebuilt from the captures kept by the frozen backfills of 0004 and 0006.
 
 Revision ID: 0007
 Revises: 0006
@@ -556,6 +568,8 @@ def downgrade() -> None:
     """
     bind = op.get_bind()
     citus = citus_installed(bind)
+    # Writers wait from here to the commit: a write after the copy's snapshot would be lost.
+    op.execute("LOCK TABLE " + ", ".join(FACTS) + " IN SHARE MODE")
     for name in FACTS:
         _create_fact(name, name + SUFFIX, "sensor_type_id", "smallint")
         if citus:
