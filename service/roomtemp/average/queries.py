@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import driver
@@ -18,53 +18,82 @@ class WindowStats:
     min: float | None
     max: float | None
     time_weighted_mean: float | None = None
+    sensors: int = 0
 
 
-# The window is (start, end]. For the time-weighted mean each capture holds its value until the
-# next one (or the window end); the stretch before the first capture takes the last value from
-# before the window (carried to `start`) when there is one. One text for both ways of naming the
-# room and sensor type: {keys} is a CTE `k` with room_id, sensor_type_id, key and unit.
+# The sensors of a sensor type that have been in room k (their captures there are attributed to
+# it): from the assignment history, a handful of rows. Needs a CTE `k` with room_id and
+# sensor_type_id; each sensor's captures are then one index range scan on (room, sensor, ts).
+ROOM_SENSORS = """
+    rs AS (
+        SELECT DISTINCT a.room_id, a.sensor_id FROM k
+        JOIN sensor_assignment a ON a.room_id = k.room_id
+        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = k.sensor_type_id
+    )"""
+
+# The window is (start, end]. count/mean/min/max pool every capture of the room's sensors of the
+# type. Time-weighted mean: per sensor, each capture holds its value until that sensor's next
+# capture in this room, the window end, or the sensor's next assignment change (a move), whichever
+# comes first; the sensor's last capture in this room at or before `start` carries to `start`.
+# The room's value is the plain mean of the per-sensor means of the sensors with a capture in the
+# window (held time 0: left out). A move is a `cut` row without a value: it ends the segment
+# before it and holds nothing itself. Order within a time: carry-in, cut, capture (a capture at
+# the instant of a move belongs to the room the sensor moved to). One text for both ways of
+# naming room and sensor type: {keys} is a CTE `k` with room_id, sensor_type_id, key and unit.
 _WINDOW_OF_KEYS = """
-    WITH {keys},
+    WITH {keys},{room_sensors},
     w AS (
-        SELECT c.ts, c.value FROM k JOIN capture c
-          ON c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+        SELECT c.sensor_id, c.ts, c.value FROM k CROSS JOIN rs JOIN capture c
+          ON c.room_id = k.room_id AND c.sensor_id = rs.sensor_id
         WHERE c.ts > :start AND c.ts <= :end
     ),
-    prev AS (  -- LATERAL + LIMIT: one backward index step, not a sort of the room's history
-        SELECT p.value FROM k CROSS JOIN LATERAL (
-            SELECT c.value FROM capture c
-            WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
-              AND c.ts <= :start
+    prev AS (  -- LATERAL + LIMIT: one backward index step per sensor, not a sort of its history
+        SELECT rs.sensor_id, p.ts, p.value FROM k CROSS JOIN rs CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = k.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :start
             ORDER BY c.ts DESC LIMIT 1
         ) AS p
     ),
+    cut AS (  -- moves that can end a held stretch: after the carried capture, up to the end
+        SELECT a.sensor_id, GREATEST(a.valid_from, CAST(:start AS timestamptz)) AS t0
+        FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
+        LEFT JOIN prev ON prev.sensor_id = rs.sensor_id
+        WHERE a.valid_from <= :end
+          AND a.valid_from > COALESCE(prev.ts, CAST(:start AS timestamptz))
+    ),
     seg AS (
-        SELECT value,
-               CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(ts) OVER (ORDER BY ts), :end) - ts)
+        SELECT sensor_id, value,
+               CAST(EXTRACT(EPOCH FROM COALESCE(
+                   LEAD(t0) OVER (PARTITION BY sensor_id ORDER BY t0, o), :end) - t0)
                     AS double precision) AS held
         FROM (
-            SELECT ts, value FROM w
-            UNION ALL SELECT CAST(:start AS timestamptz), value FROM prev
+            SELECT sensor_id, ts AS t0, 2 AS o, value FROM w
+            UNION ALL SELECT sensor_id, CAST(:start AS timestamptz), 0, value FROM prev
+            UNION ALL SELECT sensor_id, t0, 1, CAST(NULL AS double precision) FROM cut
         ) AS p
+    ),
+    per AS (
+        SELECT SUM(value * held) / NULLIF(SUM(held) FILTER (WHERE value IS NOT NULL), 0) AS twm
+        FROM seg WHERE sensor_id IN (SELECT sensor_id FROM w) GROUP BY sensor_id
     )
     SELECT k.key, k.unit, agg.n, agg.mean, agg.lo, agg.hi,
-           CASE WHEN agg.n > 0 THEN
-               (SELECT SUM(value * held) / NULLIF(SUM(held), 0) FROM seg)
-           END AS twm
+           CASE WHEN agg.n > 0 THEN (SELECT AVG(twm) FROM per) END AS twm,
+           agg.sensors
     FROM k CROSS JOIN (
-        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi,
+               COUNT(DISTINCT sensor_id) AS sensors FROM w
     ) AS agg
 """
 
 # Room and sensor type given by id (key and unit are not needed).
 _WINDOW = text(
     _WINDOW_OF_KEYS.format(
+        room_sensors=ROOM_SENSORS,
         keys="""k AS (
         SELECT CAST(:room_id AS integer) AS room_id,
                CAST(:sensor_type_id AS smallint) AS sensor_type_id,
                CAST(NULL AS text) AS key, CAST(NULL AS text) AS unit
-    )"""
+    )""",
     )
 )
 
@@ -92,12 +121,13 @@ class KeyedWindowStats:
 # (one round trip for the dashboards' hottest query). No row: the room or sensor type is unknown.
 _WINDOW_BY_KEYS = text(
     _WINDOW_OF_KEYS.format(
+        room_sensors=ROOM_SENSORS,
         keys="""k AS (
         SELECT r.id AS room_id, st.id AS sensor_type_id, st.key, st.unit
         FROM room r JOIN building b ON b.id = r.building_id
         CROSS JOIN sensor_type st
         WHERE b.key = :building AND r.key = :room AND st.key = :sensor_type
-    )"""
+    )""",
     )
 )
 
@@ -136,74 +166,125 @@ class SeriesPoint:
     mean: float | None
     min: float | None
     max: float | None
+    sensors: int = 0
 
 
 # The points first, first + step, … last of a series.
 _POINTS = """generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
                          CAST(:step AS interval)) AS p(t)"""
 
+# The (room, sensor) pairs `rs` a series reads: a room's sensors of a type (room and sensor type
+# by id, ROOM_SENSORS), or one sensor in every room it has been in.
+_SERIES_KEYS = (
+    """WITH k AS (
+        SELECT CAST(:room_id AS integer) AS room_id,
+               CAST(:sensor_type_id AS smallint) AS sensor_type_id
+    ),"""
+    + ROOM_SENSORS
+)
+SENSOR_PAIRS = """WITH rs AS (
+        SELECT DISTINCT room_id, sensor_id FROM sensor_assignment
+        WHERE sensor_id = CAST(:sensor_id AS integer)
+    )"""
 
-def _window_per_point(columns: str, aggregates: str, source: str, ts: str) -> str:
-    """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time."""
+
+def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
+    """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time:
+    `aggregates` (n, s, lo, hi) per (room, sensor) pair of `keys`, then pooled."""
     alias = source.split()[-1]
     return f"""
-    SELECT p.t, {columns}
+    {keys}
+    SELECT p.t, COALESCE(x.n, 0), x.s / x.n, x.lo, x.hi, x.sensors
     FROM {_POINTS}
-    CROSS JOIN LATERAL (
-        SELECT {aggregates}
-        FROM {source}
-        WHERE {alias}.room_id = :room_id AND {alias}.sensor_type_id = :sensor_type_id
-          AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
-    ) AS a
+    CROSS JOIN LATERAL (  -- one row per point, also for a room without sensors
+        SELECT CAST(SUM(y.n) AS bigint) AS n, SUM(y.s) AS s, MIN(y.lo) AS lo, MAX(y.hi) AS hi,
+               COUNT(DISTINCT y.sensor_id) FILTER (WHERE y.n > 0) AS sensors
+        FROM rs CROSS JOIN LATERAL (
+            SELECT rs.sensor_id, {aggregates}
+            FROM {source}
+            WHERE {alias}.room_id = rs.room_id AND {alias}.sensor_id = rs.sensor_id
+              AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
+        ) AS y
+    ) AS x
     ORDER BY p.t
     """  # noqa: S608 - fixed fragments; values are bound
 
 
-# From the raw captures: each window is an index range scan.
-_SERIES = text(
-    _window_per_point(
-        "a.n, a.mean, a.lo, a.hi",
-        "COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi",
+# From the raw captures: each window is one index range scan per sensor.
+def _raw_series(keys: str) -> str:
+    return _window_per_point(
+        "COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi",
         "capture c",
         "c.ts",
+        keys,
     )
-)
 
 
 # The same series from the rollup tables, for a step and window that are multiples of the bucket
 # (points are multiples of step since the epoch, so each window is a union of whole buckets).
-def _rollup_series(table: str) -> str:
+def _rollup_series(table: str, keys: str) -> str:
     return _window_per_point(
-        "COALESCE(a.n, 0), a.s / a.n, a.lo, a.hi",
         "SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi",
         f"{table} r",
         "r.bucket",
+        keys,
     )
 
 
-# When the window is one bucket, each point is the bucket ending at it: one range scan, joined.
+# When the window is one bucket, each point is the bucket ending at it: one range scan per
+# sensor, pooled per bucket (a rollup row exists only for a sensor with captures in it).
 _BUCKET_SERIES = """
-    SELECT p.t, COALESCE(r.count, 0), r.sum / r.count, r.min, r.max
+    {keys}
+    SELECT p.t, COALESCE(r.n, 0), r.s / r.n, r.lo, r.hi, COALESCE(r.sensors, 0)
     FROM {points}
     LEFT JOIN (
-        SELECT bucket, count, sum, min, max FROM {table}
-        WHERE room_id = :room_id AND sensor_type_id = :sensor_type_id
+        SELECT bucket, CAST(SUM(count) AS bigint) AS n, SUM(sum) AS s,
+               MIN(min) AS lo, MAX(max) AS hi,
+               COUNT(DISTINCT sensor_id) AS sensors
+        FROM {table}
+        WHERE (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
           AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
+        GROUP BY bucket
     ) AS r ON r.bucket = p.t
     ORDER BY p.t
 """
-SERIES_15M = text(_rollup_series("capture_rollup_15m"))
-SERIES_1H = text(_rollup_series("capture_rollup_1h"))
-ROLLUP_SERIES = {timedelta(hours=1): SERIES_1H, timedelta(minutes=15): SERIES_15M}
-BUCKET_SERIES = {
-    timedelta(hours=1): text(_BUCKET_SERIES.format(points=_POINTS, table="capture_rollup_1h")),
-    timedelta(minutes=15): text(_BUCKET_SERIES.format(points=_POINTS, table="capture_rollup_15m")),
+_BUCKET_TABLES = {
+    timedelta(hours=1): "capture_rollup_1h",
+    timedelta(minutes=15): "capture_rollup_15m",
 }
+
+
+@dataclass(frozen=True)
+class SeriesStatements:
+    """The series statements over one kind of (room, sensor) pairs."""
+
+    raw: TextClause
+    rollup: dict[timedelta, TextClause]  # by bucket, widest first
+    bucket: dict[timedelta, TextClause]
+
+
+def _statements(keys: str) -> SeriesStatements:
+    return SeriesStatements(
+        raw=text(_raw_series(keys)),
+        rollup={b: text(_rollup_series(t, keys)) for b, t in _BUCKET_TABLES.items()},
+        bucket={
+            b: text(_BUCKET_SERIES.format(keys=keys, points=_POINTS, table=t))
+            for b, t in _BUCKET_TABLES.items()
+        },
+    )
+
+
+ROOM_SERIES = _statements(_SERIES_KEYS)
+SENSOR_SERIES = _statements(SENSOR_PAIRS)
+# The rolling-window rollup statements of a room by name (bench/run.py times them).
+_SERIES = ROOM_SERIES.raw
+SERIES_15M = ROOM_SERIES.rollup[timedelta(minutes=15)]
+SERIES_1H = ROOM_SERIES.rollup[timedelta(hours=1)]
 
 
 def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
     """The widest rollup bucket that both step and window are multiples of, if any."""
-    for bucket in ROLLUP_SERIES:  # widest first
+    for bucket in _BUCKET_TABLES:  # widest first
         if step % bucket == timedelta(0) and window % bucket == timedelta(0):
             return bucket
     return None
@@ -211,7 +292,7 @@ def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
 
 async def select_series(
     conn: AsyncConnection,
-    room_id: int,
+    room_id: int | None,
     sensor_type_id: int,
     *,
     first: datetime,
@@ -219,19 +300,23 @@ async def select_series(
     step: timedelta,
     window: timedelta,
     bucket: timedelta | None,
+    sensor_id: int | None = None,
 ) -> list[SeriesPoint]:
     """The points first, first + step, … last; from the raw captures, or from the rollups of
-    `bucket` (see rollup_bucket)."""
+    `bucket` (see rollup_bucket). A room's sensors of the type pooled, or (`sensor_id`) one
+    sensor in every room it has been in."""
+    statements = ROOM_SERIES if sensor_id is None else SENSOR_SERIES
     if bucket is None:
-        query = _SERIES
+        query = statements.raw
     else:
-        query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
+        query = statements.bucket[bucket] if window == bucket else statements.rollup[bucket]
     # The series statements all take the same parameters.
     rows = await conn.execute(
         query,
         {
             "room_id": room_id,
             "sensor_type_id": sensor_type_id,
+            "sensor_id": sensor_id,
             "first": first,
             "last": last,
             "step": step,
@@ -249,23 +334,41 @@ class RoomWindowStats:
     min: float | None
     max: float | None
     last_ts: datetime | None
+    sensors: int = 0
 
 
+# Per room: its sensors of the type (assignment history), per sensor the window's aggregates and
+# newest capture at or before the end (index range scans on (room, sensor, ts)), then pooled.
 _OVERVIEW = text(
     """
-    SELECT r.key, a.n, a.mean, a.lo, a.hi, l.last_ts
+    WITH rs AS (
+        SELECT DISTINCT a.room_id, a.sensor_id
+        FROM room r
+        JOIN sensor_assignment a ON a.room_id = r.id
+        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
+        WHERE r.building_id = :building_id
+    ),
+    per AS (
+        SELECT rs.room_id, a.n, a.s, a.lo, a.hi, l.last_ts
+        FROM rs
+        CROSS JOIN LATERAL (
+            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi
+            FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+              AND c.ts > :start AND c.ts <= :end
+        ) AS a
+        CROSS JOIN LATERAL (
+            SELECT MAX(c.ts) AS last_ts FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :end
+        ) AS l
+    )
+    SELECT r.key, CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / SUM(per.n),
+           MIN(per.lo), MAX(per.hi),
+           MAX(per.last_ts), COUNT(*) FILTER (WHERE per.n > 0)
     FROM room r
-    CROSS JOIN LATERAL (
-        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi
-        FROM capture c
-        WHERE c.room_id = r.id AND c.sensor_type_id = :sensor_type_id
-          AND c.ts > :start AND c.ts <= :end
-    ) AS a
-    CROSS JOIN LATERAL (
-        SELECT MAX(c.ts) AS last_ts FROM capture c
-        WHERE c.room_id = r.id AND c.sensor_type_id = :sensor_type_id AND c.ts <= :end
-    ) AS l
+    LEFT JOIN per ON per.room_id = r.id
     WHERE r.building_id = :building_id
+    GROUP BY r.id, r.key
     ORDER BY r.key
     """
 )
@@ -279,3 +382,98 @@ async def select_building_window_stats(
         {"building_id": building_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
     )
     return [RoomWindowStats(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class SensorRow:
+    id: int
+    #: the key in the API: registered key, or "{building}/{room}/{sensor_type}" for a default
+    api_key: str
+    sensor_type_id: int
+    sensor_type: str
+    unit: str
+    #: where it is now (its latest assignment)
+    building: str
+    room: str
+    room_id: int
+
+
+# By registered key, or (when the key has the default form) by its default room and type; one
+# statement either way. Where it is now: the assignment with the latest valid_from.
+_SENSOR = text(
+    """
+    SELECT se.id,
+           COALESCE(se.key, db.key || '/' || dr.key || '/' || st.key),
+           st.id, st.key, st.unit, cb.key, cr.key, cr.id
+    FROM sensor se
+    JOIN sensor_type st ON st.id = se.sensor_type_id
+    LEFT JOIN room dr ON dr.id = se.default_room_id
+    LEFT JOIN building db ON db.id = dr.building_id
+    CROSS JOIN LATERAL (
+        SELECT a.room_id FROM sensor_assignment a
+        WHERE a.sensor_id = se.id ORDER BY a.valid_from DESC LIMIT 1
+    ) AS now
+    JOIN room cr ON cr.id = now.room_id
+    JOIN building cb ON cb.id = cr.building_id
+    WHERE (CAST(:key AS text) IS NOT NULL AND se.key = :key)
+       OR (se.key IS NULL AND db.key = :building AND dr.key = :room AND st.key = :sensor_type)
+    """
+)
+
+
+async def select_sensor(conn: AsyncConnection, key: str) -> SensorRow | None:
+    parts = key.split("/")
+    if len(parts) == 3:
+        params = {"key": None, "building": parts[0], "room": parts[1], "sensor_type": parts[2]}
+    else:
+        params = {"key": key, "building": None, "room": None, "sensor_type": None}
+    row = (await conn.execute(_SENSOR, params)).one_or_none()
+    return None if row is None else SensorRow(*row)
+
+
+# One sensor's own statistics over (start, end], in whichever rooms its captures are: each
+# capture holds its value until the sensor's next capture or the window end; its last capture at
+# or before `start` carries to `start`.
+_SENSOR_WINDOW = text(
+    f"""{SENSOR_PAIRS},
+    w AS (
+        SELECT c.ts, c.value FROM rs JOIN capture c
+          ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+        WHERE c.ts > :start AND c.ts <= :end
+    ),
+    prev AS (
+        SELECT p.ts, p.value FROM rs CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :start
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS p
+        ORDER BY p.ts DESC LIMIT 1
+    ),
+    seg AS (
+        SELECT value,
+               CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(ts) OVER (ORDER BY ts), :end) - ts)
+                    AS double precision) AS held
+        FROM (
+            SELECT ts, value FROM w
+            UNION ALL SELECT CAST(:start AS timestamptz), value FROM prev
+        ) AS p
+    )
+    SELECT agg.n, agg.mean, agg.lo, agg.hi,
+           CASE WHEN agg.n > 0 THEN
+               (SELECT SUM(value * held) / NULLIF(SUM(held), 0) FROM seg)
+           END AS twm,
+           CASE WHEN agg.n > 0 THEN 1 ELSE 0 END
+    FROM (
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
+    ) AS agg
+    """  # noqa: S608 - fixed fragments; values are bound
+)
+
+
+async def select_sensor_window_stats(
+    conn: AsyncConnection, sensor_id: int, start: datetime, end: datetime
+) -> WindowStats:
+    row = (
+        await conn.execute(_SENSOR_WINDOW, {"sensor_id": sensor_id, "start": start, "end": end})
+    ).one()
+    return WindowStats(*row)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 _COUNT = "Captures in the window"
+_SENSORS = "Sensors with at least one capture in the window (a room pools all its sensors)"
 
 
 class RoomAverageOut(BaseModel):
@@ -21,8 +22,10 @@ class RoomAverageOut(BaseModel):
     min: float | None
     max: float | None
     time_weighted_mean: float | None = Field(
-        description="Each capture holds its value until the next one or the window end"
+        description="Mean of each sensor's own time-weighted mean: each capture holds its value "
+        "until that sensor's next capture, a move of the sensor, or the window end"
     )
+    sensors: int = Field(description=_SENSORS)
 
 
 class PointOut(BaseModel):
@@ -31,6 +34,7 @@ class PointOut(BaseModel):
     mean: float | None
     min: float | None
     max: float | None
+    sensors: int = Field(description=_SENSORS)
 
 
 class RoomSeriesOut(BaseModel):
@@ -50,6 +54,7 @@ class RoomStatsOut(BaseModel):
     min: float | None
     max: float | None
     last_ts: datetime | None = Field(description="Newest capture at or before the window end")
+    sensors: int = Field(description=_SENSORS)
 
 
 class BuildingAveragesOut(BaseModel):
@@ -59,3 +64,28 @@ class BuildingAveragesOut(BaseModel):
     window_start: datetime
     window_end: datetime
     rooms: list[RoomStatsOut]
+
+
+class SensorAverageOut(BaseModel):
+    sensor: str = Field(description="Registered key, or a default sensor's building/room/type")
+    sensor_type: str
+    unit: str
+    window_start: datetime = Field(description="Exclusive start of the window")
+    window_end: datetime = Field(description="Inclusive end of the window")
+    count: int = Field(description="The sensor's captures in the window, in any room")
+    mean: float | None
+    min: float | None
+    max: float | None
+    time_weighted_mean: float | None = Field(
+        description="Each capture holds its value until the sensor's next one or the window end"
+    )
+    sensors: int = Field(description="1 when the sensor has a capture in the window, else 0")
+
+
+class SensorSeriesOut(BaseModel):
+    sensor: str
+    sensor_type: str
+    unit: str
+    window: str
+    step: str
+    points: list[PointOut]
