@@ -18,10 +18,14 @@ import psycopg
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import make_url
 
+from roomtemp.app import create_app
+from roomtemp.clock import fixed_clock
 from roomtemp.db import migrate
+from roomtemp.settings import Settings
 from tests import reference
 
 MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0007_sensors.py"))
@@ -138,7 +142,7 @@ def rollups(conn: psycopg.Connection[Any], shape: str) -> dict[str, dict[Any, tu
 def windows() -> list[tuple[datetime, datetime]]:
     """Rolling windows ending across the data (and before and after it), several lengths."""
     ends = [FIRST + timedelta(hours=h) for h in range(-5, 24 * 75, 37)]
-    spans = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=9), timedelta(days=3))
+    spans = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=9), timedelta(days=1))
     return [(end - span, end) for end in ends for span in spans]
 
 
@@ -180,6 +184,104 @@ def assert_close(a: dict[Any, tuple[Any, ...]], b: dict[Any, tuple[Any, ...]]) -
                 assert x == y, k
             else:
                 assert x == pytest.approx(y, rel=1e-9, abs=1e-9), k
+
+
+def _span(d: timedelta) -> str:
+    minutes = int(d.total_seconds() // 60)
+    return f"{minutes // 1440}d" if minutes % 1440 == 0 else f"{minutes}m"
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def assert_api_agrees(url: str, rows: dict[tuple[Key, datetime], float]) -> None:
+    """The app's own reads on the migrated database (latest-style averages at every window of
+    `windows()`, hourly and daily series) against the reference over the 0006 rows."""
+    stats = statistics(rows, None)
+    app = create_app(
+        Settings(_env_file=None, database_url=url, auth_required=False),
+        clock=fixed_clock(FIRST + timedelta(days=80)),
+    )
+    with TestClient(app) as client:
+        for (key, start, end), want in stats.items():
+            b, r, t = key
+            got = client.get(
+                f"/v1/buildings/{b}/rooms/{r}/average",
+                params={"sensor_type": t, "at": _iso(end), "window": _span(end - start)},
+            )
+            assert got.status_code == 200, got.text
+            body = got.json()
+            have = tuple(
+                body[f] for f in ("count", "mean", "min", "max", "time_weighted_mean", "sensors")
+            )
+            assert_close({key: have}, {key: want})
+        series_spans = (
+            (FIRST + timedelta(days=20), timedelta(days=10), timedelta(hours=1)),
+            (FIRST - timedelta(days=1), timedelta(days=75), timedelta(days=1)),
+        )
+        for key in {k for k, _ in rows}:
+            b, r, t = key
+            mine = {ts: v for (k, ts), v in rows.items() if k == key}
+            for start, length, step in series_spans:
+                got = client.get(
+                    f"/v1/buildings/{b}/rooms/{r}/averages",
+                    params={
+                        "sensor_type": t, "from": _iso(start), "to": _iso(start + length),
+                        "step": _span(step), "window": _span(step),
+                    },
+                )  # fmt: skip
+                assert got.status_code == 200, got.text
+                points = got.json()["points"]
+                times = reference.series_times(start, start + length, step)
+                assert [datetime.fromisoformat(p["t"]) for p in points] == times
+                for p in points:
+                    end = datetime.fromisoformat(p["t"])
+                    e = reference.window(mine, end - step, end)
+                    have = (p["count"], p["mean"], p["min"], p["max"], p["sensors"])
+                    want = (e.count, e.mean, e.min, e.max, 1 if e.count else 0)
+                    assert_close({(key, end): have}, {(key, end): want})
+
+
+def reports(url: str) -> dict[tuple[str, str, str], Any]:
+    """The period reports of both buildings and types (whole data, and odd edges), as JSON."""
+    app = create_app(
+        Settings(_env_file=None, database_url=url, auth_required=False),
+        clock=fixed_clock(FIRST + timedelta(days=80)),
+    )
+    periods = (
+        (FIRST, FIRST + timedelta(days=75)),
+        (FIRST + timedelta(days=10, hours=7, minutes=3), FIRST + timedelta(days=40, hours=13)),
+    )
+    out: dict[tuple[str, str, str], Any] = {}
+    with TestClient(app) as client:
+        for b in ("hq", "lab"):
+            for t in TYPES:
+                for start, end in periods:
+                    got = client.get(
+                        f"/v1/buildings/{b}/report",
+                        params={"sensor_type": t, "from": _iso(start), "to": _iso(end)},
+                    )
+                    assert got.status_code == 200, got.text
+                    out[(b, t, _iso(start))] = got.json()
+    return out
+
+
+def assert_same_json(a: Any, b: Any) -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_same_json(a[k], b[k])
+    elif isinstance(a, list):
+        assert isinstance(b, list)
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert_same_json(x, y)
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+    else:
+        assert a == b
 
 
 def sensor_of(conn: psycopg.Connection[Any]) -> dict[tuple[Key, datetime], int]:
@@ -231,6 +333,9 @@ def test_populated_database_up_down_up_is_exact(empty_database_url: str) -> None
             "SELECT count(*) FROM pg_proc WHERE proname LIKE 'roomtemp\\_0007%'"
         ).fetchone()
     assert_close(after_stats, stats)
+    assert_api_agrees(url, before)
+    first_reports = reports(url)
+    assert any(r["rooms"] for r in first_reports.values())
     assert leftovers == (0,)
     assert functions == (0,)
 
@@ -246,6 +351,9 @@ def test_populated_database_up_down_up_is_exact(empty_database_url: str) -> None
     with psycopg.connect(conninfo_of(url)) as conn:
         assert captures(conn, "0007") == before
         again = rollups(conn, "0007")
+    assert_api_agrees(url, before)
+    # Reports read the 1 h / 1 d pieces: rebuilt by the downgrade, copied by the upgrade again.
+    assert_same_json(reports(url), first_reports)
     for table in ROLLUPS:
         assert_close(again[table], before_rollups[table])
 
