@@ -168,9 +168,9 @@ def _sql_values(start: datetime, end: datetime, interval_ms: int, unit: str) -> 
     }
 
 
-def _targets(name: str) -> dict[str, str]:
+def _targets(name: str) -> dict[int, str]:
     dashboard = json.loads((DASHBOARDS / name).read_text())
-    return {p["type"]: p["targets"][0]["rawSql"] for p in dashboard["panels"]}
+    return {p["id"]: p["targets"][0]["rawSql"] for p in dashboard["panels"]}
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -186,9 +186,7 @@ def test_postgres_series_equals_the_api(
     interval_ms: int,
 ) -> None:
     start = NOW - span - timedelta(seconds=30)  # not on a step boundary
-    sql = _render(
-        _targets("roomtemp-postgres.json")["timeseries"], _sql_values(start, NOW, interval_ms, unit)
-    )
+    sql = _render(_targets("roomtemp-postgres.json")[2], _sql_values(start, NOW, interval_ms, unit))
     rows = db.execute(sql).fetchall()
     step = f"{max(interval_ms, 60_000) // 60_000}m"  # the SQL clamps to one minute, as the API
     api = seeded.get(
@@ -198,9 +196,9 @@ def test_postgres_series_equals_the_api(
     assert len(rows) == len(api) > 0
     assert any(p["count"] == 0 for p in api)
     assert any(p["count"] > 0 for p in api)
-    for (t, mean, low, high, count), p in zip(rows, api, strict=True):
+    for (t, mean, low, high, count, sensors), p in zip(rows, api, strict=True):
         assert t == datetime.fromisoformat(p["t"])
-        assert count == p["count"]
+        assert (count, sensors) == (p["count"], p["sensors"])
         for got, want in ((mean, p["mean"]), (low, p["min"]), (high, p["max"])):
             assert (got is None and want is None) or float(got) == pytest.approx(want, abs=1e-9)
 
@@ -209,13 +207,13 @@ def test_postgres_series_equals_the_api(
 def test_postgres_rooms_table_equals_the_api(
     seeded: TestClient, db: psycopg.Connection[Any], unit: str
 ) -> None:
-    sql = _render(_targets("roomtemp-postgres.json")["table"], _sql_values(NOW, NOW, 60_000, unit))
+    sql = _render(_targets("roomtemp-postgres.json")[1], _sql_values(NOW, NOW, 60_000, unit))
     rows = db.execute(sql).fetchall()
     api = seeded.get("/v1/buildings/hq/averages", params={"at": NOW.isoformat(), "unit": unit})
     rooms = api.json()["rooms"]
     assert [r[0] for r in rows] == [r["room"] for r in rooms] == ["3.14", "empty", "lobby"]
-    for (_room, mean, low, high, count, last_ts), want in zip(rows, rooms, strict=True):
-        assert count == want["count"]
+    for (_room, mean, low, high, count, sensors, last_ts), want in zip(rows, rooms, strict=True):
+        assert (count, sensors) == (want["count"], want["sensors"])
         assert last_ts == datetime.fromisoformat(want["last_ts"])
         for got, exp in ((mean, want["mean"]), (low, want["min"]), (high, want["max"])):
             assert (got is None and exp is None) or float(got) == pytest.approx(exp, abs=1e-9)
