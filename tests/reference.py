@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,3 +52,98 @@ def series_times(start: datetime, end: datetime, step: timedelta) -> list[dateti
             out.append(t)
         t += step
     return out
+
+
+# Rooms with several sensors (issue 15). Independent of the SQL: plain lists, brute force.
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """One sensor: its captures after last-write-wins (ts → value) and where it was over time,
+    (valid_from, room) in time order, the first valid_from None for '-infinity'."""
+
+    captures: Mapping[datetime, float]
+    assignments: Sequence[tuple[datetime | None, str]]
+
+    def room_at(self, t: datetime) -> str:
+        room = self.assignments[0][1]
+        for valid_from, r in self.assignments:
+            if valid_from is None or valid_from <= t:
+                room = r
+        return room
+
+    def next_change_after(self, t: datetime) -> datetime | None:
+        later = [v for v, _ in self.assignments if v is not None and v > t]
+        return min(later, default=None)
+
+    def in_room(self, room: str) -> list[tuple[datetime, float]]:
+        """Its captures attributed to `room` (where it was at their ts), in time order."""
+        return [(t, v) for t, v in sorted(self.captures.items()) if self.room_at(t) == room]
+
+
+@dataclass(frozen=True)
+class Pooled:
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    time_weighted_mean: float | None
+    sensors: int
+    last_ts: datetime | None
+
+
+def _sensor_twm(
+    sensor: Sensor, caps: list[tuple[datetime, float]], start: datetime, end: datetime
+) -> float | None:
+    """One sensor's time-weighted mean over (start, end] of its captures `caps` in one room."""
+    inside = [(t, v) for t, v in caps if start < t <= end]
+    before = [(t, v) for t, v in caps if t <= start]
+    # (from, value, capture ts): the carried value holds from `start`
+    held = ([(start, before[-1][1], before[-1][0])] if before else []) + [
+        (t, v, t) for t, v in inside
+    ]
+    weights = []
+    for i, (frm, _, ts) in enumerate(held):
+        stop = held[i + 1][0] if i + 1 < len(held) else end
+        change = sensor.next_change_after(ts)
+        if change is not None and change < stop:
+            stop = change
+        weights.append(max(0.0, (stop - frm).total_seconds()))
+    total = sum(weights)
+    if not total:
+        return None
+    return math.fsum(v * w for (_, v, _), w in zip(held, weights, strict=True)) / total
+
+
+def pooled_window(
+    sensors: Mapping[str, Sensor], room: str, start: datetime, end: datetime
+) -> Pooled:
+    """A room's statistics over (start, end], pooling every sensor (of one type) in `sensors`."""
+    values: list[float] = []
+    twms: list[float] = []
+    contributing = 0
+    last: datetime | None = None
+    for sensor in sensors.values():
+        caps = sensor.in_room(room)
+        inside = [v for t, v in caps if start < t <= end]
+        stamps = [t for t, _ in caps if t <= end]
+        if stamps:
+            last = max(stamps) if last is None else max(last, *stamps)
+        if not inside:
+            continue
+        contributing += 1
+        values += inside
+        twm = _sensor_twm(sensor, caps, start, end)
+        if twm is not None:
+            twms.append(twm)
+    if not values:
+        return Pooled(0, None, None, None, None, 0, last)
+    return Pooled(
+        len(values),
+        math.fsum(values) / len(values),
+        min(values),
+        max(values),
+        math.fsum(twms) / len(twms) if twms else None,
+        contributing,
+        last,
+    )

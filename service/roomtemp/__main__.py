@@ -1,4 +1,4 @@
-"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors`."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from roomtemp.lifecycle.cli import NoDatabase, no_database_message
 from roomtemp.obs import logging as obs_logging
 from roomtemp.obs.metrics import MULTIPROC_ENV
 from roomtemp.partitions import command as maintain_command
+from roomtemp.sensors import command as sensors_command
 from roomtemp.settings import Settings
 from roomtemp.simulator import command as simulate_command
 
 log = logging.getLogger("roomtemp")
 
 # Commands that open the database themselves (serve starts its own; simulate speaks HTTP).
-_DATABASE_COMMANDS = frozenset({"migrate", "import", "export", "maintain", "token"})
+_DATABASE_COMMANDS = frozenset({"migrate", "import", "export", "maintain", "token", "sensors"})
 
 
 def _configure_logging(settings: Settings, command: str) -> None:
@@ -228,7 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
     mig.set_defaults(func=cmd_migrate)
-    for command in (import_command, export_command, maintain_command, simulate_command):
+    for command in (
+        import_command,
+        export_command,
+        maintain_command,
+        simulate_command,
+        sensors_command,
+    ):
         command.add_parser(sub)
     _add_token_parser(sub)
     return parser

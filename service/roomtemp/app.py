@@ -39,6 +39,8 @@ from roomtemp.export.routes import router as export_router
 from roomtemp.obs.metrics import Metrics, worker_exited
 from roomtemp.registry.routes import router as registry_router
 from roomtemp.report.routes import router as report_router
+from roomtemp.sensors.fleet import silent_sensor_refresher
+from roomtemp.sensors.routes import router as sensors_router
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         except Exception as exc:  # the service still starts; readiness stays false
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
         state.ingest_batcher = ingest_batcher(settings, engine)
+        refresher = silent_sensor_refresher(settings, primary_read_engine, metrics, clock)
         yield
+        await refresher.close()
         if state.ingest_batcher is not None:
             await state.ingest_batcher.close()
         await engine.dispose()
@@ -163,6 +167,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(capture_router, dependencies=ingest, responses=responses)
     app.include_router(average_router, dependencies=read, responses=responses)
     app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
+    app.include_router(sensors_router, dependencies=read_or_admin, responses=responses)
     app.include_router(token_router, dependencies=admin, responses=responses)
     app.include_router(export_router, dependencies=read, responses=responses)
     app.include_router(report_router, dependencies=read, responses=responses)

@@ -47,8 +47,8 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, [], "conflict")
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message, [], code)
 
 
 class PayloadTooLarge(DomainError):

@@ -174,6 +174,15 @@ class Settings(BaseSettings):
         default=24.0, description="Default upper comfort bound of temperature reports (°C)"
     )
 
+    silent_sensor_minutes: Annotated[int, Field(ge=1)] = Field(
+        default=60,
+        description="A registered sensor without a capture for longer than this counts in the "
+        "roomtemp_silent_sensors gauge",
+    )
+    silent_sensor_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=60.0, description="How often each worker recomputes roomtemp_silent_sensors"
+    )
+
     embedded_data_dir: str = ".data/postgres"
 
     log_format: LogFormat = Field(

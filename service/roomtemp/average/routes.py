@@ -89,6 +89,7 @@ async def get_room_average(
             min=s.min,
             max=s.max,
             time_weighted_mean=s.time_weighted_mean,
+            sensors=s.sensors,
         )
     )
 
@@ -140,7 +141,14 @@ async def get_room_series(
         "window": format_duration(series.window),
         "step": format_duration(series.step),
         "points": [
-            {"t": p.t, "count": p.count, "mean": p.mean, "min": p.min, "max": p.max}
+            {
+                "t": p.t,
+                "count": p.count,
+                "mean": p.mean,
+                "min": p.min,
+                "max": p.max,
+                "sensors": p.sensors,
+            }
             for p in series.points
         ],
     }
@@ -173,7 +181,13 @@ async def get_building_averages(
             window_end=result.window_end,
             rooms=[
                 RoomStatsOut(
-                    room=r.room, count=r.count, mean=r.mean, min=r.min, max=r.max, last_ts=r.last_ts
+                    room=r.room,
+                    count=r.count,
+                    mean=r.mean,
+                    min=r.min,
+                    max=r.max,
+                    last_ts=r.last_ts,
+                    sensors=r.sensors,
                 )
                 for r in result.rooms
             ],

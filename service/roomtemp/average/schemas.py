@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 _COUNT = "Captures in the window"
+_SENSORS = "Sensors with at least one capture in the window (a room pools all its sensors)"
 
 
 class RoomAverageOut(BaseModel):
@@ -21,8 +22,10 @@ class RoomAverageOut(BaseModel):
     min: float | None
     max: float | None
     time_weighted_mean: float | None = Field(
-        description="Each capture holds its value until the next one or the window end"
+        description="Mean of each sensor's own time-weighted mean: each capture holds its value "
+        "until that sensor's next capture, a move of the sensor, or the window end"
     )
+    sensors: int = Field(description=_SENSORS)
 
 
 class PointOut(BaseModel):
@@ -31,6 +34,7 @@ class PointOut(BaseModel):
     mean: float | None
     min: float | None
     max: float | None
+    sensors: int = Field(description=_SENSORS)
 
 
 class RoomSeriesOut(BaseModel):
@@ -50,6 +54,7 @@ class RoomStatsOut(BaseModel):
     min: float | None
     max: float | None
     last_ts: datetime | None = Field(description="Newest capture at or before the window end")
+    sensors: int = Field(description=_SENSORS)
 
 
 class BuildingAveragesOut(BaseModel):

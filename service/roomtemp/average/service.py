@@ -182,7 +182,7 @@ async def room_series(
         points = (
             raw
             if scale.unit == scale.source
-            else [SeriesPoint(p.t, p.count, v(p.mean), v(p.min), v(p.max)) for p in raw]
+            else [SeriesPoint(p.t, p.count, v(p.mean), v(p.min), v(p.max), p.sensors) for p in raw]
         )
     return RoomSeries(building, room, st.key, scale.unit, window, step, points)
 

@@ -9,29 +9,12 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays
+from roomtemp.db import arrays, locks
 
 CaptureKey = tuple[int, int, datetime]
 
-# A transaction-level advisory lock per room, taken in id order before a batch's captures are
-# read or written: two transactions with captures of the same room run one after the other, so
-# the second reads what the first committed (its new/duplicate/updated counts and its rollup
-# merges build on it instead of counting the same capture twice). (class, room id) keys; the
-# two-integer key space is apart from the single-bigint one the other locks use.
-_ROOM_LOCK_CLASS = 727274002
-_LOCK_ROOMS = text(
-    "SELECT count(pg_advisory_xact_lock(:lock_class, r)) "
-    "FROM unnest(CAST(:room_ids AS integer[])) AS r"
-)
-
-
-async def lock_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> None:
-    """Wait for, then hold until the transaction ends, the locks of these rooms."""
-    await conn.execute(
-        _LOCK_ROOMS,
-        {"lock_class": _ROOM_LOCK_CLASS, "room_ids": arrays.int_literal(sorted(set(room_ids)))},
-    )
-
+# Room locks live in db/locks.py (moving a sensor takes them too); ingest uses them from here.
+lock_rooms = locks.lock_rooms
 
 # One statement per batch. `existing` reads the rows as they were before this statement (all CTEs
 # share one snapshot), which tells new, identical and changed captures apart without RETURNING

@@ -1,5 +1,7 @@
-"""Transaction-level advisory locks on sensors: where a sensor is (sensor_assignment) must not
-change while a transaction attributes its captures to rooms.
+"""Transaction-level advisory locks on rooms and on sensors.
+
+Rooms: writers of a room's captures run one after the other (see lock_rooms). Sensors: where a
+sensor is (sensor_assignment) must not change while a transaction attributes its captures to rooms.
 
 Ingest holds a sensor's lock SHARED from before it reads the sensor's assignments until it
 commits; moving a sensor (or deleting its captures) holds it EXCLUSIVELY. So a move waits for the
@@ -17,6 +19,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roomtemp.db import arrays
 
 SENSOR_LOCK_CLASS = 727274003
+
+# A transaction-level advisory lock per room, taken in id order before a batch's captures are
+# read or written: two transactions with captures of the same room run one after the other, so
+# the second reads what the first committed (its new/duplicate/updated counts and its rollup
+# merges build on it instead of counting the same capture twice). (class, room id) keys; the
+# two-integer key space is apart from the single-bigint one the other locks use.
+ROOM_LOCK_CLASS = 727274002
+_LOCK_ROOMS = text(
+    "SELECT count(pg_advisory_xact_lock(:lock_class, r)) "
+    "FROM unnest(CAST(:room_ids AS integer[])) AS r"
+)
+
+
+async def lock_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> None:
+    """Wait for, then hold until the transaction ends, the locks of these rooms."""
+    await conn.execute(
+        _LOCK_ROOMS,
+        {"lock_class": ROOM_LOCK_CLASS, "room_ids": arrays.int_literal(sorted(set(room_ids)))},
+    )
+
 
 _SHARE = text(
     "SELECT count(pg_advisory_xact_lock_shared(:lock_class, s)) "

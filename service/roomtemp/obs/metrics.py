@@ -133,6 +133,15 @@ class Metrics:
             "Requests refused with 429 because their client address failed authentication "
             "too often",
         )
+        # Every worker computes the same counts from the database: the most recent one is the
+        # value (summing would multiply it by the number of workers). One series per building.
+        self.silent_sensors = gauge(
+            "silent_sensors",
+            "Registered sensors without a capture for longer than SILENT_SENSOR_MINUTES, by "
+            "building of their current room (refreshed every SILENT_SENSOR_REFRESH_SECONDS)",
+            ["building"],
+            multiprocess_mode="livemostrecent",
+        )
         self.build_info = Gauge(
             "build_info",
             "Always 1; labels carry the version and git commit",

@@ -1,0 +1,1 @@
+"""The sensor registry: devices, where they are over time, unknown keys, fleet health."""
