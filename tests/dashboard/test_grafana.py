@@ -25,7 +25,8 @@ from tests.factories import capture
 
 # The one copy: inside the chart, because Helm reads files inside the chart only.
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "dashboards"
-VARIABLES = {"building": "hq", "room": "3.14"}
+# hq/3.14's default sensor (building/room captures): its key is "{building}/{room}/{type}".
+VARIABLES = {"building": "hq", "room": "3.14", "sensor": "hq/3.14/temperature", "silent": "60"}
 UNITS = ("celsius", "fahrenheit", "kelvin")
 MAX_DATA_POINTS = 500
 
@@ -113,7 +114,7 @@ def _check_column(value: Any, kind: str, where: str) -> None:
 def test_infinity_queries_match_the_api(seeded: TestClient, span: timedelta) -> None:
     dashboard = json.loads((DASHBOARDS / "roomtemp.json").read_text())
     queries = _infinity_queries(dashboard)
-    assert len(queries) == 6
+    assert len(queries) == 9
     start = NOW - span
     for unit in UNITS:
         values = {
