@@ -37,7 +37,9 @@ def conninfo(database_url: str) -> str:
 def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection to the test database, emptied before the test."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("TRUNCATE capture, room, building, api_token RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE capture, room, building, api_token, unknown_sensor RESTART IDENTITY CASCADE"
+        )
         conn.execute("DELETE FROM sensor_type WHERE key <> 'temperature'")
         yield conn
 

@@ -18,109 +18,25 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests import reference
+from tests import pooled_data, reference
 from tests.conftest import NOW, ClientFactory
 
 TOL = 1e-9
-ROOMS = ["r1", "r2", "r3"]
+ROOMS = pooled_data.ROOMS
 START = NOW - timedelta(hours=6)
-MOVE = START + timedelta(hours=3)  # sensor "b" moves from r1 to r2 (on a bucket edge)
-MOVE_2 = START + timedelta(hours=4, minutes=7, seconds=13)  # and "c" from r2 to r1 (off edges)
 
 
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-Data = dict[str, reference.Sensor]
-
-
-def _times(rng: random.Random, n: int) -> list[datetime]:
-    out = set()
-    for _ in range(n):
-        second = rng.choice([0, 0, 0, rng.randrange(60)])  # many on minute and bucket edges
-        micro = rng.choice([0, 0, rng.randrange(1_000_000)])
-        out.add(
-            START + timedelta(minutes=rng.randrange(6 * 60), seconds=second, microseconds=micro)
-        )
-    return sorted(out)
+Data = pooled_data.Data
+MOVE, MOVE_2 = pooled_data.moves(START)
 
 
 @pytest.fixture
 def data(db: psycopg.Connection[Any]) -> Data:
-    """Write the rows; return the temperature sensors as the reference sees them."""
-    rng = random.Random(20261207)
-    b = db.execute("INSERT INTO building (key, name) VALUES ('hq', '') RETURNING id").fetchone()
-    assert b is not None
-    room_ids: dict[str, int] = {}
-    for key in ROOMS:
-        row = db.execute(
-            "INSERT INTO room (building_id, key, name) VALUES (%s, %s, '') RETURNING id",
-            (b[0], key),
-        ).fetchone()
-        assert row is not None
-        room_ids[key] = row[0]
-    temp = db.execute("SELECT id FROM sensor_type WHERE key = 'temperature'").fetchone()
-    hum = db.execute(
-        "INSERT INTO sensor_type (key, unit, min_value, max_value) "
-        "VALUES ('humidity', 'percent', 0, 100) RETURNING id"
-    ).fetchone()
-    assert temp is not None
-    assert hum is not None
-    moves: dict[str, list[tuple[datetime | None, str]]] = {
-        "default": [(None, "r1")],
-        "a": [(None, "r1")],
-        "b": [(None, "r1"), (MOVE, "r2")],
-        "c": [(None, "r2"), (MOVE_2, "r1")],
-        "h": [(None, "r1")],  # humidity: in r1, never pooled with temperature
-    }
-    shared = _times(rng, 150)  # equal timestamps across sensors
-    final: dict[str, dict[datetime, float]] = {}
-    writes: list[tuple[str, datetime, float]] = []
-    for name, history in moves.items():
-        first_room = history[0][1]
-        type_id = hum[0] if name == "h" else temp[0]
-        if name == "default":
-            row = db.execute(
-                "INSERT INTO sensor (sensor_type_id, default_room_id) VALUES (%s, %s) RETURNING id",
-                (type_id, room_ids[first_room]),
-            ).fetchone()
-        else:
-            row = db.execute(
-                "INSERT INTO sensor (key, sensor_type_id) VALUES (%s, %s) RETURNING id",
-                (name, type_id),
-            ).fetchone()
-        assert row is not None
-        for valid_from, room in history:
-            db.execute(
-                "INSERT INTO sensor_assignment (sensor_id, valid_from, room_id) "
-                "VALUES (%s, COALESCE(%s, '-infinity'::timestamptz), %s)",
-                (row[0], valid_from, room_ids[room]),
-            )
-        stamps = sorted(set(rng.sample(shared, 90) + _times(rng, 40)))
-        stamps += [m for m, _ in history[1:]]  # a capture exactly at each move
-        for t in stamps:
-            writes.append((name, t, round(rng.uniform(15.0, 28.0), rng.choice([1, 3, 6]))))
-        final[name] = {}
-    # re-sent (identical) and overwritten captures, everything in shuffled (late) order
-    writes += rng.sample(writes, 60)
-    writes += [(n, t, v + rng.choice([-2.5, 1.25, 3.0])) for n, t, v in rng.sample(writes, 50)]
-    rng.shuffle(writes)
-    ids = dict(
-        db.execute(
-            "SELECT COALESCE(key, 'default'), id FROM sensor WHERE key IS NULL OR key <> ''"
-        ).fetchall()
-    )
-    sensors = {n: reference.Sensor(final[n], h) for n, h in moves.items()}
-    for name, t, value in writes:
-        room = sensors[name].room_at(t)
-        db.execute(
-            "INSERT INTO capture (ts, value, room_id, sensor_id) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (room_id, sensor_id, ts) DO UPDATE SET value = EXCLUDED.value",
-            (t, value, room_ids[room], ids[name]),
-        )
-        final[name][t] = value  # last write wins
-    return {n: s for n, s in sensors.items() if n != "h"}
+    return pooled_data.write(db, START)
 
 
 def close(actual: float | None, expected: float | None) -> bool:

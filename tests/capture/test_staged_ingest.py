@@ -37,7 +37,7 @@ async def state(conn: AsyncConnection) -> list[list[Any]]:
     for table in ("capture_rollup_15m", "capture_rollup_1h"):
         rows = await conn.execute(
             text(
-                "SELECT room_id, sensor_type_id, bucket, count, min, max, sum "
+                "SELECT room_id, sensor_id, bucket, count, min, max, sum "
                 f"FROM {table} ORDER BY 1, 2, 3"
             )
         )

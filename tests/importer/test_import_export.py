@@ -75,7 +75,7 @@ def assert_rollups_match_raw(db: psycopg.Connection[Any]) -> None:
         raw = {
             (r, s, b): (n, total, lo, hi)
             for r, s, b, n, total, lo, hi in db.execute(
-                "SELECT room_id, sensor_type_id, roomtemp_bucket(ts, CAST(%s AS interval)) AS b, "
+                "SELECT room_id, sensor_id, roomtemp_bucket(ts, CAST(%s AS interval)) AS b, "
                 "count(*), sum(value), min(value), max(value) FROM capture GROUP BY 1, 2, 3",
                 [stride],
             )
@@ -83,7 +83,7 @@ def assert_rollups_match_raw(db: psycopg.Connection[Any]) -> None:
         rolled = {
             (r, s, b): (n, total, lo, hi)
             for r, s, b, n, total, lo, hi in db.execute(
-                f"SELECT room_id, sensor_type_id, bucket, count, sum, min, max FROM {table}"
+                f"SELECT room_id, sensor_id, bucket, count, sum, min, max FROM {table}"
             )
         }
         assert rolled.keys() == raw.keys(), table

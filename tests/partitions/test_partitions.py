@@ -30,9 +30,7 @@ def _seed(conn: psycopg.Connection[Any], stamps: list[datetime]) -> None:
 
 
 def _rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "SELECT room_id, sensor_type_id, ts, value FROM capture ORDER BY 1, 2, 3"
-    ).fetchall()
+    return conn.execute("SELECT * FROM capture ORDER BY 3, 4, 1").fetchall()
 
 
 def test_migration_to_partitions_keeps_every_row(empty_database_url: str) -> None:
@@ -308,18 +306,20 @@ def test_compaction_rebuilds_ended_partitions_only(
         "INSERT INTO room (building_id, key, name) "
         "SELECT 1, 'r' || g, 'r' || g FROM generate_series(1, 40) g"
     )
+    # Each room's default temperature sensor (what the building/room form writes to).
+    db.execute("INSERT INTO sensor (sensor_type_id, default_room_id) SELECT 1, id FROM room")
     _maintain(database_url, NOW, ahead=0)
     _maintain(database_url, datetime(2026, 10, 5, tzinfo=UTC), ahead=0)
     db.execute(
-        "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
-        "SELECT t, 290 + r % 7, r, 1 FROM generate_series("
+        "INSERT INTO capture (ts, value, room_id, sensor_id) "
+        "SELECT t, 290 + s.default_room_id % 7, s.default_room_id, s.id FROM generate_series("
         "timestamptz '2026-10-01 00:00+00', timestamptz '2026-10-02 23:59+00', interval '1 minute'"
-        ") t, generate_series(1, 40) r ORDER BY t, r"
+        ") t, sensor s ORDER BY t, s.default_room_id"
     )
     db.execute(
-        "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
-        "SELECT timestamptz '2026-11-20 00:00+00' + r * interval '1 minute', 291, r, 1 "
-        "FROM generate_series(1, 40) r"
+        "INSERT INTO capture (ts, value, room_id, sensor_id) "
+        "SELECT timestamptz '2026-11-20 00:00+00' + default_room_id * interval '1 minute', 291, "
+        "default_room_id, id FROM sensor"
     )
     before = _rows(db)
 
@@ -335,8 +335,9 @@ def test_compaction_rebuilds_ended_partitions_only(
     # Done once; a late capture still goes into the compacted partition.
     assert _compact(database_url, NOW, timedelta(days=2)) == []
     db.execute(
-        "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
-        "VALUES ('2026-10-01 00:00:30+00', 300, 1, 1)"
+        "INSERT INTO capture (ts, value, room_id, sensor_id) "
+        "SELECT '2026-10-01 00:00:30+00', 300, default_room_id, id FROM sensor "
+        "WHERE default_room_id = 1"
     )
     assert db.execute("SELECT count(*) FROM capture_p202610").fetchone() == (2 * 1440 * 40 + 1,)
 

@@ -25,6 +25,7 @@ def row(**changes: object) -> RoomPeriodRow:
     1200 s; 300 s before the first capture; the longest gap 1200 s from T + 10 min."""
     fields: dict[str, object] = {
         "room": "a",
+        "sensor_id": 1,
         "count": 2,
         "mean": 21.0,
         "min": 20.0,
@@ -41,6 +42,7 @@ def row(**changes: object) -> RoomPeriodRow:
         "carried": None,
     }
     fields.update(changes)
+    fields.setdefault("carry_seconds", fields["lead_seconds"])  # no move cuts the carry
     return RoomPeriodRow(**fields)  # type: ignore[arg-type]
 
 
@@ -98,7 +100,7 @@ def test_layout_from_midnight_to_midnight() -> None:
 
 def test_room_report_without_a_carried_value() -> None:
     report = room_report(
-        row(), start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
+        "a", [row()], start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
     )
     assert report.count == 2
     assert report.mean == 21.0
@@ -115,7 +117,8 @@ def test_room_report_without_a_carried_value() -> None:
 
 def test_the_carried_value_holds_over_the_lead_and_counts_in_the_shares() -> None:
     report = room_report(
-        row(carried=19.0),
+        "a",
+        [row(carried=19.0)],
         start=START,
         end=END,
         low=20.5,
@@ -132,7 +135,8 @@ def test_the_carried_value_holds_over_the_lead_and_counts_in_the_shares() -> Non
 
 def test_a_carried_value_on_the_bound_is_neither_below_nor_above() -> None:
     report = room_report(
-        row(carried=20.5),
+        "a",
+        [row(carried=20.5)],
         start=START,
         end=END,
         low=20.5,
@@ -146,7 +150,8 @@ def test_a_carried_value_on_the_bound_is_neither_below_nor_above() -> None:
 
 def test_a_carried_value_above_counts_above() -> None:
     report = room_report(
-        row(carried=30.0),
+        "a",
+        [row(carried=30.0)],
         start=START,
         end=END,
         low=20.5,
@@ -159,7 +164,8 @@ def test_a_carried_value_above_counts_above() -> None:
 
 def test_the_lead_is_the_longest_gap_when_it_is_longer() -> None:
     report = room_report(
-        row(lead_seconds=1500.0),
+        "a",
+        [row(lead_seconds=1500.0)],
         start=START,
         end=END,
         low=20.5,
@@ -172,7 +178,8 @@ def test_the_lead_is_the_longest_gap_when_it_is_longer() -> None:
 
 def test_a_lead_equal_to_the_gap_reports_the_earlier_one() -> None:
     report = room_report(
-        row(lead_seconds=1200.0),
+        "a",
+        [row(lead_seconds=1200.0)],
         start=START,
         end=END,
         low=20.5,
@@ -201,7 +208,7 @@ def test_no_capture_in_the_period_but_a_carried_value() -> None:
         carried=21.0,
     )
     report = room_report(
-        empty, start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
+        "a", [empty], start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
     )
     assert report.time_weighted_mean == 21.0
     assert (report.share_below, report.share_above) == (0.0, 0.0)
@@ -226,7 +233,7 @@ def test_no_capture_and_nothing_carried_has_no_means_and_no_shares() -> None:
         lead_seconds=2100.0,
     )
     report = room_report(
-        empty, start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
+        "a", [empty], start=START, end=END, low=20.5, high=21.5, scale=IDENTITY, with_shares=True
     )
     assert (report.time_weighted_mean, report.share_below, report.share_above) == (None, None, None)
     assert (report.longest_gap_seconds, report.longest_gap_start) == (2100.0, START)
@@ -234,7 +241,8 @@ def test_no_capture_and_nothing_carried_has_no_means_and_no_shares() -> None:
 
 def test_without_both_bounds_there_are_no_shares() -> None:
     report = room_report(
-        row(carried=19.0),
+        "a",
+        [row(carried=19.0)],
         start=START,
         end=END,
         low=20.5,
@@ -254,7 +262,8 @@ def test_values_are_converted_to_the_asked_unit_shares_and_gaps_are_not() -> Non
         held_value_seconds=293.15 * 600 + 295.15 * 1200,
     )
     report = room_report(
-        kelvin,
+        "a",
+        [kelvin],
         start=START,
         end=END,
         low=293.65,
@@ -268,3 +277,60 @@ def test_values_are_converted_to_the_asked_unit_shares_and_gaps_are_not() -> Non
     assert report.time_weighted_mean == pytest.approx(70.4, abs=1e-9)  # 21.333… °C
     assert report.share_below == pytest.approx(1 / 3, rel=1e-15)
     assert report.longest_gap_seconds == 1200.0
+
+
+def test_a_move_cuts_the_carried_value_short_of_the_lead() -> None:
+    # the sensor left the room 100 s into the period: its carried 19.0 holds 100 s, not 300
+    report = room_report(
+        "a",
+        [row(carried=19.0, carry_seconds=100.0)],
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
+    assert report.time_weighted_mean == pytest.approx((38400 + 1900) / 1900, rel=1e-15)
+    assert (report.longest_gap_seconds, report.longest_gap_start) == (
+        1200.0,
+        T + timedelta(minutes=10),
+    )
+
+
+def test_sensors_pool_captures_and_average_their_own_time_weighted_means() -> None:
+    other = row(
+        sensor_id=2,
+        count=1,
+        mean=25.0,
+        min=20.0,  # ties the first sensor's minimum, later
+        min_at=at(T + timedelta(minutes=20)),
+        max=25.0,
+        max_at=at(T + timedelta(minutes=20)),
+        held_value_seconds=25.0 * 600,
+        held_seconds=600.0,
+        held_below=0.0,
+        held_above=600.0,
+        gap_seconds=600.0,
+        gap_start=at(T + timedelta(minutes=20)),
+        lead_seconds=1500.0,  # its silence before its first capture is the longest gap
+        carried=None,
+    )
+    report = room_report(
+        "a",
+        [row(), other],
+        start=START,
+        end=END,
+        low=20.5,
+        high=21.5,
+        scale=IDENTITY,
+        with_shares=True,
+    )
+    assert (report.count, report.sensors) == (3, 2)
+    assert report.mean == pytest.approx((20.0 + 22.0 + 25.0) / 3, rel=1e-15)
+    assert (report.min, report.min_ts) == (20.0, T)
+    assert (report.max, report.max_ts) == (25.0, T + timedelta(minutes=20))
+    assert report.time_weighted_mean == pytest.approx((38400 / 1800 + 25.0) / 2, rel=1e-15)
+    assert report.share_below == pytest.approx((1 / 3 + 0) / 2, rel=1e-15)
+    assert report.share_above == pytest.approx((2 / 3 + 1) / 2, rel=1e-15)
+    assert (report.longest_gap_seconds, report.longest_gap_start) == (1500.0, START)

@@ -23,16 +23,16 @@ _UPSERT = text(
     f"""
     WITH input AS ({arrays.CAPTURE_ROWS}),
     existing AS (
-        SELECT c.room_id, c.sensor_type_id, c.ts, c.value
-        FROM capture c JOIN input i USING (room_id, sensor_type_id, ts)
+        SELECT c.room_id, c.sensor_id, c.ts, c.value
+        FROM capture c JOIN input i USING (room_id, sensor_id, ts)
     ),
     upsert AS (
-        INSERT INTO capture (ts, value, room_id, sensor_type_id)
-        SELECT ts, value, room_id, sensor_type_id FROM input
-        ON CONFLICT (room_id, sensor_type_id, ts)
+        INSERT INTO capture (ts, value, room_id, sensor_id)
+        SELECT ts, value, room_id, sensor_id FROM input
+        ON CONFLICT (room_id, sensor_id, ts)
         DO UPDATE SET value = EXCLUDED.value WHERE capture.value <> EXCLUDED.value
     )
-    SELECT room_id, sensor_type_id, ts, value FROM existing
+    SELECT room_id, sensor_id, ts, value FROM existing
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
@@ -40,7 +40,7 @@ _UPSERT = text(
 async def upsert_captures(
     conn: AsyncConnection,
     room_ids: Sequence[int],
-    sensor_type_ids: Sequence[int],
+    sensor_ids: Sequence[int],
     ts: Sequence[datetime],
     values: Sequence[float],
 ) -> dict[CaptureKey, float]:
@@ -49,7 +49,7 @@ async def upsert_captures(
         _UPSERT,
         {
             "room_ids": arrays.int_literal(room_ids),
-            "sensor_type_ids": arrays.int_literal(sensor_type_ids),
+            "sensor_ids": arrays.int_literal(sensor_ids),
             "ts": arrays.micros_literal(ts),
             "vals": arrays.float_literal(values),
         },
@@ -67,10 +67,9 @@ _STAGE = text(
     "ON COMMIT DROP"
 )
 _COPY_STAGE = (
-    "COPY capture_stage (room_id, sensor_type_id, ts, value, first_value) "
-    "FROM STDIN (FORMAT BINARY)"
+    "COPY capture_stage (room_id, sensor_id, ts, value, first_value) FROM STDIN (FORMAT BINARY)"
 )
-_COPY_TYPES = ["int4", "int2", "timestamptz", "float8", "float8"]
+_COPY_TYPES = ["int4", "int4", "timestamptz", "float8", "float8"]
 _DROP_STAGE = text("DROP TABLE capture_stage")
 
 # As _UPSERT: `existing` reads the rows as they were before this statement. It looks each key
@@ -82,20 +81,20 @@ _DROP_STAGE = text("DROP TABLE capture_stage")
 _UPSERT_STAGED = text(
     """
     WITH existing AS MATERIALIZED (
-        SELECT s.room_id, s.sensor_type_id, s.ts, s.value, s.first_value,
+        SELECT s.room_id, s.sensor_id, s.ts, s.value, s.first_value,
                (SELECT c.value FROM capture c
-                WHERE c.room_id = s.room_id AND c.sensor_type_id = s.sensor_type_id
+                WHERE c.room_id = s.room_id AND c.sensor_id = s.sensor_id
                   AND c.ts = s.ts AND c.ts >= :lo AND c.ts <= :hi) AS old
         FROM capture_stage s
     ),
     upsert AS (
-        INSERT INTO capture (ts, value, room_id, sensor_type_id)
-        SELECT ts, value, room_id, sensor_type_id FROM capture_stage
-        ORDER BY room_id, sensor_type_id, ts
-        ON CONFLICT (room_id, sensor_type_id, ts)
+        INSERT INTO capture (ts, value, room_id, sensor_id)
+        SELECT ts, value, room_id, sensor_id FROM capture_stage
+        ORDER BY room_id, sensor_id, ts
+        ON CONFLICT (room_id, sensor_id, ts)
         DO UPDATE SET value = EXCLUDED.value WHERE capture.value IS DISTINCT FROM EXCLUDED.value
     )
-    SELECT room_id, sensor_type_id, roomtemp_bucket(ts, interval '15 minutes') AS bucket,
+    SELECT room_id, sensor_id, roomtemp_bucket(ts, interval '15 minutes') AS bucket,
            count(*) FILTER (WHERE old IS NULL) AS inserted,
            count(*) FILTER (WHERE old = first_value) AS duplicates,
            count(*) FILTER (WHERE old <> first_value) AS updated,
@@ -105,7 +104,7 @@ _UPSERT_STAGED = text(
     """
 )
 
-# room_id, sensor_type_id, ts, value (the last in the batch), first value in the batch
+# room_id, sensor_id, ts, value (the last in the batch), first value in the batch
 StagedCapture = tuple[int, int, datetime, float, float]
 
 
@@ -114,7 +113,7 @@ class StagedResult:
     inserted: int  # keys not stored before
     duplicates: int  # stored with the batch's first value for the key
     updated: int  # stored with another value
-    changed_buckets: list[CaptureKey]  # (room, sensor type, 15-minute bucket end) now different
+    changed_buckets: list[CaptureKey]  # (room, sensor, 15-minute bucket end) now different
 
 
 async def upsert_captures_copy(
@@ -136,11 +135,11 @@ async def upsert_captures_copy(
     result = await conn.execute(_UPSERT_STAGED, {"lo": lo, "hi": hi})
     inserted = duplicates = updated = 0
     changed: list[CaptureKey] = []
-    for room_id, sensor_type_id, bucket, n_ins, n_dup, n_upd, any_change in result:
+    for room_id, sensor_id, bucket, n_ins, n_dup, n_upd, any_change in result:
         inserted += n_ins
         duplicates += n_dup
         updated += n_upd
         if any_change:
-            changed.append((room_id, sensor_type_id, bucket))
+            changed.append((room_id, sensor_id, bucket))
     await conn.execute(_DROP_STAGE)
     return StagedResult(inserted, duplicates, updated, changed)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
-from roomtemp.capture import queries
+from roomtemp.capture import queries, sensor_queries
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge
 from roomtemp.registry import service as registry
@@ -298,13 +298,25 @@ async def _resolve_rooms(
     return rooms
 
 
-def _final_values(checked: _Checked, rooms: dict[tuple[str, str], int]) -> _Final:
-    """Step 3: the batch keyed by (room id, sensor type id, ts), later items winning."""
+async def _final_values(
+    conn: AsyncConnection, checked: _Checked, rooms: dict[tuple[str, str], int]
+) -> _Final:
+    """Step 3: the batch keyed by (room id, sensor id, ts), later items winning.
+
+    The building/room form writes to the room's default sensor of the type (created on first
+    use)."""
+    pairs = [
+        (rooms[(i.building, i.room)], checked.sensor_types[i.sensor_type].id)
+        for i, v in zip(checked.items, checked.values, strict=True)
+        if i is not None and v is not None
+    ]
+    sensors = await sensor_queries.default_sensor_ids(conn, pairs)
     result = _Final()
     for item, value in zip(checked.items, checked.values, strict=True):
         if item is not None and value is not None:
-            key = (rooms[(item.building, item.room)], checked.sensor_types[item.sensor_type].id)
-            result.add((*key, item.ts), value)
+            room_id = rooms[(item.building, item.room)]
+            sensor_id = sensors[(room_id, checked.sensor_types[item.sensor_type].id)]
+            result.add((room_id, sensor_id, item.ts), value)
     return result
 
 
@@ -356,7 +368,7 @@ async def ingest(
     rooms = await _resolve_rooms(conn, checked, policy)
     if checked.problems or rooms is None:
         raise _rejected(checked.problems, len(checked.items))
-    return await _upsert(conn, _final_values(checked, rooms), storage)
+    return await _upsert(conn, await _final_values(conn, checked, rooms), storage)
 
 
 async def ingest_valid(
@@ -380,7 +392,7 @@ async def ingest_valid(
         checked.without_problems()
     if rooms is None:  # skipped above; with auto-registration every room is found
         rooms = await _room_ids(conn, checked.items, policy)
-    return await _upsert(conn, _final_values(checked, rooms), storage), rejected
+    return await _upsert(conn, await _final_values(conn, checked, rooms), storage), rejected
 
 
 @dataclass(frozen=True)
@@ -424,6 +436,14 @@ async def ingest_each(
         if v is not None
     ]
     rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
+    sensors = await sensor_queries.default_sensor_ids(
+        conn,
+        [
+            (rooms[(r.item.building, r.item.room)], sensor_types[r.item.sensor_type].id)
+            for r, v in zip(requests, values, strict=True)
+            if v is not None and (r.item.building, r.item.room) in rooms
+        ],
+    )
     final: dict[queries.CaptureKey, float] = {}
     order: list[tuple[int, queries.CaptureKey, float]] = []
     for n, (r, value) in enumerate(zip(requests, values, strict=True)):
@@ -433,7 +453,7 @@ async def ingest_each(
         if room_id is None:
             outcome[n] = _rejected([_unknown_room(r.item, None)], 1)
             continue
-        key = (room_id, sensor_types[r.item.sensor_type].id, r.item.ts)
+        key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
         final[key] = value
         order.append((n, key, value))
     before = dict(await _store(conn, final)) if final else {}

@@ -37,11 +37,11 @@ def timestamptz_of_micros(column: str) -> str:
     )
 
 
-# The rows of a batch of captures sent as four array parameters, :room_ids, :sensor_type_ids,
-# :ts (micros_literal) and :vals: columns room_id, sensor_type_id, ts, value.
+# The rows of a batch of captures sent as four array parameters, :room_ids, :sensor_ids,
+# :ts (micros_literal) and :vals: columns room_id, sensor_id, ts, value.
 CAPTURE_ROWS = f"""
-    SELECT i.room_id, i.sensor_type_id, {timestamptz_of_micros("i.us")} AS ts, i.value
-    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
+    SELECT i.room_id, i.sensor_id, {timestamptz_of_micros("i.us")} AS ts, i.value
+    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_ids AS integer[]),
                 CAST(:ts AS bigint[]), CAST(:vals AS double precision[]))
-         AS i(room_id, sensor_type_id, us, value)
+         AS i(room_id, sensor_id, us, value)
 """  # noqa: S608 - a fixed fragment; values are bound

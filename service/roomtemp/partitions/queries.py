@@ -63,8 +63,8 @@ async def create_partition(conn: AsyncConnection, name: str, start: datetime, en
     moved = await conn.execute(
         text(
             "WITH d AS (DELETE FROM capture_default WHERE ts >= :start AND ts < :end "
-            "RETURNING ts, value, room_id, sensor_type_id) "
-            "INSERT INTO moved_capture (ts, value, room_id, sensor_type_id) SELECT * FROM d"
+            "RETURNING ts, value, room_id, sensor_id) "
+            "INSERT INTO moved_capture (ts, value, room_id, sensor_id) SELECT * FROM d"
         ),
         params,
     )
@@ -76,8 +76,8 @@ async def create_partition(conn: AsyncConnection, name: str, start: datetime, en
     )
     await conn.execute(
         text(
-            "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
-            "SELECT ts, value, room_id, sensor_type_id FROM moved_capture"
+            "INSERT INTO capture (ts, value, room_id, sensor_id) "
+            "SELECT ts, value, room_id, sensor_id FROM moved_capture"
         )
     )
     await conn.execute(text("DROP TABLE moved_capture"))
@@ -96,11 +96,9 @@ async def drop_partition(conn: AsyncConnection, name: str) -> int:
 async def delete_default_before(
     conn: AsyncConnection, cutoff: datetime
 ) -> list[tuple[int, int, datetime]]:
-    """Delete rows before `cutoff` from the default partition; their (room, type, ts) keys."""
+    """Delete rows before `cutoff` from the default partition; their (room, sensor, ts) keys."""
     result = await conn.execute(
-        text(
-            "DELETE FROM capture_default WHERE ts < :cutoff RETURNING room_id, sensor_type_id, ts"
-        ),
+        text("DELETE FROM capture_default WHERE ts < :cutoff RETURNING room_id, sensor_id, ts"),
         {"cutoff": cutoff},
     )
     return [(r[0], r[1], r[2]) for r in result]

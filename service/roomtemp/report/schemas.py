@@ -25,6 +25,7 @@ class RoomReportOut(BaseModel):
         description="Longest stretch of the period without a capture (edges included)"
     )
     longest_gap_start: datetime
+    sensors: int = Field(description="Sensors with at least one capture in the period")
 
 
 class BuildingReportOut(BaseModel):
@@ -53,4 +54,5 @@ CSV_COLUMNS = (
     "share_above",
     "longest_gap_seconds",
     "longest_gap_start",
+    "sensors",
 )

@@ -43,6 +43,7 @@ class RoomReport:
     share_above: float | None
     longest_gap_seconds: float
     longest_gap_start: datetime
+    sensors: int
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,55 @@ def _at(epoch: float | None) -> datetime | None:
     return None if epoch is None else EPOCH + timedelta(seconds=epoch)
 
 
+@dataclass(frozen=True)
+class _SensorPart:
+    """One sensor's share of a room report, canonical values (see room_report)."""
+
+    count: int
+    mean: float | None
+    min: tuple[float, float] | None  # (value, epoch)
+    max: tuple[float, float] | None  # (value, -epoch): max picks the earliest of ties
+    twm: float | None
+    below: float | None
+    above: float | None
+    gap: tuple[float, float]  # (seconds, -epoch of its start)
+
+
+def _sensor_part(row: RoomPeriodRow, *, start: datetime, low: float, high: float) -> _SensorPart:
+    """Combine one sensor's SQL aggregates with its carried-in stretch."""
+    carried, carry = row.carried, row.carry_seconds
+    held = row.held_seconds or 0.0
+    weighted = row.held_value_seconds or 0.0
+    below, above = row.held_below or 0.0, row.held_above or 0.0
+    if carried is not None:
+        held += carry
+        weighted += carried * carry
+        below += carry if carried < low else 0.0
+        above += carry if carried > high else 0.0
+    start_at = (start - EPOCH).total_seconds()
+    lead = (row.lead_seconds, -start_at)
+    gap = lead
+    if row.count and row.gap_seconds is not None and row.gap_start is not None:
+        gap = max(lead, (row.gap_seconds, -row.gap_start))
+    return _SensorPart(
+        count=row.count,
+        mean=row.mean,
+        min=None if row.min is None or row.min_at is None else (row.min, row.min_at),
+        max=None if row.max is None or row.max_at is None else (row.max, -row.max_at),
+        twm=weighted / held if held > 0 else None,
+        below=below / held if held > 0 else None,
+        above=above / held if held > 0 else None,
+        gap=gap,
+    )
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
 def room_report(
-    row: RoomPeriodRow,
+    room: str,
+    rows: list[RoomPeriodRow],
     *,
     start: datetime,
     end: datetime,
@@ -100,35 +148,49 @@ def room_report(
     scale: Scale,
     with_shares: bool,
 ) -> RoomReport:
-    """Combine the SQL aggregates with the carried-in stretch; values still canonical in `row`."""
-    carried, lead = row.carried, row.lead_seconds
-    held = row.held_seconds or 0.0
-    weighted = row.held_value_seconds or 0.0
-    below, above = row.held_below or 0.0, row.held_above or 0.0
-    if carried is not None:
-        held += lead
-        weighted += carried * lead
-        below += lead if carried < low else 0.0
-        above += lead if carried > high else 0.0
-    twm = weighted / held if held > 0 else None
-    if row.count == 0 or row.gap_seconds is None or lead >= row.gap_seconds:
-        gap, gap_start = lead, start
-    else:
-        gap, gap_start = row.gap_seconds, _at(row.gap_start) or start
-    return RoomReport(
-        room=row.room,
-        count=row.count,
-        mean=scale.value(row.mean),
-        time_weighted_mean=scale.value(twm),
-        min=scale.value(row.min),
-        min_ts=_at(row.min_at),
-        max=scale.value(row.max),
-        max_ts=_at(row.max_at),
-        share_below=below / held if with_shares and held > 0 else None,
-        share_above=above / held if with_shares and held > 0 else None,
-        longest_gap_seconds=gap,
-        longest_gap_start=gap_start,
+    """Pool the room's sensors: count, mean, min and max over all their captures; the
+    time-weighted mean and the shares below/above comfort are plain means of each sensor's own
+    (sensors whose held time is 0 left out); the longest gap is the longest any sensor with
+    captures in the period went without one (the whole period when none has)."""
+    parts = [_sensor_part(r, start=start, low=low, high=high) for r in rows]
+    active = [p for p in parts if p.count]
+    count = sum(p.count for p in active)
+    mean = (
+        math.fsum(p.mean * p.count for p in active if p.mean is not None) / count if count else None
     )
+    lo = min((p.min for p in active if p.min is not None), default=None)
+    hi = max((p.max for p in active if p.max is not None), default=None)
+    gap = max((p.gap for p in active), default=((end - start).total_seconds(), -_epoch(start)))
+    return RoomReport(
+        room=room,
+        count=count,
+        mean=scale.value(mean),
+        time_weighted_mean=scale.value(_mean([p.twm for p in parts if p.twm is not None])),
+        min=scale.value(None if lo is None else lo[0]),
+        min_ts=None if lo is None else _at(lo[1]),
+        max=scale.value(None if hi is None else hi[0]),
+        max_ts=None if hi is None else _at(-hi[1]),
+        share_below=_mean([p.below for p in parts if p.below is not None]) if with_shares else None,
+        share_above=_mean([p.above for p in parts if p.above is not None]) if with_shares else None,
+        longest_gap_seconds=gap[0],
+        longest_gap_start=_at(-gap[1]) or start,
+        sensors=len(active),
+    )
+
+
+def _epoch(t: datetime) -> float:
+    return (t - EPOCH).total_seconds()
+
+
+def _by_room(rows: list[RoomPeriodRow]) -> list[tuple[str, list[RoomPeriodRow]]]:
+    """Rows (ordered by room) grouped per room; a room without sensors gets no rows."""
+    out: list[tuple[str, list[RoomPeriodRow]]] = []
+    for r in rows:
+        if not out or out[-1][0] != r.room:
+            out.append((r.room, []))
+        if r.sensor_id is not None:
+            out[-1][1].append(r)
+    return out
 
 
 def _check_period(start: datetime, end: datetime) -> None:
@@ -204,8 +266,15 @@ async def building_report(
         comfort=comfort,
         rooms=[
             room_report(
-                r, start=start, end=end, low=low, high=high, scale=scale, with_shares=with_shares
+                room,
+                parts,
+                start=start,
+                end=end,
+                low=low,
+                high=high,
+                scale=scale,
+                with_shares=with_shares,
             )
-            for r in rows
+            for room, parts in _by_room(rows)
         ],
     )

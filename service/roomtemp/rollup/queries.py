@@ -30,26 +30,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays, pieces
 
-# Distinct (room, sensor type, bucket end) of a batch of capture keys; {stride} is a literal.
+# Distinct (room, sensor, bucket end) of a batch of capture keys; {stride} is a literal.
 _KEYS = f"""
-    SELECT DISTINCT room_id, sensor_type_id, roomtemp_bucket(ts, interval '{{stride}}') AS bucket
-    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_type_ids AS smallint[]),
-                CAST(:ts AS bigint[])) AS i(room_id, sensor_type_id, us)
+    SELECT DISTINCT room_id, sensor_id, roomtemp_bucket(ts, interval '{{stride}}') AS bucket
+    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_ids AS integer[]),
+                CAST(:ts AS bigint[])) AS i(room_id, sensor_id, us)
     CROSS JOIN LATERAL (SELECT {arrays.timestamptz_of_micros("i.us")} AS ts) AS t
 """  # noqa: S608 - fixed fragments; values are bound
 
-# The comfort bounds of the batch's sensor types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
+# The comfort bounds of the batch's sensors' types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
 # for transactions that summarised with the old bounds, and later ones read the new bounds.
 _BOUNDS = """
     st AS (
-        SELECT id, comfort_low, comfort_high FROM sensor_type
-        WHERE id = ANY(CAST(:sensor_type_ids AS smallint[]))
-        FOR KEY SHARE
+        SELECT s.id, t.comfort_low, t.comfort_high
+        FROM sensor s JOIN sensor_type t ON t.id = s.sensor_type_id
+        WHERE s.id = ANY(CAST(:sensor_ids AS integer[]))
+        FOR KEY SHARE OF t
     )
 """
 
 _PIECE_UPSERT = """
-    ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+    ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
     SET {assign}
     WHERE ({old}) IS DISTINCT FROM ({new})
 """
@@ -66,18 +67,18 @@ def _upsert_tail() -> str:
 # Rows are inserted in key order so concurrent transactions lock rollup rows in the same order.
 REFRESH_15M = text(
     f"""
-    INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
-    SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_type_id
+    INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_id)
+    SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_id
     FROM ({_KEYS.format(stride="15 minutes")}) AS k
     CROSS JOIN LATERAL (
         SELECT SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi, COUNT(*) AS n
         FROM capture c
-        WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+        WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
           AND c.ts > k.bucket - interval '15 minutes' AND c.ts <= k.bucket
     ) AS a
     WHERE a.n > 0
-    ORDER BY k.room_id, k.sensor_type_id, k.bucket
-    ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+    ORDER BY k.room_id, k.sensor_id, k.bucket
+    ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
     SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
     WHERE (r.sum, r.min, r.max, r.count)
           IS DISTINCT FROM (EXCLUDED.sum, EXCLUDED.min, EXCLUDED.max, EXCLUDED.count)
@@ -91,16 +92,16 @@ def _refresh_pieces(table: str, stride: str, summary: str, rows: str, alias: str
     return text(
         f"""
     WITH {_BOUNDS}
-    INSERT INTO {table} AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
-    SELECT k.bucket, k.room_id, k.sensor_type_id, {pieces.column_list("a.")}
+    INSERT INTO {table} AS r (bucket, room_id, sensor_id, {pieces.column_list()})
+    SELECT k.bucket, k.room_id, k.sensor_id, {pieces.column_list("a.")}
     FROM ({_KEYS.format(stride=stride)}) AS k
-    JOIN st ON st.id = k.sensor_type_id
+    JOIN st ON st.id = k.sensor_id
     CROSS JOIN LATERAL (
         SELECT {summary}
         FROM ({rows}) AS {alias}
     ) AS a
     WHERE a.count > 0
-    ORDER BY k.room_id, k.sensor_type_id, k.bucket
+    ORDER BY k.room_id, k.sensor_id, k.bucket
     {_upsert_tail()}
     """  # noqa: S608 - fixed fragments; values are bound
     )
@@ -115,7 +116,7 @@ REFRESH_1H = _refresh_pieces(
             SELECT c.ts, c.value, date_part('epoch', c.ts) AS at,
                    date_part('epoch', LEAD(c.ts) OVER (ORDER BY c.ts) - c.ts) AS held
             FROM capture c
-            WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+            WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
               AND c.ts > k.bucket - interval '1 hour' AND c.ts <= k.bucket
     """,
     "s",
@@ -130,7 +131,7 @@ REFRESH_1D = _refresh_pieces(
             SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.bucket)
                                          - h.last_ts) AS seg
             FROM capture_rollup_1h h
-            WHERE h.room_id = k.room_id AND h.sensor_type_id = k.sensor_type_id
+            WHERE h.room_id = k.room_id AND h.sensor_id = k.sensor_id
               AND h.bucket > k.bucket - interval '1 day' AND h.bucket <= k.bucket
     """,
     "p",
@@ -141,10 +142,10 @@ REFRESH_1D = _refresh_pieces(
 # capture in the same bucket: the input of pieces.OF_CAPTURES, one piece per bucket.
 def _bucketed(source: str, stride: str) -> str:
     return f"""
-        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
+        SELECT c.room_id, c.sensor_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
                roomtemp_bucket(c.ts, interval '{stride}') AS bucket,
                date_part('epoch', LEAD(c.ts) OVER (
-                   PARTITION BY c.room_id, c.sensor_type_id,
+                   PARTITION BY c.room_id, c.sensor_id,
                                 roomtemp_bucket(c.ts, interval '{stride}')
                    ORDER BY c.ts) - c.ts) AS held
         FROM {source} c"""  # noqa: S608 - fixed fragments
@@ -153,42 +154,45 @@ def _bucketed(source: str, stride: str) -> str:
 # New captures merged into their buckets without reading the raw captures again: 15-minute sums,
 # counts and extremes take any new capture; a 1-hour or 1-day piece takes the piece of its new
 # captures only when they all come after its last capture (pieces.appended). The buckets where
-# they do not (late data) come back, (stride, room, sensor type, bucket), for a recompute.
+# they do not (late data) come back, (stride, room, sensor, bucket), for a recompute.
 _PIECES_OF_NEW = """
     {name}_new AS (
-        SELECT s.bucket, s.room_id, s.sensor_type_id,
+        SELECT s.bucket, s.room_id, s.sensor_id,
                {of_captures}
         FROM ({captures}) AS s
-        JOIN st ON st.id = s.sensor_type_id
-        GROUP BY s.room_id, s.sensor_type_id, s.bucket
+        JOIN st ON st.id = s.sensor_id
+        GROUP BY s.room_id, s.sensor_id, s.bucket
     ),
     {name} AS (
-        INSERT INTO {table} AS r (bucket, room_id, sensor_type_id, {columns})
-        SELECT bucket, room_id, sensor_type_id, {columns} FROM {name}_new
-        ORDER BY room_id, sensor_type_id, bucket
-        ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+        INSERT INTO {table} AS r (bucket, room_id, sensor_id, {columns})
+        SELECT bucket, room_id, sensor_id, {columns} FROM {name}_new
+        ORDER BY room_id, sensor_id, bucket
+        ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
         SET {appended}
         WHERE r.last_ts < EXCLUDED.first_ts
-        RETURNING r.room_id, r.sensor_type_id, r.bucket
+        RETURNING r.room_id, r.sensor_id, r.bucket
     )"""
 _LATE = """
-    SELECT '{stride}', k.room_id, k.sensor_type_id, k.bucket FROM {name}_new k
+    SELECT '{stride}', k.room_id, k.sensor_id, k.bucket FROM {name}_new k
     WHERE NOT EXISTS (SELECT 1 FROM {name} d WHERE d.room_id = k.room_id
-                      AND d.sensor_type_id = k.sensor_type_id AND d.bucket = k.bucket)"""
-_BOUND = "(SELECT {col} FROM sensor_type b WHERE b.id = r.sensor_type_id)"
+                      AND d.sensor_id = k.sensor_id AND d.bucket = k.bucket)"""
+_BOUND = (
+    "(SELECT b.{col} FROM sensor s JOIN sensor_type b ON b.id = s.sensor_type_id"
+    " WHERE s.id = r.sensor_id)"
+)
 _PIECE_TABLES = (("h", "capture_rollup_1h", "1 hour"), ("d", "capture_rollup_1d", "1 day"))
 APPEND = text(
     f"""
     WITH {_BOUNDS},
     new AS ({arrays.CAPTURE_ROWS}),
     m AS (
-        INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
+        INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_id)
         SELECT roomtemp_bucket(ts, interval '15 minutes') AS bucket,
-               sum(value), min(value), max(value), count(*), room_id, sensor_type_id
+               sum(value), min(value), max(value), count(*), room_id, sensor_id
         FROM new
-        GROUP BY room_id, sensor_type_id, bucket
-        ORDER BY room_id, sensor_type_id, bucket
-        ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+        GROUP BY room_id, sensor_id, bucket
+        ORDER BY room_id, sensor_id, bucket
+        ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
         SET sum = r.sum + EXCLUDED.sum, min = LEAST(r.min, EXCLUDED.min),
             max = GREATEST(r.max, EXCLUDED.max), count = r.count + EXCLUDED.count
     ),
@@ -222,10 +226,10 @@ APPEND = text(
 _FORGET = """
     DELETE FROM {table} AS r
     USING ({keys}) AS k
-    WHERE r.room_id = k.room_id AND r.sensor_type_id = k.sensor_type_id AND r.bucket = k.bucket
+    WHERE r.room_id = k.room_id AND r.sensor_id = k.sensor_id AND r.bucket = k.bucket
       AND NOT EXISTS (
           SELECT 1 FROM capture c
-          WHERE c.room_id = k.room_id AND c.sensor_type_id = k.sensor_type_id
+          WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
             AND c.ts > k.bucket - interval '{stride}' AND c.ts <= k.bucket
       )
 """
@@ -240,11 +244,11 @@ FORGET = tuple(
 
 
 def _key_params(
-    room_ids: Sequence[int], sensor_type_ids: Sequence[int], ts: Sequence[datetime]
+    room_ids: Sequence[int], sensor_ids: Sequence[int], ts: Sequence[datetime]
 ) -> dict[str, str]:
     return {
         "room_ids": arrays.int_literal(room_ids),
-        "sensor_type_ids": arrays.int_literal(sensor_type_ids),
+        "sensor_ids": arrays.int_literal(sensor_ids),
         "ts": arrays.micros_literal(ts),
     }
 
@@ -252,11 +256,11 @@ def _key_params(
 async def refresh_buckets(
     conn: AsyncConnection,
     room_ids: Sequence[int],
-    sensor_type_ids: Sequence[int],
+    sensor_ids: Sequence[int],
     ts: Sequence[datetime],
 ) -> None:
     """Recompute the 15-minute, 1-hour and 1-day buckets holding these capture keys."""
-    params = _key_params(room_ids, sensor_type_ids, ts)
+    params = _key_params(room_ids, sensor_ids, ts)
     await conn.execute(REFRESH_15M, params)
     await conn.execute(REFRESH_1H, params)
     await conn.execute(REFRESH_1D, params)
@@ -265,18 +269,18 @@ async def refresh_buckets(
 async def append_captures(
     conn: AsyncConnection,
     room_ids: Sequence[int],
-    sensor_type_ids: Sequence[int],
+    sensor_ids: Sequence[int],
     ts: Sequence[datetime],
     values: Sequence[float],
 ) -> tuple[list[tuple[int, int, datetime]], list[tuple[int, int, datetime]]]:
-    """Merge new captures (keys not stored before) into the rollups; the (room, sensor type,
+    """Merge new captures (keys not stored before) into the rollups; the (room, sensor,
     bucket end) of the 1-hour and of the 1-day buckets that hold later captures already."""
     rows = await conn.execute(
-        APPEND, {**_key_params(room_ids, sensor_type_ids, ts), "vals": arrays.float_literal(values)}
+        APPEND, {**_key_params(room_ids, sensor_ids, ts), "vals": arrays.float_literal(values)}
     )
     late: dict[str, list[tuple[int, int, datetime]]] = {"1 hour": [], "1 day": []}
-    for stride, room_id, sensor_type_id, bucket in rows:
-        late[stride].append((room_id, sensor_type_id, bucket))
+    for stride, room_id, sensor_id, bucket in rows:
+        late[stride].append((room_id, sensor_id, bucket))
     return late["1 hour"], late["1 day"]
 
 
@@ -297,11 +301,11 @@ async def refresh_pieces(
 async def forget_empty_buckets(
     conn: AsyncConnection,
     room_ids: Sequence[int],
-    sensor_type_ids: Sequence[int],
+    sensor_ids: Sequence[int],
     ts: Sequence[datetime],
 ) -> int:
     """Delete the buckets of these keys that no longer hold any capture; how many."""
-    params = _key_params(room_ids, sensor_type_ids, ts)
+    params = _key_params(room_ids, sensor_ids, ts)
     deleted = 0
     for stmt in FORGET:
         deleted += (await conn.execute(stmt, params)).rowcount
@@ -320,14 +324,14 @@ def _overlapping(column: str, stride: str) -> str:
 
 REBUILD_15M = text(
     f"""
-    INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_type_id)
+    INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_id)
     SELECT roomtemp_bucket(ts, interval '15 minutes') AS b,
-           SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_type_id
+           SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_id
     FROM capture
     WHERE {_overlapping("ts", "15 minutes")}
-    GROUP BY room_id, sensor_type_id, b
-    ORDER BY room_id, sensor_type_id, b
-    ON CONFLICT (room_id, sensor_type_id, bucket) DO UPDATE
+    GROUP BY room_id, sensor_id, b
+    ORDER BY room_id, sensor_id, b
+    ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
     SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
     """  # noqa: S608 - fixed fragments; values are bound
 )
@@ -338,14 +342,15 @@ def _rebuild_pieces(table: str, summary: str, rows: str, alias: str, bucket: str
     column `bucket`), one piece per bucket, summarised by `summary`."""
     return text(
         f"""
-    INSERT INTO {table} AS r (bucket, room_id, sensor_type_id, {pieces.column_list()})
-    SELECT {alias}.{bucket}, {alias}.room_id, {alias}.sensor_type_id,
+    INSERT INTO {table} AS r (bucket, room_id, sensor_id, {pieces.column_list()})
+    SELECT {alias}.{bucket}, {alias}.room_id, {alias}.sensor_id,
            {summary}
     FROM ({rows}) AS {alias}
-    JOIN sensor_type st ON st.id = {alias}.sensor_type_id
-    GROUP BY {alias}.room_id, {alias}.sensor_type_id, {alias}.{bucket}, st.comfort_low,
+    JOIN sensor sn ON sn.id = {alias}.sensor_id
+    JOIN sensor_type st ON st.id = sn.sensor_type_id
+    GROUP BY {alias}.room_id, {alias}.sensor_id, {alias}.{bucket}, st.comfort_low,
              st.comfort_high
-    ORDER BY {alias}.room_id, {alias}.sensor_type_id, {alias}.{bucket}
+    ORDER BY {alias}.room_id, {alias}.sensor_id, {alias}.{bucket}
     {_upsert_tail()}
     """  # noqa: S608 - fixed fragments; values are bound
     )
@@ -368,7 +373,7 @@ REBUILD_1D = _rebuild_pieces(
     f"""
         SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
                date_part('epoch', LEAD(h.first_ts) OVER (
-                   PARTITION BY h.room_id, h.sensor_type_id,
+                   PARTITION BY h.room_id, h.sensor_id,
                                 roomtemp_bucket(h.bucket, interval '1 day')
                    ORDER BY h.bucket) - h.last_ts) AS seg
         FROM capture_rollup_1h h
@@ -430,7 +435,10 @@ async def capture_span(
 ) -> tuple[datetime | None, datetime | None]:
     row = (
         await conn.execute(
-            text("SELECT min(ts), max(ts) FROM capture WHERE sensor_type_id = :id"),
+            text(
+                "SELECT min(ts), max(ts) FROM capture"
+                " WHERE sensor_id IN (SELECT id FROM sensor WHERE sensor_type_id = :id)"
+            ),
             {"id": sensor_type_id},
         )
     ).one()

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roomtemp import units
 from roomtemp.rollup import queries
 
-Key = tuple[int, int, datetime]  # (room_id, sensor_type_id, ts)
+Key = tuple[int, int, datetime]  # (room_id, sensor_id, ts)
 
 
 async def captures_changed(conn: AsyncConnection, keys: Sequence[Key]) -> None:
-    """Bring the buckets of these (room_id, sensor_type_id, ts) keys up to date."""
+    """Bring the buckets of these (room_id, sensor_id, ts) keys up to date."""
     if keys:
         await queries.refresh_buckets(
             conn, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]

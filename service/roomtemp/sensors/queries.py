@@ -148,18 +148,19 @@ async def insert_sensors(
     sensor_type_ids: Sequence[int],
     names: Sequence[str],
     room_ids: Sequence[int],
+    now: datetime,
 ) -> int:
     """Register sensors, each assigned to its room from the beginning of time ('-infinity'), and
     drop their keys from the unknown list. Returns how many were inserted (a key registered
     concurrently is skipped, and the caller refuses the batch)."""
     inserted = await conn.execute(
         text(
-            "INSERT INTO sensor (key, sensor_type_id, name)"
-            " SELECT k, t, n FROM unnest(CAST(:keys AS text[]), CAST(:types AS smallint[]),"
+            "INSERT INTO sensor (key, sensor_type_id, name, created_at)"
+            " SELECT k, t, n, :now FROM unnest(CAST(:keys AS text[]), CAST(:types AS smallint[]),"
             " CAST(:names AS text[])) AS i(k, t, n) ORDER BY k"
             " ON CONFLICT (key) DO NOTHING RETURNING id, key"
         ),
-        {"keys": list(keys), "types": list(sensor_type_ids), "names": list(names)},
+        {"keys": list(keys), "types": list(sensor_type_ids), "names": list(names), "now": now},
     )
     ids = {key: sensor_id for sensor_id, key in inserted}
     room_of = dict(zip(keys, room_ids, strict=True))

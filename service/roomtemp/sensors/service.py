@@ -102,10 +102,6 @@ async def list_sensors(
     return rows, next_cursor([r.key for r in rows], limit)
 
 
-def silent_before(now: datetime, silent_for: timedelta) -> datetime:
-    return now - silent_for
-
-
 async def register(
     conn: AsyncConnection, sensors: Sequence[NewSensor], *, auto_register: bool, now: datetime
 ) -> list[SensorRow]:
@@ -155,6 +151,7 @@ async def register(
         [types[s.sensor_type].id for s in sensors],
         [s.name for s in sensors],
         [rooms[(s.building, s.room)] for s in sensors],
+        now,  # the injected clock: "silent since registration" is measured on it
     )
     if inserted < len(sensors):  # registered by a concurrent request since the check above
         raise Conflict("sensor already registered", code="sensor_exists")
