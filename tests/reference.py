@@ -147,3 +147,77 @@ def pooled_window(
         contributing,
         last,
     )
+
+
+def pooled_report(
+    sensors: Mapping[str, Sensor],
+    room: str,
+    start: datetime,
+    end: datetime,
+    low: float,
+    high: float,
+) -> dict[str, object]:
+    """A room's period report over [start, end) pooling its sensors (report/service.py says the
+    rule): values in the stored unit, times as datetimes."""
+    values: list[tuple[float, datetime]] = []
+    twms: list[float] = []
+    belows: list[float] = []
+    aboves: list[float] = []
+    gaps: list[tuple[float, datetime]] = []
+    contributing = 0
+    for sensor in sensors.values():
+        caps = sensor.in_room(room)
+        inside = [(t, v) for t, v in caps if start <= t < end]
+        before = [(t, v) for t, v in caps if t < start]
+        # (from, to, value or None for the lead without a carried value)
+        first = inside[0][0] if inside else end
+        stretches: list[tuple[datetime, datetime, float | None]] = []
+        if before:
+            ts, v = before[-1]
+            change = sensor.next_change_after(ts)
+            stop = first if change is None else min(first, change)
+            stretches.append((start, max(start, stop), v))
+        for i, (t, v) in enumerate(inside):
+            stop = inside[i + 1][0] if i + 1 < len(inside) else end
+            change = sensor.next_change_after(t)
+            if change is not None and change < stop:
+                stop = change
+            stretches.append((t, stop, v))
+        held = [(b - a).total_seconds() for a, b, _ in stretches]
+        total = sum(held)
+        if total:
+            weighted = [(v, h) for (_, _, v), h in zip(stretches, held, strict=True)]
+            twms.append(math.fsum(v * h for v, h in weighted if v is not None) / total)
+            belows.append(sum(h for v, h in weighted if v is not None and v < low) / total)
+            aboves.append(sum(h for v, h in weighted if v is not None and v > high) / total)
+        if not inside:
+            continue
+        contributing += 1
+        values += [(v, t) for t, v in inside]
+        own = [((first - start).total_seconds(), start)] + [
+            ((b - a).total_seconds(), a)
+            for a, b, _ in stretches
+            if a >= start and a in dict(inside)
+        ]
+        gaps.append(max(own, key=lambda g: (g[0], -g[1].timestamp())))
+    gap = max(
+        gaps,
+        key=lambda g: (g[0], -g[1].timestamp()),
+        default=((end - start).total_seconds(), start),
+    )
+    lo = min(values, default=None)
+    hi = max(values, key=lambda x: (x[0], -x[1].timestamp()), default=None)
+    return {
+        "count": len(values),
+        "mean": math.fsum(v for v, _ in values) / len(values) if values else None,
+        "time_weighted_mean": math.fsum(twms) / len(twms) if twms else None,
+        "min": None if lo is None else lo[0],
+        "min_ts": None if lo is None else lo[1],
+        "max": None if hi is None else hi[0],
+        "max_ts": None if hi is None else hi[1],
+        "share_below": math.fsum(belows) / len(belows) if belows else None,
+        "share_above": math.fsum(aboves) / len(aboves) if aboves else None,
+        "longest_gap_seconds": gap[0],
+        "longest_gap_start": gap[1],
+        "sensors": contributing,
+    }

@@ -118,6 +118,8 @@ def test_register_get_rename(client: TestClient) -> None:
     assert bad.json()["error"]["details"][0]["code"] == "unknown_sensor_type"
     assert client.get("/v1/sensors/zb-2").status_code == 404
     assert client.post("/v1/sensors", json={**sensor("a/b")}).status_code == 422
+    reserved = client.post("/v1/sensors", json=sensor("unknown"))
+    assert reserved.json()["error"]["details"][0]["code"] == "reserved_key"
 
 
 def test_no_auto_register_refuses_unknown_rooms(client_factory: ClientFactory) -> None:

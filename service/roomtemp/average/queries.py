@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import driver
@@ -26,7 +26,7 @@ class WindowStats:
 # sensor_type_id; each sensor's captures are then one index range scan on (room, sensor, ts).
 ROOM_SENSORS = """
     rs AS (
-        SELECT DISTINCT a.sensor_id FROM k
+        SELECT DISTINCT a.room_id, a.sensor_id FROM k
         JOIN sensor_assignment a ON a.room_id = k.room_id
         JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = k.sensor_type_id
     )"""
@@ -173,7 +173,8 @@ class SeriesPoint:
 _POINTS = """generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz),
                          CAST(:step AS interval)) AS p(t)"""
 
-# Room and sensor type by id, and the room's sensors of the type (ROOM_SENSORS).
+# The (room, sensor) pairs `rs` a series reads: a room's sensors of a type (room and sensor type
+# by id, ROOM_SENSORS), or one sensor in every room it has been in.
 _SERIES_KEYS = (
     """WITH k AS (
         SELECT CAST(:room_id AS integer) AS room_id,
@@ -181,23 +182,27 @@ _SERIES_KEYS = (
     ),"""
     + ROOM_SENSORS
 )
+SENSOR_PAIRS = """WITH rs AS (
+        SELECT DISTINCT room_id, sensor_id FROM sensor_assignment
+        WHERE sensor_id = CAST(:sensor_id AS integer)
+    )"""
 
 
-def _window_per_point(aggregates: str, source: str, ts: str) -> str:
+def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
     """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time:
-    `aggregates` (n, s, lo, hi) per sensor of the room, then pooled over the sensors."""
+    `aggregates` (n, s, lo, hi) per (room, sensor) pair of `keys`, then pooled."""
     alias = source.split()[-1]
     return f"""
-    {_SERIES_KEYS}
+    {keys}
     SELECT p.t, COALESCE(x.n, 0), x.s / x.n, x.lo, x.hi, x.sensors
     FROM {_POINTS}
     CROSS JOIN LATERAL (  -- one row per point, also for a room without sensors
         SELECT CAST(SUM(y.n) AS bigint) AS n, SUM(y.s) AS s, MIN(y.lo) AS lo, MAX(y.hi) AS hi,
-               COUNT(*) FILTER (WHERE y.n > 0) AS sensors
+               COUNT(DISTINCT y.sensor_id) FILTER (WHERE y.n > 0) AS sensors
         FROM rs CROSS JOIN LATERAL (
-            SELECT {aggregates}
+            SELECT rs.sensor_id, {aggregates}
             FROM {source}
-            WHERE {alias}.room_id = :room_id AND {alias}.sensor_id = rs.sensor_id
+            WHERE {alias}.room_id = rs.room_id AND {alias}.sensor_id = rs.sensor_id
               AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
         ) AS y
     ) AS x
@@ -206,22 +211,23 @@ def _window_per_point(aggregates: str, source: str, ts: str) -> str:
 
 
 # From the raw captures: each window is one index range scan per sensor.
-_SERIES = text(
-    _window_per_point(
+def _raw_series(keys: str) -> str:
+    return _window_per_point(
         "COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi",
         "capture c",
         "c.ts",
+        keys,
     )
-)
 
 
 # The same series from the rollup tables, for a step and window that are multiples of the bucket
 # (points are multiples of step since the epoch, so each window is a union of whole buckets).
-def _rollup_series(table: str) -> str:
+def _rollup_series(table: str, keys: str) -> str:
     return _window_per_point(
         "SUM(r.count) AS n, SUM(r.sum) AS s, MIN(r.min) AS lo, MAX(r.max) AS hi",
         f"{table} r",
         "r.bucket",
+        keys,
     )
 
 
@@ -234,30 +240,51 @@ _BUCKET_SERIES = """
     LEFT JOIN (
         SELECT bucket, CAST(SUM(count) AS bigint) AS n, SUM(sum) AS s,
                MIN(min) AS lo, MAX(max) AS hi,
-               COUNT(*) AS sensors
+               COUNT(DISTINCT sensor_id) AS sensors
         FROM {table}
-        WHERE room_id = :room_id AND sensor_id IN (SELECT sensor_id FROM rs)
+        WHERE (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
           AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
         GROUP BY bucket
     ) AS r ON r.bucket = p.t
     ORDER BY p.t
 """
-SERIES_15M = text(_rollup_series("capture_rollup_15m"))
-SERIES_1H = text(_rollup_series("capture_rollup_1h"))
-ROLLUP_SERIES = {timedelta(hours=1): SERIES_1H, timedelta(minutes=15): SERIES_15M}
-BUCKET_SERIES = {
-    timedelta(hours=1): text(
-        _BUCKET_SERIES.format(keys=_SERIES_KEYS, points=_POINTS, table="capture_rollup_1h")
-    ),
-    timedelta(minutes=15): text(
-        _BUCKET_SERIES.format(keys=_SERIES_KEYS, points=_POINTS, table="capture_rollup_15m")
-    ),
+_BUCKET_TABLES = {
+    timedelta(hours=1): "capture_rollup_1h",
+    timedelta(minutes=15): "capture_rollup_15m",
 }
+
+
+@dataclass(frozen=True)
+class SeriesStatements:
+    """The series statements over one kind of (room, sensor) pairs."""
+
+    raw: TextClause
+    rollup: dict[timedelta, TextClause]  # by bucket, widest first
+    bucket: dict[timedelta, TextClause]
+
+
+def _statements(keys: str) -> SeriesStatements:
+    return SeriesStatements(
+        raw=text(_raw_series(keys)),
+        rollup={b: text(_rollup_series(t, keys)) for b, t in _BUCKET_TABLES.items()},
+        bucket={
+            b: text(_BUCKET_SERIES.format(keys=keys, points=_POINTS, table=t))
+            for b, t in _BUCKET_TABLES.items()
+        },
+    )
+
+
+ROOM_SERIES = _statements(_SERIES_KEYS)
+SENSOR_SERIES = _statements(SENSOR_PAIRS)
+# The rolling-window rollup statements of a room by name (bench/run.py times them).
+_SERIES = ROOM_SERIES.raw
+SERIES_15M = ROOM_SERIES.rollup[timedelta(minutes=15)]
+SERIES_1H = ROOM_SERIES.rollup[timedelta(hours=1)]
 
 
 def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
     """The widest rollup bucket that both step and window are multiples of, if any."""
-    for bucket in ROLLUP_SERIES:  # widest first
+    for bucket in _BUCKET_TABLES:  # widest first
         if step % bucket == timedelta(0) and window % bucket == timedelta(0):
             return bucket
     return None
@@ -265,7 +292,7 @@ def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:
 
 async def select_series(
     conn: AsyncConnection,
-    room_id: int,
+    room_id: int | None,
     sensor_type_id: int,
     *,
     first: datetime,
@@ -273,19 +300,23 @@ async def select_series(
     step: timedelta,
     window: timedelta,
     bucket: timedelta | None,
+    sensor_id: int | None = None,
 ) -> list[SeriesPoint]:
     """The points first, first + step, … last; from the raw captures, or from the rollups of
-    `bucket` (see rollup_bucket)."""
+    `bucket` (see rollup_bucket). A room's sensors of the type pooled, or (`sensor_id`) one
+    sensor in every room it has been in."""
+    statements = ROOM_SERIES if sensor_id is None else SENSOR_SERIES
     if bucket is None:
-        query = _SERIES
+        query = statements.raw
     else:
-        query = BUCKET_SERIES[bucket] if window == bucket else ROLLUP_SERIES[bucket]
+        query = statements.bucket[bucket] if window == bucket else statements.rollup[bucket]
     # The series statements all take the same parameters.
     rows = await conn.execute(
         query,
         {
             "room_id": room_id,
             "sensor_type_id": sensor_type_id,
+            "sensor_id": sensor_id,
             "first": first,
             "last": last,
             "step": step,
@@ -351,3 +382,98 @@ async def select_building_window_stats(
         {"building_id": building_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
     )
     return [RoomWindowStats(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class SensorRow:
+    id: int
+    #: the key in the API: registered key, or "{building}/{room}/{sensor_type}" for a default
+    api_key: str
+    sensor_type_id: int
+    sensor_type: str
+    unit: str
+    #: where it is now (its latest assignment)
+    building: str
+    room: str
+    room_id: int
+
+
+# By registered key, or (when the key has the default form) by its default room and type; one
+# statement either way. Where it is now: the assignment with the latest valid_from.
+_SENSOR = text(
+    """
+    SELECT se.id,
+           COALESCE(se.key, db.key || '/' || dr.key || '/' || st.key),
+           st.id, st.key, st.unit, cb.key, cr.key, cr.id
+    FROM sensor se
+    JOIN sensor_type st ON st.id = se.sensor_type_id
+    LEFT JOIN room dr ON dr.id = se.default_room_id
+    LEFT JOIN building db ON db.id = dr.building_id
+    CROSS JOIN LATERAL (
+        SELECT a.room_id FROM sensor_assignment a
+        WHERE a.sensor_id = se.id ORDER BY a.valid_from DESC LIMIT 1
+    ) AS now
+    JOIN room cr ON cr.id = now.room_id
+    JOIN building cb ON cb.id = cr.building_id
+    WHERE (CAST(:key AS text) IS NOT NULL AND se.key = :key)
+       OR (se.key IS NULL AND db.key = :building AND dr.key = :room AND st.key = :sensor_type)
+    """
+)
+
+
+async def select_sensor(conn: AsyncConnection, key: str) -> SensorRow | None:
+    parts = key.split("/")
+    if len(parts) == 3:
+        params = {"key": None, "building": parts[0], "room": parts[1], "sensor_type": parts[2]}
+    else:
+        params = {"key": key, "building": None, "room": None, "sensor_type": None}
+    row = (await conn.execute(_SENSOR, params)).one_or_none()
+    return None if row is None else SensorRow(*row)
+
+
+# One sensor's own statistics over (start, end], in whichever rooms its captures are: each
+# capture holds its value until the sensor's next capture or the window end; its last capture at
+# or before `start` carries to `start`.
+_SENSOR_WINDOW = text(
+    f"""{SENSOR_PAIRS},
+    w AS (
+        SELECT c.ts, c.value FROM rs JOIN capture c
+          ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+        WHERE c.ts > :start AND c.ts <= :end
+    ),
+    prev AS (
+        SELECT p.ts, p.value FROM rs CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :start
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS p
+        ORDER BY p.ts DESC LIMIT 1
+    ),
+    seg AS (
+        SELECT value,
+               CAST(EXTRACT(EPOCH FROM COALESCE(LEAD(ts) OVER (ORDER BY ts), :end) - ts)
+                    AS double precision) AS held
+        FROM (
+            SELECT ts, value FROM w
+            UNION ALL SELECT CAST(:start AS timestamptz), value FROM prev
+        ) AS p
+    )
+    SELECT agg.n, agg.mean, agg.lo, agg.hi,
+           CASE WHEN agg.n > 0 THEN
+               (SELECT SUM(value * held) / NULLIF(SUM(held), 0) FROM seg)
+           END AS twm,
+           CASE WHEN agg.n > 0 THEN 1 ELSE 0 END
+    FROM (
+        SELECT COUNT(*) AS n, AVG(value) AS mean, MIN(value) AS lo, MAX(value) AS hi FROM w
+    ) AS agg
+    """  # noqa: S608 - fixed fragments; values are bound
+)
+
+
+async def select_sensor_window_stats(
+    conn: AsyncConnection, sensor_id: int, start: datetime, end: datetime
+) -> WindowStats:
+    row = (
+        await conn.execute(_SENSOR_WINDOW, {"sensor_id": sensor_id, "start": start, "end": end})
+    ).one()
+    return WindowStats(*row)

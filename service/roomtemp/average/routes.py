@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.api.responses import json_response
 from roomtemp.average import service
+from roomtemp.average.queries import SeriesPoint
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
     RoomAverageOut,
     RoomSeriesOut,
     RoomStatsOut,
+    SensorAverageOut,
+    SensorSeriesOut,
 )
 from roomtemp.timefmt import (
     DURATION_PATTERN,
@@ -53,6 +56,32 @@ UnitParam = Annotated[
     Query(max_length=32, description="kelvin, celsius or fahrenheit; default canonical unit"),
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
+_NO_SENSOR: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown sensor"}}
+#: A sensor's key in a path: a registered key, or a default sensor's "{building}/{room}/{type}".
+SensorKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description="Registered sensor key, or building/room/sensor_type for a room's default "
+        "sensor of that type",
+    ),
+]
+
+
+def _points(points: list[SeriesPoint]) -> list[dict[str, Any]]:
+    # 2,880 points: plain dicts through orjson (PointOut documents the same shape).
+    return [
+        {
+            "t": p.t,
+            "count": p.count,
+            "mean": p.mean,
+            "min": p.min,
+            "max": p.max,
+            "sensors": p.sensors,
+        }
+        for p in points
+    ]
 
 
 @router.get(
@@ -140,17 +169,7 @@ async def get_room_series(
         "unit": series.unit,
         "window": format_duration(series.window),
         "step": format_duration(series.step),
-        "points": [
-            {
-                "t": p.t,
-                "count": p.count,
-                "mean": p.mean,
-                "min": p.min,
-                "max": p.max,
-                "sensors": p.sensors,
-            }
-            for p in series.points
-        ],
+        "points": _points(series.points),
     }
     return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
 
@@ -193,3 +212,69 @@ async def get_building_averages(
             ],
         )
     )
+
+
+# Per-sensor reads. `{key:path}`: a default sensor's key contains '/'.
+@router.get("/sensors/{key:path}/average", responses=_NO_SENSOR, response_model=SensorAverageOut)
+async def get_sensor_average(
+    key: SensorKey,
+    conn: ReadConnection,
+    now: Now,
+    at: TimeParam = None,
+    window: WindowParam = "15m",
+    unit: UnitParam = None,
+) -> Response:
+    """Statistics of one sensor's own captures in (at - window, at], in whichever rooms it was."""
+    end, span = service.window_ending(at, window, now)
+    avg = await service.sensor_average(conn, key, at=end, window=span, unit=unit)
+    s = avg.stats
+    return json_response(
+        SensorAverageOut(
+            sensor=avg.sensor,
+            sensor_type=avg.sensor_type,
+            unit=avg.unit,
+            window_start=avg.window_start,
+            window_end=avg.window_end,
+            count=s.count,
+            mean=s.mean,
+            min=s.min,
+            max=s.max,
+            time_weighted_mean=s.time_weighted_mean,
+            sensors=s.sensors,
+        )
+    )
+
+
+@router.get("/sensors/{key:path}/averages", responses=_NO_SENSOR, response_model=SensorSeriesOut)
+async def get_sensor_series(
+    key: SensorKey,
+    conn: ReadConnection,
+    state: State,
+    from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
+    to: Annotated[str, _time_query("Inclusive end; ")],
+    step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
+    window: WindowParam = "15m",
+    unit: UnitParam = None,
+) -> Response:
+    """A series of one sensor's rolling windows ending at every multiple of `step` in
+    (from, to], over its captures in whichever rooms it was."""
+    series = await service.sensor_series(
+        conn,
+        key,
+        start=parse_time(from_, "from"),
+        end=parse_time(to, "to"),
+        step=service.parse_span(step, "step", low=service.MIN_STEP, high=service.MAX_STEP),
+        window=service.parse_window(window),
+        unit=unit,
+        max_points=state.settings.max_series_points,
+        use_rollups=state.settings.rollup_reads,
+    )
+    body = {
+        "sensor": series.sensor,
+        "sensor_type": series.sensor_type,
+        "unit": series.unit,
+        "window": format_duration(series.window),
+        "step": format_duration(series.step),
+        "points": _points(series.points),
+    }
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")

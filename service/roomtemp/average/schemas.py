@@ -64,3 +64,28 @@ class BuildingAveragesOut(BaseModel):
     window_start: datetime
     window_end: datetime
     rooms: list[RoomStatsOut]
+
+
+class SensorAverageOut(BaseModel):
+    sensor: str = Field(description="Registered key, or a default sensor's building/room/type")
+    sensor_type: str
+    unit: str
+    window_start: datetime = Field(description="Exclusive start of the window")
+    window_end: datetime = Field(description="Inclusive end of the window")
+    count: int = Field(description="The sensor's captures in the window, in any room")
+    mean: float | None
+    min: float | None
+    max: float | None
+    time_weighted_mean: float | None = Field(
+        description="Each capture holds its value until the sensor's next one or the window end"
+    )
+    sensors: int = Field(description="1 when the sensor has a capture in the window, else 0")
+
+
+class SensorSeriesOut(BaseModel):
+    sensor: str
+    sensor_type: str
+    unit: str
+    window: str
+    step: str
+    points: list[PointOut]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roomtemp import units
 from roomtemp.average import queries
 from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
-from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
 from roomtemp.timefmt import from_micros, parse_duration, parse_time, to_micros
@@ -63,6 +63,21 @@ class Scale:
 
 def scale_for(sensor_type: SensorTypeRow, unit: str | None) -> Scale:
     return _scale(sensor_type.key, sensor_type.unit, unit)
+
+
+def scale_of(sensor_type: str, canonical: str, unit: str | None) -> Scale:
+    """The Scale for a sensor type given by key and canonical unit."""
+    return _scale(sensor_type, canonical, unit)
+
+
+async def find_sensor(conn: AsyncConnection, key: str) -> queries.SensorRow:
+    """A sensor by its key in the API: a registered key, or a default sensor's
+    "{building}/{room}/{sensor_type}" (registered keys cannot contain '/'). Retired sensors
+    are found (their captures are history)."""
+    found = await queries.select_sensor(conn, key)
+    if found is None:
+        raise NotFound(f"sensor {key!r} does not exist")
+    return found
 
 
 def _scale(key: str, canonical: str, unit: str | None) -> Scale:
@@ -166,25 +181,130 @@ async def room_series(
     max_points: int,
     use_rollups: bool = True,
 ) -> RoomSeries:
-    first, last, count = series_bounds(start, end, step, max_points=max_points)
+    series_bounds(start, end, step, max_points=max_points)  # bad parameters before a 404
     r = await registry.get_room(conn, building, room)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
-    points: list[SeriesPoint] = []
-    if count:
-        bucket = queries.rollup_bucket(step, window) if use_rollups else None
-        if bucket is None:
-            _check_raw_cost(count, window)
-        raw = await queries.select_series(
-            conn, r.id, st.id, first=first, last=last, step=step, window=window, bucket=bucket
-        )
-        v = scale.value
-        points = (
-            raw
-            if scale.unit == scale.source
-            else [SeriesPoint(p.t, p.count, v(p.mean), v(p.min), v(p.max), p.sensors) for p in raw]
-        )
+    points = await _points(
+        conn,
+        r.id,
+        st.id,
+        scale,
+        sensor_id=None,
+        start=start,
+        end=end,
+        step=step,
+        window=window,
+        max_points=max_points,
+        use_rollups=use_rollups,
+    )
     return RoomSeries(building, room, st.key, scale.unit, window, step, points)
+
+
+@dataclass(frozen=True)
+class SensorAverage:
+    sensor: str
+    sensor_type: str
+    unit: str
+    window_start: datetime
+    window_end: datetime
+    stats: WindowStats
+
+
+async def sensor_average(
+    conn: AsyncConnection, key: str, *, at: datetime, window: timedelta, unit: str | None
+) -> SensorAverage:
+    """One sensor's own statistics of (at - window, at], in whichever rooms it was."""
+    found = await find_sensor(conn, key)
+    scale = scale_of(found.sensor_type, found.unit, unit)
+    stats = await queries.select_sensor_window_stats(conn, found.id, at - window, at)
+    stats = replace(
+        stats,
+        mean=scale.value(stats.mean),
+        min=scale.value(stats.min),
+        max=scale.value(stats.max),
+        time_weighted_mean=scale.value(stats.time_weighted_mean),
+    )
+    return SensorAverage(found.api_key, found.sensor_type, scale.unit, at - window, at, stats)
+
+
+@dataclass(frozen=True)
+class SensorSeries:
+    sensor: str
+    sensor_type: str
+    unit: str
+    window: timedelta
+    step: timedelta
+    points: list[SeriesPoint]
+
+
+async def _points(
+    conn: AsyncConnection,
+    room_id: int | None,
+    sensor_type_id: int,
+    scale: Scale,
+    *,
+    sensor_id: int | None,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    window: timedelta,
+    max_points: int,
+    use_rollups: bool,
+) -> list[SeriesPoint]:
+    first, last, count = series_bounds(start, end, step, max_points=max_points)
+    if not count:
+        return []
+    bucket = queries.rollup_bucket(step, window) if use_rollups else None
+    if bucket is None:
+        _check_raw_cost(count, window)
+    raw = await queries.select_series(
+        conn,
+        room_id,
+        sensor_type_id,
+        first=first,
+        last=last,
+        step=step,
+        window=window,
+        bucket=bucket,
+        sensor_id=sensor_id,
+    )
+    v = scale.value
+    if scale.unit == scale.source:
+        return raw
+    return [SeriesPoint(p.t, p.count, v(p.mean), v(p.min), v(p.max), p.sensors) for p in raw]
+
+
+async def sensor_series(
+    conn: AsyncConnection,
+    key: str,
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    window: timedelta,
+    unit: str | None,
+    max_points: int,
+    use_rollups: bool = True,
+) -> SensorSeries:
+    """A series of one sensor's own rolling windows, in whichever rooms it was."""
+    series_bounds(start, end, step, max_points=max_points)  # bad parameters before a 404
+    found = await find_sensor(conn, key)
+    scale = scale_of(found.sensor_type, found.unit, unit)
+    points = await _points(
+        conn,
+        None,
+        found.sensor_type_id,
+        scale,
+        sensor_id=found.id,
+        start=start,
+        end=end,
+        step=step,
+        window=window,
+        max_points=max_points,
+        use_rollups=use_rollups,
+    )
+    return SensorSeries(found.api_key, found.sensor_type, scale.unit, window, step, points)
 
 
 @dataclass(frozen=True)

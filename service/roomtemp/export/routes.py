@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.api.responses import json_response
+from roomtemp.api.state import AppState
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -36,6 +38,26 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_SENSOR_RESPONSES = {**_RESPONSES, 404: {"description": "Unknown sensor"}}
+FromParam = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        max_length=64,
+        description="Exclusive start; default: all; " + TIMESTAMP_HELP,
+        json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+    ),
+]
+ToParam = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Inclusive end; default now; " + TIMESTAMP_HELP,
+        json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+    ),
+]
+
+
 def _streamed_type(request: Request) -> str | None:
     accept = request.headers.get("accept", "")
     for media in (part.split(";")[0].strip().lower() for part in accept.split(",")):
@@ -54,23 +76,8 @@ async def get_captures(
     conn: ReadConnection,
     state: State,
     now: Now,
-    from_: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            max_length=64,
-            description="Exclusive start; default: all; " + TIMESTAMP_HELP,
-            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-        ),
-    ] = None,
-    to: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="Inclusive end; default now; " + TIMESTAMP_HELP,
-            json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-        ),
-    ] = None,
+    from_: FromParam = None,
+    to: ToParam = None,
     sensor_type: SensorTypeParam = "temperature",
     unit: Annotated[str | None, Query(max_length=32, description="Convert to this unit")] = None,
     limit: Annotated[
@@ -89,6 +96,49 @@ async def get_captures(
     sel = await service.select(
         conn, building, room, sensor_type=sensor_type, start=start, end=end, unit=unit
     )
+    return await _answer(request, conn, state, sel, cursor=cursor, limit=limit)
+
+
+@router.get("/sensors/{key:path}/captures", responses=_SENSOR_RESPONSES)
+async def get_sensor_captures(
+    key: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            description="Registered sensor key, or building/room/sensor_type for a room's "
+            "default sensor of that type",
+        ),
+    ],
+    request: Request,
+    conn: ReadConnection,
+    state: State,
+    now: Now,
+    from_: FromParam = None,
+    to: ToParam = None,
+    unit: Annotated[str | None, Query(max_length=32, description="Convert to this unit")] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Page size (JSON)")
+    ] = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Any:
+    """Raw captures of one sensor in every room it has been in, in time order, in (from, to];
+    pages and streams as for a room."""
+    start = parse_time(from_, "from") if from_ is not None else None
+    end = parse_time(to, "to") if to is not None else now
+    sel = await service.select_sensor(conn, key, start=start, end=end, unit=unit)
+    return await _answer(request, conn, state, sel, cursor=cursor, limit=limit)
+
+
+async def _answer(
+    request: Request,
+    conn: AsyncConnection,
+    state: AppState,
+    sel: service.Selection,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Any:
     media = _streamed_type(request)
     if media is None:
         page = await service.page(conn, sel, cursor=cursor, limit=limit)
@@ -97,8 +147,12 @@ async def get_captures(
                 building=sel.building,
                 room=sel.room,
                 sensor_type=sel.sensor_type,
+                sensor=sel.sensor,
                 unit=sel.scale.unit,
-                captures=[CaptureOut(ts=ts.astimezone(UTC), value=v) for ts, v in page.captures],
+                captures=[
+                    CaptureOut(ts=c.ts.astimezone(UTC), value=c.value, sensor=c.sensor)
+                    for c in page.captures
+                ],
                 next_cursor=page.next_cursor,
             )
         )

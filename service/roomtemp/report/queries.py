@@ -85,7 +85,8 @@ _CARRY_COLUMNS = """
                 - CAST(:start AS timestamptz)) AS double precision))"""
 
 
-# date_part (double precision) rather than EXTRACT (numeric): half the time on large periods.
+# date_part (double precision) rather than EXTRACT (numeric): half the time on large periods;
+# of interval differences, so held durations are exact to the microsecond (db/pieces.py).
 # Arrays compare element by element, so min(ARRAY[value, epoch]) is the minimum with the earliest
 # time it occurred; max over negated epochs likewise. A move of a sensor within the period is a
 # row without a value in the sensor's stream in each of its rooms: it ends the stretch held by
@@ -105,10 +106,9 @@ _REPORT = text(
     s AS (
         SELECT e.room_id, e.sensor_id, e.ts, e.value,
                date_part('epoch', e.ts) AS at,
-               COALESCE(LEAD(date_part('epoch', e.ts)) OVER (
+               date_part('epoch', COALESCE(LEAD(e.ts) OVER (
                    PARTITION BY e.room_id, e.sensor_id ORDER BY e.ts, e.value IS NOT NULL),
-                   date_part('epoch', CAST(:end AS timestamptz))) - date_part('epoch', e.ts)
-                   AS held
+                   CAST(:end AS timestamptz)) - e.ts) AS held
         FROM e
     ),
     agg AS (

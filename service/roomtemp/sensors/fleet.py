@@ -49,13 +49,18 @@ class SilentSensorRefresher:
         self._task = asyncio.create_task(self._run(), name="silent-sensors")
 
     async def _run(self) -> None:
+        failing = False
         while True:
             try:
                 await refresh_silent_sensors(
                     self._engine, self._metrics, self._clock, self._silent_for, self._seen
                 )
+                failing = False
             except Exception as exc:  # the database may be down or not migrated yet
-                log.warning("silent sensors gauge not refreshed (%s)", describe(exc))
+                # Said once per outage, not once per interval; the readiness probe tells more.
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "silent sensors gauge not refreshed (%s)", describe(exc))
+                failing = True
             await asyncio.sleep(self._every)
 
     async def close(self) -> None:

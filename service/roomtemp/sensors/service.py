@@ -21,6 +21,7 @@ from roomtemp.sensors.queries import AssignmentRow, SensorFilter, SensorRow, Unk
 __all__ = ["AssignmentRow", "SensorFilter", "SensorRow", "UnknownRow"]
 
 DeleteMode = Literal["refuse", "delete", "keep"]
+RESERVED_KEY = "unknown"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,12 @@ async def register(
     """Register sensors (all or none): each key new, each type known, each room existing or
     auto-registered as the building/room form of ingest does. Their keys leave the unknown list
     in the same transaction."""
-    problems: list[ErrorDetail] = []
+    problems: list[ErrorDetail] = [
+        # GET /v1/sensors/unknown is the list of unknown keys: a sensor could not be read there.
+        ErrorDetail(f"{RESERVED_KEY!r} is reserved", field="key", index=i, code="reserved_key")
+        for i, s in enumerate(sensors)
+        if s.key == RESERVED_KEY
+    ]
     keys = [s.key for s in sensors]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
