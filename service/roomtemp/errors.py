@@ -41,6 +41,15 @@ class InvalidInput(DomainError):
         super().__init__(message, details or [], "invalid_input")
 
 
+class UnknownSensors(InvalidInput):
+    """Invalid input that names sensor keys nobody registered (or retired). `refused` counts the
+    captures per key, for the caller to record once the batch's transaction has rolled back."""
+
+    def __init__(self, message: str, details: list[ErrorDetail], refused: dict[str, int]) -> None:
+        super().__init__(message, details)
+        self.refused = refused
+
+
 class NotFound(DomainError):
     def __init__(self, message: str) -> None:
         super().__init__(message, [], "not_found")

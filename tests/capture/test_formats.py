@@ -17,8 +17,9 @@ from roomtemp.capture.formats import (
 )
 
 HEADER_RULE = (
-    "the CSV header must name capture fields (building, room, sensor_type, value, unit, ts; "
-    "required: building, room, value, ts)"
+    "the CSV header must name capture fields "
+    "(building, room, sensor, sensor_type, value, unit, ts, battery, signal; "
+    "required: value, ts, and sensor or building and room)"
 )
 TS = "2026-11-22T10:00:00Z"
 

@@ -25,7 +25,7 @@ ROOMS = ["a", "b", "c"]
 
 
 def item(room: str, minute: int, value: float) -> CaptureIn:
-    return one_capture.validate_python(
+    return CaptureIn.model_validate(
         body(value, room=room, ts=NOW - timedelta(hours=6) + timedelta(minutes=minute))
     )
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from roomtemp.capture import service
+from roomtemp.capture import rules, service
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge
 from roomtemp.registry.queries import SensorTypeRow
@@ -40,7 +40,7 @@ def canonical(
     it: CaptureIn, st: SensorTypeRow = TEMPERATURE
 ) -> tuple[float | None, list[ErrorDetail]]:
     problems: list[ErrorDetail] = []
-    return service._canonical_value(it, st, 3, problems), problems
+    return rules.canonical_value(it, st, 3, problems), problems
 
 
 def check(
@@ -48,8 +48,14 @@ def check(
 ) -> tuple[float | None, list[ErrorDetail]]:
     problems: list[ErrorDetail] = []
     latest = NOW + policy.max_future_skew
-    return service._check_item(
-        it, index=0, sensor_types=TYPES, latest=latest, policy=policy, problems=problems
+    return rules.check_item(
+        it,
+        type_key=it.sensor_type,
+        index=0,
+        sensor_types=TYPES,
+        latest=latest,
+        policy=policy,
+        problems=problems,
     ), problems
 
 
@@ -214,12 +220,12 @@ def test_rejection_counts_items_not_problems_and_sorts_by_index() -> None:
         ErrorDetail("a", "ts", 1),
         ErrorDetail("c", "unit", 4),
     ]
-    err = service._rejected(problems, 5)
+    err = rules.rejected(problems, 5)
     assert str(err) == "2 of 5 captures are invalid; nothing was stored"
     assert [(p.index, p.message) for p in err.details] == [(1, "a"), (4, "b"), (4, "c")]
 
 
 def test_unknown_room_detail() -> None:
-    assert service._unknown_room(item(20.0), 2) == ErrorDetail(
+    assert rules.unknown_room(item(20.0), 2) == ErrorDetail(
         "unknown room 'a' in building 'hq' (auto-registration is off)", "room", 2, "unknown_room"
     )

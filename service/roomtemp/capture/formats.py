@@ -1,7 +1,8 @@
 """Capture records in CSV and NDJSON (files, uploads): rows → the dicts CaptureIn validates.
 
-CSV needs a header naming capture fields (building, room, sensor_type, value, unit, ts; any
-order, sensor_type and unit optional); empty cells are absent fields. NDJSON is one capture
+CSV needs a header naming capture fields (building, room, sensor_type, value, unit, ts, and
+for the sensor form sensor, battery, signal; any order); empty cells are absent fields, so a row
+uses either its sensor cell or its building and room cells. NDJSON is one capture
 object per line; blank lines are skipped. Parsing is lazy, so files of any size stream through.
 """
 
@@ -14,8 +15,9 @@ from typing import Any
 
 import orjson
 
-FIELDS = ("building", "room", "sensor_type", "value", "unit", "ts")
-REQUIRED = ("building", "room", "value", "ts")
+FIELDS = ("building", "room", "sensor", "sensor_type", "value", "unit", "ts", "battery", "signal")
+REQUIRED = ("value", "ts")
+_NUMBERS = ("value", "battery", "signal")
 CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
@@ -45,10 +47,13 @@ def csv_header(row: list[str]) -> list[str]:
     header = [c.strip().lower() for c in row]
     unknown = [c for c in header if c not in FIELDS]
     missing = [c for c in REQUIRED if c not in header]
+    if "sensor" not in header:  # without a sensor column every row needs building and room
+        missing += [c for c in ("building", "room") if c not in header]
     if unknown or missing or len(set(header)) != len(header):
         raise FormatError(
             "the CSV header must name capture fields "
-            f"({', '.join(FIELDS)}; required: {', '.join(REQUIRED)})"
+            f"({', '.join(FIELDS)}; required: {', '.join(REQUIRED)}, "
+            "and sensor or building and room)"
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
             + (f"; missing: {', '.join(missing)}" if missing else "")
         )
@@ -84,7 +89,7 @@ def iter_csv(lines: Iterable[str]) -> Iterator[Record]:
         for name, cell in zip(header, row, strict=True):
             cell = cell.strip()
             if cell:
-                data[name] = _number(cell) if name == "value" else cell
+                data[name] = _number(cell) if name in _NUMBERS else cell
         yield Record(reader.line_num, data, None, raw)
 
 

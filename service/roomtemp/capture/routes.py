@@ -15,8 +15,8 @@ from roomtemp.api.deps import Now, ReadyState, transaction
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.api.responses import json_response
 from roomtemp.capture import formats, service
-from roomtemp.capture.schemas import CaptureIn, IngestResult, capture_batch, one_capture
-from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest
+from roomtemp.capture.schemas import CaptureIn, CaptureItem, IngestResult, one_capture
+from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest, UnknownSensors
 
 router = APIRouter(prefix=API_PREFIX, tags=["captures"], route_class=AuthFirstRoute)
 
@@ -25,7 +25,7 @@ _capture_schema: dict[str, Any] = one_capture.json_schema()
 
 def parse_body(
     body: bytes, policy: service.IngestPolicy
-) -> tuple[list[CaptureIn | None], list[ErrorDetail], bool]:
+) -> tuple[list[CaptureItem | None], list[ErrorDetail], bool]:
     """One capture object or an array of them → (items, problems, was_single).
 
     An item that fails validation is None in `items` and has its problems listed, so the domain
@@ -42,11 +42,11 @@ def parse_body(
     try:
         if single:
             return [one_capture.validate_python(data)], [], True
-        return list(capture_batch.validate_python(data)), [], False
+        return [one_capture.validate_python(d) for d in data], [], False
     except ValidationError as exc:
         if single:
             return [None], details_from_pydantic(exc.errors()), True
-    items: list[CaptureIn | None] = []
+    items: list[CaptureItem | None] = []
     problems: list[ErrorDetail] = []
     for index, raw in enumerate(data):
         try:
@@ -59,7 +59,7 @@ def parse_body(
 
 def parse_records(
     body: bytes, media_type: str, policy: service.IngestPolicy
-) -> tuple[list[CaptureIn | None], list[ErrorDetail]]:
+) -> tuple[list[CaptureItem | None], list[ErrorDetail]]:
     """A CSV or NDJSON upload → (items, problems), indexed by data row like a JSON array."""
     try:
         if media_type in formats.CSV_TYPES:
@@ -78,7 +78,7 @@ def parse_records(
             [ErrorDetail(str(exc), field="body", code="bad_format")],
         ) from None
     service.check_batch_size(len(records), policy)
-    items: list[CaptureIn | None] = []
+    items: list[CaptureItem | None] = []
     problems: list[ErrorDetail] = []
     for index, record in enumerate(records):
         if record.data is None:
@@ -129,10 +129,15 @@ _UPLOAD_SCHEMA = {"type": "string", "description": "One capture per line (CSV wi
 async def post_captures(request: Request, state: ReadyState, now: Now) -> Response:
     """Store one capture or a JSON array of captures, all or nothing.
 
-    Idempotent on (building, room, sensor_type, ts): an identical re-send counts as a duplicate, a
-    different value replaces the stored one (last write wins). Values are converted to the sensor
-    type's canonical unit. Unknown buildings and rooms are registered on the fly unless
-    AUTO_REGISTER is off.
+    An item names either a building and room (and sensor_type), written to the room's default
+    sensor of that type, or a registered `sensor` (optionally with `battery` and `signal`),
+    attributed to the room the sensor was in at `ts`. An unregistered or retired sensor key is
+    refused (`unknown_sensor`) and listed under GET /v1/sensors/unknown.
+
+    Idempotent on (sensor, ts): an identical re-send counts as a duplicate, a different value
+    replaces the stored one (last write wins). Values are converted to the sensor type's
+    canonical unit. Unknown buildings and rooms are registered on the fly unless AUTO_REGISTER is
+    off.
 
     Gateways may upload `application/x-ndjson` (one capture object per line) or `text/csv`
     (a header naming the capture fields, then one capture per row) with the same batch rules;
@@ -149,7 +154,9 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
         items, problems, single = parse_body(body, policy)
     item = items[0]
     try:
-        if single and item is not None and state.ingest_batcher is not None:
+        # The batcher shares a transaction between single captures of the building/room form;
+        # the sensor form (assignment locks, status) takes the ordinary path.
+        if single and isinstance(item, CaptureIn) and state.ingest_batcher is not None:
             counts = await state.ingest_batcher.submit(service.SingleCapture(item, now))
         else:
             # Committed before the response is sent: a 201 means durable.
@@ -158,6 +165,11 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
                 counts = await service.ingest(conn, batch, policy=policy, now=now)
     except InvalidInput as exc:
         metrics.observe_rejected(len(items), [d.code for d in exc.details])
+        if isinstance(exc, UnknownSensors):
+            # A transaction of its own: the request's rolled back, the record must survive.
+            async with transaction(state) as conn:
+                await service.record_refused(conn, exc.refused, now)
+            metrics.unknown_sensor_captures.inc(sum(exc.refused.values()))
         raise
     metrics.observe_ingest(counts.inserted, counts.duplicates, counts.updated)
     result = IngestResult(

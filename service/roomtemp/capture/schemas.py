@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AllowInfNan,
@@ -13,8 +13,11 @@ from pydantic import (
     Field,
     Strict,
     TypeAdapter,
+    ValidationError,
     WithJsonSchema,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from roomtemp.keys import Key
 from roomtemp.timefmt import TIMESTAMP_DESCRIPTION, TIMESTAMP_JSON_SCHEMA, parse_timestamp
@@ -55,6 +58,90 @@ class CaptureIn(BaseModel):
     ts: Timestamp = Field(description=TIMESTAMP_DESCRIPTION)
 
 
+# A registered sensor's key (KEY_PATTERN), or a default sensor's computed key
+# "{building}/{room}/{sensor_type}"; which of them exists is for ingest to say (unknown_sensor).
+SensorKey = Annotated[str, Field(min_length=1, max_length=3 * 64 + 2, pattern=r"^[^\s]+$")]
+_ROOM_FORM = ("building", "room", "sensor_type")
+
+
+class SensorCaptureIn(BaseModel):
+    """One reading of a registered sensor; the room is where the sensor was at `ts`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "sensor": "zb-00158d0001a2b3c4",
+                    "value": 21.4,
+                    "unit": "C",
+                    "ts": "2026-11-22T10:00:00+01:00",
+                    "battery": 97,
+                }
+            ]
+        },
+    )
+
+    sensor: SensorKey = Field(
+        description="The sensor's key, or a room's default sensor as building/room/sensor_type"
+    )
+    value: FiniteNumber
+    unit: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="Defaults to the sensor type's canonical unit"
+    )
+    ts: Timestamp = Field(description=TIMESTAMP_DESCRIPTION)
+    battery: Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, le=100)] | None = Field(
+        default=None, description="Battery level in percent, if the device reports it"
+    )
+    signal: FiniteNumber | None = Field(
+        default=None, description="Signal strength (dBm or LQI, as the device reports it)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_form(cls, data: Any) -> Any:
+        # Without this the mix would read "Extra inputs are not permitted"; say what to do.
+        if isinstance(data, dict):
+            mixed = [f for f in _ROOM_FORM if f in data]
+            if mixed:
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "mixed_forms",
+                                "an item names either a sensor or a building and room "
+                                "(with sensor_type), not both",
+                            ),
+                            loc=(f,),
+                            input=data[f],
+                        )
+                        for f in mixed
+                    ],
+                )
+        return data
+
+
+CaptureItem = CaptureIn | SensorCaptureIn
+
+
+class _CaptureParser:
+    """Validates one item as the form it uses: the sensor form when it names a sensor, else the
+    building/room form (so that form's errors stay exactly what they were)."""
+
+    _room = TypeAdapter(CaptureIn)
+    _sensor = TypeAdapter(SensorCaptureIn)
+    _either = TypeAdapter(CaptureItem)
+
+    def validate_python(self, data: Any) -> CaptureItem:
+        if isinstance(data, dict) and "sensor" in data:
+            return self._sensor.validate_python(data)
+        return self._room.validate_python(data)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._either.json_schema()
+
+
 class IngestResult(BaseModel):
     """What happened to the posted captures; inserted + duplicates + updated = items posted."""
 
@@ -63,5 +150,4 @@ class IngestResult(BaseModel):
     updated: int = Field(description="Existing keys given a new value (last write wins)")
 
 
-one_capture = TypeAdapter(CaptureIn)
-capture_batch = TypeAdapter(list[CaptureIn])
+one_capture = _CaptureParser()

@@ -1,163 +1,26 @@
-"""Ingest rules: validation of every item, unit conversion, idempotent last-write-wins storage."""
+"""Ingest: a batch through the rules, attributed to sensors and rooms, stored last-write-wins."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp import units
-from roomtemp.capture import queries, sensor_queries
-from roomtemp.capture.schemas import CaptureIn
-from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge
+from roomtemp.capture import queries, rules, sensor_queries
+from roomtemp.capture.rules import IngestCounts as IngestCounts
+from roomtemp.capture.rules import IngestPolicy as IngestPolicy
+from roomtemp.capture.rules import check_batch_size as check_batch_size
+from roomtemp.capture.rules import policy_from as policy_from
+from roomtemp.capture.schemas import CaptureIn, CaptureItem, SensorCaptureIn
+from roomtemp.capture.sensor_queries import SensorRow
+from roomtemp.db import locks
+from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
 from roomtemp.rollup import service as rollups
-from roomtemp.settings import Settings
-
-
-@dataclass(frozen=True)
-class IngestPolicy:
-    auto_register: bool
-    max_batch_size: int
-    max_future_skew: timedelta
-    retention: timedelta | None = None  # captures older than now - retention are refused
-
-
-def policy_from(settings: Settings) -> IngestPolicy:
-    return IngestPolicy(
-        auto_register=settings.auto_register,
-        max_batch_size=settings.max_batch_size,
-        max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
-        retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
-    )
-
-
-@dataclass(frozen=True)
-class IngestCounts:
-    inserted: int
-    duplicates: int
-    updated: int
-
-
-def check_batch_size(size: int, policy: IngestPolicy) -> None:
-    if size > policy.max_batch_size:
-        raise PayloadTooLarge(
-            f"batch of {size} captures exceeds the limit of {policy.max_batch_size}"
-        )
-    if size == 0:
-        raise InvalidInput("empty batch", [ErrorDetail("send at least one capture", field="body")])
-
-
-def _canonical_value(
-    item: CaptureIn, sensor_type: SensorTypeRow, index: int | None, problems: list[ErrorDetail]
-) -> float | None:
-    """The value in the sensor type's canonical unit, or None after recording why not."""
-    unit = units.normalise(item.unit) if item.unit is not None else sensor_type.unit
-    try:
-        value = units.convert(item.value, unit, sensor_type.unit)
-    except units.UnitError:
-        temperature = sensor_type.unit in units.TEMPERATURE_UNITS
-        allowed = ", ".join(units.TEMPERATURE_UNITS) if temperature else sensor_type.unit
-        problems.append(
-            ErrorDetail(
-                f"unit {item.unit!r} is not valid for sensor type {sensor_type.key!r} "
-                f"(use {allowed})",
-                field="unit",
-                index=index,
-                code="bad_unit",
-            )
-        )
-        return None
-    if units.below_absolute_zero(value, sensor_type.unit):
-        problems.append(
-            ErrorDetail(
-                f"{item.value} {unit} is below absolute zero",
-                field="value",
-                index=index,
-                code="below_absolute_zero",
-            )
-        )
-        return None
-    if not units.within(value, sensor_type.min_value, sensor_type.max_value):
-        problems.append(
-            ErrorDetail(
-                f"{item.value} {unit} is outside the plausible range of {sensor_type.key!r} "
-                f"({sensor_type.min_value:g} … {sensor_type.max_value:g} {sensor_type.unit}); "
-                "check the unit",
-                field="value",
-                index=index,
-                code="implausible_value",
-            )
-        )
-        return None
-    return value
-
-
-def _check_item(
-    item: CaptureIn,
-    *,
-    index: int | None,
-    sensor_types: dict[str, SensorTypeRow],
-    latest: datetime,
-    policy: IngestPolicy,
-    problems: list[ErrorDetail],
-) -> float | None:
-    """The canonical value of one parsed capture, or None after recording its problems."""
-    if item.ts > latest:
-        problems.append(
-            ErrorDetail(
-                f"timestamp {item.ts.isoformat()} is more than "
-                f"{int(policy.max_future_skew.total_seconds())} s in the future",
-                field="ts",
-                index=index,
-                code="in_future",
-            )
-        )
-    if policy.retention is not None:
-        oldest = latest - policy.max_future_skew - policy.retention
-        if item.ts < oldest:
-            problems.append(
-                ErrorDetail(
-                    f"timestamp {item.ts.isoformat()} is older than the retention of "
-                    f"{policy.retention.days} days (RETENTION_DAYS); it would be deleted",
-                    field="ts",
-                    index=index,
-                    code="beyond_retention",
-                )
-            )
-    st = sensor_types.get(item.sensor_type)
-    if st is None:
-        problems.append(
-            ErrorDetail(
-                f"unknown sensor type {item.sensor_type!r}",
-                field="sensor_type",
-                index=index,
-                code="unknown_sensor_type",
-            )
-        )
-        return None
-    return _canonical_value(item, st, index, problems)
-
-
-def _unknown_room(item: CaptureIn, index: int | None) -> ErrorDetail:
-    return ErrorDetail(
-        f"unknown room {item.room!r} in building {item.building!r} (auto-registration is off)",
-        field="room",
-        index=index,
-        code="unknown_room",
-    )
-
-
-def _rejected(problems: list[ErrorDetail], size: int) -> InvalidInput:
-    problems.sort(key=lambda p: p.index or 0)
-    return InvalidInput(
-        f"{len({p.index for p in problems})} of {size} captures are invalid; nothing was stored",
-        problems,
-    )
 
 
 async def _store(
@@ -199,7 +62,7 @@ class ParsedBatch:
     was one capture, not an array, so its problems carry no index.
     """
 
-    items: Sequence[CaptureIn | None]
+    items: Sequence[CaptureItem | None]
     problems: Sequence[ErrorDetail] = ()
     single: bool = False
 
@@ -208,16 +71,19 @@ class ParsedBatch:
 class _Checked:
     """A batch after the per-item checks: canonical values (None: invalid) and every problem."""
 
-    items: list[CaptureIn | None]
+    items: list[CaptureItem | None]
     values: list[float | None]
     sensor_types: dict[str, SensorTypeRow]
     problems: list[ErrorDetail]
     single: bool
+    sensors: dict[str, SensorRow] = field(default_factory=dict)  # the sensor form's keys
+    refused: dict[str, int] = field(default_factory=dict)  # captures per unknown sensor key
+    attributed: dict[int, int] = field(default_factory=dict)  # sensor form: item → room id
 
     def index(self, n: int) -> int | None:
         return None if self.single else n
 
-    def valid(self) -> list[CaptureIn]:
+    def valid(self) -> list[CaptureItem]:
         return [i for i in self.items if i is not None]
 
     def without_problems(self) -> None:
@@ -252,18 +118,28 @@ class _Final:
 async def _validate(
     conn: AsyncConnection, batch: ParsedBatch, policy: IngestPolicy, now: datetime
 ) -> _Checked:
-    """Step 1: the per-item rules (time bounds, sensor type, unit, plausible range)."""
+    """Step 1: the per-item rules (sensor in service, time bounds, sensor type, unit,
+    plausible range)."""
     check_batch_size(len(batch.items), policy)
     checked = _Checked(list(batch.items), [], {}, list(batch.problems), batch.single)
-    keys = sorted({i.sensor_type for i in checked.valid()})
-    checked.sensor_types = await registry.sensor_types_by_key(conn, keys)
+    sensor_keys = {i.sensor for i in checked.valid() if isinstance(i, SensorCaptureIn)}
+    checked.sensors = await sensor_queries.sensors_by_key(conn, sorted(sensor_keys))
+    type_keys = {rules.type_key_of(i, checked.sensors) for i in checked.valid()}
+    checked.sensor_types = await registry.sensor_types_by_key(
+        conn, sorted(k for k in type_keys if k is not None)
+    )
     latest = now + policy.max_future_skew
     for n, item in enumerate(checked.items):
+        type_key = None if item is None else rules.type_key_of(item, checked.sensors)
+        if isinstance(item, SensorCaptureIn) and type_key is None:
+            checked.problems.append(rules.unknown_sensor(item, checked.sensors, checked.index(n)))
+            checked.refused[item.sensor] = checked.refused.get(item.sensor, 0) + 1
         checked.values.append(
             None
-            if item is None
-            else _check_item(
+            if item is None or type_key is None
+            else rules.check_item(
                 item,
+                type_key=type_key,
                 index=checked.index(n),
                 sensor_types=checked.sensor_types,
                 latest=latest,
@@ -275,9 +151,9 @@ async def _validate(
 
 
 async def _room_ids(
-    conn: AsyncConnection, items: Sequence[CaptureIn | None], policy: IngestPolicy
+    conn: AsyncConnection, items: Sequence[CaptureItem | None], policy: IngestPolicy
 ) -> dict[tuple[str, str], int]:
-    pairs = [(i.building, i.room) for i in items if i is not None]
+    pairs = [(i.building, i.room) for i in items if isinstance(i, CaptureIn)]
     return await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
 
 
@@ -293,9 +169,53 @@ async def _resolve_rooms(
         return None
     rooms = await _room_ids(conn, checked.items, policy)
     for n, item in enumerate(checked.items):
-        if item is not None and (item.building, item.room) not in rooms:
-            checked.problems.append(_unknown_room(item, checked.index(n)))
+        if isinstance(item, CaptureIn) and (item.building, item.room) not in rooms:
+            checked.problems.append(rules.unknown_room(item, checked.index(n)))
     return rooms
+
+
+async def _attribute(conn: AsyncConnection, checked: _Checked) -> None:
+    """Step 2b: the room of each sensor-form capture, where its sensor was at the capture's ts.
+
+    The sensors' locks are held shared from before the assignments are read until commit, so a
+    move (which takes them exclusively) cannot change where these captures belong meanwhile."""
+    at = [
+        (n, checked.sensors[i.sensor].id, i.ts)
+        for n, (i, v) in enumerate(zip(checked.items, checked.values, strict=True))
+        if isinstance(i, SensorCaptureIn) and v is not None
+    ]
+    if not at:
+        return
+    await locks.share_sensors(conn, [a[1] for a in at])
+    rooms = await sensor_queries.rooms_at(conn, [a[1] for a in at], [a[2] for a in at])
+    for (n, _, ts), room_id in zip(at, rooms, strict=True):
+        if room_id is not None:
+            checked.attributed[n] = room_id
+            continue
+        item = checked.items[n]
+        assert isinstance(item, SensorCaptureIn)
+        checked.problems.append(
+            ErrorDetail(
+                f"sensor {item.sensor!r} was in no room at {ts.isoformat()}",
+                field="ts",
+                index=checked.index(n),
+                code="sensor_unassigned",
+            )
+        )
+
+
+def _status_reports(checked: _Checked) -> list[sensor_queries.StatusReport]:
+    """Per sensor, the battery/signal of its newest capture in the batch that carries one."""
+    newest: dict[int, sensor_queries.StatusReport] = {}
+    for n, item in enumerate(checked.items):
+        if not isinstance(item, SensorCaptureIn) or n not in checked.attributed:
+            continue
+        if item.battery is None and item.signal is None:
+            continue
+        sid = checked.sensors[item.sensor].id
+        if sid not in newest or newest[sid][1] <= item.ts:
+            newest[sid] = (sid, item.ts, item.battery, item.signal)
+    return [newest[k] for k in sorted(newest)]
 
 
 async def _final_values(
@@ -304,19 +224,24 @@ async def _final_values(
     """Step 3: the batch keyed by (room id, sensor id, ts), later items winning.
 
     The building/room form writes to the room's default sensor of the type (created on first
-    use)."""
+    use); the sensor form to its sensor, in the room it was attributed to."""
     pairs = [
         (rooms[(i.building, i.room)], checked.sensor_types[i.sensor_type].id)
         for i, v in zip(checked.items, checked.values, strict=True)
-        if i is not None and v is not None
+        if isinstance(i, CaptureIn) and v is not None
     ]
-    sensors = await sensor_queries.default_sensor_ids(conn, pairs)
+    defaults = await sensor_queries.default_sensor_ids(conn, pairs)
     result = _Final()
-    for item, value in zip(checked.items, checked.values, strict=True):
-        if item is not None and value is not None:
+    for n, (item, value) in enumerate(zip(checked.items, checked.values, strict=True)):
+        if value is None:
+            continue
+        if isinstance(item, CaptureIn):
             room_id = rooms[(item.building, item.room)]
-            sensor_id = sensors[(room_id, checked.sensor_types[item.sensor_type].id)]
+            sensor_id = defaults[(room_id, checked.sensor_types[item.sensor_type].id)]
             result.add((room_id, sensor_id, item.ts), value)
+        elif isinstance(item, SensorCaptureIn) and n in checked.attributed:
+            key = (checked.attributed[n], checked.sensors[item.sensor].id, item.ts)
+            result.add(key, value)
     return result
 
 
@@ -366,14 +291,18 @@ async def ingest(
     """
     checked = await _validate(conn, batch, policy, now)
     rooms = await _resolve_rooms(conn, checked, policy)
+    if not checked.problems:
+        await _attribute(conn, checked)
     if checked.problems or rooms is None:
-        raise _rejected(checked.problems, len(checked.items))
-    return await _upsert(conn, await _final_values(conn, checked, rooms), storage)
+        raise rules.rejected(checked.problems, len(checked.items), checked.refused)
+    counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)
+    await sensor_queries.upsert_status(conn, _status_reports(checked))
+    return counts
 
 
 async def ingest_valid(
     conn: AsyncConnection,
-    items: Sequence[CaptureIn],
+    items: Sequence[CaptureItem],
     *,
     policy: IngestPolicy,
     now: datetime,
@@ -386,13 +315,18 @@ async def ingest_valid(
     """
     checked = await _validate(conn, ParsedBatch(items), policy, now)
     rooms = await _resolve_rooms(conn, checked, policy)
+    await _attribute(conn, checked)
     rejected: list[ErrorDetail] = []
     if checked.problems:
-        rejected = _rejected(checked.problems, len(checked.items)).details
+        rejected = rules.rejected(checked.problems, len(checked.items)).details
         checked.without_problems()
     if rooms is None:  # skipped above; with auto-registration every room is found
         rooms = await _room_ids(conn, checked.items, policy)
-    return await _upsert(conn, await _final_values(conn, checked, rooms), storage), rejected
+    # The chunk commits what is valid, so the refused keys are recorded with it.
+    await sensor_queries.record_unknown(conn, checked.refused, now)
+    counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)
+    await sensor_queries.upsert_status(conn, _status_reports(checked))
+    return counts, rejected
 
 
 @dataclass(frozen=True)
@@ -411,6 +345,8 @@ async def ingest_each(
     The answer for each request is what posting it alone, in this order, would have given: an
     invalid capture gets its own InvalidInput and stores nothing, the others are stored; a key
     posted twice counts against the earlier request's value.
+
+    Only the building/room form comes here; the sensor form goes through `ingest`.
     """
     sensor_types = await registry.sensor_types_by_key(
         conn, sorted({r.item.sensor_type for r in requests})
@@ -419,8 +355,9 @@ async def ingest_each(
     values: list[float | None] = []
     for n, r in enumerate(requests):
         problems: list[ErrorDetail] = []
-        value = _check_item(
+        value = rules.check_item(
             r.item,
+            type_key=r.item.sensor_type,
             index=None,
             sensor_types=sensor_types,
             latest=r.now + policy.max_future_skew,
@@ -429,7 +366,7 @@ async def ingest_each(
         )
         values.append(None if problems else value)
         if problems:
-            outcome[n] = _rejected(problems, 1)
+            outcome[n] = rules.rejected(problems, 1)
     pairs = [
         (r.item.building, r.item.room)
         for r, v in zip(requests, values, strict=True)
@@ -451,7 +388,7 @@ async def ingest_each(
             continue
         room_id = rooms.get((r.item.building, r.item.room))
         if room_id is None:
-            outcome[n] = _rejected([_unknown_room(r.item, None)], 1)
+            outcome[n] = rules.rejected([rules.unknown_room(r.item, None)], 1)
             continue
         key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
         final[key] = value
@@ -469,3 +406,9 @@ async def ingest_each(
     done = [o for o in outcome if o is not None]
     assert len(done) == len(requests)
     return done
+
+
+async def record_refused(conn: AsyncConnection, refused: dict[str, int], now: datetime) -> None:
+    """Record the sensor keys a rejected request named but nobody registered (the caller runs
+    this in a transaction of its own, after the request's rolled back)."""
+    await sensor_queries.record_unknown(conn, refused, now)

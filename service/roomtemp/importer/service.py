@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.capture import formats
 from roomtemp.capture import service as capture
-from roomtemp.capture.schemas import CaptureIn, one_capture
+from roomtemp.capture.schemas import CaptureItem, one_capture
 from roomtemp.clock import Clock
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.settings import Settings
@@ -67,7 +67,7 @@ def _reject(record: formats.Record, detail: ErrorDetail) -> Reject:
 @dataclass
 class _Parsed:
     rows: int
-    pending: list[tuple[formats.Record, CaptureIn]]
+    pending: list[tuple[formats.Record, CaptureItem]]
     rejects: list[Reject]
 
 
@@ -138,7 +138,7 @@ async def import_records(
 
 async def _store(
     engine: AsyncEngine,
-    pending: list[tuple[formats.Record, CaptureIn]],
+    pending: list[tuple[formats.Record, CaptureItem]],
     policy: capture.IngestPolicy,
     clock: Clock,
     totals: ImportTotals,

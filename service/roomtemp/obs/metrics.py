@@ -82,6 +82,10 @@ class Metrics:
         self.captures_rejected = counter(
             "captures_rejected", "Captures rejected, by reason (the error detail code)", ["reason"]
         )
+        self.unknown_sensor_captures = counter(
+            "unknown_sensor_captures",
+            "Captures refused because their sensor key is not registered (or retired)",
+        )
         self.batch_size = histogram(
             "capture_batch_size_captures",
             "Captures per POST /v1/captures request",

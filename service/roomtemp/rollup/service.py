@@ -47,8 +47,11 @@ async def captures_removed(conn: AsyncConnection, keys: Sequence[Key]) -> int:
     if not keys:
         return 0
     columns = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    # Empty buckets go first: a 1-day piece is merged from the day's 1-hour pieces, so an hour
+    # left empty must be gone before its day is recomputed (else the day keeps its captures).
+    dropped = await queries.forget_empty_buckets(conn, *columns)
     await queries.refresh_buckets(conn, *columns)
-    return await queries.forget_empty_buckets(conn, *columns)
+    return dropped
 
 
 async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None:
