@@ -131,7 +131,6 @@ class _CaptureParser:
 
     _room = TypeAdapter(CaptureIn)
     _sensor = TypeAdapter(SensorCaptureIn)
-    _either = TypeAdapter(CaptureItem)
 
     def validate_python(self, data: Any) -> CaptureItem:
         if isinstance(data, dict) and "sensor" in data:
@@ -139,7 +138,9 @@ class _CaptureParser:
         return self._room.validate_python(data)
 
     def json_schema(self) -> dict[str, Any]:
-        return self._either.json_schema()
+        # Self-contained: the body schema is pasted into the OpenAPI document, where the union's
+        # "#/$defs/…" references would point at nothing (ReDoc then renders no operation at all).
+        return {"oneOf": [self._room.json_schema(), self._sensor.json_schema()]}
 
 
 class IngestResult(BaseModel):
