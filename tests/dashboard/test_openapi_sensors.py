@@ -60,10 +60,11 @@ def _capture_body(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _examples(media: dict[str, Any]) -> list[Any]:
+    """The examples Swagger UI and ReDoc show: the media type's, and each body form's."""
     found = [e["value"] for e in media.get("examples", {}).values()]
-    found += media["schema"].get("examples", [])
-    if "example" in media:
-        found.append(media["example"])
+    found += [media["example"]] if "example" in media else []
+    for form in [media["schema"], *_objects(media["schema"])]:
+        found += form.get("examples", [])
     items: list[Any] = []
     for e in found:
         items += e if isinstance(e, list) else [e]
