@@ -9,12 +9,15 @@ pooled with temperature) and an empty room r3.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.rollup import service as rollups
 from tests import reference
 
 ROOMS = ["r1", "r2", "r3"]
@@ -113,3 +116,17 @@ def write(db: psycopg.Connection[Any], start: datetime) -> Data:
         )
         final[name][t] = value  # last write wins
     return {n: s for n, s in sensors.items() if n != "h"}
+
+
+def rebuild_rollups(database_url: str, start: datetime, end: datetime) -> None:
+    """Build the rollups of the rows written in SQL, as the application does after a load."""
+
+    async def run() -> None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                await rollups.rebuild(conn, start, end)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -35,8 +35,10 @@ MOVE, MOVE_2 = pooled_data.moves(START)
 
 
 @pytest.fixture
-def data(db: psycopg.Connection[Any]) -> Data:
-    return pooled_data.write(db, START)
+def data(db: psycopg.Connection[Any], database_url: str) -> Data:
+    written = pooled_data.write(db, START)
+    pooled_data.rebuild_rollups(database_url, START - timedelta(days=1), NOW + timedelta(days=1))
+    return written
 
 
 def close(actual: float | None, expected: float | None) -> bool:
@@ -100,10 +102,12 @@ def test_latest_average_pools_sensors(client: TestClient, data: Data) -> None:
 @pytest.mark.parametrize(
     ("step", "window"), [("15m", "15m"), ("5m", "15m"), ("1h", "15m"), ("1m", "2m"), ("1h", "1h")]
 )
-def test_raw_series_pools_sensors(
-    client_factory: ClientFactory, data: Data, step: str, window: str
+@pytest.mark.parametrize("rollups", [False, True])
+def test_series_pools_sensors(
+    client_factory: ClientFactory, data: Data, step: str, window: str, rollups: bool
 ) -> None:
-    client = client_factory(rollup_reads=False)
+    """Both paths: the raw captures, and (steps and windows in 15 min) the rollups."""
+    client = client_factory(rollup_reads=rollups)
     frm, to = START - timedelta(minutes=7), NOW + timedelta(seconds=1)
     for room in ROOMS:
         body = client.get(

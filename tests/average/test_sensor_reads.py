@@ -27,8 +27,10 @@ def iso(t: datetime) -> str:
 
 
 @pytest.fixture
-def data(db: psycopg.Connection[Any]) -> pooled_data.Data:
-    return pooled_data.write(db, START)
+def data(db: psycopg.Connection[Any], database_url: str) -> pooled_data.Data:
+    written = pooled_data.write(db, START)
+    pooled_data.rebuild_rollups(database_url, START - timedelta(days=1), NOW + timedelta(days=1))
+    return written
 
 
 def close(actual: float | None, expected: float | None) -> bool:

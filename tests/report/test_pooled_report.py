@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from roomtemp.report import queries as report_queries
 from tests import pooled_data, reference
 from tests.conftest import NOW, ClientFactory
 
@@ -20,8 +21,15 @@ LOW, HIGH = 20.0, 24.0
 
 
 @pytest.fixture
-def data(db: psycopg.Connection[Any]) -> pooled_data.Data:
-    return pooled_data.write(db, START)
+def data(db: psycopg.Connection[Any], database_url: str) -> pooled_data.Data:
+    written = pooled_data.write(db, START)
+    # The rollups count comfort seconds for the bounds the report asks: it reads their pieces.
+    db.execute(
+        "UPDATE sensor_type SET comfort_low = %s, comfort_high = %s WHERE key = 'temperature'",
+        (LOW, HIGH),
+    )
+    pooled_data.rebuild_rollups(database_url, START - timedelta(days=2), NOW + timedelta(days=2))
+    return written
 
 
 def _same(key: str, actual: Any, expected: Any) -> bool:
@@ -44,6 +52,7 @@ def periods(data: pooled_data.Data) -> list[tuple[datetime, datetime]]:
     hour = timedelta(hours=1)
     return [
         (START - hour, NOW + hour),  # everything, carried values, no captures at the edges
+        (START - 30 * hour, NOW + 20 * hour),  # day buckets in the middle
         (MOVE, MOVE_2),
         (MOVE - timedelta(minutes=20), MOVE + timedelta(minutes=20)),
         (MOVE_2 - timedelta(seconds=1), NOW),
@@ -51,10 +60,23 @@ def periods(data: pooled_data.Data) -> list[tuple[datetime, datetime]]:
     ] + [(a, a + timedelta(minutes=rng.choice([7, 45, 130]))) for a in picks]
 
 
+@pytest.mark.parametrize("rollups", [False, True])
 def test_report_pools_sensors(
-    client_factory: ClientFactory, db: psycopg.Connection[Any], data: pooled_data.Data
+    client_factory: ClientFactory,
+    db: psycopg.Connection[Any],
+    data: pooled_data.Data,
+    rollups: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client = client_factory(rollup_reads=False)
+    """From the raw captures, and from the rollup pieces (raw edges only): the raw statement is
+    made to fail in that run, so it proves the pieces answered."""
+    client = client_factory(rollup_reads=rollups)
+    if rollups:
+
+        async def refuse(*_: object) -> None:
+            raise AssertionError("read the raw captures")
+
+        monkeypatch.setattr(report_queries, "select_room_periods", refuse)
     row = db.execute("SELECT unit FROM sensor_type WHERE key = 'temperature'").fetchone()
     assert row is not None
     several = 0

@@ -146,11 +146,11 @@ def test_bulk_register_from_the_unknown_list(
     client: TestClient, db: psycopg.Connection[Any]
 ) -> None:
     for key, refused in (("zb-a", 3), ("zb-b", 1), ("zb-c", 7)):
-        db.execute(
-            "INSERT INTO unknown_sensor (key, first_seen, last_seen, refused)"
-            " VALUES (%s, %s, %s, %s)",
-            (key, NOW - timedelta(hours=2), NOW, refused),
-        )
+        for i in range(refused):
+            ts = (NOW - timedelta(minutes=i)).isoformat()
+            r = client.post("/v1/captures", json={"sensor": key, "value": 290.0, "ts": ts})
+            assert r.status_code == 422
+            assert r.json()["error"]["details"][0]["code"] == "unknown_sensor"
     unknown = client.get("/v1/sensors/unknown").json()
     assert [(u["key"], u["refused"]) for u in unknown["items"]] == [
         ("zb-a", 3),
@@ -243,6 +243,11 @@ def test_delete_modes(client: TestClient, db: psycopg.Connection[Any], database_
         "+00:00", "Z"
     )
     assert "kept" not in [s["key"] for s in client.get("/v1/sensors").json()["items"]]
+    late = client.post(
+        "/v1/captures", json={"sensor": "kept", "value": 290.0, "ts": NOW.isoformat()}
+    )
+    assert late.status_code == 422
+    assert late.json()["error"]["details"][0]["code"] == "unknown_sensor"
     assert "kept" in [
         s["key"]
         for s in client.get("/v1/sensors", params={"include_retired": True}).json()["items"]
@@ -294,6 +299,16 @@ def test_move_reattributes_captures_and_rollups(
         ("r2", r.json()["from"], None),
     ]
     assert client.get("/v1/sensors/mover").json()["room"] == "r2"
+    # Late captures follow the assignment at their own timestamp.
+    before, after = start - timedelta(seconds=30), start + timedelta(seconds=30)
+    for ts in (before, after):
+        posted = client.post(
+            "/v1/captures", json={"sensor": "mover", "value": 291.0, "ts": ts.isoformat()}
+        )
+        assert posted.status_code in (200, 201), posted.text
+    assert before in [ts for ts, _ in room_captures(db, "r1")]
+    assert after in [ts for ts, _ in room_captures(db, "r2")]
+    assert_rollups_exact(db, database_url)
     too_early = client.post(
         "/v1/sensors/mover/moves",
         json={"building": "hq", "room": "r3", "from": (start - timedelta(minutes=1)).isoformat()},

@@ -14,7 +14,11 @@ Key = tuple[int, int, datetime]  # (room_id, sensor_id, ts)
 
 
 async def captures_changed(conn: AsyncConnection, keys: Sequence[Key]) -> None:
-    """Bring the buckets of these (room_id, sensor_id, ts) keys up to date."""
+    """Bring the buckets of these (room_id, sensor_id, ts) keys up to date, from the raw captures.
+
+    A key's ts may be any instant of its bucket, e.g. a 15-minute bucket end: the 1-hour and
+    1-day buckets holding it are recomputed too, and a bucket left without captures keeps a row
+    (after deleting captures use captures_removed). For moves and deletes (sensors/)."""
     if keys:
         await queries.refresh_buckets(
             conn, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
