@@ -44,9 +44,9 @@ BROKEN = {
         ["capture_rollup_bad: unique key (seq) lacks room_id"],
     ),
     "dimension referencing a fact": (
-        "ALTER TABLE building ADD COLUMN r integer, ADD COLUMN s smallint, "
+        "ALTER TABLE building ADD COLUMN r integer, ADD COLUMN s integer, "
         "ADD COLUMN t timestamptz, "
-        "ADD FOREIGN KEY (r, s, t) REFERENCES capture (room_id, sensor_type_id, ts)",
+        "ADD FOREIGN KEY (r, s, t) REFERENCES capture (room_id, sensor_id, ts)",
         ["building: dimension table references fact table capture"],
     ),
     "partitioned by room": (

@@ -8,19 +8,36 @@ was in at the capture's time, and the Citus distribution column.
 
 Every (room, sensor type) with data gets its room's default sensor (key NULL, default_room_id set,
 assigned to the room since -infinity), and its captures and rollup rows become that sensor's: no
-value changes. The downgrade maps every sensor back to its type; where two sensors of one room and
-type hold a capture at the same instant, the one with the lowest id (the default sensor first) is
-kept.
+value changes.
+
+Online upgrade (docs/data-lifecycle.md, "Upgrading to sensors"): (1) one short transaction builds
+the new tables beside the old ones (`capture_0007` with the same partitions, the rollups) and a
+trigger on each old fact table that mirrors every write of a not-yet-upgraded pod into the new
+one; (2) the copy, one (partition or rollup table, room) per transaction, its rows read FOR SHARE
+(inserts never wait; an update of a row being copied waits for that one batch); (3) one short
+transaction, lock_timeout 5 s, drops the old tables and renames the new ones, committed with the
+revision. A failed run is finished by running it again. On Citus the copy runs with the old
+tables locked for writes (a trigger on a shard cannot write another distributed table).
+
+The downgrade is offline (one transaction, writers wait) and exact for the old shape: every
+sensor maps back to its type; where several sensors of one room and type hold a capture at the
+same instant, the room's default sensor's is kept, else the lowest sensor id's; the rollups are
+rebuilt from the captures kept by the frozen backfills of 0004 and 0006.
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07
 """
 
-from collections.abc import Sequence
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.engine import Connection
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -105,29 +122,73 @@ def _create_sensor_tables() -> None:
     )
 
 
-def _default_sensors() -> None:
-    """A default sensor for every (room, sensor type) that has captures or rollup rows."""
+log = logging.getLogger("alembic.runtime.migration")
+
+#: Beside the old tables while the upgrade copies: `capture_0007`, `capture_p202611_0007`, ...
+SUFFIX = "_0007"
+#: The lock every `roomtemp migrate` takes (migrations/env.py); held for the session here, since
+#: the copy commits between partitions and the env's transaction lock ends at the first commit.
+MIGRATE_LOCK = 727274001
+#: The swap waits at most this long for the old tables; on timeout the upgrade fails, nothing is
+#: swapped, and `roomtemp migrate` can simply be run again (every step before it is idempotent).
+SWAP_LOCK_TIMEOUT = "5s"
+SENSOR_TABLES = ("sensor", "sensor_assignment", "sensor_status", "unknown_sensor")
+FACTS = ("capture", *ROLLUPS_15M, *PIECES)
+Step = tuple[str, dict[str, str]]
+
+
+def _columns(name: str) -> list[str]:
+    """The value columns of a fact table (everything but the keys room_id, sensor*_id)."""
+    if name == "capture":
+        return ["ts", "value"]
+    base = ["bucket", "sum", "min", "max"]
+    if name in PIECES:
+        base += [c.strip() for c in _PIECE_COLUMNS.split(",")]
+    return [*base, "count"]
+
+
+def _time_column(name: str) -> str:
+    return "ts" if name == "capture" else "bucket"
+
+
+def _create_fact(name: str, target: str, key_column: str, key_type: str) -> None:
+    """Create `target` in the shape of fact table `name`, keyed by (room_id, key_column, time).
+
+    Only the primary key has a schema-wide name (it is an index); the foreign keys get their
+    final names at once, they are unique per table only.
+    """
+    referenced = "sensor" if key_column == "sensor_id" else "sensor_type"
+    time = _time_column(name)
+    if name == "capture":
+        body = "ts timestamptz NOT NULL, value double precision NOT NULL,"
+        tail = "PARTITION BY RANGE (ts)"
+    else:
+        body = (
+            "bucket timestamptz NOT NULL, sum double precision NOT NULL, "
+            "min double precision NOT NULL, max double precision NOT NULL, "
+            + (_PIECE_DDL if name in PIECES else "")
+            + " count integer NOT NULL,"
+        )
+        # The newest bucket is rewritten on every capture: room on each page for HOT updates.
+        tail = "WITH (fillfactor = 70)"
     op.execute(
+        f"""
+        CREATE TABLE {target} (
+            {body}
+            room_id integer NOT NULL,
+            {key_column} {key_type} NOT NULL,
+            CONSTRAINT pk_{target} PRIMARY KEY (room_id, {key_column}, {time}),
+            CONSTRAINT fk_{name}_room_id_room FOREIGN KEY (room_id) REFERENCES room (id),
+            CONSTRAINT fk_{name}_{key_column}_{referenced}
+                FOREIGN KEY ({key_column}) REFERENCES {referenced} (id)
+        ) {tail}
         """
-        INSERT INTO sensor (sensor_type_id, default_room_id)
-        SELECT DISTINCT sensor_type_id, room_id FROM (
-            SELECT DISTINCT room_id, sensor_type_id FROM capture
-            UNION SELECT room_id, sensor_type_id FROM capture_rollup_15m
-            UNION SELECT room_id, sensor_type_id FROM capture_rollup_1h
-            UNION SELECT room_id, sensor_type_id FROM capture_rollup_1d
-        ) AS pairs
-        ORDER BY 2, 1
-        """
-    )
-    op.execute(
-        "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
-        "SELECT '-infinity', id, default_room_id FROM sensor"
     )
 
 
-def _partition_bounds(table: str) -> list[tuple[str, str]]:
+def _partition_bounds(bind: Connection, table: str) -> list[tuple[str, str]]:
     """(name, bound expression) of each partition of `table`."""
-    rows = op.get_bind().execute(
+    rows = bind.execute(
         sa.text(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
             "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:t AS regclass) "
@@ -138,108 +199,404 @@ def _partition_bounds(table: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def _rebuild_capture(key_column: str, key_type: str, select: str) -> None:
-    """Re-create the partitioned `capture` (same partitions) with `key_column` and copy the rows."""
-    parts = _partition_bounds("capture")
-    op.execute("ALTER TABLE capture RENAME TO capture_before")
-    op.execute("ALTER TABLE capture_before RENAME CONSTRAINT pk_capture TO pk_capture_before")
-    for name, _ in parts:
-        op.execute(f"ALTER TABLE {name} RENAME TO {name}_before")
-    referenced = "sensor" if key_column == "sensor_id" else "sensor_type"
-    op.execute(
-        f"""
-        CREATE TABLE capture (
-            ts timestamptz NOT NULL,
-            value double precision NOT NULL,
-            room_id integer NOT NULL,
-            {key_column} {key_type} NOT NULL,
-            CONSTRAINT pk_capture PRIMARY KEY (room_id, {key_column}, ts),
-            CONSTRAINT fk_capture_room_id_room FOREIGN KEY (room_id) REFERENCES room (id),
-            CONSTRAINT fk_capture_{key_column}_{referenced}
-                FOREIGN KEY ({key_column}) REFERENCES {referenced} (id)
-        ) PARTITION BY RANGE (ts)
-        """
+# Default sensors of (room, type) pairs, created where missing; `{source}` is a table name from
+# the catalog. ON CONFLICT makes it safe against the mirror trigger creating the same one.
+_DEFAULT_SENSORS = """
+    WITH made AS (
+        INSERT INTO sensor (sensor_type_id, default_room_id)
+        SELECT DISTINCT sensor_type_id, room_id FROM {source} ORDER BY room_id, sensor_type_id
+        ON CONFLICT (default_room_id, sensor_type_id) DO NOTHING
+        RETURNING id, default_room_id
     )
+    INSERT INTO sensor_assignment (valid_from, sensor_id, room_id)
+    SELECT '-infinity', id, default_room_id FROM made
+"""
+
+# The mirror: every write of a not-yet-upgraded pod to an old fact table is applied to its new
+# table in the same transaction, so the copy may run while they keep writing.
+_DEFAULT_SENSOR_FUNCTION = """
+CREATE FUNCTION roomtemp_0007_default_sensor(r integer, t smallint) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    sid integer;
+BEGIN
+    SELECT id INTO sid FROM sensor WHERE default_room_id = r AND sensor_type_id = t;
+    IF sid IS NULL THEN
+        INSERT INTO sensor (sensor_type_id, default_room_id) VALUES (t, r)
+        ON CONFLICT (default_room_id, sensor_type_id) DO NOTHING RETURNING id INTO sid;
+        IF sid IS NULL THEN
+            SELECT id INTO sid FROM sensor WHERE default_room_id = r AND sensor_type_id = t;
+        ELSE
+            INSERT INTO sensor_assignment (valid_from, sensor_id, room_id)
+            VALUES ('-infinity', sid, r);
+        END IF;
+    END IF;
+    RETURN sid;
+END $$
+"""
+
+
+def _mirror_function(name: str) -> str:
+    columns = _columns(name)
+    time = _time_column(name)
+    names = ", ".join(columns)
+    values = ", ".join(f"NEW.{c}" for c in columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != time)
+    return f"""
+CREATE FUNCTION roomtemp_0007_mirror_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        DELETE FROM {name}{SUFFIX} n USING sensor s
+        WHERE s.default_room_id = OLD.room_id AND s.sensor_type_id = OLD.sensor_type_id
+          AND n.room_id = OLD.room_id AND n.sensor_id = s.id AND n.{time} = OLD.{time};
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO {name}{SUFFIX} ({names}, room_id, sensor_id)
+        VALUES ({values}, NEW.room_id,
+                roomtemp_0007_default_sensor(NEW.room_id, NEW.sensor_type_id))
+        ON CONFLICT (room_id, sensor_id, {time}) DO UPDATE SET {updates};
+    END IF;
+    RETURN NULL;
+END $$
+"""  # noqa: S608 - table and column names are this module's constants
+
+
+def citus_installed(bind: Connection) -> bool:
+    return bool(bind.scalar(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")))
+
+
+def citus_plan(
+    sensor_fks: Sequence[tuple[str, str, str]], facts: Sequence[str], quote: Callable[[str], str]
+) -> list[Step]:
+    """The statements that distribute 0007's new tables on Citus, in order (as 0005 does).
+
+    The sensor tables become reference tables (small, joined by every fact query); the new fact
+    tables are distributed by room_id, co-located with the old `capture` (the same colocation
+    group, which survives the swap and the old table's drop).
+    """
+    steps: list[Step] = [("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'", {})]
+    # create_reference_table refuses a table with an identity column and a foreign key to
+    # another reference table (citusdata/citus#7036): drop the keys, re-add them after.
+    steps += [(f"ALTER TABLE {quote(t)} DROP CONSTRAINT {quote(n)}", {}) for t, n, _ in sensor_fks]
+    steps += [("SELECT create_reference_table(:t)", {"t": t}) for t in SENSOR_TABLES]
+    steps += [
+        (f"ALTER TABLE {quote(t)} ADD CONSTRAINT {quote(n)} {d}", {}) for t, n, d in sensor_fks
+    ]
+    steps += [
+        (
+            "SELECT create_distributed_table(:t, 'room_id', colocate_with => :c)",
+            {"t": fact, "c": "capture"},
+        )
+        for fact in facts
+    ]
+    return steps
+
+
+def _sensor_foreign_keys(bind: Connection) -> list[tuple[str, str, str]]:
+    rows = bind.execute(
+        sa.text(
+            "SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+            "JOIN pg_class c ON c.oid = k.conrelid WHERE k.contype = 'f' "
+            "AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(:t) "
+            "ORDER BY 1, 2"
+        ),
+        {"t": list(SENSOR_TABLES)},
+    ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _build(bind: Connection, citus: bool) -> None:
+    """Phase 1 (one short transaction): the new tables beside the old ones, and the mirrors."""
+    _create_sensor_tables()
+    for name in FACTS:
+        _create_fact(name, name + SUFFIX, "sensor_id", "integer")
     # Names and bounds come from the catalog, not from input.
-    for name, bound in parts:
-        op.execute(f"CREATE TABLE {name} PARTITION OF capture {bound}")
-    op.execute(f"INSERT INTO capture (ts, value, room_id, {key_column}) {select}")
-    op.execute("DROP TABLE capture_before")
+    for part, bound in _partition_bounds(bind, "capture"):
+        op.execute(f"CREATE TABLE {part}{SUFFIX} PARTITION OF capture{SUFFIX} {bound}")
+    if citus:
+        quote = bind.dialect.identifier_preparer.quote
+        facts = [f + SUFFIX for f in FACTS]
+        for statement, params in citus_plan(_sensor_foreign_keys(bind), facts, quote):
+            log.info("0007: %s %s", statement, params or "")
+            bind.execute(sa.text(statement), params)
+        # No mirror: a trigger on a shard cannot write to another distributed table (Citus
+        # refuses distributed queries from a shard), so on Citus the copy blocks writers.
+        return
+    op.execute(_DEFAULT_SENSOR_FUNCTION)
+    # Creating a trigger takes a SHARE ROW EXCLUSIVE lock: wait for running writers briefly.
+    op.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+    for name in FACTS:
+        op.execute(_mirror_function(name))
+        op.execute(
+            f"CREATE TRIGGER roomtemp_0007_mirror AFTER INSERT OR UPDATE OR DELETE ON {name} "
+            f"FOR EACH ROW EXECUTE FUNCTION roomtemp_0007_mirror_{name}()"
+        )
 
 
-def _rebuild_rollup(name: str, pieces: bool, key_column: str, key_type: str, select: str) -> None:
-    referenced = "sensor" if key_column == "sensor_id" else "sensor_type"
-    op.execute(f"ALTER TABLE {name} RENAME TO {name}_before")
-    op.execute(f"ALTER TABLE {name}_before RENAME CONSTRAINT pk_{name} TO pk_{name}_before")
-    op.execute(
-        f"""
-        CREATE TABLE {name} (
-            bucket timestamptz NOT NULL,
-            sum double precision NOT NULL,
-            min double precision NOT NULL,
-            max double precision NOT NULL,
-            {_PIECE_DDL if pieces else ""}
-            count integer NOT NULL,
-            room_id integer NOT NULL,
-            {key_column} {key_type} NOT NULL,
-            CONSTRAINT pk_{name} PRIMARY KEY (room_id, {key_column}, bucket),
-            CONSTRAINT fk_{name}_room_id_room FOREIGN KEY (room_id) REFERENCES room (id),
-            CONSTRAINT fk_{name}_{key_column}_{referenced}
-                FOREIGN KEY ({key_column}) REFERENCES {referenced} (id)
-        ) WITH (fillfactor = 70)
-        """
+Run = Callable[[Callable[[], None]], None]
+
+
+def _copy(bind: Connection, source: str, target: str, name: str, run: Run) -> None:
+    """Copy one old partition or rollup table into its new table, one room per transaction.
+
+    `run` runs each step in its own transaction (online) or in the caller's (Citus, offline).
+    The rows of the room being copied are read FOR SHARE: an old-version update or delete of one
+    of them waits for this one batch, then reaches the new table through the mirror; inserts of
+    new rows never wait. A row is thus either copied at its latest committed value or written
+    through the mirror, never lost, resurrected or stale. ON CONFLICT DO NOTHING: rows the mirror
+    wrote first are already current; a re-run after a failure skips what was copied.
+    """
+    columns = ", ".join(f"o.{c}" for c in _columns(name))
+    # Names from the catalog and this module's constants, not from input.
+    copy = sa.text(
+        f"INSERT INTO {target} ({columns.replace('o.', '')}, room_id, sensor_id) "  # noqa: S608
+        f"SELECT {columns}, o.room_id, s.id "
+        f"FROM (SELECT * FROM {source} WHERE room_id = :room FOR SHARE) o JOIN sensor s "
+        "ON s.default_room_id = o.room_id AND s.sensor_type_id = o.sensor_type_id "
+        "ON CONFLICT DO NOTHING"
     )
-    columns = "bucket, sum, min, max, " + (_PIECE_COLUMNS + ", " if pieces else "") + "count"
-    op.execute(
-        f"INSERT INTO {name} ({columns}, room_id, {key_column}) "
-        + select.format(columns=", ".join(f"o.{c.strip()}" for c in columns.split(",")), t=name)
+
+    # Pairs that appear after this scan get their default sensor from the mirror.
+    def default_sensors() -> None:
+        bind.execute(sa.text(_DEFAULT_SENSORS.format(source=source)))
+
+    run(default_sensors)
+    rows, longest, started = 0, 0.0, time.monotonic()
+    for room in bind.scalars(sa.text("SELECT id FROM room ORDER BY id")).all():
+        began = time.monotonic()
+
+        def batch(room: int = room) -> None:
+            nonlocal rows
+            rows += bind.execute(copy, {"room": room}).rowcount
+
+        run(batch)
+        longest = max(longest, time.monotonic() - began)
+    # Operators see how long an update of an existing row could have waited (one batch).
+    log.info(
+        "0007: copied %s: %d rows in %.2f s, longest batch %.2f s",
+        *(source, rows, time.monotonic() - started, longest),
     )
-    op.execute(f"DROP TABLE {name}_before")
 
 
-def _citus_distribute(names: Sequence[str]) -> None:
-    bind = op.get_bind()
-    if bind.scalar(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")):
-        raise RuntimeError("0007 on Citus is not supported yet (see docs/scaling.md)")
-    del names
+def _in_transaction(bind: Connection, step: Callable[[], None]) -> None:
+    """Run `step` in its own transaction on an autocommit connection."""
+    bind.exec_driver_sql("BEGIN")
+    try:
+        step()
+    except BaseException:
+        bind.exec_driver_sql("ROLLBACK")
+        raise
+    bind.exec_driver_sql("COMMIT")
+
+
+def _add_missing_partitions(bind: Connection) -> None:
+    """Twins for partitions `roomtemp maintain` created since the build (or a failed run)."""
+    new = {p.removesuffix(SUFFIX) for p, _ in _partition_bounds(bind, "capture" + SUFFIX)}
+    for part, bound in _partition_bounds(bind, "capture"):
+        if part in new:
+            continue
+        # Mirrored writes for its range may already sit in the new default partition: move
+        # them into the twin before attaching it (as `roomtemp maintain` moves stray rows).
+        edges = re.fullmatch(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)", bound)
+        if edges is None:
+            raise RuntimeError(f"0007: unexpected partition bound of {part}: {bound}")
+        twin = part + SUFFIX
+        op.execute(f"LOCK TABLE capture_default{SUFFIX} IN ACCESS EXCLUSIVE MODE")
+        op.execute(f"CREATE TABLE {twin} (LIKE capture{SUFFIX})")
+        op.execute(
+            sa.text(
+                f"WITH moved AS (DELETE FROM capture_default{SUFFIX} "  # noqa: S608
+                "WHERE ts >= CAST(:lo AS timestamptz) AND ts < CAST(:hi AS timestamptz) "
+                f"RETURNING *) INSERT INTO {twin} SELECT * FROM moved"
+            ).bindparams(lo=edges[1], hi=edges[2])
+        )
+        op.execute(f"ALTER TABLE capture{SUFFIX} ATTACH PARTITION {twin} {bound}")
+
+
+def _copy_steps(bind: Connection) -> list[tuple[str, str, str]]:
+    """(source, target, fact table) of every copy, partition by partition."""
+    steps = [(p, p + SUFFIX, "capture") for p, _ in _partition_bounds(bind, "capture")]
+    return steps + [(n, n + SUFFIX, n) for n in (*ROLLUPS_15M, *PIECES)]
+
+
+def _swap(bind: Connection) -> None:
+    """Phase 3 (one short transaction): drop the old tables, give the new ones their names."""
+    op.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+    # Catch a partition `roomtemp maintain` added while we copied: its rows would be missing.
+    old = {p for p, _ in _partition_bounds(bind, "capture")}
+    new = {p.removesuffix(SUFFIX) for p, _ in _partition_bounds(bind, "capture" + SUFFIX)}
+    if old != new:
+        raise RuntimeError(f"0007: capture partitions changed during the copy: {old ^ new}")
+    op.execute("LOCK TABLE " + ", ".join(FACTS) + " IN ACCESS EXCLUSIVE MODE")
+    _drop_and_rename(bind)
+    for name in FACTS:
+        op.execute(f"DROP FUNCTION IF EXISTS roomtemp_0007_mirror_{name}()")
+    op.execute("DROP FUNCTION IF EXISTS roomtemp_0007_default_sensor(integer, smallint)")
+
+
+def _drop_and_rename(bind: Connection) -> None:
+    """Drop the fact tables and give the ones built beside them (SUFFIX) their names."""
+    new = sorted(p.removesuffix(SUFFIX) for p, _ in _partition_bounds(bind, "capture" + SUFFIX))
+    for name in FACTS:
+        op.execute(f"DROP TABLE {name}")  # its partitions (and the mirror trigger) go with it
+    for part in new:
+        op.execute(f"ALTER TABLE {part}{SUFFIX} RENAME TO {part}")
+        op.execute(f"ALTER INDEX {part}{SUFFIX}_pkey RENAME TO {part}_pkey")
+    for name in FACTS:
+        op.execute(f"ALTER TABLE {name}{SUFFIX} RENAME TO {name}")
+        op.execute(f"ALTER TABLE {name} RENAME CONSTRAINT pk_{name}{SUFFIX} TO pk_{name}")
 
 
 def upgrade() -> None:
-    _create_sensor_tables()
-    _default_sensors()
-    _rebuild_capture(
-        "sensor_id",
-        "integer",
-        "SELECT o.ts, o.value, o.room_id, s.id FROM capture_before o JOIN sensor s "
-        "ON s.default_room_id = o.room_id AND s.sensor_type_id = o.sensor_type_id",
-    )
-    to_sensor = (
-        "SELECT {columns}, o.room_id, s.id FROM {t}_before o JOIN sensor s "
-        "ON s.default_room_id = o.room_id AND s.sensor_type_id = o.sensor_type_id"
-    )
-    for name in ROLLUPS_15M:
-        _rebuild_rollup(name, False, "sensor_id", "integer", to_sensor)
-    for name in PIECES:
-        _rebuild_rollup(name, True, "sensor_id", "integer", to_sensor)
-    _citus_distribute(("capture", *ROLLUPS_15M, *PIECES))
+    bind = op.get_bind()
+    citus = citus_installed(bind)
+    with op.get_context().autocommit_block():
+        bind.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATE_LOCK})")
+        if bind.scalar(sa.text("SELECT to_regclass('sensor')")) is None:
+            _in_transaction(bind, lambda: _build(bind, citus))
+        if not citus:
+            _in_transaction(bind, lambda: _add_missing_partitions(bind))
+            for source, target, name in _copy_steps(bind):
+                _copy(bind, source, target, name, partial(_in_transaction, bind))
+    # Back in Alembic's transaction, which also records the revision: the swap is atomic with it.
+    if citus:
+        # Offline on Citus: the old tables stay locked for writes from the copy to the swap.
+        op.execute("LOCK TABLE " + ", ".join(FACTS) + " IN SHARE MODE")
+        for source, target, name in _copy_steps(bind):
+            _copy(bind, source, target, name, lambda step: step())
+    started = time.monotonic()
+    _swap(bind)
+    log.info("0007: swapped in %.2f s, committed with the revision", time.monotonic() - started)
+
+
+# Frozen (0004): the 15-minute rollups from the raw captures.
+_BACKFILL_15M = """
+    INSERT INTO capture_rollup_15m (bucket, sum, min, max, count, room_id, sensor_type_id)
+    SELECT roomtemp_bucket(ts, interval '15 minutes') AS b, SUM(value), MIN(value),
+           MAX(value), COUNT(*), room_id, sensor_type_id
+    FROM capture GROUP BY room_id, sensor_type_id, b
+"""
+
+
+# The piece columns, in the order both backfills select them.
+_PIECE_ORDER = (
+    "count, sum, min, max, min_ts, max_ts, first_ts, first_value, last_ts, last_value, "
+    "value_seconds, below_seconds, above_seconds, gap_seconds, gap_start"
+)
+
+# Frozen (0006): every 1-hour piece from the raw captures in [:start, :end]. The tables were created
+# empty just before, so the application's ON CONFLICT clause is left out.
+_BACKFILL_1H = f"""
+    INSERT INTO capture_rollup_1h (bucket, room_id, sensor_type_id, {_PIECE_ORDER})
+    SELECT s.bucket, s.room_id, s.sensor_type_id,
+        CAST(count(*) AS integer) AS count, sum(s.value) AS sum,
+        min(s.value) AS min, max(s.value) AS max,
+        to_timestamp((min(ARRAY[s.value, s.at]))[2]) AS min_ts,
+        to_timestamp(-(max(ARRAY[s.value, -s.at]))[2]) AS max_ts,
+        min(s.ts) AS first_ts, (min(ARRAY[s.at, s.value]))[2] AS first_value,
+        max(s.ts) AS last_ts, (max(ARRAY[s.at, s.value]))[2] AS last_value,
+        COALESCE(sum(s.value * s.held), 0) AS value_seconds,
+        COALESCE(sum(s.held) FILTER (WHERE s.value < st.comfort_low), 0) AS below_seconds,
+        COALESCE(sum(s.held) FILTER (WHERE s.value > st.comfort_high), 0) AS above_seconds,
+        COALESCE((max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[1], 0)
+            AS gap_seconds,
+        COALESCE(to_timestamp(-(max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[2]),
+                 min(s.ts)) AS gap_start
+    FROM (
+        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
+               roomtemp_bucket(c.ts, interval '1 hour') AS bucket,
+               date_part('epoch', LEAD(c.ts) OVER (
+                   PARTITION BY c.room_id, c.sensor_type_id,
+                                roomtemp_bucket(c.ts, interval '1 hour')
+                   ORDER BY c.ts) - c.ts) AS held
+        FROM capture c
+        WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
+                     - interval '1 hour'
+          AND c.ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
+    ) AS s
+    JOIN sensor_type st ON st.id = s.sensor_type_id
+    GROUP BY s.room_id, s.sensor_type_id, s.bucket, st.comfort_low, st.comfort_high
+    ORDER BY s.room_id, s.sensor_type_id, s.bucket
+"""  # noqa: S608 - a fixed column list; values are bound
+
+# Frozen (0006): every 1-day piece merged from that day's 1-hour pieces.
+_BACKFILL_1D = f"""
+    INSERT INTO capture_rollup_1d (bucket, room_id, sensor_type_id, {_PIECE_ORDER})
+    SELECT p.day, p.room_id, p.sensor_type_id,
+        CAST(sum(p.count) AS integer) AS count, sum(p.sum) AS sum,
+        min(p.min) AS min, max(p.max) AS max,
+        to_timestamp((min(ARRAY[p.min, date_part('epoch', p.min_ts)]))[2]) AS min_ts,
+        to_timestamp(-(max(ARRAY[p.max, -date_part('epoch', p.max_ts)]))[2]) AS max_ts,
+        min(p.first_ts) AS first_ts,
+        (min(ARRAY[date_part('epoch', p.first_ts), p.first_value]))[2] AS first_value,
+        max(p.last_ts) AS last_ts,
+        (max(ARRAY[date_part('epoch', p.last_ts), p.last_value]))[2] AS last_value,
+        sum(p.value_seconds) + COALESCE(sum(p.last_value * p.seg), 0) AS value_seconds,
+        sum(p.below_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value < st.comfort_low), 0)
+            AS below_seconds,
+        sum(p.above_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value > st.comfort_high), 0)
+            AS above_seconds,
+        (max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
+                      ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[1]
+            AS gap_seconds,
+        to_timestamp(-(max(GREATEST(
+            ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
+            ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[2]) AS gap_start
+    FROM (
+        SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
+               date_part('epoch', LEAD(h.first_ts) OVER (
+                   PARTITION BY h.room_id, h.sensor_type_id,
+                                roomtemp_bucket(h.bucket, interval '1 day')
+                   ORDER BY h.bucket) - h.last_ts) AS seg
+        FROM capture_rollup_1h h
+        WHERE h.bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 day')
+                         - interval '1 day'
+          AND h.bucket <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 day')
+    ) AS p
+    JOIN sensor_type st ON st.id = p.sensor_type_id
+    GROUP BY p.room_id, p.sensor_type_id, p.day, st.comfort_low, st.comfort_high
+    ORDER BY p.room_id, p.sensor_type_id, p.day
+"""  # noqa: S608 - a fixed column list; values are bound
 
 
 def downgrade() -> None:
-    _rebuild_capture(
-        "sensor_type_id",
-        "smallint",
-        "SELECT DISTINCT ON (o.room_id, s.sensor_type_id, o.ts) o.ts, o.value, o.room_id, "
-        "s.sensor_type_id FROM capture_before o JOIN sensor s ON s.id = o.sensor_id "
-        "ORDER BY o.room_id, s.sensor_type_id, o.ts, s.id",
+    """Offline, one transaction: the 0006 shape, one capture per (room, type, ts), rollups rebuilt.
+
+    Where several sensors of one room and type hold a capture at the same instant, the room's
+    default sensor's is kept, else the lowest sensor id's. The rollups are rebuilt from the
+    captures kept (0004's and 0006's frozen backfills), so they agree with them exactly.
+    """
+    bind = op.get_bind()
+    citus = citus_installed(bind)
+    # Writers wait from here to the commit: a write after the copy's snapshot would be lost.
+    op.execute("LOCK TABLE " + ", ".join(FACTS) + " IN SHARE MODE")
+    for name in FACTS:
+        _create_fact(name, name + SUFFIX, "sensor_type_id", "smallint")
+        if citus:
+            # Distributed before it is filled; co-located with the capture it replaces.
+            op.execute(
+                sa.text(
+                    "SELECT create_distributed_table(:t, 'room_id', colocate_with => 'capture')"
+                ).bindparams(t=name + SUFFIX)
+            )
+        if name == "capture":
+            for part, bound in _partition_bounds(bind, "capture"):
+                op.execute(f"CREATE TABLE {part}{SUFFIX} PARTITION OF capture{SUFFIX} {bound}")
+    op.execute(
+        f"""
+        INSERT INTO capture{SUFFIX} (ts, value, room_id, sensor_type_id)
+        SELECT DISTINCT ON (o.room_id, s.sensor_type_id, o.ts)
+               o.ts, o.value, o.room_id, s.sensor_type_id
+        FROM capture o JOIN sensor s ON s.id = o.sensor_id
+        ORDER BY o.room_id, s.sensor_type_id, o.ts,
+                 s.default_room_id IS DISTINCT FROM o.room_id, s.id
+        """  # noqa: S608 - a constant suffix
     )
-    to_type = (
-        "SELECT DISTINCT ON (o.room_id, s.sensor_type_id, o.bucket) {columns}, o.room_id, "
-        "s.sensor_type_id FROM {t}_before o JOIN sensor s ON s.id = o.sensor_id "
-        "ORDER BY o.room_id, s.sensor_type_id, o.bucket, s.id"
-    )
-    for name in ROLLUPS_15M:
-        _rebuild_rollup(name, False, "sensor_type_id", "smallint", to_type)
-    for name in PIECES:
-        _rebuild_rollup(name, True, "sensor_type_id", "smallint", to_type)
-    for table in ("unknown_sensor", "sensor_status", "sensor_assignment", "sensor"):
+    _drop_and_rename(bind)
+    op.execute(_BACKFILL_15M)
+    span = bind.execute(sa.text("SELECT min(ts), max(ts) FROM capture")).one()
+    if span[0] is not None:
+        for stmt in (_BACKFILL_1H, _BACKFILL_1D):
+            bind.execute(sa.text(stmt), {"start": span[0], "end": span[1]})
+    for table in reversed(SENSOR_TABLES):
         op.drop_table(table)
