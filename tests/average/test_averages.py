@@ -153,6 +153,7 @@ def test_series_shape_and_empty_points(client: TestClient) -> None:
         "mean": None,
         "min": None,
         "max": None,
+        "sensors": 0,
     }
 
 
@@ -210,5 +211,6 @@ def test_building_overview(client: TestClient, db: psycopg.Connection[Any]) -> N
         "min": None,
         "max": None,
         "last_ts": "2026-11-22T09:00:00Z",
+        "sensors": 0,
     }
     assert rooms["c"]["last_ts"] is None

@@ -5,6 +5,7 @@ on the moves, on hour edges and across everything."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,15 +22,23 @@ LOW, HIGH = 20.0, 24.0
 
 
 @pytest.fixture
-def data(db: psycopg.Connection[Any], database_url: str) -> pooled_data.Data:
+def data(db: psycopg.Connection[Any], database_url: str) -> Iterator[pooled_data.Data]:
     written = pooled_data.write(db, START)
     # The rollups count comfort seconds for the bounds the report asks: it reads their pieces.
-    db.execute(
-        "UPDATE sensor_type SET comfort_low = %s, comfort_high = %s WHERE key = 'temperature'",
-        (LOW, HIGH),
-    )
-    pooled_data.rebuild_rollups(database_url, START - timedelta(days=2), NOW + timedelta(days=2))
-    return written
+    # The bounds live on the sensor type, which outlives the test: put them back afterwards.
+    update = "UPDATE sensor_type SET comfort_low = %s, comfort_high = %s WHERE key = 'temperature'"
+    old = db.execute(
+        "SELECT comfort_low, comfort_high FROM sensor_type WHERE key = 'temperature'"
+    ).fetchone()
+    assert old is not None
+    db.execute(update, (LOW, HIGH))
+    try:
+        pooled_data.rebuild_rollups(
+            database_url, START - timedelta(days=2), NOW + timedelta(days=2)
+        )
+        yield written
+    finally:
+        db.execute(update, old)
 
 
 def _same(key: str, actual: Any, expected: Any) -> bool:
