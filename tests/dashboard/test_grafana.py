@@ -25,7 +25,8 @@ from tests.factories import capture
 
 # The one copy: inside the chart, because Helm reads files inside the chart only.
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "dashboards"
-VARIABLES = {"building": "hq", "room": "3.14"}
+# hq/3.14's default sensor (building/room captures): its key is "{building}/{room}/{type}".
+VARIABLES = {"building": "hq", "room": "3.14", "sensor": "hq/3.14/temperature", "silent": "60"}
 UNITS = ("celsius", "fahrenheit", "kelvin")
 MAX_DATA_POINTS = 500
 
@@ -66,6 +67,18 @@ def seeded(client: TestClient) -> TestClient:
         capture(19.5, room="lobby", ts=NOW - timedelta(minutes=9)),
         capture(22.0, room="empty", ts=NOW - timedelta(hours=5)),
     ]
+    # Two registered sensors in hq/3.14 beside its default one: zb-wall sends every 14 minutes
+    # (on the same instants as the default sensor every other time), zb-quiet went silent 2 h ago.
+    for key in ("zb-wall", "zb-quiet"):
+        body = {"key": key, "sensor_type": "temperature", "building": "hq", "room": "3.14"}
+        assert client.post("/v1/sensors", json=body).status_code == 201
+    for minutes in range(2, 180, 14):
+        if not 60 <= minutes < 100:
+            ts = (NOW - timedelta(minutes=minutes)).isoformat()
+            value = round(21.0 + math.cos(minutes / 15), 3)
+            items.append({"sensor": "zb-wall", "value": value, "unit": "celsius", "ts": ts})
+    ts = (NOW - timedelta(hours=2)).isoformat()
+    items.append({"sensor": "zb-quiet", "value": 19.0, "unit": "celsius", "ts": ts, "battery": 6})
     assert client.post("/v1/captures", json=items).status_code == 201
     return client
 
@@ -113,7 +126,7 @@ def _check_column(value: Any, kind: str, where: str) -> None:
 def test_infinity_queries_match_the_api(seeded: TestClient, span: timedelta) -> None:
     dashboard = json.loads((DASHBOARDS / "roomtemp.json").read_text())
     queries = _infinity_queries(dashboard)
-    assert len(queries) == 6
+    assert len(queries) == 9
     start = NOW - span
     for unit in UNITS:
         values = {
@@ -168,9 +181,9 @@ def _sql_values(start: datetime, end: datetime, interval_ms: int, unit: str) -> 
     }
 
 
-def _targets(name: str) -> dict[str, str]:
+def _targets(name: str) -> dict[int, str]:
     dashboard = json.loads((DASHBOARDS / name).read_text())
-    return {p["type"]: p["targets"][0]["rawSql"] for p in dashboard["panels"]}
+    return {p["id"]: p["targets"][0]["rawSql"] for p in dashboard["panels"]}
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -186,9 +199,7 @@ def test_postgres_series_equals_the_api(
     interval_ms: int,
 ) -> None:
     start = NOW - span - timedelta(seconds=30)  # not on a step boundary
-    sql = _render(
-        _targets("roomtemp-postgres.json")["timeseries"], _sql_values(start, NOW, interval_ms, unit)
-    )
+    sql = _render(_targets("roomtemp-postgres.json")[2], _sql_values(start, NOW, interval_ms, unit))
     rows = db.execute(sql).fetchall()
     step = f"{max(interval_ms, 60_000) // 60_000}m"  # the SQL clamps to one minute, as the API
     api = seeded.get(
@@ -198,9 +209,9 @@ def test_postgres_series_equals_the_api(
     assert len(rows) == len(api) > 0
     assert any(p["count"] == 0 for p in api)
     assert any(p["count"] > 0 for p in api)
-    for (t, mean, low, high, count), p in zip(rows, api, strict=True):
+    for (t, mean, low, high, count, sensors), p in zip(rows, api, strict=True):
         assert t == datetime.fromisoformat(p["t"])
-        assert count == p["count"]
+        assert (count, sensors) == (p["count"], p["sensors"])
         for got, want in ((mean, p["mean"]), (low, p["min"]), (high, p["max"])):
             assert (got is None and want is None) or float(got) == pytest.approx(want, abs=1e-9)
 
@@ -209,13 +220,13 @@ def test_postgres_series_equals_the_api(
 def test_postgres_rooms_table_equals_the_api(
     seeded: TestClient, db: psycopg.Connection[Any], unit: str
 ) -> None:
-    sql = _render(_targets("roomtemp-postgres.json")["table"], _sql_values(NOW, NOW, 60_000, unit))
+    sql = _render(_targets("roomtemp-postgres.json")[1], _sql_values(NOW, NOW, 60_000, unit))
     rows = db.execute(sql).fetchall()
     api = seeded.get("/v1/buildings/hq/averages", params={"at": NOW.isoformat(), "unit": unit})
     rooms = api.json()["rooms"]
     assert [r[0] for r in rows] == [r["room"] for r in rooms] == ["3.14", "empty", "lobby"]
-    for (_room, mean, low, high, count, last_ts), want in zip(rows, rooms, strict=True):
-        assert count == want["count"]
+    for (_room, mean, low, high, count, sensors, last_ts), want in zip(rows, rooms, strict=True):
+        assert (count, sensors) == (want["count"], want["sensors"])
         assert last_ts == datetime.fromisoformat(want["last_ts"])
         for got, exp in ((mean, want["mean"]), (low, want["min"]), (high, want["max"])):
             assert (got is None and exp is None) or float(got) == pytest.approx(exp, abs=1e-9)
@@ -244,3 +255,50 @@ def test_dashboards_are_importable(name: str) -> None:
     text = json.dumps(dashboard)
     uids = set(re.findall(r'"uid": "([^"]*)"', text)) - {dashboard["uid"]}
     assert uids == {"${datasource}"}  # chosen at import time or by the sidecar's data source
+
+
+@pytest.mark.parametrize("key", ["hq/3.14/temperature", "zb-wall", "zb-quiet"])
+def test_postgres_per_sensor_series_equals_the_api(
+    seeded: TestClient, db: psycopg.Connection[Any], key: str
+) -> None:
+    start = NOW - timedelta(hours=3, seconds=30)
+    values = {**_sql_values(start, NOW, 60_000, "celsius"), "sensor": key}
+    rows = db.execute(_render(_targets("roomtemp-postgres.json")[3], values)).fetchall()
+    api = seeded.get(
+        f"/v1/sensors/{key}/averages",
+        params={
+            "from": start.isoformat(),
+            "to": NOW.isoformat(),
+            "step": "1m",
+            "window": "15m",
+            "unit": "celsius",
+        },
+    ).json()["points"]
+    assert {r[1] for r in rows} == {key}
+    assert len(rows) == len(api) > 0
+    assert any(p["count"] > 0 for p in api)
+    for (t, _key, mean), p in zip(rows, api, strict=True):
+        assert t == datetime.fromisoformat(p["t"])
+        assert (mean is None and p["mean"] is None) or float(mean) == pytest.approx(p["mean"])
+
+
+@pytest.mark.parametrize("minutes", ["60", "150"])
+def test_postgres_silent_sensors_equal_the_api(
+    seeded: TestClient, db: psycopg.Connection[Any], minutes: str
+) -> None:
+    values = {**_sql_values(NOW, NOW, 60_000, "celsius"), "silent": minutes}
+    rows = db.execute(_render(_targets("roomtemp-postgres.json")[4], values)).fetchall()
+    api = seeded.get("/v1/sensors", params={"building": "hq", "silent_for": f"{minutes}m"})
+    items = sorted(api.json()["items"], key=lambda s: s["key"])
+    assert sorted(r[0] for r in rows) == [s["key"] for s in items]
+    assert ("zb-quiet" in [s["key"] for s in items]) == (minutes == "60")  # silent for 2 h
+    for sensor, room, sensor_type, last, battery, signal, status_at in sorted(rows):
+        want = next(s for s in items if s["key"] == sensor)
+        assert (room, sensor_type, battery, signal) == (
+            want["room"],
+            want["sensor_type"],
+            want["battery"],
+            want["signal"],
+        )
+        assert last == datetime.fromisoformat(want["last_capture_at"])
+        assert status_at == (want["status_at"] and datetime.fromisoformat(want["status_at"]))

@@ -83,7 +83,7 @@ def test_unknown_assets_are_404_in_the_error_envelope(client: TestClient, name: 
 
 
 def test_scripts_use_only_the_public_v1_api_and_no_inline_styles() -> None:
-    for name in ("app.js", "chart.js"):
+    for name in ("app.js", "chart.js", "sensors.js"):
         js = (STATIC / name).read_text()
         paths = set(re.findall(r'[`"](/[a-z][^`"$]*)', js))
         assert all(p.startswith(("/v1/", "/dashboard/", "/docs")) for p in paths), paths

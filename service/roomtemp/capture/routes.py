@@ -106,7 +106,10 @@ _UPLOAD_SCHEMA = {"type": "string", "description": "One capture per line (CSV wi
     response_model=IngestResult,  # documentation; the answer is serialised directly
     responses={
         413: {"description": "Batch larger than MAX_BATCH_SIZE"},
-        422: {"description": "Invalid capture(s); nothing stored"},
+        422: {
+            "description": "Invalid capture(s) (invalid_input), or a sensor key that is not "
+            "registered or is retired (unknown_sensor); nothing stored"
+        },
     },
     openapi_extra={
         "requestBody": {

@@ -138,8 +138,8 @@ class _CaptureParser:
         return self._room.validate_python(data)
 
     def json_schema(self) -> dict[str, Any]:
-        # Each form's own flat schema: a TypeAdapter of the union would put them under "$defs",
-        # which nothing resolves once the schema is inlined into the OpenAPI request body.
+        # Self-contained: the body schema is pasted into the OpenAPI document, where the union's
+        # "#/$defs/…" references would point at nothing (ReDoc then renders no operation at all).
         return {"oneOf": [self._room.json_schema(), self._sensor.json_schema()]}
 
 

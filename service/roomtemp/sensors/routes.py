@@ -58,8 +58,19 @@ SensorKey = Annotated[
     Path(max_length=3 * KEY_MAX_LENGTH + 2, description='Device id, or "{building}/{room}/{type}"'),
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown sensor"}}
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Default sensor, captures present, or assignment order"}
+# The 409 descriptions name the error codes, so a client reading the OpenAPI document knows
+# what to branch on (tests/dashboard/test_openapi_sensors.py).
+_DELETE_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "sensor_has_captures: it has captures (choose ?captures=delete or keep); "
+        "default_sensor: a room's default sensor is never deleted"
+    }
+}
+_MOVE_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "sensor_retired; default_sensor (never moved); move_not_after_latest: "
+        "`from` is not after its latest assignment; sensor_already_there"
+    }
 }
 
 
@@ -153,7 +164,7 @@ async def list_assignments(key: SensorKey, conn: ReadConnection) -> Response:
 @router.post(
     _KEY + "/moves",
     status_code=201,
-    responses={**_NOT_FOUND, **_CONFLICT},
+    responses={**_NOT_FOUND, **_MOVE_CONFLICT},
     response_model=MovedOut,
 )
 async def move_sensor(
@@ -192,7 +203,7 @@ async def patch_sensor(key: SensorKey, body: SensorPatch, conn: Transaction, now
     return json_response(SensorOut.of(await service.rename(conn, key, body.name, now)))
 
 
-@router.delete(_KEY, responses={**_NOT_FOUND, **_CONFLICT}, response_model=DeletedOut)
+@router.delete(_KEY, responses={**_NOT_FOUND, **_DELETE_CONFLICT}, response_model=DeletedOut)
 async def delete_sensor(
     key: SensorKey,
     conn: Transaction,

@@ -1,6 +1,7 @@
 // roomtemp dashboard: every room at a glance, and one room's rolling average over time.
 // Reads only the public /v1 API; no framework, no build step, no inline code (strict CSP).
 import { renderChart } from "./chart.js";
+import { fleetSection } from "./sensors.js";
 
 const TOKEN_KEY = "roomtemp.token";
 const UNIT_KEY = "roomtemp.unit";
@@ -118,9 +119,15 @@ const localTime = (iso) =>
 async function overview() {
   const u = unit();
   const buildings = await listAll("/v1/buildings");
-  const answers = await Promise.all(
-    buildings.map((b) => api(`/v1/buildings/${enc(b.key)}/averages`, { unit: u })),
-  );
+  const [answers, fleet] = await Promise.all([
+    Promise.all(buildings.map((b) => api(`/v1/buildings/${enc(b.key)}/averages`, { unit: u }))),
+    // The fleet panel failing (an older server, a token without access) leaves the rooms shown.
+    fleetSection({ api, h, age, ApiError, rerender: () => render() }).catch((err) => {
+      if (!(err instanceof ApiError)) throw err;
+      return h("section", { class: "fleet" }, h("h2", { text: "Silent sensors" }),
+        h("p", { class: "error", text: explain(err) }));
+    }),
+  ]);
   const now = Date.now();
   const [lo, hi] = COMFORT_C.map((c) => fmt(fromCelsius(c, u)));
   const view = h("div", { class: "overview" },
@@ -131,9 +138,11 @@ async function overview() {
       h("span", { class: "badge cold", text: "cold" }), " below, ",
       h("span", { class: "badge warm", text: "warm" }), " above; ",
       h("span", { class: "badge stale", text: "stale" }),
-      ` = no capture for ${STALE_MINUTES} min.`));
+      ` = no capture for ${STALE_MINUTES} min. `,
+      "A room with several sensors pools them: Sensors = how many sent a capture in the window."));
   if (!buildings.length) view.append(h("p", { text: "No buildings yet: post a capture to /v1/captures." }));
   buildings.forEach((b, i) => view.append(buildingSection(b, answers[i], u, now)));
+  view.append(fleet);
   return view;
 }
 
@@ -150,6 +159,7 @@ function buildingSection(b, avg, u, now) {
       h("th", { scope: "row" }, h("a", { href, text: r.room })),
       num(r.mean), num(r.min), num(r.max),
       h("td", { class: "num count", text: String(r.count) }),
+      h("td", { class: "num sensors", text: String(r.sensors ?? "–") }),
       h("td", { class: "age", title: r.last_ts || "", text: a.text }),
       h("td", { class: "status" },
         h("span", { class: `badge ${c.cls}`, text: c.text }),
@@ -164,7 +174,7 @@ function buildingSection(b, avg, u, now) {
       h("table", {},
         h("caption", { class: "sr-only", text: `Rooms of ${title}, in ${SYMBOL[u]}` }),
         h("thead", {}, h("tr", {},
-          ["Room", `Mean ${SYMBOL[u]}`, "Min", "Max", "Captures", "Last capture", "Status"]
+          ["Room", `Mean ${SYMBOL[u]}`, "Min", "Max", "Captures", "Sensors", "Last capture", "Status"]
             .map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", {}, rows))));
 }
@@ -233,7 +243,8 @@ async function roomView(building, room, q) {
         h("dd", { class: `mean ${c.cls}`, "data-value": latest.mean ?? "", text: `${fmt(latest.mean)} ${sym}` })),
       h("div", {}, h("dt", { text: "Min – max" }), h("dd", { text: `${fmt(latest.min)} – ${fmt(latest.max)} ${sym}` })),
       h("div", {}, h("dt", { text: "Time-weighted" }), h("dd", { text: `${fmt(latest.time_weighted_mean)} ${sym}` })),
-      h("div", {}, h("dt", { text: "Captures" }), h("dd", { class: "count", text: String(latest.count) }))),
+      h("div", {}, h("dt", { text: "Captures" }), h("dd", { class: "count", text: String(latest.count) })),
+      h("div", {}, h("dt", { text: "Sensors" }), h("dd", { class: "sensors", text: String(latest.sensors ?? "–") }))),
     h("nav", { class: "ranges", "aria-label": "Time range" }, rangeLinks),
     custom,
     h("figure", {},
@@ -255,11 +266,12 @@ function dataTable(series, sym) {
   const rows = series.points.slice().reverse().map((p) => h("tr", {},
     h("td", { text: new Date(p.t).toLocaleString() }),
     h("td", { class: "num", text: fmt(p.mean, 2) }), h("td", { class: "num", text: fmt(p.min, 2) }),
-    h("td", { class: "num", text: fmt(p.max, 2) }), h("td", { class: "num", text: String(p.count) })));
+    h("td", { class: "num", text: fmt(p.max, 2) }), h("td", { class: "num", text: String(p.count) }),
+    h("td", { class: "num", text: String(p.sensors ?? "–") })));
   return h("details", { class: "data" },
     h("summary", { text: "Data table" }),
     h("div", { class: "scroll" }, h("table", {},
-      h("thead", {}, h("tr", {}, ["Window end", `Mean ${sym}`, "Min", "Max", "Captures"]
+      h("thead", {}, h("tr", {}, ["Window end", `Mean ${sym}`, "Min", "Max", "Captures", "Sensors"]
         .map((t) => h("th", { scope: "col", text: t })))),
       h("tbody", {}, rows))));
 }
