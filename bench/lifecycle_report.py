@@ -43,9 +43,18 @@ def load(conninfo: str, rooms: int, minutes: int) -> int:
             "CREATE TABLE capture_p202610 PARTITION OF capture "
             "FOR VALUES FROM ('2026-10-01 00:00+00') TO ('2026-11-01 00:00+00')"
         )
+        # Each room's default temperature sensor (sensor id = room id), as ingest creates it.
         conn.execute(
-            "INSERT INTO capture (ts, value, room_id, sensor_type_id) "
-            "SELECT ts, 293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random(), r, 1 "
+            "INSERT INTO sensor (sensor_type_id, default_room_id) "
+            "SELECT 1, id FROM room ORDER BY id"
+        )
+        conn.execute(
+            "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
+            "SELECT '-infinity', id, default_room_id FROM sensor"
+        )
+        conn.execute(
+            "INSERT INTO capture (ts, value, room_id, sensor_id) "
+            "SELECT ts, 293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random(), r, r "
             "FROM generate_series(1, %s) r, generate_series(%s::timestamptz, "
             "%s::timestamptz - interval '1 microsecond', make_interval(mins => %s)) ts",
             (rooms, START, END, minutes),

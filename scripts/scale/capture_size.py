@@ -17,20 +17,23 @@ from tests.postgres_provider import libpq_conninfo, provide_database_url, sqlalc
 ROOMS, MINUTES = 1000, 1000  # 1,000,000 captures
 INT8 = """CREATE TABLE capture_int8 (
     ts timestamptz NOT NULL, value double precision NOT NULL,
-    room_id bigint NOT NULL, sensor_type_id smallint NOT NULL,
-    PRIMARY KEY (room_id, sensor_type_id, ts))"""
+    room_id bigint NOT NULL, sensor_id integer NOT NULL,
+    PRIMARY KEY (room_id, sensor_id, ts))"""
 # The rollup tables as the performance branch's migration 0004 defines them (fillfactor 70).
 ROLLUP = """CREATE TABLE {name} (
     bucket timestamptz NOT NULL, sum double precision NOT NULL, min double precision NOT NULL,
     max double precision NOT NULL, count integer NOT NULL, room_id integer NOT NULL,
-    sensor_type_id smallint NOT NULL, PRIMARY KEY (room_id, sensor_type_id, bucket))
+    sensor_id integer NOT NULL, PRIMARY KEY (room_id, sensor_id, bucket))
     WITH (fillfactor = 70)"""
 FILL = """INSERT INTO {name} SELECT
     date_bin(interval '{stride}', ts - interval '1 microsecond', timestamptz 'epoch')
         + interval '{stride}' AS b,
-    sum(value), min(value), max(value), count(*), room_id, sensor_type_id
-    FROM capture GROUP BY b, room_id, sensor_type_id ORDER BY b, room_id"""
-SIZES = """SELECT pg_relation_size(%(t)s), pg_indexes_size(%(t)s), pg_total_relation_size(%(t)s)"""
+    sum(value), min(value), max(value), count(*), room_id, sensor_id
+    FROM capture GROUP BY b, room_id, sensor_id ORDER BY b, room_id"""
+# Summed over the partitions: a partitioned table's own relation is empty.
+SIZES = """SELECT sum(pg_relation_size(relid)), sum(pg_indexes_size(relid)),
+    sum(pg_total_relation_size(relid))
+    FROM (SELECT relid FROM pg_partition_tree(%(t)s) UNION SELECT %(t)s::regclass) AS r"""
 
 
 def main(key_order: bool) -> None:
@@ -44,9 +47,14 @@ def main(key_order: bool) -> None:
                 "SELECT 1, g::text, g::text FROM generate_series(1, %s) g",
                 (ROOMS,),
             )
+            # Each room's default temperature sensor: sensor id = room id.
             c.execute(
-                "INSERT INTO capture (ts, value, room_id, sensor_type_id) "  # noqa: S608 - ORDER BY one of two constants
-                "SELECT timestamptz '2026-01-01' + m * interval '1 minute', 290 + random(), r, 1 "
+                "INSERT INTO sensor (sensor_type_id, default_room_id) "
+                "SELECT 1, id FROM room ORDER BY id"
+            )
+            c.execute(
+                "INSERT INTO capture (ts, value, room_id, sensor_id) "  # noqa: S608 - ORDER BY one of two constants
+                "SELECT timestamptz '2026-01-01' + m * interval '1 minute', 290 + random(), r, r "
                 "FROM generate_series(1, %s) m, generate_series(1, %s) r "
                 f"ORDER BY {order}",
                 (MINUTES, ROOMS),

@@ -169,10 +169,10 @@ def _room_with_captures(client: TestClient, db: psycopg.Connection[Any], n: int)
     """Room hq/3.14 with `n` captures, one a minute up to NOW (bulk-inserted in SQL)."""
     assert client.post("/v1/captures", json=capture(20)).status_code == 201
     db.execute(
-        "INSERT INTO capture (room_id, sensor_type_id, ts, value) "
-        "SELECT r.id, s.id, %s - g * interval '1 minute', 290 + g %% 7 "
-        "FROM room r, sensor_type s, generate_series(1, %s) g "
-        "WHERE r.key = '3.14' AND s.key = 'temperature' ON CONFLICT DO NOTHING",
+        "INSERT INTO capture (room_id, sensor_id, ts, value) "
+        "SELECT s.default_room_id, s.id, %s - g * interval '1 minute', 290 + g %% 7 "
+        "FROM sensor s, generate_series(1, %s) g "
+        "WHERE s.key IS NULL ON CONFLICT DO NOTHING",
         (NOW, n),
     )
 
