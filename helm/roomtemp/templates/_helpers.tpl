@@ -134,6 +134,8 @@ RATE_LIMIT_BURST: {{ .Values.config.rateLimitBurst | quote }}
 MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
 CORS_ORIGINS: {{ .Values.config.corsOrigins | toJson | quote }}
 GRACEFUL_SHUTDOWN_SECONDS: {{ .Values.config.gracefulShutdownSeconds | quote }}
+SILENT_SENSOR_MINUTES: {{ .Values.config.silentSensorMinutes | quote }}
+SILENT_SENSOR_REFRESH_SECONDS: {{ .Values.config.silentSensorRefreshSeconds | quote }}
 LOG_FORMAT: "json"
 PARTITION_INTERVAL: {{ .Values.config.partitionInterval | quote }}
 PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}
