@@ -44,6 +44,9 @@ building = Table(
     Column("key", String(KEY_LENGTH), nullable=False, unique=True),
     Column("name", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # IANA zone of the building's day/week/month buckets; NULL: the DEFAULT_TIME_ZONE setting.
+    Column("time_zone", Text, nullable=True),
+    CheckConstraint("char_length(time_zone) BETWEEN 1 AND 64", name="time_zone_length"),
 )
 
 room = Table(
