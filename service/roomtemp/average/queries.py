@@ -362,19 +362,20 @@ _OVERVIEW = text(
         JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
         WHERE r.building_id = :building_id
     ),
-    per AS (
-        SELECT rs.room_id, a.n, a.s, a.lo, a.hi, l.last_ts
+    per AS (  -- last_ts: the window's newest capture; only an empty window looks further back
+        SELECT rs.room_id, a.n, a.s, a.lo, a.hi,
+               CASE WHEN a.n > 0 THEN a.last_ts ELSE (
+                   SELECT MAX(c.ts) FROM capture c
+                   WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+                     AND c.ts <= :start) END AS last_ts
         FROM rs
         CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi
+            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi,
+                   MAX(ts) AS last_ts
             FROM capture c
             WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
               AND c.ts > :start AND c.ts <= :end
         ) AS a
-        CROSS JOIN LATERAL (
-            SELECT MAX(c.ts) AS last_ts FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :end
-        ) AS l
     )
     SELECT r.key, CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / SUM(per.n),
            MIN(per.lo), MAX(per.hi),
