@@ -2,15 +2,19 @@
 # bench/results/<stamp>.{json,md} and latest.{json,md}; BENCH_ARGS passes options, e.g.
 #   make bench BENCH_ARGS="--sizes 1000000,5000000 --duration 5 --workers 2"
 # `make bench-compare` runs the benchmark of another revision (BEFORE, default the last commit
-# before sensors) and of this checkout in one invocation and compares them (bench/compare.py).
-# Adds: targets bench, bench-quick, bench-compare; LINT_PREREQS (lint-bench: ruff + mypy --strict on bench/).
-.PHONY: bench bench-quick bench-compare
+# before sensors) and of this checkout in one invocation and compares them (bench/compare.py);
+# `make bench-ab` times the read statements of both A/B interleaved on one server (bench/ab_sql.py).
+# Adds: targets bench, bench-quick, bench-compare, bench-ab; LINT_PREREQS (lint-bench: ruff + mypy --strict on bench/).
+.PHONY: bench bench-quick bench-compare bench-ab
 
 bench: $(VENV)/.synced ## benchmark against a durable local PostgreSQL; results in bench/results/
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bench-compare: $(VENV)/.synced ## benchmark BEFORE (a git revision) and this checkout, one run; compared
 	$(BIN)/python -m bench.compare $(if $(BEFORE),--before $(BEFORE)) $(BENCH_ARGS)
+
+bench-ab: $(VENV)/.synced ## the read statements before/after sensors, A/B interleaved on the same data
+	$(BIN)/python -m bench.ab_sql $(BENCH_ARGS)
 
 bench-quick: $(VENV)/.synced ## smoke run of the benchmark (tiny sizes; numbers mean nothing)
 	$(BIN)/python -m bench.run --quick --out .cache/bench-quick

@@ -238,21 +238,19 @@ def _rollup_series(table: str, keys: str) -> str:
 
 
 # When the window is one bucket, each point is the bucket ending at it: one range scan per
-# sensor, pooled per bucket (a rollup row exists only for a sensor with captures in it).
+# sensor, pooled per bucket (a rollup row exists only for a sensor with captures in it). Only the
+# buckets with captures come back; select_series adds the empty points. Joining the points here
+# (generate_series) made PostgreSQL estimate 1,000 points for the generic plan of the prepared
+# statement, 3x the cost of a custom plan, so it planned every call again (+0.4 ms, bench/ab_sql.py).
 _BUCKET_SERIES = """
     {keys}
-    SELECT p.t, COALESCE(r.n, 0), r.s / r.n, r.lo, r.hi, COALESCE(r.sensors, 0)
-    FROM {points}
-    LEFT JOIN (
-        SELECT bucket, CAST(SUM(count) AS bigint) AS n, SUM(sum) AS s,
-               MIN(min) AS lo, MAX(max) AS hi,
-               {sensors} AS sensors
-        FROM {table}
-        WHERE (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
-          AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
-        GROUP BY bucket
-    ) AS r ON r.bucket = p.t
-    ORDER BY p.t
+    SELECT bucket, CAST(SUM(count) AS bigint), SUM(sum) / SUM(count), MIN(min), MAX(max),
+           {sensors}
+    FROM {table}
+    WHERE (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
+      AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
+    GROUP BY bucket
+    ORDER BY bucket
 """
 _BUCKET_TABLES = {
     timedelta(hours=1): "capture_rollup_1h",
@@ -277,7 +275,6 @@ def _statements(keys: str) -> SeriesStatements:
             b: text(
                 _BUCKET_SERIES.format(
                     keys=keys,
-                    points=_POINTS,
                     table=t,
                     # a room's rows of a bucket: one per sensor; a sensor's: one per room
                     sensors="COUNT(*)" if keys == _SERIES_KEYS else "1",
@@ -320,10 +317,11 @@ async def select_series(
     `bucket` (see rollup_bucket). A room's sensors of the type pooled, or (`sensor_id`) one
     sensor in every room it has been in."""
     statements = ROOM_SERIES if sensor_id is None else SENSOR_SERIES
+    one_bucket = bucket is not None and window == bucket
     if bucket is None:
         query = statements.raw
     else:
-        query = statements.bucket[bucket] if window == bucket else statements.rollup[bucket]
+        query = statements.bucket[bucket] if one_bucket else statements.rollup[bucket]
     # The series statements all take the same parameters.
     rows = await conn.execute(
         query,
@@ -337,7 +335,16 @@ async def select_series(
             "window": window,
         },
     )
-    return [SeriesPoint(*r) for r in rows.all()]
+    if not one_bucket:
+        return [SeriesPoint(*r) for r in rows.all()]
+    # One bucket per point: only buckets with captures came back; the rest are empty points.
+    found = {r[0]: SeriesPoint(*r) for r in rows.all()}
+    points = []
+    t = first
+    while t <= last:
+        points.append(found.get(t) or SeriesPoint(t, 0, None, None, None, 0))
+        t += step
+    return points
 
 
 @dataclass(frozen=True)
@@ -362,19 +369,20 @@ _OVERVIEW = text(
         JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
         WHERE r.building_id = :building_id
     ),
-    per AS (
-        SELECT rs.room_id, a.n, a.s, a.lo, a.hi, l.last_ts
+    per AS (  -- last_ts: the window's newest capture; only an empty window looks further back
+        SELECT rs.room_id, a.n, a.s, a.lo, a.hi,
+               CASE WHEN a.n > 0 THEN a.last_ts ELSE (
+                   SELECT MAX(c.ts) FROM capture c
+                   WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+                     AND c.ts <= :start) END AS last_ts
         FROM rs
         CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi
+            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi,
+                   MAX(ts) AS last_ts
             FROM capture c
             WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
               AND c.ts > :start AND c.ts <= :end
         ) AS a
-        CROSS JOIN LATERAL (
-            SELECT MAX(c.ts) AS last_ts FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :end
-        ) AS l
     )
     SELECT r.key, CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / SUM(per.n),
            MIN(per.lo), MAX(per.hi),
