@@ -240,8 +240,9 @@ def _rollup_series(table: str, keys: str) -> str:
 # When the window is one bucket, each point is the bucket ending at it: one range scan per
 # sensor, pooled per bucket (a rollup row exists only for a sensor with captures in it). Only the
 # buckets with captures come back; select_series adds the empty points. Joining the points here
-# (generate_series) made PostgreSQL estimate 1,000 points for the generic plan of the prepared
-# statement, 3x the cost of a custom plan, so it planned every call again (+0.4 ms, bench/ab_sql.py).
+# (generate_series) made PostgreSQL estimate 1,000 points for the generic plan of the
+# prepared statement, 3x the cost of a custom plan, so it planned every call again
+# (+0.4 ms, bench/ab_sql.py).
 _BUCKET_SERIES = """
     {keys}
     SELECT bucket, CAST(SUM(count) AS bigint), SUM(sum) / SUM(count), MIN(min), MAX(max),
