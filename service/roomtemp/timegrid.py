@@ -124,6 +124,14 @@ def rolling_step(interval: Interval, field: str = "step") -> timedelta:
     return max(_MINUTE, -(-interval.nominal // second) * second)
 
 
+def rolling_window(interval: Interval, field: str = "window") -> timedelta:
+    """A rolling window's length as given (the caller checks its bounds: below a minute is
+    refused as before); months and years have no fixed length."""
+    if interval.calendar:
+        raise _bad(field, f"{interval.text}: a window has a fixed length; use m, h, d or w")
+    return interval.nominal
+
+
 @cache
 def _zone_names() -> frozenset[str]:
     # Read once (it walks the zone directories); the answer does not change while running.
@@ -139,6 +147,14 @@ def zone(name: str, field: str = "tz") -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):  # listed but unreadable: as unknown
         raise _bad(field, f"{name!r} is not an IANA time zone name") from None
+
+
+def resolve_zone(requested: str | None, stored: str | None, default: str) -> ZoneInfo:
+    """The zone of a read: the `tz` parameter, else the building's `time_zone`, else the
+    DEFAULT_TIME_ZONE setting (each validated; a bad `tz` is a 422 on `tz`)."""
+    if requested is not None:
+        return zone(requested, "tz")
+    return zone(stored or default, "time_zone")
 
 
 def isoformat_local(ts: datetime, tz: ZoneInfo) -> str:
@@ -248,7 +264,17 @@ def bucket_edges(
         raise ValueError("bucket_edges needs aware datetimes")
     if end <= start:
         raise _bad("to", "must be after 'from'")
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    try:
+        return _bucket_edges(start.astimezone(UTC), end.astimezone(UTC), step, tz, max_buckets)
+    except (OverflowError, ValueError):
+        # A bucket that would end after the year 9999 (datetime's last): not a range anyone
+        # means, and not worth a 500.
+        raise _bad("to", "the buckets of this range reach beyond the year 9999") from None
+
+
+def _bucket_edges(
+    start: datetime, end: datetime, step: Step, tz: ZoneInfo, max_buckets: int
+) -> list[datetime]:
     kind: Kind = "day" if step.kind == "fixed" else step.kind
     # The period holding `start`: its local date's period, corrected for zones whose clocks go
     # back over midnight (the local date then runs backwards for a while).

@@ -21,7 +21,9 @@ from roomtemp.timegrid import (
     bucket_step,
     isoformat_local,
     parse_interval,
+    resolve_zone,
     rolling_step,
+    rolling_window,
     zone,
 )
 
@@ -104,11 +106,12 @@ def test_longer_than_a_year_is_no_bucket_step(text: str) -> None:
 
 
 def test_the_ladder_is_the_designed_one() -> None:
-    assert LADDER == (
+    designed = (
         *("1m", "2m", "5m", "10m", "15m", "20m", "30m"),
         *("1h", "2h", "3h", "4h", "6h", "8h", "12h"),
         *("1d", "1w", "1M", "1y"),
     )
+    assert designed == LADDER
     for name in LADDER:  # every sub-day step divides the day
         step = bucket_step(parse_interval(name))
         assert step.name == name
@@ -252,7 +255,8 @@ def test_random_ranges_get_the_whole_buckets_covering_them(name: str, year: int)
             expected = ref[first : last + 1]
             got = bucket_edges(start, end, step, tz, max_buckets=10**6)
             assert got == expected, (step_name, start, end)
-            assert got[0] <= start < got[1] and got[-2] < end <= got[-1]
+            assert got[0] <= start < got[1]
+            assert got[-2] < end <= got[-1]
 
 
 def test_dst_days_and_repeated_hours() -> None:
@@ -278,7 +282,10 @@ def test_dst_days_and_repeated_hours() -> None:
         "2026-10-25T03:00:00+01:00",
     ]
     kathmandu = bucket_edges(
-        datetime(2026, 1, 1, 0, tzinfo=UTC), datetime(2026, 1, 1, 2, tzinfo=UTC), hour, zone("Asia/Kathmandu")
+        datetime(2026, 1, 1, 0, tzinfo=UTC),
+        datetime(2026, 1, 1, 2, tzinfo=UTC),
+        hour,
+        zone("Asia/Kathmandu"),
     )
     assert [e.minute for e in kathmandu] == [15, 15, 15]  # hh:15 UTC
     quarter = bucket_step(parse_interval("15m"))
@@ -306,3 +313,29 @@ def test_an_empty_range_is_refused() -> None:
     with pytest.raises(InvalidInput) as err:
         bucket_edges(at, at, bucket_step(parse_interval("1h")), zone("UTC"))
     assert err.value.details[0].field == "to"
+
+
+def test_buckets_past_the_year_9999_are_a_422_not_a_crash() -> None:
+    year = bucket_step(parse_interval("1y"))
+    with pytest.raises(InvalidInput, match="9999") as err:
+        bucket_edges(
+            datetime(9999, 6, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC), year, zone("UTC")
+        )
+    assert err.value.details[0].field == "to"
+
+
+def test_windows_take_the_syntax_but_no_calendar_units() -> None:
+    assert rolling_window(parse_interval("1w", "window")) == timedelta(days=7)
+    assert rolling_window(parse_interval("500ms", "window")) == timedelta(milliseconds=500)
+    with pytest.raises(InvalidInput, match="fixed length") as err:
+        rolling_window(parse_interval("1M", "window"))
+    assert err.value.details[0].field == "window"
+
+
+def test_resolve_zone_prefers_tz_then_the_building_then_the_default() -> None:
+    assert resolve_zone("Asia/Kolkata", "Europe/Zurich", "UTC") == ZoneInfo("Asia/Kolkata")
+    assert resolve_zone(None, "Europe/Zurich", "UTC") == ZoneInfo("Europe/Zurich")
+    assert resolve_zone(None, None, "America/New_York") == ZoneInfo("America/New_York")
+    with pytest.raises(InvalidInput) as err:
+        resolve_zone("Mars/Olympus", "Europe/Zurich", "UTC")
+    assert err.value.details[0].field == "tz"
