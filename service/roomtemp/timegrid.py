@@ -7,6 +7,7 @@ instants, so PostgreSQL never needs its own time zone data.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -70,13 +71,17 @@ class Step:
     requested: str
 
 
+def _rung(name: str, kind: Kind, length: timedelta) -> tuple[str, Kind, timedelta]:
+    return name, kind, length
+
+
 _LADDER: tuple[tuple[str, Kind, timedelta], ...] = (
-    *((f"{m}m", "fixed", timedelta(minutes=m)) for m in (1, 2, 5, 10, 15, 20, 30)),
-    *((f"{h}h", "fixed", timedelta(hours=h)) for h in (1, 2, 3, 4, 6, 8, 12)),
-    ("1d", "day", DAY),
-    ("1w", "week", timedelta(weeks=1)),
-    ("1M", "month", _UNITS["M"]),
-    ("1y", "year", _UNITS["y"]),
+    *(_rung(f"{m}m", "fixed", timedelta(minutes=m)) for m in (1, 2, 5, 10, 15, 20, 30)),
+    *(_rung(f"{h}h", "fixed", timedelta(hours=h)) for h in (1, 2, 3, 4, 6, 8, 12)),
+    _rung("1d", "day", DAY),
+    _rung("1w", "week", timedelta(weeks=1)),
+    _rung("1M", "month", _UNITS["M"]),
+    _rung("1y", "year", _UNITS["y"]),
 )
 LADDER: tuple[str, ...] = tuple(name for name, _, _ in _LADDER)
 
@@ -95,10 +100,10 @@ def parse_interval(text: str, field: str = "step") -> Interval:
     count = int(match[1])
     if count == 0:
         raise _bad(field, "must be longer than zero")
-    interval = Interval(count, match[2], stripped)
-    if interval.nominal > _MAX_INTERVAL:
+    # Compared in whole units first: timedelta itself overflows near 2.7 million years.
+    if count > _MAX_INTERVAL // _UNITS[match[2]]:
         raise _bad(field, f"{stripped} is too long (at most 100 years)")
-    return interval
+    return Interval(count, match[2], stripped)
 
 
 def bucket_step(interval: Interval, field: str = "step") -> Step:
@@ -304,9 +309,8 @@ def _bucket_edges(
 
 def _trim(edges: list[datetime], start: datetime, end: datetime, limit: int) -> list[datetime]:
     """The edges of the whole buckets covering [start, end) out of a superset of them."""
-    first = max(i for i, e in enumerate(edges) if e <= start)
-    last = next(i for i, e in enumerate(edges) if e >= end and i > first)
-    kept = edges[first : last + 1]
-    if len(kept) - 1 > limit:
+    first = bisect_right(edges, start) - 1  # edges[0] <= start: the period holding start
+    last = bisect_left(edges, end, lo=first + 1)  # edges[-1] >= end
+    if last - first > limit:
         raise _too_many(limit)
-    return kept
+    return edges[first : last + 1]
