@@ -32,7 +32,8 @@ START, END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC
 def _migration() -> ModuleType:
     path = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0009_left_closed_pieces.py"))
     spec = importlib.util.spec_from_file_location("pieces_0009", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -52,7 +53,8 @@ def load(conninfo: str, rooms: int, minutes: int) -> int:
             "FOR VALUES FROM ('2026-10-01 00:00+00') TO ('2026-11-01 00:00+00')"
         )
         conn.execute(
-            "INSERT INTO sensor (sensor_type_id, default_room_id) SELECT 1, id FROM room ORDER BY id"
+            "INSERT INTO sensor (sensor_type_id, default_room_id) "
+            "SELECT 1, id FROM room ORDER BY id"
         )
         conn.execute(
             "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "

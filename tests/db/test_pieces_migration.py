@@ -68,7 +68,10 @@ ROOMS = {"a": "hq", "b": "hq", "x": "lab"}
 DEVICES = {"zb-1": "a", "zb-2": "a", "zb-3": "x"}
 PERIODS = (
     (FIRST - timedelta(days=1), CLOCK),  # everything, from before the first capture
-    (datetime(2026, 10, 3, 7, 3, 29, 500000, tzinfo=UTC), datetime(2026, 11, 12, 13, 0, tzinfo=UTC)),
+    (
+        datetime(2026, 10, 3, 7, 3, 29, 500000, tzinfo=UTC),
+        datetime(2026, 11, 12, 13, 0, tzinfo=UTC),
+    ),
     (datetime(2026, 10, 10, tzinfo=UTC), datetime(2026, 10, 20, tzinfo=UTC)),  # days, the move
     (MOVE - timedelta(hours=2), MOVE + timedelta(hours=5)),  # whole hours across the move
     (MOVE + timedelta(hours=1, microseconds=1), datetime(2026, 12, 3, 1, tzinfo=UTC)),
@@ -94,9 +97,7 @@ def old_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rel = MIGRATION.relative_to(root)
 
     def git(*args: str) -> bytes:
-        return subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, check=True
-        ).stdout
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=True).stdout
 
     added = git("log", "--diff-filter=A", "--format=%H", "-1", "--", str(rel)).decode().strip()
     commit = f"{added}^" if added else "HEAD"
@@ -259,11 +260,13 @@ def reports_by_new_app(url: str) -> list[tuple[int, Any]]:
 
 def assert_same_json(a: Any, b: Any, where: tuple[Any, ...] = ()) -> None:
     if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        assert isinstance(b, dict), where
+        assert a.keys() == b.keys(), where
         for k in a:
             assert_same_json(a[k], b[k], (*where, k))
     elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), where
+        assert isinstance(b, list), where
+        assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same_json(x, y, (*where, i))
     elif isinstance(a, float) and isinstance(b, float):
@@ -272,7 +275,9 @@ def assert_same_json(a: Any, b: Any, where: tuple[Any, ...] = ()) -> None:
         assert a == b, (where, a, b)
 
 
-def assert_reference(answers: list[tuple[int, Any]], final: dict[str, dict[datetime, float]]) -> int:
+def assert_reference(
+    answers: list[tuple[int, Any]], final: dict[str, dict[datetime, float]]
+) -> int:
     """Every room report against reference.pooled_report (kelvin there, celsius here); returns
     how many captures the reports counted."""
     sensors = sensors_of(final)
@@ -434,7 +439,8 @@ def test_old_version_writes_during_the_fill_are_recomputed_at_the_swap(
             assert [s for s, _ in answers] == [201, 201], answers
             with psycopg.connect(conninfo_of(url)) as conn:
                 touched = conn.execute("SELECT count(*) FROM roomtemp_0009_touched").fetchone()
-                assert touched is not None and touched[0] >= 5
+                assert touched is not None
+                assert touched[0] >= 5
                 filled = conn.execute("SELECT count(*) FROM roomtemp_0009_filled").fetchone()
             started = time.monotonic()
             m0009._fill(auto, partial(m0009._in_transaction, auto))  # a re-run: nothing to do
@@ -458,7 +464,9 @@ def test_old_version_writes_during_the_fill_are_recomputed_at_the_swap(
         final["zb-1"], [(None, "a"), (datetime(2026, 11, 30, 12, tzinfo=UTC), "b")]
     )
     low, high = (c + KELVIN for c in COMFORT)
-    for (status, body), (_, _, _, params) in zip(reports_by_new_app(url), report_plan(), strict=True):
+    for (status, body), (_, _, _, params) in zip(
+        reports_by_new_app(url), report_plan(), strict=True
+    ):
         assert status == 200
         start, end = (datetime.fromisoformat(params[k]) for k in ("from", "to"))
         for got in body["rooms"]:
@@ -542,5 +550,3 @@ def test_bucket_functions_agree_on_edges(database_url: str) -> None:
                     assert row[0] == start, (ts, stride)
                 if end is not None:
                     assert row[1] == end, (ts, stride)
-
-

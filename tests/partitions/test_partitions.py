@@ -220,7 +220,8 @@ def _assert_rollups_exact(db: psycopg.Connection[Any]) -> None:
         "SELECT r.key, x.bucket, x.count FROM capture_rollup_15m x JOIN room r ON r.id = x.room_id"
     ).fetchall()
     assert {(k, b): n for k, b, n in q15} == {
-        k: p["count"] for k, p in expected_pieces(
+        k: p["count"]
+        for k, p in expected_pieces(
             final, timedelta(minutes=15), low, high, keyed_by_end=True
         ).items()
     }

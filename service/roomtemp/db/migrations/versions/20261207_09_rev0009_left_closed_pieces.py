@@ -204,7 +204,7 @@ def _create_pieces(target: str, name: str, time: str) -> None:
 
 # Every capture an old pod writes, moves (room_id changes) or deletes during the fill names its
 # (room, sensor, hour) here; the swap recomputes those hours from the raw captures.
-_TOUCH_FUNCTION = f"""
+_TOUCH_FUNCTION = f"""  # noqa: S608 - this module's constants
 CREATE OR REPLACE FUNCTION roomtemp_0009_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -300,7 +300,9 @@ def _partitions(bind: Connection) -> list[tuple[str, str | None, str | None]]:
     return out
 
 
-def _check_hour_edges(bind: Connection, parts: Sequence[tuple[str, str | None, str | None]]) -> None:
+def _check_hour_edges(
+    bind: Connection, parts: Sequence[tuple[str, str | None, str | None]]
+) -> None:
     """A partition read alone gives whole pieces only if its bounds are hour edges (roomtemp
     makes them at UTC midnights); no hour then lies in two partitions."""
     for name, lo, hi in parts:
@@ -340,7 +342,7 @@ _FILL_1D = pieces_1d(
     "roomtemp_bucket_start",
 )
 _MARK = (
-    f"INSERT INTO {FILLED} (part, room_id, lo, hi) "
+    f"INSERT INTO {FILLED} (part, room_id, lo, hi) "  # noqa: S608 - a constant
     "VALUES (:part, :room, CAST(:lo AS timestamptz), CAST(:hi AS timestamptz))"
 )
 
@@ -351,7 +353,8 @@ def _fill(bind: Connection, run: Run) -> None:
     row. Old pods keep writing; the trigger records what they touch."""
     parts = _partitions(bind)
     _check_hour_edges(bind, parts)
-    done = {(p, r) for p, r in bind.execute(sa.text(f"SELECT part, room_id FROM {FILLED}"))}
+    filled = sa.text(f"SELECT part, room_id FROM {FILLED}")  # noqa: S608 - a constant
+    done = {(p, r) for p, r in bind.execute(filled)}
     rooms = bind.scalars(sa.text("SELECT id FROM room ORDER BY id")).all()
     started, longest, batches = time.monotonic(), 0.0, 0
     for part, lo, hi in parts:
@@ -362,7 +365,7 @@ def _fill(bind: Connection, run: Run) -> None:
             began = time.monotonic()
 
             def batch(part: str = part, room: int = room, lo: str | None = lo,
-                      hi: str | None = hi) -> None:  # fmt: skip
+                      hi: str | None = hi, fill: sa.TextClause = fill) -> None:  # fmt: skip
                 bind.execute(fill, {"room": room})
                 bind.execute(sa.text(_MARK), {"part": part, "room": room, "lo": lo, "hi": hi})
 
@@ -389,7 +392,8 @@ def _fill(bind: Connection, run: Run) -> None:
 
 
 _TOUCHED_1H = [
-    f"DELETE FROM capture_rollup_1h{SUFFIX} n USING {TOUCHED} t WHERE n.room_id = t.room_id "
+    f"DELETE FROM capture_rollup_1h{SUFFIX} n USING {TOUCHED} t "  # noqa: S608 - constants
+    "WHERE n.room_id = t.room_id "
     "AND n.sensor_id = t.sensor_id AND n.start = t.hour",
     pieces_1h(
         "capture_rollup_1h" + SUFFIX,
@@ -401,8 +405,8 @@ _TOUCHED_1H = [
     ),
 ]
 _TOUCHED_DAYS = (
-    f"SELECT DISTINCT room_id, sensor_id, roomtemp_bucket_start(hour, interval '1 day') AS day "
-    f"FROM {TOUCHED}"  # noqa: S608 - a constant
+    "SELECT DISTINCT room_id, sensor_id, roomtemp_bucket_start(hour, interval '1 day') AS day "
+    f"FROM {TOUCHED}"
 )
 _TOUCHED_1D = [
     f"DELETE FROM capture_rollup_1d{SUFFIX} n USING ({_TOUCHED_DAYS}) d "  # noqa: S608
@@ -499,7 +503,9 @@ def downgrade() -> None:
             )
     bind.execute(
         sa.text(
-            pieces_1h("capture_rollup_1h" + SUFFIX, "capture c", "true", "bucket", "roomtemp_bucket")
+            pieces_1h(
+                "capture_rollup_1h" + SUFFIX, "capture c", "true", "bucket", "roomtemp_bucket"
+            )
         )
     )
     bind.execute(
