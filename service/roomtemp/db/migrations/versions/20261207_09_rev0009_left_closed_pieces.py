@@ -204,7 +204,7 @@ def _create_pieces(target: str, name: str, time: str) -> None:
 
 # Every capture an old pod writes, moves (room_id changes) or deletes during the fill names its
 # (room, sensor, hour) here; the swap recomputes those hours from the raw captures.
-_TOUCH_FUNCTION = f"""  # noqa: S608 - this module's constants
+_TOUCH_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION roomtemp_0009_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -219,7 +219,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$
-"""
+"""  # noqa: S608 - this module's constants
 
 
 def citus_installed(bind: Connection) -> bool:
@@ -406,7 +406,7 @@ _TOUCHED_1H = [
 ]
 _TOUCHED_DAYS = (
     "SELECT DISTINCT room_id, sensor_id, roomtemp_bucket_start(hour, interval '1 day') AS day "
-    f"FROM {TOUCHED}"
+    f"FROM {TOUCHED}"  # noqa: S608 - a constant
 )
 _TOUCHED_1D = [
     f"DELETE FROM capture_rollup_1d{SUFFIX} n USING ({_TOUCHED_DAYS}) d "  # noqa: S608
