@@ -405,8 +405,8 @@ _TOUCHED_1H = [
     ),
 ]
 _TOUCHED_DAYS = (
-    "SELECT DISTINCT room_id, sensor_id, roomtemp_bucket_start(hour, interval '1 day') AS day "
-    f"FROM {TOUCHED}"  # noqa: S608 - a constant
+    "SELECT DISTINCT room_id, sensor_id, roomtemp_bucket_start(hour, interval '1 day') AS day "  # noqa: S608
+    f"FROM {TOUCHED}"
 )
 _TOUCHED_1D = [
     f"DELETE FROM capture_rollup_1d{SUFFIX} n USING ({_TOUCHED_DAYS}) d "  # noqa: S608
