@@ -251,7 +251,6 @@ def _build(bind: Connection, citus: bool) -> None:
     """Phase 1 (one short transaction): the function, the new tables, the work tables and, off
     Citus, the trigger that records what old pods write during the fill."""
     op.execute(START_FUNCTION)
-    op.execute(END_FUNCTION)
     for name in PIECES:
         _create_pieces(name + SUFFIX, name, "start")
     op.execute(
@@ -266,6 +265,9 @@ def _build(bind: Connection, citus: bool) -> None:
         for statement, params in citus_plan([n + SUFFIX for n in PIECES]):
             log.info("0009: %s %s", statement, params or "")
             bind.execute(sa.text(statement), params)
+    # After the new function is on every node (Citus): the end function calls it there.
+    op.execute(END_FUNCTION)
+    if citus:
         return
     op.execute(_TOUCH_FUNCTION)
     # Creating a trigger waits for running writers of capture: briefly, else fail and re-run.
