@@ -8,6 +8,7 @@ computed from raw captures.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,19 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.capture import service as ingest
+from roomtemp.capture.schemas import SensorCaptureIn
 from tests.conftest import NOW, ClientFactory
 from tests.factories import capture
 from tests.pieces import assert_pieces, bucket_start, expected_pieces, stored_pieces
 
 START = NOW - timedelta(hours=5)
+_MIN = timedelta(minutes=1)
+_POLICY = ingest.IngestPolicy(
+    auto_register=True, max_batch_size=10_000, max_future_skew=timedelta(minutes=5)
+)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Stats = tuple[int, float, float, float]  # count, sum, min, max
 
@@ -240,6 +248,46 @@ def test_pieces_are_left_closed_on_hour_and_day_edges(
     final = {("f" if ts >= midnight else room, ts): v for (room, ts), v in final.items()}
     check()
     assert {t for (room, t) in stored_pieces(db, "capture_rollup_1d") if room == "f"} == {midnight}
+
+
+def test_keys_named_by_quarter_hour_ends_reach_the_piece_before(
+    database_url: str, client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    """Staged ingest and sensor deletes name the 15-minute buckets they touched by their END:
+    12:00 stands for (11:45, 12:00], whose captures before 12:00 are in the 1-hour piece
+    [11:00, 12:00). That piece is recomputed (or dropped when left empty) too."""
+    hour = timedelta(hours=1)
+    noon = NOW.replace(hour=10)
+    r = client.post("/v1/sensors", json={"key": "q", "sensor_type": "temperature",
+                                         "building": "hq", "room": "q"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    body = {"sensor": "q", "value": 20.0, "unit": "celsius", "ts": (noon - 10 * _MIN).isoformat()}
+    assert client.post("/v1/captures", json=body).status_code == 201
+    final = {("q", noon - 10 * _MIN): kelvin(20.0)}
+
+    async def staged() -> None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                late = SensorCaptureIn.model_validate({**body, "value": 23.0,
+                                                 "ts": (noon - 5 * _MIN).isoformat()})  # fmt: skip
+                await ingest.ingest(
+                    conn, ingest.ParsedBatch([late]), policy=_POLICY, now=NOW,
+                    storage=ingest.Storage.COPY,
+                )  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    asyncio.run(staged())
+    final[("q", noon - 5 * _MIN)] = kelvin(23.0)
+    for stride, table in ((hour, "capture_rollup_1h"), (24 * hour, "capture_rollup_1d")):
+        want = expected_pieces(final, stride, kelvin(20.0), kelvin(24.0))
+        assert_pieces(stored_pieces(db, table), want)
+    assert stored_pieces(db, "capture_rollup_1h")[("q", noon - hour)]["count"] == 2
+    r = client.delete("/v1/sensors/q", params={"captures": "delete"})
+    assert r.status_code == 200, r.text
+    for table in ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
 
 def test_series_from_rollups_equal_series_from_raw(
