@@ -97,7 +97,10 @@ def old_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rel = MIGRATION.relative_to(root)
 
     def git(*args: str) -> bytes:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=True).stdout
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True)
+        # A shallow clone (actions/checkout's default) lacks the parent: fetch-depth 0 is needed.
+        assert done.returncode == 0, f"git {args[0]} failed (needs full history): {done.stderr!r}"
+        return done.stdout
 
     added = git("log", "--diff-filter=A", "--format=%H", "-1", "--", str(rel)).decode().strip()
     commit = f"{added}^" if added else "HEAD"
