@@ -473,9 +473,7 @@ def test_old_version_writes_during_the_fill_are_recomputed_at_the_swap(
         for got in body["rooms"]:
             want = reference.pooled_report(sensors, got["room"], start, end, low, high)
             assert got["count"] == want["count"]
-            assert got["time_weighted_mean"] == pytest.approx(
-                want["time_weighted_mean"], rel=1e-9
-            )
+            assert got["time_weighted_mean"] == pytest.approx(want["time_weighted_mean"], rel=1e-9)
 
 
 def test_an_old_pod_after_the_swap_fails_without_writing(
