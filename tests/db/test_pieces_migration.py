@@ -512,6 +512,36 @@ def test_an_old_pod_after_the_swap_fails_without_writing(
     assert fresh[0][1]["error"]["code"] == "schema_not_ready"
 
 
+def test_a_swap_that_times_out_changes_nothing_and_a_rerun_finishes(
+    empty_database_url: str, old_pod: OldPod
+) -> None:
+    """A reader holding the old 1-hour table past the swap's lock_timeout (5 s) makes the upgrade
+    fail: the old tables keep serving, nothing is swapped; `roomtemp migrate` run again skips
+    the build and what was filled, and swaps."""
+    url = empty_database_url
+    populate(url, old_pod)
+    with psycopg.connect(conninfo_of(url)) as reader:
+        reader.execute("SELECT count(*) FROM capture_rollup_1h").fetchone()  # keeps its lock
+        began = time.monotonic()
+        with pytest.raises(Exception, match="lock timeout"):
+            migrate.upgrade(url)
+        assert time.monotonic() - began < 120
+        reader.rollback()
+    with psycopg.connect(conninfo_of(url)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0008",)
+        assert conn.execute("SELECT count(*) FROM roomtemp_0009_filled").fetchone() != (0,)
+        bucket = conn.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'capture_rollup_1h' AND column_name = 'bucket'"
+        ).fetchone()
+        assert bucket == (1,)  # the old table, still serving
+    answers = old_pod.run(report_plan()[:1])
+    assert answers[0][0] == 200
+    migrate.upgrade(url)
+    assert_pieces_exact(url, "start")
+    assert_same_json([list(a) for a in reports_by_new_app(url)[:1]], [list(answers[0])])
+
+
 def test_citus_plan_distributes_the_function_then_the_tables() -> None:
     """Not run on Citus here (no Citus server on these machines): the plan's statements, as
     0005 and 0007 distribute theirs."""
