@@ -1,0 +1,222 @@
+"""Bucket-mode series: the step (rounded up to the ladder), the zone (`tz`, else the building's,
+else the default), whole buckets covering [from, to), and every capture in exactly one bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.average import bucket_queries
+from roomtemp.average import timegrid_standin as timegrid
+from roomtemp.average.bucket_queries import BucketQuery, BucketRow
+from roomtemp.average.service import Scale, find_sensor, scale_for, scale_of
+from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.registry import service as registry
+
+#: At most this many buckets per series (per room of a building series).
+MAX_BUCKETS = 10_000
+
+
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
+
+
+@dataclass(frozen=True)
+class Request:
+    """A bucket series' parameters, checked before anything is read (so they fail before a 404)."""
+
+    start: datetime
+    end: datetime
+    step: str
+    requested_step: str
+    tz: ZoneInfo | None
+
+
+def request(start: datetime, end: datetime, step: str, tz: str | None) -> Request:
+    if end <= start:
+        raise _bad("to", "must be after 'from'")
+    try:
+        used = timegrid.parse_bucket_step(step)
+    except ValueError as exc:
+        raise _bad("step", str(exc)) from None
+    zone = None
+    if tz is not None:
+        try:
+            zone = timegrid.zone_of(tz)
+        except ValueError as exc:
+            raise _bad("tz", str(exc)) from None
+    # Cheap bound before computing edges: the buckets are at least as many as this (less 2 for
+    # the partial ones at both ends, and DST days at most 1 h shorter than nominal).
+    if (end - start) / (timegrid.nominal(used) + timedelta(hours=1)) > MAX_BUCKETS + 2:
+        raise _too_many(used)
+    return Request(start, end, used, step, zone)
+
+
+def _too_many(step: str) -> InvalidInput:
+    return _bad("step", f"at most {MAX_BUCKETS:,} buckets per series: widen the step ({step})")
+
+
+@dataclass(frozen=True)
+class Grid:
+    zone: ZoneInfo
+    edges: list[datetime]  # UTC
+
+
+async def _grid(conn: AsyncConnection, req: Request, building: str, default_zone: str) -> Grid:
+    """The zone (`tz`, else the building's, else the default) and the edges in it."""
+    zone = req.tz
+    if zone is None:
+        name = await bucket_queries.select_building_zone(conn, building) or default_zone
+        zone = timegrid.zone_of(name)
+    edges = timegrid.bucket_edges(req.start, req.end, req.step, zone)
+    if len(edges) - 1 > MAX_BUCKETS:
+        raise _too_many(req.step)
+    return Grid(zone, edges)
+
+
+@dataclass(frozen=True)
+class BucketPoint:
+    t: datetime  # in the zone (its offset at that instant)
+    end: datetime
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    time_weighted_mean: float | None
+    sensors: int
+
+
+@dataclass(frozen=True)
+class BucketSeries:
+    """Points of one group; `start`/`end`: the range actually covered (whole buckets)."""
+
+    sensor_type: str
+    unit: str
+    step: str
+    requested_step: str
+    time_zone: str
+    start: datetime
+    end: datetime
+    points: list[BucketPoint]
+
+
+@dataclass(frozen=True)
+class BuildingBuckets:
+    sensor_type: str
+    unit: str
+    step: str
+    requested_step: str
+    time_zone: str
+    start: datetime
+    end: datetime
+    rooms: list[tuple[str, list[BucketPoint]]]
+
+
+def _points(rows: list[BucketRow], local: list[datetime], scale: Scale) -> list[BucketPoint]:
+    v = scale.value
+    return [
+        BucketPoint(
+            local[r.index - 1],
+            local[r.index],
+            r.count,
+            v(r.mean),
+            v(r.min),
+            v(r.max),
+            v(r.time_weighted_mean),
+            r.sensors,
+        )
+        for r in rows
+    ]
+
+
+def _series(
+    req: Request, grid: Grid, sensor_type: str, scale: Scale, points: list[BucketPoint]
+) -> BucketSeries:
+    return BucketSeries(
+        sensor_type,
+        scale.unit,
+        req.step,
+        req.requested_step,
+        grid.zone.key,
+        grid.edges[0].astimezone(grid.zone),
+        grid.edges[-1].astimezone(grid.zone),
+        points,
+    )
+
+
+async def room_buckets(
+    conn: AsyncConnection,
+    building: str,
+    room: str,
+    req: Request,
+    *,
+    sensor_type: str,
+    unit: str | None,
+    default_zone: str,
+) -> BucketSeries:
+    r = await registry.get_room(conn, building, room)
+    st = await registry.sensor_type_for_query(conn, sensor_type)
+    scale = scale_for(st, unit)
+    grid = await _grid(conn, req, building, default_zone)
+    rows = await bucket_queries.select_buckets(conn, BucketQuery(st.id, grid.edges, room_id=r.id))
+    local = [e.astimezone(grid.zone) for e in grid.edges]
+    return _series(req, grid, st.key, scale, _points(rows, local, scale))
+
+
+@dataclass(frozen=True)
+class SensorBuckets:
+    sensor: str
+    series: BucketSeries
+
+
+async def sensor_buckets(
+    conn: AsyncConnection, key: str, req: Request, *, unit: str | None, default_zone: str
+) -> SensorBuckets:
+    """One sensor's own buckets in whichever rooms it was; the zone of its current building."""
+    found = await find_sensor(conn, key)
+    scale = scale_of(found.sensor_type, found.unit, unit)
+    grid = await _grid(conn, req, found.building, default_zone)
+    rows = await bucket_queries.select_buckets(
+        conn, BucketQuery(found.sensor_type_id, grid.edges, sensor_id=found.id)
+    )
+    local = [e.astimezone(grid.zone) for e in grid.edges]
+    series = _series(req, grid, found.sensor_type, scale, _points(rows, local, scale))
+    return SensorBuckets(found.api_key, series)
+
+
+async def building_buckets(
+    conn: AsyncConnection,
+    building: str,
+    req: Request,
+    *,
+    sensor_type: str,
+    unit: str | None,
+    default_zone: str,
+) -> BuildingBuckets:
+    """Every room of the building (by key), each with every bucket; one statement."""
+    b = await registry.get_building(conn, building)
+    st = await registry.sensor_type_for_query(conn, sensor_type)
+    scale = scale_for(st, unit)
+    grid = await _grid(conn, req, building, default_zone)
+    rows = await bucket_queries.select_buckets(
+        conn, BucketQuery(st.id, grid.edges, building_id=b.id)
+    )
+    local = [e.astimezone(grid.zone) for e in grid.edges]
+    rooms: list[tuple[str, list[BucketRow]]] = []
+    for row in rows:
+        if not rooms or rooms[-1][0] != row.group:
+            rooms.append((row.group or "", []))
+        rooms[-1][1].append(row)
+    return BuildingBuckets(
+        st.key,
+        scale.unit,
+        req.step,
+        req.requested_step,
+        grid.zone.key,
+        local[0],
+        local[-1],
+        [(room, _points(rs, local, scale)) for room, rs in rooms],
+    )
