@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from tests import reference
+from tests import pooled_data, reference
 
 ROOMS = ["r1", "r2", "r3"]
 ZONES = ["Europe/Zurich", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "UTC"]
@@ -67,8 +67,9 @@ def _times(rng: random.Random) -> list[datetime]:
     return sorted(t for t in out | set(jitter) if not EMPTY[0] <= t < EMPTY[1])
 
 
-def write(db: psycopg.Connection[Any]) -> Data:
-    """Write the rows; return the temperature sensors as the reference sees them."""
+def write(db: psycopg.Connection[Any], database_url: str) -> Data:
+    """Write the rows and build their rollups (as the application does after a load); return
+    the temperature sensors as the reference sees them."""
     rng = random.Random(16)
     b = db.execute("INSERT INTO building (key, name) VALUES ('hq', '') RETURNING id").fetchone()
     assert b is not None
@@ -135,4 +136,7 @@ def write(db: psycopg.Connection[Any]) -> Data:
             "ON CONFLICT (room_id, sensor_id, ts) DO UPDATE SET value = EXCLUDED.value",
             rows,
         )
+    pooled_data.rebuild_rollups(
+        database_url, YEAR[0] - timedelta(days=10), YEAR[1] + timedelta(days=10)
+    )
     return {n: s for n, s in sensors.items() if n != "h"}

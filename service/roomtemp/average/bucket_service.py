@@ -42,12 +42,7 @@ def request(start: datetime, end: datetime, step: str, tz: str | None) -> Reques
         used = timegrid.parse_bucket_step(step)
     except ValueError as exc:
         raise _bad("step", str(exc)) from None
-    zone = None
-    if tz is not None:
-        try:
-            zone = timegrid.zone_of(tz)
-        except ValueError as exc:
-            raise _bad("tz", str(exc)) from None
+    zone = parse_zone(tz)
     # Cheap bound before computing edges: the buckets are at least as many as this (less 2 for
     # the partial ones at both ends, and DST days at most 1 h shorter than nominal).
     if (end - start) / (timegrid.nominal(used) + timedelta(hours=1)) > MAX_BUCKETS + 2:
@@ -65,12 +60,35 @@ class Grid:
     edges: list[datetime]  # UTC
 
 
+def parse_zone(tz: str | None) -> ZoneInfo | None:
+    """The `tz` parameter (None: not given); 422 on `tz` when it is no IANA zone."""
+    if tz is None:
+        return None
+    try:
+        return timegrid.zone_of(tz)
+    except ValueError as exc:
+        raise _bad("tz", str(exc)) from None
+
+
+async def zone_for(
+    conn: AsyncConnection, tz: ZoneInfo | None, building: str, default_zone: str
+) -> ZoneInfo:
+    """`tz`, else the building's zone, else the default (settings.default_time_zone)."""
+    if tz is not None:
+        return tz
+    name = await bucket_queries.select_building_zone(conn, building) or default_zone
+    return timegrid.zone_of(name)
+
+
+def calendar_edges(start: datetime, end: datetime, step: str, zone: ZoneInfo) -> list[datetime]:
+    """Edges (UTC) of the whole local days ("1d"), weeks ("1w") or months ("1M") covering
+    [start, end)."""
+    return timegrid.bucket_edges(start, end, step, zone)
+
+
 async def _grid(conn: AsyncConnection, req: Request, building: str, default_zone: str) -> Grid:
     """The zone (`tz`, else the building's, else the default) and the edges in it."""
-    zone = req.tz
-    if zone is None:
-        name = await bucket_queries.select_building_zone(conn, building) or default_zone
-        zone = timegrid.zone_of(name)
+    zone = await zone_for(conn, req.tz, building, default_zone)
     edges = timegrid.bucket_edges(req.start, req.end, req.step, zone)
     if len(edges) - 1 > MAX_BUCKETS:
         raise _too_many(req.step)
