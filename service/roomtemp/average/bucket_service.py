@@ -4,7 +4,7 @@ else the default), whole buckets covering [from, to), and every capture in exact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,9 +15,6 @@ from roomtemp.average.bucket_queries import BucketQuery, BucketRow
 from roomtemp.average.service import Scale, find_sensor, scale_for, scale_of
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
-
-#: At most this many buckets per series (per room of a building series).
-MAX_BUCKETS = 10_000
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -30,28 +27,15 @@ class Request:
 
     start: datetime
     end: datetime
-    step: str
-    requested_step: str
+    step: timegrid.Step
     tz: ZoneInfo | None
 
 
 def request(start: datetime, end: datetime, step: str, tz: str | None) -> Request:
     if end <= start:
         raise _bad("to", "must be after 'from'")
-    try:
-        used = timegrid.parse_bucket_step(step)
-    except ValueError as exc:
-        raise _bad("step", str(exc)) from None
-    zone = parse_zone(tz)
-    # Cheap bound before computing edges: the buckets are at least as many as this (less 2 for
-    # the partial ones at both ends, and DST days at most 1 h shorter than nominal).
-    if (end - start) / (timegrid.nominal(used) + timedelta(hours=1)) > MAX_BUCKETS + 2:
-        raise _too_many(used)
-    return Request(start, end, used, step, zone)
-
-
-def _too_many(step: str) -> InvalidInput:
-    return _bad("step", f"at most {MAX_BUCKETS:,} buckets per series: widen the step ({step})")
+    used = timegrid.bucket_step(timegrid.parse_interval(step, "step"))
+    return Request(start, end, used, parse_zone(tz))
 
 
 @dataclass(frozen=True)
@@ -62,12 +46,7 @@ class Grid:
 
 def parse_zone(tz: str | None) -> ZoneInfo | None:
     """The `tz` parameter (None: not given); 422 on `tz` when it is no IANA zone."""
-    if tz is None:
-        return None
-    try:
-        return timegrid.zone_of(tz)
-    except ValueError as exc:
-        raise _bad("tz", str(exc)) from None
+    return None if tz is None else timegrid.zone(tz, "tz")
 
 
 async def zone_for(
@@ -76,23 +55,22 @@ async def zone_for(
     """`tz`, else the building's zone, else the default (settings.default_time_zone)."""
     if tz is not None:
         return tz
-    name = await bucket_queries.select_building_zone(conn, building) or default_zone
-    return timegrid.zone_of(name)
+    stored = await bucket_queries.select_building_zone(conn, building)
+    return timegrid.resolve_zone(None, stored, default_zone)
 
 
 def calendar_edges(start: datetime, end: datetime, step: str, zone: ZoneInfo) -> list[datetime]:
     """Edges (UTC) of the whole local days ("1d"), weeks ("1w") or months ("1M") covering
     [start, end)."""
-    return timegrid.bucket_edges(start, end, step, zone)
+    return timegrid.bucket_edges(
+        start, end, timegrid.bucket_step(timegrid.parse_interval(step)), zone
+    )
 
 
 async def _grid(conn: AsyncConnection, req: Request, building: str, default_zone: str) -> Grid:
     """The zone (`tz`, else the building's, else the default) and the edges in it."""
     zone = await zone_for(conn, req.tz, building, default_zone)
-    edges = timegrid.bucket_edges(req.start, req.end, req.step, zone)
-    if len(edges) - 1 > MAX_BUCKETS:
-        raise _too_many(req.step)
-    return Grid(zone, edges)
+    return Grid(zone, timegrid.bucket_edges(req.start, req.end, req.step, zone))
 
 
 @dataclass(frozen=True)
@@ -156,8 +134,8 @@ def _series(
     return BucketSeries(
         sensor_type,
         scale.unit,
-        req.step,
-        req.requested_step,
+        req.step.name,
+        req.step.requested,
         grid.zone.key,
         grid.edges[0].astimezone(grid.zone),
         grid.edges[-1].astimezone(grid.zone),
@@ -231,8 +209,8 @@ async def building_buckets(
     return BuildingBuckets(
         st.key,
         scale.unit,
-        req.step,
-        req.requested_step,
+        req.step.name,
+        req.step.requested,
         grid.zone.key,
         local[0],
         local[-1],
