@@ -163,8 +163,8 @@ async def get_report(
                 to=report.end,
                 comfort_low=report.comfort.low,
                 comfort_high=report.comfort.high,
-                group_by=group_by,
-                time_zone=report.time_zone,
+                group_by=group_by or "",
+                time_zone=report.time_zone or "",
                 rooms=[
                     GroupedRoomReportOut(
                         **asdict(r),
