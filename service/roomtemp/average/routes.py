@@ -167,10 +167,10 @@ async def get_room_series(
     months of the zone); the sum of the counts is the number of captures covered.
     """
     if mode == "buckets":
-        body = await bucket_body.room(
+        buckets = await bucket_body.room(
             conn, state.settings, request.query_params, building, room, sensor_type, unit
         )
-        return Response(body, media_type="application/json")
+        return Response(buckets, media_type="application/json")
     bucket_body.refuse_in_rolling(request.query_params)
     start = parse_time(from_, "from")
     end = parse_time(to, "to")
@@ -230,10 +230,10 @@ async def get_building_averages(
     `mode=buckets` (with from, to, step): every room's series of buckets, in one statement.
     """
     if mode == "buckets":
-        body = await bucket_body.building(
+        buckets = await bucket_body.building(
             conn, state.settings, request.query_params, building, sensor_type, unit
         )
-        return Response(body, media_type="application/json")
+        return Response(buckets, media_type="application/json")
     bucket_body.refuse_in_rolling(request.query_params, "from", "to", "step")
     end, span = service.window_ending(at, window, now)
     result = await service.building_averages(
@@ -315,8 +315,8 @@ async def get_sensor_series(
     (from, to], over its captures in whichever rooms it was. `mode=buckets`: every capture of
     [from, to) in one bucket, in the zone of the building the sensor is in now."""
     if mode == "buckets":
-        body = await bucket_body.sensor(conn, state.settings, request.query_params, key, unit)
-        return Response(body, media_type="application/json")
+        buckets = await bucket_body.sensor(conn, state.settings, request.query_params, key, unit)
+        return Response(buckets, media_type="application/json")
     bucket_body.refuse_in_rolling(request.query_params)
     series = await service.sensor_series(
         conn,
