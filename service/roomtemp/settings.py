@@ -9,6 +9,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from roomtemp import timegrid
+from roomtemp.errors import InvalidInput
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["json", "text"]
 MIN_TOKEN_HASH_KEY_LENGTH = 32
@@ -174,6 +177,12 @@ class Settings(BaseSettings):
         default=24.0, description="Default upper comfort bound of temperature reports (°C)"
     )
 
+    default_time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone (e.g. Europe/Zurich) of buildings without their own "
+        "`time_zone`: local days, weeks and months of bucket series and reports",
+    )
+
     silent_sensor_minutes: Annotated[int, Field(ge=1)] = Field(
         default=60,
         description="A registered sensor without a capture for longer than this counts in the "
@@ -240,6 +249,15 @@ class Settings(BaseSettings):
     def _none_word(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
             return None
+        return value
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            timegrid.zone(value, "DEFAULT_TIME_ZONE")
+        except InvalidInput as exc:
+            raise ValueError(exc.details[0].message) from None
         return value
 
     @field_validator("retention_days", mode="before")

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import ClientFactory
 from tests.factories import capture
 
 
@@ -127,3 +128,39 @@ def test_registry_bad_keys(client: TestClient) -> None:
     assert client.put("/v1/buildings/-x", json={}).status_code == 422
     assert client.put(f"/v1/buildings/{'a' * 65}", json={}).status_code == 422
     assert client.put("/v1/buildings/ok", json={"name": ""}).status_code == 422
+
+
+def test_building_time_zone_set_read_and_reset(client: TestClient) -> None:
+    r = client.put("/v1/buildings/zh", json={"name": "Zurich", "time_zone": "Europe/Zurich"})
+    assert (r.status_code, r.json()["time_zone"]) == (201, "Europe/Zurich")
+    assert client.get("/v1/buildings/zh").json()["time_zone"] == "Europe/Zurich"
+    client.put("/v1/buildings/plain", json={})
+    items = client.get("/v1/buildings").json()["items"]
+    assert [(b["key"], b["time_zone"]) for b in items] == [
+        ("plain", "UTC"),
+        ("zh", "Europe/Zurich"),
+    ]
+    # Like the name, a PUT without the zone (or with null) puts the building back on the default.
+    assert client.put("/v1/buildings/zh", json={"time_zone": None}).json()["time_zone"] == "UTC"
+    client.put("/v1/buildings/zh", json={"time_zone": "Asia/Kathmandu"})
+    assert client.put("/v1/buildings/zh", json={"name": "Z"}).json()["time_zone"] == "UTC"
+
+
+def test_buildings_without_a_zone_follow_the_setting(client_factory: ClientFactory) -> None:
+    client = client_factory(default_time_zone="America/New_York")
+    assert client.put("/v1/buildings/ny", json={}).json()["time_zone"] == "America/New_York"
+    client.put("/v1/buildings/in", json={"time_zone": "Asia/Kolkata"})
+    zones = {b["key"]: b["time_zone"] for b in client.get("/v1/buildings").json()["items"]}
+    assert zones == {"in": "Asia/Kolkata", "ny": "America/New_York"}
+
+
+@pytest.mark.parametrize(
+    "bad", ["Mars/Olympus", "CET-1CEST,M3.5.0,M10.5.0/3", "/etc/localtime", "+01:00", "", "x" * 300]
+)
+def test_building_time_zone_must_be_iana(client: TestClient, bad: str) -> None:
+    r = client.put("/v1/buildings/hq", json={"time_zone": bad})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert [d["field"] for d in error["details"]] == ["time_zone"]
+    assert client.get("/v1/buildings/hq").status_code == 404  # nothing was written

@@ -136,6 +136,7 @@ CORS_ORIGINS: {{ .Values.config.corsOrigins | toJson | quote }}
 GRACEFUL_SHUTDOWN_SECONDS: {{ .Values.config.gracefulShutdownSeconds | quote }}
 SILENT_SENSOR_MINUTES: {{ .Values.config.silentSensorMinutes | quote }}
 SILENT_SENSOR_REFRESH_SECONDS: {{ .Values.config.silentSensorRefreshSeconds | quote }}
+DEFAULT_TIME_ZONE: {{ .Values.config.defaultTimeZone | quote }}
 LOG_FORMAT: "json"
 PARTITION_INTERVAL: {{ .Values.config.partitionInterval | quote }}
 PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}

@@ -15,13 +15,12 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
-import fastapi.routing
 from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from roomtemp.api.deps import ReadyState, ready_state, transaction
+from roomtemp.api.params import DeclaredParamsRoute
 from roomtemp.auth import service
 from roomtemp.auth.service import Principal, Scope
 from roomtemp.obs.metrics import Metrics
@@ -204,12 +203,13 @@ def require_by_method(read: Scope, write: Scope) -> Dependency:
     return dependency
 
 
-class AuthFirstRoute(APIRoute):
+class AuthFirstRoute(DeclaredParamsRoute):
     """A route that authenticates before FastAPI reads the body or validates anything.
 
     FastAPI parses a JSON body before it runs any dependency, so a malformed body would get 400
     before a missing token got 401. This route runs the router's auth dependency (`require…`)
     first; the dependency then sees the request already authorized and only documents itself.
+    Then DeclaredParamsRoute refuses undeclared query parameters, then FastAPI validates.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -234,12 +234,7 @@ class AuthFirstRoute(APIRoute):
         return authenticate_first
 
     def _effective_dependencies(self) -> list[Any]:
-        # FastAPI 0.165 builds the handler of an included route on the original route, with the
-        # inclusion (prefix, the router-level auth dependency) in a context variable, the way
-        # APIRoute.get_route_handler reads it; older versions copied the route instead. Either
-        # way tests/ops/test_auth.py fails loudly if the dependency is not found.
-        context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
-        effective = context_var.get() if context_var is not None else None
-        if effective is not None and effective.original_route is self:
-            return list(effective.dependencies)
-        return list(self.dependencies)
+        # The router-level auth dependency lives in FastAPI's inclusion context (see
+        # effective_context); tests/auth/test_auth.py fails loudly if it is not found.
+        effective = self.effective_context()
+        return list(effective.dependencies if effective is not None else self.dependencies)

@@ -137,6 +137,17 @@ SensorTypeParam = Annotated[
         description="Sensor type key",
     ),
 ]
+#: The `tz` override of bucket series and reports; checked by timegrid.resolve_zone (422 on tz).
+TzParam = Annotated[
+    str | None,
+    Query(
+        # Documented, not enforced by FastAPI: every bad value gets the same invalid_input on tz.
+        json_schema_extra={"maxLength": 64},
+        description="IANA time zone (e.g. Europe/Zurich) of the local days, weeks, months and "
+        "hours; default: the building's `time_zone`, else DEFAULT_TIME_ZONE",
+        examples=["Europe/Zurich"],
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 Cursor = Annotated[
     str | None,

@@ -94,16 +94,24 @@ class BuildingRow:
     name: str
     created_at: datetime
     room_count: int
+    time_zone: str | None  # as stored: None means the DEFAULT_TIME_ZONE setting
 
 
-def _building_query() -> Select[tuple[int, str, str, datetime, int]]:
+def _building_query() -> Select[tuple[int, str, str, datetime, int, str | None]]:
     room_count = (
         select(func.count())
         .select_from(room)
         .where(room.c.building_id == building.c.id)
         .scalar_subquery()
     )
-    return select(building.c.id, building.c.key, building.c.name, building.c.created_at, room_count)
+    return select(
+        building.c.id,
+        building.c.key,
+        building.c.name,
+        building.c.created_at,
+        room_count,
+        building.c.time_zone,
+    )
 
 
 async def select_building(conn: AsyncConnection, key: str) -> BuildingRow | None:
@@ -120,11 +128,14 @@ async def select_buildings_page(
     return [BuildingRow(*r) for r in await conn.execute(query)]
 
 
-async def upsert_building(conn: AsyncConnection, key: str, name: str) -> bool:
-    """Create or rename a building; True if it was created."""
-    ins = insert(building).values(key=key, name=name)
+async def upsert_building(
+    conn: AsyncConnection, key: str, name: str, time_zone: str | None
+) -> bool:
+    """Create or replace a building's name and time zone; True if it was created."""
+    ins = insert(building).values(key=key, name=name, time_zone=time_zone)
     stmt = ins.on_conflict_do_update(
-        index_elements=[building.c.key], set_={"name": ins.excluded.name}
+        index_elements=[building.c.key],
+        set_={"name": ins.excluded.name, "time_zone": ins.excluded.time_zone},
     ).returning(text("(xmax = 0) AS created"))
     return bool((await conn.execute(stmt)).scalar_one())
 

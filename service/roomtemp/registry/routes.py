@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -9,7 +10,15 @@ from pydantic import BaseModel
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
-from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, PathKey, ReadConnection, Transaction
+from roomtemp.api.deps import (
+    DEFAULT_PAGE,
+    Cursor,
+    Limit,
+    PathKey,
+    ReadConnection,
+    State,
+    Transaction,
+)
 from roomtemp.api.responses import json_response
 from roomtemp.registry import service
 from roomtemp.registry.schemas import (
@@ -32,13 +41,18 @@ def _put_answer(model: BaseModel, created: bool) -> Response:
     return json_response(model, status_code=201 if created else 200)
 
 
+def _effective(row: service.BuildingRow, state: State) -> service.BuildingRow:
+    # Answers carry the zone series and reports use: a NULL column follows DEFAULT_TIME_ZONE.
+    return replace(row, time_zone=service.time_zone_of(row, state.settings.default_time_zone))
+
+
 @router.get("/buildings", response_model=BuildingPage)
 async def list_buildings(
-    conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    conn: ReadConnection, state: State, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Response:
     """Buildings in key order, one page at a time."""
     rows, nxt = await service.list_buildings(conn, cursor, limit)
-    return json_response(BuildingPage.of(rows, nxt))
+    return json_response(BuildingPage.of([_effective(r, state) for r in rows], nxt))
 
 
 @router.get(
@@ -46,16 +60,24 @@ async def list_buildings(
     responses={404: {"description": "Unknown building"}},
     response_model=BuildingOut,
 )
-async def get_building(building: PathKey, conn: ReadConnection) -> Response:
+async def get_building(building: PathKey, conn: ReadConnection, state: State) -> Response:
     """One building."""
-    return json_response(BuildingOut.of(await service.get_building(conn, building)))
+    return json_response(
+        BuildingOut.of(_effective(await service.get_building(conn, building), state))
+    )
 
 
 @router.put("/buildings/{building}", responses=_CREATED, response_model=BuildingOut)
-async def put_building(building: PathKey, body: BuildingIn, conn: Transaction) -> Response:
-    """Create a building (201) or rename it (200)."""
-    row, created = await service.put_building(conn, building, body.name)
-    return _put_answer(BuildingOut.of(row), created)
+async def put_building(
+    building: PathKey, body: BuildingIn, conn: Transaction, state: State
+) -> Response:
+    """Create a building (201) or replace its name and time zone (200).
+
+    `time_zone` is an IANA name (e.g. Europe/Zurich); null or absent: DEFAULT_TIME_ZONE. Like
+    `name`, a PUT without it resets it to the default.
+    """
+    row, created = await service.put_building(conn, building, body.name, body.time_zone)
+    return _put_answer(BuildingOut.of(_effective(row, state)), created)
 
 
 @router.get(

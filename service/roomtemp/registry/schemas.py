@@ -44,7 +44,12 @@ class _Page(BaseModel, Generic[Item]):
 
 
 class BuildingIn(_NameIn):
-    pass
+    time_zone: str | None = Field(
+        default=None,
+        description="IANA time zone (e.g. Europe/Zurich) of the building's local days, weeks "
+        "and months; null or absent: the server's DEFAULT_TIME_ZONE",
+        examples=["Europe/Zurich"],
+    )
 
 
 class BuildingOut(_Out):
@@ -52,6 +57,9 @@ class BuildingOut(_Out):
     name: str
     created_at: datetime
     room_count: int
+    time_zone: str = Field(
+        description="Effective IANA time zone: the building's own, else DEFAULT_TIME_ZONE"
+    )
 
 
 class BuildingPage(_Page[BuildingOut]):

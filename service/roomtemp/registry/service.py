@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp import units
+from roomtemp import timegrid, units
 from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
 from roomtemp.pagination import decode_key_cursor, next_cursor
 from roomtemp.registry import queries
@@ -106,10 +106,19 @@ async def list_buildings(
 
 
 async def put_building(
-    conn: AsyncConnection, key: str, name: str | None
+    conn: AsyncConnection, key: str, name: str | None, time_zone: str | None = None
 ) -> tuple[BuildingRow, bool]:
-    created = await queries.upsert_building(conn, key, name or key)
+    """Create or replace a building: its name (default: the key) and IANA time zone (default:
+    None, which follows the DEFAULT_TIME_ZONE setting)."""
+    if time_zone is not None:
+        timegrid.zone(time_zone, "time_zone")  # InvalidInput (422) naming the field
+    created = await queries.upsert_building(conn, key, name or key, time_zone)
     return await get_building(conn, key), created
+
+
+def time_zone_of(b: BuildingRow, default: str) -> str:
+    """The building's effective time zone: its own, else the DEFAULT_TIME_ZONE setting."""
+    return b.time_zone or default
 
 
 async def get_room(conn: AsyncConnection, building_key: str, room_key: str) -> RoomRow:
