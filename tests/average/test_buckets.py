@@ -268,3 +268,21 @@ def test_refused(client_factory: ClientFactory, params: dict[str, str], field: s
     at = {"mode": "buckets", "at": "2026-01-01T00:00:00Z", **query}
     r = client.get("/v1/buildings/hq/averages", params=at)
     assert r.status_code == 422, r.text
+
+
+def test_zone_default_setting(client_factory: ClientFactory, data: Data) -> None:
+    client = client_factory(default_time_zone="Asia/Kolkata")
+    body = client.get(
+        "/v1/buildings/hq/rooms/r1/averages",
+        params={
+            "mode": "buckets",
+            "from": "2026-05-01T00:00:00Z",
+            "to": "2026-05-02T00:00:00Z",
+            "step": "1d",
+        },
+    ).json()
+    assert body["time_zone"] == "Asia/Kolkata"
+    assert [p["t"] for p in body["points"]] == [
+        "2026-05-01T00:00:00+05:30",
+        "2026-05-02T00:00:00+05:30",
+    ]

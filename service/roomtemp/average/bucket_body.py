@@ -50,8 +50,7 @@ def _request(params: Mapping[str, str]) -> bucket_service.Request:
 
 
 def _default_zone(settings: Settings) -> str:
-    # The zones branch adds settings.default_time_zone (DEFAULT_TIME_ZONE, default UTC).
-    return str(getattr(settings, "default_time_zone", "UTC"))
+    return settings.default_time_zone
 
 
 def _points(points: list[BucketPoint]) -> list[dict[str, Any]]:

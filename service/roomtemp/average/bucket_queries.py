@@ -310,11 +310,3 @@ async def select_buckets(
         },
     )
     return [BucketRow(*r) for r in rows]
-
-
-# A building's time zone by key (NULL: none set, the default applies).
-_ZONE_OF_BUILDING = text("SELECT time_zone FROM building WHERE key = :building")
-
-
-async def select_building_zone(conn: AsyncConnection, building: str) -> str | None:
-    return (await conn.execute(_ZONE_OF_BUILDING, {"building": building})).scalar()

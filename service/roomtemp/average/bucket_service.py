@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp import timegrid
 from roomtemp.average import bucket_queries
-from roomtemp.average import timegrid_standin as timegrid
 from roomtemp.average.bucket_queries import BucketQuery, BucketRow
 from roomtemp.average.service import Scale, find_sensor, scale_for, scale_of
 from roomtemp.errors import ErrorDetail, InvalidInput
@@ -55,8 +55,8 @@ async def zone_for(
     """`tz`, else the building's zone, else the default (settings.default_time_zone)."""
     if tz is not None:
         return tz
-    stored = await bucket_queries.select_building_zone(conn, building)
-    return timegrid.resolve_zone(None, stored, default_zone)
+    b = await registry.get_building(conn, building)
+    return timegrid.resolve_zone(None, b.time_zone, default_zone)
 
 
 def calendar_edges(start: datetime, end: datetime, step: str, zone: ZoneInfo) -> list[datetime]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
-from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State, TzParam
 from roomtemp.api.responses import json_response
 from roomtemp.average import bucket_body, service
 from roomtemp.average.queries import SeriesPoint
@@ -63,13 +63,6 @@ ModeParam = Annotated[
     Query(
         description="rolling: each point t is the window (t - window, t]; buckets: each point t "
         "holds every capture of [t, next t), in local time of `tz`"
-    ),
-]
-TzParam = Annotated[
-    str | None,
-    Query(
-        max_length=64,
-        description="mode=buckets: IANA time zone of the bucket edges; default the building's",
     ),
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
-from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State, TzParam
 from roomtemp.api.responses import json_response
 from roomtemp.report import service
 from roomtemp.report.schemas import (
@@ -108,10 +108,7 @@ async def get_report(
             "whole periods covering [from, to)"
         ),
     ] = None,
-    tz: Annotated[
-        str | None,
-        Query(max_length=64, description="With group_by: IANA zone; default the building's"),
-    ] = None,
+    tz: TzParam = None,
 ) -> Any:
     """Per room of a building over [from, to): count, mean, time-weighted mean, minimum and
     maximum with when they happened, the share of time below/above the comfort bounds, and the
@@ -134,8 +131,7 @@ async def get_report(
         use_rollups=settings.rollup_reads,
         group_by=group_by,
         tz=tz,
-        # The zones branch adds settings.default_time_zone (DEFAULT_TIME_ZONE, default UTC).
-        default_zone=str(getattr(settings, "default_time_zone", "UTC")),
+        default_zone=settings.default_time_zone,
     )
     if _wants_csv(request, format):
         buffer = io.StringIO()
