@@ -349,6 +349,11 @@ class Bench:
                   "step": timedelta(minutes=15), "window": timedelta(minutes=15)}  # fmt: skip
             cases[f"{name}_raw"] = (avg_queries._SERIES, sp)
             cases[f"{name}_rollup"] = (avg_queries.SERIES_15M, sp)
+        # Rolling hourly windows read the 15-minute rollups (four rows per window): the 1-hour
+        # pieces are left-closed since migration 0009, the other side of (t - 1h, t].
+        sp = {**p, "first": end - timedelta(days=30) + timedelta(hours=1), "last": end,
+              "step": timedelta(hours=1), "window": timedelta(hours=1)}  # fmt: skip
+        cases["series30d_1h_rollup"] = (avg_queries.SERIES_15M, sp)
         with psycopg.connect(self.conninfo) as conn:
             for name, (stmt, params) in cases.items():
                 sql = "EXPLAIN (ANALYZE, BUFFERS) " + psycopg_sql(stmt)

@@ -52,9 +52,15 @@ def reference(
 
 
 def bucket_end(ts: datetime, stride: timedelta) -> datetime:
+    """The end of the end-keyed bucket (end - stride, end] holding ts (15-minute rollups)."""
     us = (ts - EPOCH) // timedelta(microseconds=1)
     s = stride // timedelta(microseconds=1)
     return EPOCH + timedelta(microseconds=((us - 1) // s + 1) * s)
+
+
+def bucket_start(ts: datetime, stride: timedelta) -> datetime:
+    """The start of the left-closed piece [start, start + stride) holding ts (1 h, 1 d)."""
+    return EPOCH + (ts - EPOCH) // stride * stride
 
 
 def piece(captures: list[tuple[datetime, float]], low: float, high: float) -> dict[str, Any]:
@@ -82,19 +88,29 @@ def piece(captures: list[tuple[datetime, float]], low: float, high: float) -> di
 
 
 def expected_pieces(
-    final: Mapping[tuple[str, datetime], float], stride: timedelta, low: float, high: float
+    final: Mapping[tuple[str, datetime], float],
+    stride: timedelta,
+    low: float,
+    high: float,
+    *,
+    keyed_by_end: bool = False,
 ) -> dict[tuple[str, datetime], dict[str, Any]]:
+    """The pieces by (room, start) of [start, start + stride), or by (room, end) of
+    (end - stride, end] (`keyed_by_end`, as the 15-minute rollups are)."""
+    key = bucket_end if keyed_by_end else bucket_start
     groups: dict[tuple[str, datetime], list[tuple[datetime, float]]] = {}
     for (room, ts), v in sorted(final.items()):
-        groups.setdefault((room, bucket_end(ts, stride)), []).append((ts, v))
+        groups.setdefault((room, key(ts, stride)), []).append((ts, v))
     return {k: piece(v, low, high) for k, v in groups.items()}
 
 
 def stored_pieces(
-    db: psycopg.Connection[Any], table: str
+    db: psycopg.Connection[Any], table: str, time: str = "start"
 ) -> dict[tuple[str, datetime], dict[str, Any]]:
+    """The pieces of `table` by (room, `time`): `start` since migration 0009, `bucket` (the
+    end) before."""
     rows = db.execute(
-        f"SELECT r.key, x.bucket, {', '.join('x.' + c for c in PIECE_COLUMNS)} "
+        f"SELECT r.key, x.{time}, {', '.join('x.' + c for c in PIECE_COLUMNS)} "
         f"FROM {table} x JOIN room r ON r.id = x.room_id"
     ).fetchall()
     return {(r[0], r[1]): dict(zip(PIECE_COLUMNS, r[2:], strict=True)) for r in rows}

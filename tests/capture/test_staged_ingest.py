@@ -34,10 +34,11 @@ async def state(conn: AsyncConnection) -> list[list[Any]]:
     """Every capture and rollup row (rollup sums rounded: summation order may differ)."""
     captures = await conn.execute(text("SELECT * FROM capture ORDER BY 3, 4, 1"))
     out: list[list[Any]] = [[tuple(r) for r in captures]]
-    for table in ("capture_rollup_15m", "capture_rollup_1h"):
+    # 15-minute buckets are keyed by their end, 1-hour pieces by their start (migration 0009)
+    for table, time in (("capture_rollup_15m", "bucket"), ("capture_rollup_1h", "start")):
         rows = await conn.execute(
             text(
-                "SELECT room_id, sensor_id, bucket, count, min, max, sum "
+                f"SELECT room_id, sensor_id, {time}, count, min, max, sum "
                 f"FROM {table} ORDER BY 1, 2, 3"
             )
         )

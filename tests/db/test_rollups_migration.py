@@ -86,7 +86,9 @@ def test_0006_rebuilds_the_report_pieces_and_downgrades(empty_database_url: str)
         assert bounds == [(low, high)]
         for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
                               (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
-            assert_pieces(stored_pieces(conn, table), expected_pieces(final, stride, low, high))
+            # 0006's pieces are right-closed, keyed by their end (0009 makes them left-closed).
+            want = expected_pieces(final, stride, low, high, keyed_by_end=True)
+            assert_pieces(stored_pieces(conn, table, "bucket"), want)
     migrate.downgrade(empty_database_url, "0002")
     with psycopg.connect(conninfo) as conn:
         after = conn.execute(
@@ -94,7 +96,7 @@ def test_0006_rebuilds_the_report_pieces_and_downgrades(empty_database_url: str)
             "JOIN room r ON r.id = x.room_id"
         ).fetchall()
         assert conn.execute("SELECT to_regclass('capture_rollup_1d')").fetchone() == (None,)
-    want = expected_pieces(final, timedelta(hours=1), low, high)
+    want = expected_pieces(final, timedelta(hours=1), low, high, keyed_by_end=True)
     assert {(k, b): (n, lo, hi) for k, b, n, _, lo, hi in after} == {
         k: (p["count"], p["min"], p["max"]) for k, p in want.items()
     }

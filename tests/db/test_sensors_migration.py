@@ -311,7 +311,7 @@ def test_populated_database_up_down_up_is_exact(empty_database_url: str) -> None
     stats = statistics(before, None)
     assert sum(1 for s in stats.values() if s[0]) > 500  # the windows do see data
 
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0007")
     with psycopg.connect(conninfo_of(url)) as conn:
         assert captures(conn, "0007") == before  # every capture, exactly
         assert rollups(conn, "0007") == before_rollups  # every rollup row, exactly
@@ -347,7 +347,7 @@ def test_populated_database_up_down_up_is_exact(empty_database_url: str) -> None
     for table in ROLLUPS:  # rebuilt by the frozen backfills: the same rows, sums to 1e-9
         assert_close(down[table], before_rollups[table])
 
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0007")
     with psycopg.connect(conninfo_of(url)) as conn:
         assert captures(conn, "0007") == before
         again = rollups(conn, "0007")
@@ -481,7 +481,7 @@ def test_old_version_writes_during_the_copy_are_kept(engine_url: str) -> None:
 def test_an_old_pod_after_the_swap_gets_undefined_column(engine_url: str) -> None:
     """What a not-yet-replaced pod gets once the swap committed: its statements name
     sensor_type_id on capture, which is gone (SQLSTATE 42703, the API answers 500)."""
-    migrate.upgrade(engine_url)
+    migrate.upgrade(engine_url, "0007")
     with psycopg.connect(conninfo_of(engine_url)) as conn:
         with pytest.raises(psycopg.errors.UndefinedColumn) as raised:
             _old_write(conn, 1, 1, datetime(2026, 11, 30, tzinfo=UTC), 290.0)
@@ -497,7 +497,7 @@ def test_downgrade_keeps_the_default_sensors_capture_and_rebuilds_the_rollups(
     """Two sensors of one room and type at the same instant cannot both survive the old key:
     the room's default sensor's capture is kept, else the lowest sensor id's; the rollups are
     rebuilt from the captures kept, so they agree with them."""
-    migrate.upgrade(engine_url)
+    migrate.upgrade(engine_url, "0007")
     info = conninfo_of(engine_url)
     shared = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     with psycopg.connect(info) as conn:
@@ -654,7 +654,7 @@ def test_a_run_resumes_after_a_partial_one_and_a_new_partition(engine_url: str) 
         _old_write(conn, 2, 1, datetime(2027, 1, 3, tzinfo=UTC), 293.5)
         want = captures(conn, "0006")
         want_rollups = rollups(conn, "0006")
-    migrate.upgrade(engine_url)
+    migrate.upgrade(engine_url, "0007")
     with psycopg.connect(info) as conn:
         assert captures(conn, "0007") == want
         assert rollups(conn, "0007") == want_rollups

@@ -71,11 +71,15 @@ def stored_celsius(db: psycopg.Connection[Any]) -> dict[tuple[str, str, Any], fl
 
 def assert_rollups_match_raw(db: psycopg.Connection[Any]) -> None:
     """Both rollup tables hold exactly the buckets recomputed from the raw captures."""
-    for table, stride in (("capture_rollup_15m", "15 minutes"), ("capture_rollup_1h", "1 hour")):
+    # 15-minute buckets keyed by their end, 1-hour pieces by their start (migration 0009).
+    for table, stride, function, column in (
+        ("capture_rollup_15m", "15 minutes", "roomtemp_bucket", "bucket"),
+        ("capture_rollup_1h", "1 hour", "roomtemp_bucket_start", "start"),
+    ):
         raw = {
             (r, s, b): (n, total, lo, hi)
             for r, s, b, n, total, lo, hi in db.execute(
-                "SELECT room_id, sensor_id, roomtemp_bucket(ts, CAST(%s AS interval)) AS b, "
+                f"SELECT room_id, sensor_id, {function}(ts, CAST(%s AS interval)) AS b, "
                 "count(*), sum(value), min(value), max(value) FROM capture GROUP BY 1, 2, 3",
                 [stride],
             )
@@ -83,7 +87,7 @@ def assert_rollups_match_raw(db: psycopg.Connection[Any]) -> None:
         rolled = {
             (r, s, b): (n, total, lo, hi)
             for r, s, b, n, total, lo, hi in db.execute(
-                f"SELECT room_id, sensor_id, bucket, count, sum, min, max FROM {table}"
+                f"SELECT room_id, sensor_id, {column}, count, sum, min, max FROM {table}"
             )
         }
         assert rolled.keys() == raw.keys(), table

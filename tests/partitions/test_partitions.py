@@ -220,7 +220,10 @@ def _assert_rollups_exact(db: psycopg.Connection[Any]) -> None:
         "SELECT r.key, x.bucket, x.count FROM capture_rollup_15m x JOIN room r ON r.id = x.room_id"
     ).fetchall()
     assert {(k, b): n for k, b, n in q15} == {
-        k: p["count"] for k, p in expected_pieces(final, timedelta(minutes=15), low, high).items()
+        k: p["count"]
+        for k, p in expected_pieces(
+            final, timedelta(minutes=15), low, high, keyed_by_end=True
+        ).items()
     }
     for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
                           (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
@@ -241,15 +244,16 @@ def test_rollups_expire_with_their_partitions(
     _maintain(database_url, NOW, ahead=0)  # August and September partitions exist now
     _assert_rollups_exact(db)
 
-    # Retention of 60 days on 2026-11-22 (cutoff Sep 23): August goes whole, with the buckets
-    # ending at or before Sep 1 00:00; that boundary bucket of each stride (15 min, 1 h, 1 d)
-    # is recomputed from the capture at 00:00.
+    # Retention of 60 days on 2026-11-22 (cutoff Sep 23): August goes whole, with the 15-minute
+    # buckets ending at or before Sep 1 00:00 and the 1-hour and 1-day pieces starting before
+    # it (3 buckets); the 15-minute one ending at 00:00 is recomputed from the capture at 00:00,
+    # and the pieces starting at 00:00 keep it.
     report = _maintain(database_url, NOW, ahead=0, retention_days=60)
     assert report.dropped == [("capture_p202608", 1)]
     assert report.expired_rollup_buckets == 3
-    rows = db.execute("SELECT bucket, count, sum FROM capture_rollup_1d ORDER BY bucket").fetchall()
-    assert rows[0][:2] == (boundary, 1)
-    assert rows[0][2] == pytest.approx(21 + 273.15)
+    rows = db.execute("SELECT start, count, sum FROM capture_rollup_1d ORDER BY start").fetchall()
+    assert rows[0][:2] == (boundary, 2)
+    assert rows[0][2] == pytest.approx(21 + 22 + 2 * 273.15)
     _assert_rollups_exact(db)
 
     # October has no partition (maintenance did not run since): its rows land in the default.
@@ -263,7 +267,7 @@ def test_rollups_expire_with_their_partitions(
     _assert_rollups_exact(db)
 
     # 50 days before Nov 23 00:10 is Oct 4 00:10: September goes whole and the default loses
-    # the four rows before the cutoff, across midnight: the day bucket of Oct 3 goes with them,
+    # the four rows before the cutoff, across midnight: the day piece of Oct 3 goes with them,
     # the buckets they shared with later rows are recomputed.
     report = _maintain(
         database_url, datetime(2026, 11, 23, 0, 10, tzinfo=UTC), ahead=0, retention_days=50
@@ -271,7 +275,7 @@ def test_rollups_expire_with_their_partitions(
     assert report.dropped == [("capture_p202609", 2)]
     assert report.expired_default_rows == 4
     assert report.created == [("capture_p202610", 3)]
-    day = db.execute("SELECT count(*) FROM capture_rollup_1d WHERE bucket = '2026-10-04'")
+    day = db.execute("SELECT count(*) FROM capture_rollup_1d WHERE start = '2026-10-03'")
     assert day.fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
     _assert_rollups_exact(db)

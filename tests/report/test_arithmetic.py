@@ -69,13 +69,13 @@ def d(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def test_layout_within_one_hour_is_all_raw() -> None:
-    start = d(22, 10, 10)
-    assert layout(start, d(22, 10, 50)) == Layout(start, start, start, start)
+    end = d(22, 10, 50)
+    assert layout(d(22, 10, 10), end) == Layout(end, end, end, end)
 
 
 def test_layout_within_one_hour_edge_is_all_raw() -> None:
-    start = d(22, 10, 30)
-    assert layout(start, d(22, 11, 30)) == Layout(start, start, start, start)
+    end = d(22, 11, 30)
+    assert layout(d(22, 10, 30), end) == Layout(end, end, end, end)
 
 
 def test_layout_hours_only_within_a_day() -> None:
@@ -84,10 +84,10 @@ def test_layout_hours_only_within_a_day() -> None:
     )
 
 
-def test_layout_on_hour_edges_keeps_the_last_hour_raw_because_its_bucket_holds_the_end() -> None:
-    # The bucket keyed by 12:00 is (11:00, 12:00] and includes a capture at 12:00, which the
-    # period [10:00, 12:00) excludes: that hour is read raw.
-    assert layout(d(22, 10), d(22, 12)) == Layout(d(22, 10), d(22, 11), d(22, 11), d(22, 11))
+def test_layout_on_hour_edges_reads_every_hour_from_pieces() -> None:
+    # Pieces are left-closed (migration 0009): the one starting at 11:00 is [11:00, 12:00), the
+    # period's own side, so [10:00, 12:00) is two whole pieces and nothing raw.
+    assert layout(d(22, 10), d(22, 12)) == Layout(d(22, 10), d(22, 12), d(22, 12), d(22, 12))
 
 
 def test_layout_over_several_days_uses_day_buckets_in_the_middle() -> None:
@@ -95,7 +95,7 @@ def test_layout_over_several_days_uses_day_buckets_in_the_middle() -> None:
 
 
 def test_layout_from_midnight_to_midnight() -> None:
-    assert layout(d(21, 0), d(23, 0)) == Layout(d(21, 0), d(21, 0), d(22, 0), d(22, 23))
+    assert layout(d(21, 0), d(23, 0)) == Layout(d(21, 0), d(21, 0), d(23, 0), d(23, 0))
 
 
 def test_room_report_without_a_carried_value() -> None:

@@ -268,3 +268,61 @@ def test_maintain_stores_changed_default_bounds(
             assert_pieces(stored_pieces(db, table), want)
     finally:
         assert maintain(COMFORT).comfort_recomputed == ["temperature"]
+
+
+def test_reports_with_captures_exactly_on_hour_and_day_edges(
+    client: TestClient, database_url: str
+) -> None:
+    """Captures on hour and day edges (and a microsecond either side), posted late and out of
+    order, and periods that start or end exactly on them: a capture at an edge belongs to the
+    piece starting there, so a period [edge, ...) counts it and [..., edge) does not."""
+    rng = random.Random(16)
+    hour, day, tick = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
+    edges = [T0 + k * hour for k in range(0, 4 * 24, 5)] + [T0 + k * day for k in range(5)]
+    stamps = sorted({e + d for e in edges for d in (-tick, timedelta(0), tick)} | {T0 - day})
+    posts = [capture(rng.randrange(34, 55) / 2, building="site", room="e", ts=t) for t in stamps]
+    rng.shuffle(posts)
+    for k in range(0, len(posts), 7):
+        assert client.post("/v1/captures", json=posts[k : k + 7]).status_code == 201
+    final = {datetime.fromisoformat(p["ts"]): p["value"] for p in posts}
+    periods = [
+        (T0 + day, T0 + 3 * day),  # whole days, a capture on each edge
+        (T0 + day + tick, T0 + 3 * day - tick),
+        (T0 + day - tick, T0 + 3 * day + tick),
+        (T0 + 5 * hour, T0 + 10 * hour),  # whole hours on captures
+        (T0 + 5 * hour + tick, T0 + 2 * day + 10 * hour),
+        (T0 + 20 * hour, T0 + day + 5 * hour),  # hours across midnight
+        (T0, T0 + 4 * day),
+    ]
+    fast = _reports(database_url, periods, use_rollups=True)
+    slow = _reports(database_url, periods, use_rollups=False)
+    for (start, end), a, b in zip(periods, fast, slow, strict=True):
+        [got], [raw] = a.rooms, b.rooms
+        exp = reference(sorted(final.items()), start, end, *COMFORT)
+        assert exp["count"] == sum(1 for t in final if start <= t < end)
+        for key, want in exp.items():
+            assert _close(asdict(got)[key], asdict(raw)[key], 1e-9), (start, end, key)
+            assert _close(asdict(got)[key], want, 1e-9), (start, end, key, asdict(got)[key], want)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "want"),
+    [
+        # raw [start, h0) + 1 h [h0, d0) + 1 d [d0, d1) + 1 h [d1, h1) + raw [h1, end)
+        ("2026-11-10T00:00", "2026-11-12T00:00",
+         ("2026-11-10T00:00", "2026-11-10T00:00", "2026-11-12T00:00", "2026-11-12T00:00")),
+        ("2026-11-09T22:30", "2026-11-12T01:10",
+         ("2026-11-09T23:00", "2026-11-10T00:00", "2026-11-12T00:00", "2026-11-12T01:00")),
+        ("2026-11-10T05:00", "2026-11-10T09:00",  # hours only
+         ("2026-11-10T05:00", "2026-11-10T09:00", "2026-11-10T09:00", "2026-11-10T09:00")),
+        ("2026-11-10T05:10", "2026-11-10T05:50",  # all raw
+         ("2026-11-10T05:50", "2026-11-10T05:50", "2026-11-10T05:50", "2026-11-10T05:50")),
+        ("2026-11-10T05:10", "2026-11-10T06:00",  # one hour edge only: raw
+         ("2026-11-10T06:00", "2026-11-10T06:00", "2026-11-10T06:00", "2026-11-10T06:00")),
+    ],
+)  # fmt: skip
+def test_layout_is_left_closed(start: str, end: str, want: tuple[str, ...]) -> None:
+    def at(s: str) -> datetime:
+        return datetime.fromisoformat(s).replace(tzinfo=UTC)
+
+    assert service.layout(at(start), at(end)) == queries.Layout(*(at(w) for w in want))

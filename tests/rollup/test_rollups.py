@@ -1,12 +1,14 @@
 """Rollups stay exact: random captures with re-sends, updates and late data, checked against raw.
 
-Each 15-minute and 1-hour bucket (end - stride, end] must hold the sum, count, min and max of
-the captures stored in it, computed in Python from the expected final state; series served from
-rollups must equal series computed from raw captures.
+Each 15-minute bucket (end - 15m, end] and each 1-hour and 1-day piece [start, start + stride)
+must hold the sum, count, min and max (and the piece columns) of the captures stored in it,
+computed in Python from the expected final state; series served from rollups must equal series
+computed from raw captures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -15,12 +17,19 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.capture import service as ingest
+from roomtemp.capture.schemas import SensorCaptureIn
 from tests.conftest import NOW, ClientFactory
 from tests.factories import capture
-from tests.pieces import assert_pieces, expected_pieces, stored_pieces
+from tests.pieces import assert_pieces, bucket_start, expected_pieces, stored_pieces
 
 START = NOW - timedelta(hours=5)
+_MIN = timedelta(minutes=1)
+_POLICY = ingest.IngestPolicy(
+    auto_register=True, max_batch_size=10_000, max_future_skew=timedelta(minutes=5)
+)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Stats = tuple[int, float, float, float]  # count, sum, min, max
 
@@ -31,16 +40,21 @@ def bucket_end(ts: datetime, stride: timedelta) -> datetime:
     return EPOCH + timedelta(microseconds=((us - 1) // s + 1) * s)
 
 
-def expected(final: dict[tuple[str, datetime], float], stride: timedelta) -> dict[Any, Stats]:
+def expected(
+    final: dict[tuple[str, datetime], float], stride: timedelta, *, by_start: bool = False
+) -> dict[Any, Stats]:
+    """By bucket end (15-minute rollups) or, `by_start`, by piece start (1 h, 1 d)."""
+    key = bucket_start if by_start else bucket_end
     groups: dict[tuple[str, datetime], list[float]] = {}
     for (room, ts), v in final.items():
-        groups.setdefault((room, bucket_end(ts, stride)), []).append(v)
+        groups.setdefault((room, key(ts, stride)), []).append(v)
     return {k: (len(v), sum(v), min(v), max(v)) for k, v in groups.items()}
 
 
 def stored(db: psycopg.Connection[Any], table: str) -> dict[Any, Stats]:
+    time = "bucket" if table == "capture_rollup_15m" else "start"
     rows = db.execute(
-        f"SELECT r.key, x.bucket, x.count, x.sum, x.min, x.max FROM {table} x "
+        f"SELECT r.key, x.{time}, x.count, x.sum, x.min, x.max FROM {table} x "
         "JOIN room r ON r.id = x.room_id"
     ).fetchall()
     return {(room, b): (n, s, lo, hi) for room, b, n, s, lo, hi in rows}
@@ -95,9 +109,8 @@ def test_rollups_match_raw_after_resends_updates_and_late_data(
         )
     }
     assert raw.keys() == final.keys()
-    for stride, table in ((timedelta(minutes=15), "capture_rollup_15m"),
-                          (timedelta(hours=1), "capture_rollup_1h")):  # fmt: skip
-        assert_same(stored(db, table), expected(final, stride))
+    assert_same(stored(db, "capture_rollup_15m"), expected(final, timedelta(minutes=15)))
+    assert_same(stored(db, "capture_rollup_1h"), expected(final, timedelta(hours=1), by_start=True))
     # The report pieces of the 1-hour and 1-day rollups, comfort counted for 20-24 °C.
     for stride, table in ((timedelta(hours=1), "capture_rollup_1h"),
                           (timedelta(days=1), "capture_rollup_1d")):  # fmt: skip
@@ -177,6 +190,104 @@ def test_bucket_edges_follow_the_window_side(
     )
     got = stored(db, "capture_rollup_15m")
     assert {b for _, b in got} == {edge, edge + timedelta(minutes=15)}
+
+
+def test_pieces_are_left_closed_on_hour_and_day_edges(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    """A capture exactly on an hour or day edge starts the piece there ([start, start + 1h)),
+    one a microsecond earlier ends the piece before: appended in order, late (earlier than a
+    stored piece's last capture), updated in place (recomputed), and moved to another room by a
+    sensor move exactly at midnight (captures_removed/changed)."""
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    hour, tick = timedelta(hours=1), timedelta(microseconds=1)
+    r = client.post("/v1/sensors", json={"key": "edge", "sensor_type": "temperature",
+                                         "building": "hq", "room": "e"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    final: dict[tuple[str, datetime], float] = {}
+
+    def post(value: float, ts: datetime) -> None:
+        body = {"sensor": "edge", "value": value, "unit": "celsius", "ts": ts.isoformat()}
+        r = client.post("/v1/captures", json=body)
+        assert r.status_code == 201, r.text
+        final[("e", ts)] = kelvin(value)
+
+    def check() -> None:
+        for stride, table in ((hour, "capture_rollup_1h"), (24 * hour, "capture_rollup_1d")):
+            want = expected_pieces(final, stride, kelvin(20.0), kelvin(24.0))
+            assert_pieces(stored_pieces(db, table), want)
+        assert_same(stored(db, "capture_rollup_15m"), expected(final, timedelta(minutes=15)))
+
+    # In time order, across midnight: each appended to its piece.
+    for value, ts in ((19.0, midnight - hour - tick), (21.0, midnight - hour),
+                      (25.0, midnight - tick), (22.0, midnight), (23.0, midnight + tick),
+                      (26.0, midnight + hour)):  # fmt: skip
+        post(value, ts)
+    check()
+    assert {t for (_, t) in stored_pieces(db, "capture_rollup_1d")} == {
+        midnight - 24 * hour,
+        midnight,
+    }
+    hours = stored_pieces(db, "capture_rollup_1h")
+    assert hours[("e", midnight)]["count"] == 2  # 00:00 and 00:00:00.000001
+    assert hours[("e", midnight - hour)]["first_ts"] == midnight - hour
+    # Late: exactly on the edge of a piece already holding later captures, and just before one.
+    post(18.0, midnight - 2 * hour)
+    post(24.5, midnight - 2 * hour + tick)
+    post(20.5, midnight + hour - tick)
+    check()
+    # An update of the capture on the day edge moves that day's extremes: recomputed.
+    post(30.0, midnight)
+    check()
+    # Moved to room f exactly at midnight: captures from midnight on are f's.
+    r = client.post(
+        "/v1/sensors/edge/moves",
+        json={"building": "hq", "room": "f", "from": midnight.isoformat()},
+    )
+    assert r.status_code in (200, 201), r.text
+    final = {("f" if ts >= midnight else room, ts): v for (room, ts), v in final.items()}
+    check()
+    assert {t for (room, t) in stored_pieces(db, "capture_rollup_1d") if room == "f"} == {midnight}
+
+
+def test_keys_named_by_quarter_hour_ends_reach_the_piece_before(
+    database_url: str, client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    """Staged ingest and sensor deletes name the 15-minute buckets they touched by their END:
+    12:00 stands for (11:45, 12:00], whose captures before 12:00 are in the 1-hour piece
+    [11:00, 12:00). That piece is recomputed (or dropped when left empty) too."""
+    hour = timedelta(hours=1)
+    noon = NOW.replace(hour=10)
+    r = client.post("/v1/sensors", json={"key": "q", "sensor_type": "temperature",
+                                         "building": "hq", "room": "q"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    body = {"sensor": "q", "value": 20.0, "unit": "celsius", "ts": (noon - 10 * _MIN).isoformat()}
+    assert client.post("/v1/captures", json=body).status_code == 201
+    final = {("q", noon - 10 * _MIN): kelvin(20.0)}
+
+    async def staged() -> None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                late = SensorCaptureIn.model_validate({**body, "value": 23.0,
+                                                 "ts": (noon - 5 * _MIN).isoformat()})  # fmt: skip
+                await ingest.ingest(
+                    conn, ingest.ParsedBatch([late]), policy=_POLICY, now=NOW,
+                    storage=ingest.Storage.COPY,
+                )  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    asyncio.run(staged())
+    final[("q", noon - 5 * _MIN)] = kelvin(23.0)
+    for stride, table in ((hour, "capture_rollup_1h"), (24 * hour, "capture_rollup_1d")):
+        want = expected_pieces(final, stride, kelvin(20.0), kelvin(24.0))
+        assert_pieces(stored_pieces(db, table), want)
+    assert stored_pieces(db, "capture_rollup_1h")[("q", noon - hour)]["count"] == 2
+    r = client.delete("/v1/sensors/q", params={"captures": "delete"})
+    assert r.status_code == 200, r.text
+    for table in ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
 
 def test_series_from_rollups_equal_series_from_raw(

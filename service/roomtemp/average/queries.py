@@ -254,8 +254,9 @@ _BUCKET_SERIES = """
     ) AS r ON r.bucket = p.t
     ORDER BY p.t
 """
+# Rolling windows (t - window, t] read only the end-keyed 15-minute rollups: the 1-hour and 1-day
+# pieces are left-closed (migration 0009), for buckets [t, t + step) and period reports.
 _BUCKET_TABLES = {
-    timedelta(hours=1): "capture_rollup_1h",
     timedelta(minutes=15): "capture_rollup_15m",
 }
 
@@ -293,7 +294,6 @@ SENSOR_SERIES = _statements(SENSOR_PAIRS)
 # The rolling-window rollup statements of a room by name (bench/run.py times them).
 _SERIES = ROOM_SERIES.raw
 SERIES_15M = ROOM_SERIES.rollup[timedelta(minutes=15)]
-SERIES_1H = ROOM_SERIES.rollup[timedelta(hours=1)]
 
 
 def rollup_bucket(step: timedelta, window: timedelta) -> timedelta | None:

@@ -153,13 +153,14 @@ api_token = Table(
 )
 
 
-def _summary(name: str, *between: Column[Any]) -> Table:
-    """A table of per-bucket summaries of one sensor's captures in one room: bucket, sum,
-    min, max, then `between`, then count and the keys (column order as the migrations make it)."""
+def _summary(name: str, *between: Column[Any], time: str = "bucket") -> Table:
+    """A table of per-bucket summaries of one sensor's captures in one room: the bucket's time
+    (`time`), sum, min, max, then `between`, then count and the keys (column order as the
+    migrations make it)."""
     return Table(
         name,
         metadata,
-        Column("bucket", DateTime(timezone=True), nullable=False),
+        Column(time, DateTime(timezone=True), nullable=False),
         Column("sum", Double, nullable=False),
         Column("min", Double, nullable=False),
         Column("max", Double, nullable=False),
@@ -167,18 +168,21 @@ def _summary(name: str, *between: Column[Any]) -> Table:
         Column("count", Integer, nullable=False),
         Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
         Column("sensor_id", Integer, ForeignKey("sensor.id"), nullable=False),
-        PrimaryKeyConstraint("room_id", "sensor_id", "bucket"),
+        PrimaryKeyConstraint("room_id", "sensor_id", time),
     )
 
 
 def _rollup(name: str) -> Table:
-    """sum/min/max/count of the captures with bucket - stride < ts <= bucket (see rollup/)."""
+    """sum/min/max/count of the captures with bucket - stride < ts <= bucket (see rollup/):
+    keyed by the END, the side of the rolling windows (t - window, t]."""
     # fillfactor 70 is set by the migration (room for HOT updates of the newest bucket)
     return _summary(name)
 
 
 def _pieces(name: str) -> Table:
-    """Rollup pieces (see db/pieces.py): mergeable summaries for period reports."""
+    """Rollup pieces (see db/pieces.py), LEFT-closed: the captures with start <= ts < start +
+    stride, keyed by the START (migration 0009), the side of report periods and of series
+    buckets [t, t + step), so a period or bucket on hour edges is a union of whole pieces."""
     ts = DateTime(timezone=True)
     return _summary(
         name,
@@ -193,6 +197,7 @@ def _pieces(name: str) -> Table:
         Column("above_seconds", Double, nullable=False),
         Column("gap_seconds", Double, nullable=False),
         Column("gap_start", ts, nullable=False),
+        time="start",
     )
 
 

@@ -104,9 +104,16 @@ async def delete_default_before(
     return [(r[0], r[1], r[2]) for r in result]
 
 
-# Rollups (rollup/): buckets (bucket - stride, bucket], aligned to the epoch, so a partition
-# boundary at UTC midnight is also a bucket boundary of every stride.
-ROLLUP_TABLES = ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
+# Rollups (rollup/), aligned to the epoch, so a partition boundary at UTC midnight is also a
+# bucket boundary of every stride: the 15-minute buckets are keyed by their end and hold
+# (bucket - 15m, bucket], the 1-hour and 1-day pieces by their start and hold [start, start +
+# stride). Per table: the buckets holding only captures before :oldest, or the one at :oldest.
+_EXPIRED = {
+    "capture_rollup_15m": "bucket <= :oldest",
+    "capture_rollup_1h": "start < :oldest",
+    "capture_rollup_1d": "start < :oldest",
+}
+ROLLUP_TABLES = tuple(_EXPIRED)
 
 
 async def rollup_tables(conn: AsyncConnection) -> list[str]:
@@ -118,11 +125,12 @@ async def rollup_tables(conn: AsyncConnection) -> list[str]:
 
 
 async def delete_rollups_through(conn: AsyncConnection, table: str, oldest: datetime) -> int:
-    """Delete the buckets ending at or before `oldest`; how many. (The caller recomputes the
-    one ending exactly at `oldest` from the captures left in it.)"""
-    if table not in ROLLUP_TABLES:
+    """Delete the buckets that hold captures before `oldest` only, and the 15-minute one ending
+    exactly at `oldest` (it also holds the captures at `oldest`: the caller recomputes it from
+    the captures left); how many."""
+    if table not in _EXPIRED:
         raise ValueError(f"not a rollup table: {table!r}")
-    delete = f"DELETE FROM {table} WHERE bucket <= :oldest"  # noqa: S608 - a known table
+    delete = f"DELETE FROM {table} WHERE {_EXPIRED[table]}"  # noqa: S608 - a known table
     return (await conn.execute(text(delete), {"oldest": oldest})).rowcount
 
 

@@ -115,8 +115,9 @@ async def _expire(
             del existing[name]
     if report.dropped:
         # Rollups go with their partitions: no capture before `oldest` is left once the default
-        # partition's expired rows are gone too (below), so every bucket ending at or before it
-        # goes; the one ending exactly at `oldest` also holds the captures at `oldest`.
+        # partition's expired rows are gone too (below), so every bucket of captures before it
+        # goes (15 minutes: ending at or before it; pieces: starting before it); the 15-minute
+        # bucket ending exactly at `oldest` also holds the captures at `oldest`: recomputed.
         oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
         for table in await queries.rollup_tables(conn):
             report.expired_rollup_buckets += await queries.delete_rollups_through(

@@ -133,9 +133,9 @@ _REPORT = text(
 
 @dataclass(frozen=True)
 class Layout:
-    """How [start, end) splits into rollup buckets (keyed by their end, (end - stride, end]) and
-    raw edges: raw [start, h0], 1 h (h0, d0], 1 d (d0, d1], 1 h (d1, h1], raw (h1, end).
-    Empty parts have equal bounds."""
+    """How [start, end) splits into rollup pieces (keyed by their start, [start, start +
+    stride)) and raw edges: raw [start, h0), 1 h [h0, d0), 1 d [d0, d1), 1 h [d1, h1),
+    raw [h1, end). Empty parts have equal bounds."""
 
     h0: datetime
     d0: datetime
@@ -154,11 +154,11 @@ _ROLLUP_REPORT = text(
     f"""
     WITH {_ROOM_SENSORS},
     e AS (
-        SELECT c.room_id, c.sensor_id, c.ts, c.value, c.ts > :h1 AS tail,
+        SELECT c.room_id, c.sensor_id, c.ts, c.value, c.ts >= :h1 AS tail,
                (SELECT count(*) FROM sensor_assignment m
                 WHERE m.sensor_id = c.sensor_id AND m.valid_from <= c.ts) AS stay
         FROM rs JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-        WHERE (c.ts >= :start AND c.ts <= :h0) OR (c.ts > :h1 AND c.ts < :end)
+        WHERE (c.ts >= :start AND c.ts < :h0) OR (c.ts >= :h1 AND c.ts < :end)
     ),
     s AS (
         SELECT e.*, date_part('epoch', e.ts) AS at,
@@ -174,12 +174,12 @@ _ROLLUP_REPORT = text(
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
         FROM rs JOIN capture_rollup_1h x
           ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-        WHERE (x.bucket > :h0 AND x.bucket <= :d0) OR (x.bucket > :d1 AND x.bucket <= :h1)
+        WHERE (x.start >= :h0 AND x.start < :d0) OR (x.start >= :d1 AND x.start < :h1)
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
         FROM rs JOIN capture_rollup_1d x
           ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-        WHERE x.bucket > :d0 AND x.bucket <= :d1
+        WHERE x.start >= :d0 AND x.start < :d1
     ),
     ordered AS (
         SELECT p.*, date_part('epoch', LEAST(

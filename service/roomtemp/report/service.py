@@ -89,14 +89,14 @@ def _floor(ts: datetime, stride: timedelta) -> datetime:
 
 
 def layout(start: datetime, end: datetime) -> Layout:
-    """Split [start, end) into raw edges and whole 1-hour and 1-day buckets (see Layout)."""
+    """Split [start, end) into raw edges and whole 1-hour and 1-day pieces (see Layout)."""
     hour, day, tick = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
     h0 = _floor(start - tick, hour) + hour  # the first hour edge at or after start
-    h1 = _floor(end - tick, hour)  # the last hour edge before end
+    h1 = _floor(end, hour)  # the last hour edge at or before end
     if h1 <= h0:
-        return Layout(start, start, start, start)  # all raw
+        return Layout(end, end, end, end)  # all raw
     d0 = _floor(start - tick, day) + day
-    d1 = _floor(end - tick, day)
+    d1 = _floor(end, day)
     if d1 <= d0:
         d0 = d1 = h1  # hours only
     return Layout(h0, d0, d1, h1)

@@ -1,15 +1,18 @@
 """SQL that keeps the rollup tables exact.
 
-A bucket is keyed by its END and holds the captures with end - stride < ts <= end, the same
-half-open side as the rolling windows (start, end], so a window that is a multiple of the stride
-and ends on a bucket edge is exactly a union of buckets. The bucket arithmetic lives in one SQL
-function, `roomtemp_bucket(ts, stride)` (migration 0004), so it can change per engine.
+capture_rollup_15m is keyed by its bucket's END and holds the captures with end - 15m < ts <= end,
+the side of the rolling windows (t - window, t], so a window that is a multiple of 15 minutes
+and ends on a bucket edge is exactly a union of buckets (`roomtemp_bucket(ts, stride)`, the end).
 
-capture_rollup_15m holds sum, count, min, max (series read it; kept narrow). capture_rollup_1h
-and capture_rollup_1d are pieces (see db/pieces.py): the 1-hour ones from the raw captures, the
-1-day ones merged from that day's 1-hour pieces. Their seconds below/above comfort are counted
-for the bounds stored on the sensor type (`sensor_type.comfort_low/high`, canonical unit; NULL
-counts nothing); set_comfort changes those bounds and recomputes in the same transaction.
+capture_rollup_1h and capture_rollup_1d are pieces (see db/pieces.py), LEFT-closed (migration
+0009): keyed by their START, they hold the captures with start <= ts < start + stride
+(`roomtemp_bucket_start(ts, stride)`, the start), the side of report periods [from, to) and of
+series buckets [t, t + step), so a period or bucket on hour edges is a union of whole pieces.
+The 1-hour ones come from the raw captures, the 1-day ones are merged from that (UTC) day's 24
+1-hour pieces. Their seconds below/above comfort are counted for the bounds stored on the
+sensor type (`sensor_type.comfort_low/high`, canonical unit; NULL counts nothing); set_comfort
+changes those bounds and recomputes in the same transaction. The bucket arithmetic lives in
+those two SQL functions (migrations 0004 and 0009), so it can change per engine.
 
 Captures under new keys are merged into the stored buckets (APPEND): sensors post in time
 order, so that is the common case, and it reads no raw captures. A 1-hour or 1-day piece takes
@@ -23,20 +26,23 @@ bucket.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays, pieces
 
-# Distinct (room, sensor, bucket end) of a batch of capture keys; {stride} is a literal.
-_KEYS = f"""
-    SELECT DISTINCT room_id, sensor_id, roomtemp_bucket(ts, interval '{{stride}}') AS bucket
+# Distinct (room, sensor, bucket) of a batch of capture keys: `bucket` is the 15-minute bucket's
+# end (_KEYS) or the piece's start (_PIECE_KEYS); {stride} is a literal.
+_KEYS_OF = f"""
+    SELECT DISTINCT room_id, sensor_id, {{function}}(ts, interval '{{stride}}') AS bucket
     FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_ids AS integer[]),
                 CAST(:ts AS bigint[])) AS i(room_id, sensor_id, us)
     CROSS JOIN LATERAL (SELECT {arrays.timestamptz_of_micros("i.us")} AS ts) AS t
 """  # noqa: S608 - fixed fragments; values are bound
+_KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket")
+_PIECE_KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket_start")
 
 # The comfort bounds of the batch's sensors' types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
 # for transactions that summarised with the old bounds, and later ones read the new bounds.
@@ -50,7 +56,7 @@ _BOUNDS = """
 """
 
 _PIECE_UPSERT = """
-    ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
+    ON CONFLICT (room_id, sensor_id, start) DO UPDATE
     SET {assign}
     WHERE ({old}) IS DISTINCT FROM ({new})
 """
@@ -88,13 +94,14 @@ REFRESH_15M = text(
 
 def _refresh_pieces(table: str, stride: str, summary: str, rows: str, alias: str) -> TextClause:
     """Recompute the pieces of `table` for the batch's buckets of `stride` from `rows` (a
-    subquery aliased `alias`, correlated with the bucket k), summarised by `summary`."""
+    subquery aliased `alias`, correlated with the piece k, starting at k.bucket), summarised
+    by `summary`."""
     return text(
         f"""
     WITH {_BOUNDS}
-    INSERT INTO {table} AS r (bucket, room_id, sensor_id, {pieces.column_list()})
+    INSERT INTO {table} AS r (start, room_id, sensor_id, {pieces.column_list()})
     SELECT k.bucket, k.room_id, k.sensor_id, {pieces.column_list("a.")}
-    FROM ({_KEYS.format(stride=stride)}) AS k
+    FROM ({_PIECE_KEYS.format(stride=stride)}) AS k
     JOIN st ON st.id = k.sensor_id
     CROSS JOIN LATERAL (
         SELECT {summary}
@@ -117,7 +124,7 @@ REFRESH_1H = _refresh_pieces(
                    date_part('epoch', LEAD(c.ts) OVER (ORDER BY c.ts) - c.ts) AS held
             FROM capture c
             WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
-              AND c.ts > k.bucket - interval '1 hour' AND c.ts <= k.bucket
+              AND c.ts >= k.bucket AND c.ts < k.bucket + interval '1 hour'
     """,
     "s",
 )
@@ -128,25 +135,25 @@ REFRESH_1D = _refresh_pieces(
     "1 day",
     pieces.of_pieces("st.comfort_low", "st.comfort_high"),
     """
-            SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.bucket)
+            SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.start)
                                          - h.last_ts) AS seg
             FROM capture_rollup_1h h
             WHERE h.room_id = k.room_id AND h.sensor_id = k.sensor_id
-              AND h.bucket > k.bucket - interval '1 day' AND h.bucket <= k.bucket
+              AND h.start >= k.bucket AND h.start < k.bucket + interval '1 day'
     """,
     "p",
 )
 
 
-# Captures of `source` (as c) with their bucket of {stride} and `held`, the seconds to the next
-# capture in the same bucket: the input of pieces.OF_CAPTURES, one piece per bucket.
+# Captures of `source` (as c) with the start of their piece of {stride} and `held`, the seconds
+# to the next capture in the same piece: the input of pieces.OF_CAPTURES, one piece per start.
 def _bucketed(source: str, stride: str) -> str:
     return f"""
         SELECT c.room_id, c.sensor_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
-               roomtemp_bucket(c.ts, interval '{stride}') AS bucket,
+               roomtemp_bucket_start(c.ts, interval '{stride}') AS start,
                date_part('epoch', LEAD(c.ts) OVER (
                    PARTITION BY c.room_id, c.sensor_id,
-                                roomtemp_bucket(c.ts, interval '{stride}')
+                                roomtemp_bucket_start(c.ts, interval '{stride}')
                    ORDER BY c.ts) - c.ts) AS held
         FROM {source} c"""  # noqa: S608 - fixed fragments
 
@@ -154,28 +161,28 @@ def _bucketed(source: str, stride: str) -> str:
 # New captures merged into their buckets without reading the raw captures again: 15-minute sums,
 # counts and extremes take any new capture; a 1-hour or 1-day piece takes the piece of its new
 # captures only when they all come after its last capture (pieces.appended). The buckets where
-# they do not (late data) come back, (stride, room, sensor, bucket), for a recompute.
+# they do not (late data) come back, (stride, room, sensor, piece start), for a recompute.
 _PIECES_OF_NEW = """
     {name}_new AS (
-        SELECT s.bucket, s.room_id, s.sensor_id,
+        SELECT s.start, s.room_id, s.sensor_id,
                {of_captures}
         FROM ({captures}) AS s
         JOIN st ON st.id = s.sensor_id
-        GROUP BY s.room_id, s.sensor_id, s.bucket
+        GROUP BY s.room_id, s.sensor_id, s.start
     ),
     {name} AS (
-        INSERT INTO {table} AS r (bucket, room_id, sensor_id, {columns})
-        SELECT bucket, room_id, sensor_id, {columns} FROM {name}_new
-        ORDER BY room_id, sensor_id, bucket
-        ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
+        INSERT INTO {table} AS r (start, room_id, sensor_id, {columns})
+        SELECT start, room_id, sensor_id, {columns} FROM {name}_new
+        ORDER BY room_id, sensor_id, start
+        ON CONFLICT (room_id, sensor_id, start) DO UPDATE
         SET {appended}
         WHERE r.last_ts < EXCLUDED.first_ts
-        RETURNING r.room_id, r.sensor_id, r.bucket
+        RETURNING r.room_id, r.sensor_id, r.start
     )"""
 _LATE = """
-    SELECT '{stride}', k.room_id, k.sensor_id, k.bucket FROM {name}_new k
+    SELECT '{stride}', k.room_id, k.sensor_id, k.start FROM {name}_new k
     WHERE NOT EXISTS (SELECT 1 FROM {name} d WHERE d.room_id = k.room_id
-                      AND d.sensor_id = k.sensor_id AND d.bucket = k.bucket)"""
+                      AND d.sensor_id = k.sensor_id AND d.start = k.start)"""
 _BOUND = (
     "(SELECT b.{col} FROM sensor s JOIN sensor_type b ON b.id = s.sensor_type_id"
     " WHERE s.id = r.sensor_id)"
@@ -222,24 +229,37 @@ APPEND = text(
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
-# Buckets of these keys that hold no capture any more (after captures were deleted).
+# Buckets of these keys that hold no capture any more (after captures were deleted); {holds} is
+# the bucket's span for captures c and keys k.
 _FORGET = """
     DELETE FROM {table} AS r
     USING ({keys}) AS k
-    WHERE r.room_id = k.room_id AND r.sensor_id = k.sensor_id AND r.bucket = k.bucket
+    WHERE r.room_id = k.room_id AND r.sensor_id = k.sensor_id AND r.{time} = k.bucket
       AND NOT EXISTS (
           SELECT 1 FROM capture c
-          WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
-            AND c.ts > k.bucket - interval '{stride}' AND c.ts <= k.bucket
+          WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id AND {holds}
       )
 """
-FORGET = tuple(
-    text(_FORGET.format(table=table, stride=stride, keys=_KEYS.format(stride=stride)))
-    for table, stride in (
-        ("capture_rollup_15m", "15 minutes"),
-        ("capture_rollup_1h", "1 hour"),
-        ("capture_rollup_1d", "1 day"),
+_ENDS = "c.ts > k.bucket - interval '{stride}' AND c.ts <= k.bucket"
+_STARTS = "c.ts >= k.bucket AND c.ts < k.bucket + interval '{stride}'"
+FORGET_15M = text(
+    _FORGET.format(
+        table="capture_rollup_15m",
+        time="bucket",
+        keys=_KEYS.format(stride="15 minutes"),
+        holds=_ENDS.format(stride="15 minutes"),
     )
+)
+FORGET_PIECES = tuple(
+    text(
+        _FORGET.format(
+            table=table,
+            time="start",
+            keys=_PIECE_KEYS.format(stride=stride),
+            holds=_STARTS.format(stride=stride),
+        )
+    )
+    for table, stride in (("capture_rollup_1h", "1 hour"), ("capture_rollup_1d", "1 day"))
 )
 
 
@@ -253,17 +273,39 @@ def _key_params(
     }
 
 
+_QUARTER_SPAN = timedelta(minutes=15) - timedelta(microseconds=1)
+
+
+def _spanned_params(
+    room_ids: Sequence[int], sensor_ids: Sequence[int], ts: Sequence[datetime]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Key parameters for the 15-minute buckets and for the pieces of these keys.
+
+    A key's ts is a capture time or a 15-minute bucket end standing for its bucket (staged
+    ingest and sensor deletes name those): (end - 15m, end] can reach into the piece before the
+    one holding `end` (a bucket ending at 12:00 holds 11:59 and 12:00), so the pieces are also
+    named by ts - 15m + 1 us. For a capture time that may name a piece that did not change;
+    recomputing it from the raw captures leaves it as it is.
+    """
+    spans = [t - _QUARTER_SPAN for t in ts]
+    return (
+        _key_params(room_ids, sensor_ids, ts),
+        _key_params([*room_ids, *room_ids], [*sensor_ids, *sensor_ids], [*ts, *spans]),
+    )
+
+
 async def refresh_buckets(
     conn: AsyncConnection,
     room_ids: Sequence[int],
     sensor_ids: Sequence[int],
     ts: Sequence[datetime],
 ) -> None:
-    """Recompute the 15-minute, 1-hour and 1-day buckets holding these capture keys."""
-    params = _key_params(room_ids, sensor_ids, ts)
-    await conn.execute(REFRESH_15M, params)
-    await conn.execute(REFRESH_1H, params)
-    await conn.execute(REFRESH_1D, params)
+    """Recompute the 15-minute, 1-hour and 1-day buckets holding these keys (capture times or
+    15-minute bucket ends, see _spanned_params)."""
+    quarters, spanned = _spanned_params(room_ids, sensor_ids, ts)
+    await conn.execute(REFRESH_15M, quarters)
+    await conn.execute(REFRESH_1H, spanned)
+    await conn.execute(REFRESH_1D, spanned)
 
 
 async def append_captures(
@@ -274,7 +316,7 @@ async def append_captures(
     values: Sequence[float],
 ) -> tuple[list[tuple[int, int, datetime]], list[tuple[int, int, datetime]]]:
     """Merge new captures (keys not stored before) into the rollups; the (room, sensor,
-    bucket end) of the 1-hour and of the 1-day buckets that hold later captures already."""
+    piece start) of the 1-hour and of the 1-day pieces that hold later captures already."""
     rows = await conn.execute(
         APPEND, {**_key_params(room_ids, sensor_ids, ts), "vals": arrays.float_literal(values)}
     )
@@ -289,7 +331,8 @@ async def refresh_pieces(
     hours: Sequence[tuple[int, int, datetime]],
     days: Sequence[tuple[int, int, datetime]],
 ) -> None:
-    """Recompute these 1-hour buckets from the raw captures, then these 1-day ones from theirs."""
+    """Recompute these 1-hour pieces (room, sensor, any instant of the piece, e.g. its start)
+    from the raw captures, then these 1-day ones from theirs."""
     for stmt, keys in ((REFRESH_1H, hours), (REFRESH_1D, days)):
         if keys:
             await conn.execute(
@@ -304,22 +347,31 @@ async def forget_empty_buckets(
     sensor_ids: Sequence[int],
     ts: Sequence[datetime],
 ) -> int:
-    """Delete the buckets of these keys that no longer hold any capture; how many."""
-    params = _key_params(room_ids, sensor_ids, ts)
-    deleted = 0
-    for stmt in FORGET:
-        deleted += (await conn.execute(stmt, params)).rowcount
+    """Delete the buckets of these keys (capture times or 15-minute bucket ends) that no longer
+    hold any capture; how many."""
+    quarters, spanned = _spanned_params(room_ids, sensor_ids, ts)
+    deleted = (await conn.execute(FORGET_15M, quarters)).rowcount
+    for stmt in FORGET_PIECES:
+        deleted += (await conn.execute(stmt, spanned)).rowcount
     return deleted
 
 
 # Whole-range rebuild, for captures loaded around the API (COPY, imports): every bucket that
 # overlaps [:start, :end] is recomputed.
 def _overlapping(column: str, stride: str) -> str:
-    """`column` (a bucket end or a capture time) lies in a bucket of `stride` overlapping
-    [:start, :end]."""
+    """`column` (a bucket end or a capture time) lies in a 15-minute-style bucket (end-keyed)
+    of `stride` overlapping [:start, :end]."""
     return f"""{column} > roomtemp_bucket(CAST(:start AS timestamptz), interval '{stride}')
                      - interval '{stride}'
           AND {column} <= roomtemp_bucket(CAST(:end AS timestamptz), interval '{stride}')"""
+
+
+def _overlapping_piece(column: str, stride: str) -> str:
+    """`column` (a piece start or a capture time) lies in a piece of `stride` overlapping
+    [:start, :end]."""
+    return f"""{column} >= roomtemp_bucket_start(CAST(:start AS timestamptz), interval '{stride}')
+          AND {column} < roomtemp_bucket_start(CAST(:end AS timestamptz), interval '{stride}')
+                         + interval '{stride}'"""
 
 
 REBUILD_15M = text(
@@ -338,11 +390,11 @@ REBUILD_15M = text(
 
 
 def _rebuild_pieces(table: str, summary: str, rows: str, alias: str, bucket: str) -> TextClause:
-    """Recompute the pieces of `table` from `rows` (a subquery aliased `alias`, its bucket end in
-    column `bucket`), one piece per bucket, summarised by `summary`."""
+    """Recompute the pieces of `table` from `rows` (a subquery aliased `alias`, its piece start
+    in column `bucket`), one piece per start, summarised by `summary`."""
     return text(
         f"""
-    INSERT INTO {table} AS r (bucket, room_id, sensor_id, {pieces.column_list()})
+    INSERT INTO {table} AS r (start, room_id, sensor_id, {pieces.column_list()})
     SELECT {alias}.{bucket}, {alias}.room_id, {alias}.sensor_id,
            {summary}
     FROM ({rows}) AS {alias}
@@ -361,23 +413,23 @@ REBUILD_1H = _rebuild_pieces(
     pieces.of_captures("st.comfort_low", "st.comfort_high"),
     f"""
         {_bucketed("capture", "1 hour")}
-        WHERE {_overlapping("c.ts", "1 hour")}
+        WHERE {_overlapping_piece("c.ts", "1 hour")}
     """,
     "s",
-    "bucket",
+    "start",
 )
 
 REBUILD_1D = _rebuild_pieces(
     "capture_rollup_1d",
     pieces.of_pieces("st.comfort_low", "st.comfort_high"),
     f"""
-        SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
+        SELECT h.*, roomtemp_bucket_start(h.start, interval '1 day') AS day,
                date_part('epoch', LEAD(h.first_ts) OVER (
                    PARTITION BY h.room_id, h.sensor_id,
-                                roomtemp_bucket(h.bucket, interval '1 day')
-                   ORDER BY h.bucket) - h.last_ts) AS seg
+                                roomtemp_bucket_start(h.start, interval '1 day')
+                   ORDER BY h.start) - h.last_ts) AS seg
         FROM capture_rollup_1h h
-        WHERE {_overlapping("h.bucket", "1 day")}
+        WHERE {_overlapping_piece("h.start", "1 day")}
     """,  # noqa: S608 - fixed fragments
     "p",
     "day",

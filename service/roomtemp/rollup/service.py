@@ -16,9 +16,10 @@ Key = tuple[int, int, datetime]  # (room_id, sensor_id, ts)
 async def captures_changed(conn: AsyncConnection, keys: Sequence[Key]) -> None:
     """Bring the buckets of these (room_id, sensor_id, ts) keys up to date, from the raw captures.
 
-    A key's ts may be any instant of its bucket, e.g. a 15-minute bucket end: the 1-hour and
-    1-day buckets holding it are recomputed too, and a bucket left without captures keeps a row
-    (after deleting captures use captures_removed). For moves and deletes (sensors/)."""
+    A key's ts is a capture time or a 15-minute bucket end standing for the captures in
+    (ts - 15m, ts]: the 1-hour and 1-day pieces holding any of them are recomputed too, and a
+    bucket left without captures keeps a row (after deleting captures use captures_removed).
+    For updates, staged ingest, moves and deletes (sensors/)."""
     if keys:
         await queries.refresh_buckets(
             conn, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
@@ -39,7 +40,7 @@ async def captures_added(
     hours, days = await queries.append_captures(
         conn, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], values
     )
-    # A day holding a late hour is late itself; naming those hours again (a 1-hour bucket's end
+    # A day holding a late hour is late itself; naming those hours again (a 1-hour piece's start
     # lies in its day) only guards that.
     await queries.refresh_pieces(conn, hours, [*days, *hours])
 
