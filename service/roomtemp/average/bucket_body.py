@@ -105,6 +105,7 @@ async def room(
         sensor_type=sensor_type,
         unit=unit,
         default_zone=_default_zone(settings),
+        use_rollups=settings.rollup_reads,
     )
     return _dumps(
         {"building": building, "room": room, **_head(series), "points": _points(series.points)}
@@ -120,7 +121,12 @@ async def sensor(
 ) -> bytes:
     req = _request(params)
     found = await bucket_service.sensor_buckets(
-        conn, key, req, unit=unit, default_zone=_default_zone(settings)
+        conn,
+        key,
+        req,
+        unit=unit,
+        default_zone=_default_zone(settings),
+        use_rollups=settings.rollup_reads,
     )
     series = found.series
     return _dumps({"sensor": found.sensor, **_head(series), "points": _points(series.points)})
@@ -142,6 +148,7 @@ async def building(
         sensor_type=sensor_type,
         unit=unit,
         default_zone=_default_zone(settings),
+        use_rollups=settings.rollup_reads,
     )
     head = BucketSeries(
         result.sensor_type,

@@ -282,6 +282,16 @@ def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]
     return raw, days
 
 
+def rollups_pay(edges: list[datetime]) -> bool:
+    """Whether the rollup path is worth it: a range over 2 days whose edges are mostly on the
+    hour (edges off the hour, as hourly buckets in +05:30 zones, make every hour raw)."""
+    span = edges[-1] - edges[0]
+    if span <= timedelta(days=2):
+        return False
+    raw_hours, _ = rollup_layout(edges)
+    return len(raw_hours) * 4 < span / timedelta(hours=1)
+
+
 async def select_buckets(
     conn: AsyncConnection, q: BucketQuery, *, rollups: bool = False
 ) -> list[BucketRow]:

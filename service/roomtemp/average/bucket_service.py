@@ -73,6 +73,11 @@ async def _grid(conn: AsyncConnection, req: Request, building: str, default_zone
     return Grid(zone, timegrid.bucket_edges(req.start, req.end, req.step, zone))
 
 
+def _rollups(grid: Grid, allowed: bool) -> bool:
+    """Read the 1-hour/1-day pieces (same answer, less to read) when allowed and worth it."""
+    return allowed and bucket_queries.rollups_pay(grid.edges)
+
+
 @dataclass(frozen=True)
 class BucketPoint:
     t: datetime  # in the zone (its offset at that instant)
@@ -152,12 +157,15 @@ async def room_buckets(
     sensor_type: str,
     unit: str | None,
     default_zone: str,
+    use_rollups: bool = True,
 ) -> BucketSeries:
     r = await registry.get_room(conn, building, room)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
     grid = await _grid(conn, req, building, default_zone)
-    rows = await bucket_queries.select_buckets(conn, BucketQuery(st.id, grid.edges, room_id=r.id))
+    rows = await bucket_queries.select_buckets(
+        conn, BucketQuery(st.id, grid.edges, room_id=r.id), rollups=_rollups(grid, use_rollups)
+    )
     local = [e.astimezone(grid.zone) for e in grid.edges]
     return _series(req, grid, st.key, scale, _points(rows, local, scale))
 
@@ -169,14 +177,22 @@ class SensorBuckets:
 
 
 async def sensor_buckets(
-    conn: AsyncConnection, key: str, req: Request, *, unit: str | None, default_zone: str
+    conn: AsyncConnection,
+    key: str,
+    req: Request,
+    *,
+    unit: str | None,
+    default_zone: str,
+    use_rollups: bool = True,
 ) -> SensorBuckets:
     """One sensor's own buckets in whichever rooms it was; the zone of its current building."""
     found = await find_sensor(conn, key)
     scale = scale_of(found.sensor_type, found.unit, unit)
     grid = await _grid(conn, req, found.building, default_zone)
     rows = await bucket_queries.select_buckets(
-        conn, BucketQuery(found.sensor_type_id, grid.edges, sensor_id=found.id)
+        conn,
+        BucketQuery(found.sensor_type_id, grid.edges, sensor_id=found.id),
+        rollups=_rollups(grid, use_rollups),
     )
     local = [e.astimezone(grid.zone) for e in grid.edges]
     series = _series(req, grid, found.sensor_type, scale, _points(rows, local, scale))
@@ -191,6 +207,7 @@ async def building_buckets(
     sensor_type: str,
     unit: str | None,
     default_zone: str,
+    use_rollups: bool = True,
 ) -> BuildingBuckets:
     """Every room of the building (by key), each with every bucket; one statement."""
     b = await registry.get_building(conn, building)
@@ -198,7 +215,9 @@ async def building_buckets(
     scale = scale_for(st, unit)
     grid = await _grid(conn, req, building, default_zone)
     rows = await bucket_queries.select_buckets(
-        conn, BucketQuery(st.id, grid.edges, building_id=b.id)
+        conn,
+        BucketQuery(st.id, grid.edges, building_id=b.id),
+        rollups=_rollups(grid, use_rollups),
     )
     local = [e.astimezone(grid.zone) for e in grid.edges]
     rooms: list[tuple[str, list[BucketRow]]] = []
