@@ -286,3 +286,37 @@ def test_zone_default_setting(client_factory: ClientFactory, data: Data) -> None
         "2026-05-01T00:00:00+05:30",
         "2026-05-02T00:00:00+05:30",
     ]
+
+
+@pytest.mark.parametrize(
+    ("step", "window", "answer"),
+    [
+        ("500ms", "15m", "1m"),  # below a minute rounds up
+        ("1w", "1h", "7d"),
+        ("1M", "15m", None),  # calendar: mode=buckets only
+        ("1y", "15m", None),
+        ("15m", "30s", None),  # a window below a minute is refused, as before
+        ("15m", "1M", None),
+    ],
+)
+def test_rolling_takes_grafana_intervals(
+    client: TestClient, step: str, window: str, answer: str | None
+) -> None:
+    client.put("/v1/buildings/hq", json={"name": "HQ"})
+    client.put("/v1/buildings/hq/rooms/r1", json={"name": "R1"})
+    r = client.get(
+        "/v1/buildings/hq/rooms/r1/averages",
+        params={
+            "from": "2026-01-01T00:00:00Z",
+            "to": "2026-01-03T00:00:00Z",
+            "step": step,
+            "window": window,
+        },
+    )
+    if answer is None:
+        assert r.status_code == 422, r.text
+        if step.endswith(("M", "y")):
+            assert "mode=buckets" in r.json()["error"]["message"]
+    else:
+        assert r.status_code == 200, r.text
+        assert r.json()["step"] == answer

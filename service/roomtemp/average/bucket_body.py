@@ -15,8 +15,6 @@ from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.settings import Settings
 from roomtemp.timefmt import parse_time
 
-#: Grafana's interval syntax (documentation; bucket_service parses).
-STEP_PATTERN = r"^[0-9]{1,9}(ms|s|m|h|d|w|M|y)$"
 DEFAULT_STEP = "15m"
 # Parameters of the rolling mode that mean nothing with mode=buckets, and the reverse.
 _ROLLING_ONLY = ("window", "at")

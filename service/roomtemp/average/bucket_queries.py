@@ -283,13 +283,12 @@ def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]
 
 
 def rollups_pay(edges: list[datetime]) -> bool:
-    """Whether the rollup path is worth it: a range over 2 days whose edges are mostly on the
-    hour (edges off the hour, as hourly buckets in +05:30 zones, make every hour raw)."""
-    span = edges[-1] - edges[0]
-    if span <= timedelta(days=2):
-        return False
+    """Whether the rollup path is worth it: a range of a few hours or more whose edges are
+    mostly on the hour (edges off the hour, as hourly buckets in +05:30 zones or 15-minute
+    buckets, make every hour raw)."""
+    hours = (edges[-1] - edges[0]) / timedelta(hours=1)
     raw_hours, _ = rollup_layout(edges)
-    return len(raw_hours) * 4 < span / timedelta(hours=1)
+    return hours >= 4 and len(raw_hours) * 4 < hours
 
 
 async def select_buckets(

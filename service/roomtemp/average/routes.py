@@ -25,12 +25,12 @@ from roomtemp.average.schemas import (
     SensorSeriesOut,
 )
 from roomtemp.timefmt import (
-    DURATION_PATTERN,
     TIMESTAMP_HELP,
     TIMESTAMP_PATTERN,
     format_duration,
     parse_time,
 )
+from roomtemp.timegrid import INTERVAL_PATTERN
 
 router = APIRouter(prefix=API_PREFIX, tags=["averages"], route_class=AuthFirstRoute)
 
@@ -52,11 +52,22 @@ def _time_query(description: str, alias: str | None = None) -> Any:
 
 TimeParam = Annotated[str | None, _time_query("Default now; ")]
 WindowParam = Annotated[
-    str, _text_query(16, DURATION_PATTERN, "Window length, 1m … 24h (e.g. 15m, 1h)")
+    str,
+    _text_query(16, INTERVAL_PATTERN, "Window length, 1m … 24h (e.g. 15m, 1h; Grafana syntax)"),
 ]
 UnitParam = Annotated[
     str | None,
     Query(max_length=32, description="kelvin, celsius or fahrenheit; default canonical unit"),
+]
+StepParam = Annotated[
+    str,
+    _text_query(
+        16,
+        INTERVAL_PATTERN,
+        "Grafana interval syntax (500ms, 10s, 15m, 1h, 1d, 1w, 1M, 1y). Rolling: point spacing "
+        "1m … 31d (below 1m rounds up to 1m; M and y only with mode=buckets). Buckets: rounded "
+        "up to 1m 2m 5m 10m 15m 20m 30m 1h 2h 3h 4h 6h 8h 12h 1d 1w 1M 1y",
+    ),
 ]
 ModeParam = Annotated[
     Literal["rolling", "buckets"],
@@ -147,7 +158,7 @@ async def get_room_series(
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
     to: Annotated[str, _time_query("Inclusive end; ")],
     sensor_type: SensorTypeParam = "temperature",
-    step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
+    step: StepParam = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
     mode: ModeParam = "rolling",
@@ -214,7 +225,7 @@ async def get_building_averages(
     from_: Annotated[str | None, _time_query("mode=buckets: start; ", alias="from")] = None,
     to: Annotated[str | None, _time_query("mode=buckets: end; ")] = None,
     step: Annotated[
-        str | None, _text_query(16, bucket_body.STEP_PATTERN, "mode=buckets: bucket size")
+        str | None, _text_query(16, INTERVAL_PATTERN, "mode=buckets: bucket size (see series)")
     ] = None,
     tz: TzParam = None,
 ) -> Response:
@@ -298,7 +309,7 @@ async def get_sensor_series(
     state: State,
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
     to: Annotated[str, _time_query("Inclusive end; ")],
-    step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
+    step: StepParam = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
     mode: ModeParam = "rolling",
