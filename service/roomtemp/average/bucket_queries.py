@@ -156,63 +156,60 @@ _ROLLUP_PIECES = f"""
                 AND dayok.d = date_bin(CAST('1 day' AS interval), x.start, {_ORIGIN}))
     )"""  # noqa: S608 - fixed fragments; values are bound
 
-# Per piece: its captures' count/sum/min/max and its internal held time (between its own
-# captures: `vs` value-seconds over `span` seconds) in the bucket of its first capture, then its
-# TAIL: its last value held from its last capture until the sensor's next event (piece or
-# move) or `last`. Tails [a, z) split at the edges: ia/iz = the buckets of a and z (width_bucket:
-# i with edges[i] <= x < edges[i + 1]). Most lie in one bucket (the first part); a tail that
-# crosses edges adds its end in bucket iz and whole buckets ia+1 … iz-1 in between: the value
-# carried across buckets until the sensor's next capture.
+# Per piece (one pass): its captures' count/sum/min/max and its internal held time (between its
+# own captures: `vs` value-seconds over `span` seconds), plus its TAIL: its last value held from
+# its last capture until the sensor's next event (piece, move or the carry) or `last`; all in
+# the bucket ia of the piece (width_bucket: i with edges[i] <= t < edges[i + 1]; a piece never
+# crosses an edge). The rare tail that crosses edges (a sensor silent across buckets: its value
+# carries until its next capture) adds its end in bucket iz and whole buckets in between.
 _BODY = """
     ed AS (SELECT CAST(:edges AS timestamptz[]) AS e),
     ev AS (
-        SELECT g, sensor_id, first_ts AS t0, last_ts AS t1, 2 AS o, last_value AS value FROM p
-        UNION ALL SELECT g, sensor_id, CAST(:first AS timestamptz), CAST(:first AS timestamptz),
-                         0, value FROM prev
-        UNION ALL SELECT g, sensor_id, t0, t0, 1, CAST(NULL AS double precision) FROM cut
+        SELECT g, sensor_id, first_ts AS t0, last_ts AS t1, 2 AS o, last_value AS value,
+               n, s, lo, hi, vs, span
+        FROM p
+        UNION ALL
+        SELECT g, sensor_id, CAST(:first AS timestamptz), CAST(:first AS timestamptz), 0, value,
+               0, NULL, NULL, NULL, 0, 0
+        FROM prev
+        UNION ALL
+        SELECT g, sensor_id, t0, t0, 1, CAST(NULL AS double precision), 0, NULL, NULL, NULL, 0, 0
+        FROM cut
     ),
     seg AS (
-        SELECT g, sensor_id, value, t1 AS a,
-               COALESCE(LEAD(t0) OVER (PARTITION BY g, sensor_id ORDER BY t0, o),
-                        CAST(:last AS timestamptz)) AS z
+        SELECT ev.*, COALESCE(LEAD(t0) OVER (PARTITION BY g, sensor_id ORDER BY t0, o),
+                              CAST(:last AS timestamptz)) AS z
         FROM ev
     ),
     sb AS (
-        SELECT seg.*, width_bucket(seg.a, ed.e) AS ia, width_bucket(seg.z, ed.e) AS iz, ed.e
-        FROM seg CROSS JOIN ed WHERE seg.value IS NOT NULL AND seg.z > seg.a
+        SELECT seg.*, b.ia, width_bucket(seg.z, ed.e) AS iz,
+               CASE WHEN seg.value IS NOT NULL AND seg.z > seg.t1
+                    THEN date_part('epoch', LEAST(seg.z, ed.e[b.ia + 1]) - seg.t1) ELSE 0 END AS x
+        FROM seg CROSS JOIN ed CROSS JOIN LATERAL (SELECT width_bucket(seg.t0, ed.e) AS ia) AS b
     ),
-    held AS (
-        SELECT g, sensor_id, ia AS i, value * date_part('epoch', LEAST(z, e[ia + 1]) - a) AS vx,
-               date_part('epoch', LEAST(z, e[ia + 1]) - a) AS x
+    parts AS (
+        SELECT g, sensor_id, ia AS i, n, s, lo, hi,
+               vs + COALESCE(value * x, 0) AS vx, span + x AS secs
         FROM sb
         UNION ALL
-        SELECT g, sensor_id, iz, value * date_part('epoch', z - e[iz]),
-               date_part('epoch', z - e[iz])
-        FROM sb WHERE iz > ia AND z > e[iz]
+        SELECT g, sensor_id, iz, 0, NULL, NULL, NULL,
+               value * date_part('epoch', z - e[iz]), date_part('epoch', z - e[iz])
+        FROM sb CROSS JOIN ed WHERE value IS NOT NULL AND iz > ia AND z > e[iz]
         UNION ALL
-        SELECT g, sensor_id, j, value * date_part('epoch', e[j + 1] - e[j]),
-               date_part('epoch', e[j + 1] - e[j])
-        FROM sb CROSS JOIN LATERAL generate_series(ia + 1, iz - 1) AS j
-        WHERE iz > ia + 1
-        UNION ALL
-        SELECT p.g, p.sensor_id, width_bucket(p.first_ts, ed.e), p.vs, p.span
-        FROM p CROSS JOIN ed WHERE p.span > 0
+        SELECT g, sensor_id, j, 0, NULL, NULL, NULL,
+               value * date_part('epoch', e[j + 1] - e[j]), date_part('epoch', e[j + 1] - e[j])
+        FROM sb CROSS JOIN ed CROSS JOIN LATERAL generate_series(ia + 1, iz - 1) AS j
+        WHERE value IS NOT NULL AND iz > ia + 1
     ),
-    hs AS (
-        SELECT g, sensor_id, i, sum(vx) AS vs, sum(x) AS secs
-        FROM held GROUP BY g, sensor_id, i
-    ),
-    cap AS (
-        SELECT p.g, p.sensor_id, width_bucket(p.first_ts, ed.e) AS i,
-               sum(p.n) AS n, sum(p.s) AS s, min(p.lo) AS lo, max(p.hi) AS hi
-        FROM p CROSS JOIN ed GROUP BY p.g, p.sensor_id, width_bucket(p.first_ts, ed.e)
+    per AS (
+        SELECT g, sensor_id, i, sum(n) AS n, sum(s) AS s, min(lo) AS lo, max(hi) AS hi,
+               sum(vx) AS vs, sum(secs) AS secs
+        FROM parts GROUP BY g, sensor_id, i
     ),
     agg AS (  -- pooled over the sensors with a capture in the bucket
-        SELECT cap.g, cap.i, CAST(sum(cap.n) AS bigint) AS n, sum(cap.s) AS s, min(cap.lo) AS lo,
-               max(cap.hi) AS hi, avg(hs.vs / NULLIF(hs.secs, 0)) AS twm,
-               count(*) AS sensors
-        FROM cap LEFT JOIN hs USING (g, sensor_id, i)
-        GROUP BY cap.g, cap.i
+        SELECT g, i, CAST(sum(n) AS bigint) AS n, sum(s) AS s, min(lo) AS lo, max(hi) AS hi,
+               avg(vs / NULLIF(secs, 0)) AS twm, count(*) AS sensors
+        FROM per WHERE n > 0 GROUP BY g, i
     )
     SELECT groups.key, b.i, CAST(COALESCE(agg.n, 0) AS integer), agg.s / agg.n, agg.lo, agg.hi,
            agg.twm, CAST(COALESCE(agg.sensors, 0) AS integer)
