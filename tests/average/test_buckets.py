@@ -320,3 +320,17 @@ def test_rolling_takes_grafana_intervals(
     else:
         assert r.status_code == 200, r.text
         assert r.json()["step"] == answer
+
+
+def test_building_series_is_bounded(client: TestClient, db: psycopg.Connection[Any]) -> None:
+    """rooms x buckets: 41 rooms x 10,000 buckets is refused (422 on step) before any read."""
+    client.put("/v1/buildings/hq", json={"name": "HQ"})
+    for i in range(41):
+        client.put(f"/v1/buildings/hq/rooms/r{i}", json={"name": "R"})
+    params = {"mode": "buckets", "from": "2026-01-01T00:00:00Z", "step": "1m"}
+    r = client.get("/v1/buildings/hq/averages", params={**params, "to": "2026-01-07T22:40:00Z"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == "step"
+    r = client.get("/v1/buildings/hq/averages", params={**params, "to": "2026-01-01T01:00:00Z"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["rooms"]) == 41

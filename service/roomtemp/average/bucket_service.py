@@ -16,6 +16,10 @@ from roomtemp.average.service import Scale, find_sensor, scale_for, scale_of
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 
+#: A building series answers rooms x buckets points: 500 rooms x a year of days fit, not
+#: 500 rooms x 10,000 buckets (hundreds of MB of JSON).
+MAX_BUILDING_POINTS = 400_000
+
 
 def _bad(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)])
@@ -214,6 +218,13 @@ async def building_buckets(
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
     grid = await _grid(conn, req, building, default_zone)
+    points = b.room_count * (len(grid.edges) - 1)
+    if points > MAX_BUILDING_POINTS:
+        raise _bad(
+            "step",
+            f"{b.room_count} rooms x {len(grid.edges) - 1} buckets is {points:,} points; at most "
+            f"{MAX_BUILDING_POINTS:,} per building series: widen the step or narrow the range",
+        )
     rows = await bucket_queries.select_buckets(
         conn,
         BucketQuery(st.id, grid.edges, building_id=b.id),
