@@ -6,7 +6,8 @@ Uses TEST_DATABASE_URL, Docker or the embedded PostgreSQL like the tests. Loads 
 captures (rooms x one capture every `minutes`) into a monthly partition at revision 0008, builds
 the right-closed pieces as the previous version keeps them (the migration's frozen downgrade
 statements), then runs `migrate.upgrade` while a thread writes captures as an old pod does
-(capture upsert, the trigger fires). Prints a JSON line; nothing is asserted.
+(capture upsert, the trigger fires), then the (offline) downgrade. Prints a JSON line; nothing
+is asserted.
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ def main() -> None:
         took = time.monotonic() - began
         writer.stop.set()
         writer.join()
+        began = time.monotonic()
+        migrate.downgrade(url, "0008")  # offline: one transaction, writers wait
+        down = time.monotonic() - began
         lat = sorted(writer.latencies)
         print(
             json.dumps(
@@ -146,6 +150,7 @@ def main() -> None:
                     "captures": rows,
                     "rooms": args.rooms,
                     "upgrade_seconds": round(took, 2),
+                    "downgrade_seconds": round(down, 2),
                     "log": logs,
                     "old_writes": len(lat),
                     "old_write_median_ms": round(statistics.median(lat) * 1000, 2),
