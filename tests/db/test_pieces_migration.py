@@ -97,7 +97,10 @@ def old_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rel = MIGRATION.relative_to(root)
 
     def git(*args: str) -> bytes:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=True).stdout
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True)
+        # A shallow clone (actions/checkout's default) lacks the parent: fetch-depth 0 is needed.
+        assert done.returncode == 0, f"git {args[0]} failed (needs full history): {done.stderr!r}"
+        return done.stdout
 
     added = git("log", "--diff-filter=A", "--format=%H", "-1", "--", str(rel)).decode().strip()
     commit = f"{added}^" if added else "HEAD"
@@ -470,9 +473,7 @@ def test_old_version_writes_during_the_fill_are_recomputed_at_the_swap(
         for got in body["rooms"]:
             want = reference.pooled_report(sensors, got["room"], start, end, low, high)
             assert got["count"] == want["count"]
-            assert got["time_weighted_mean"] == pytest.approx(
-                want["time_weighted_mean"], rel=1e-9
-            )
+            assert got["time_weighted_mean"] == pytest.approx(want["time_weighted_mean"], rel=1e-9)
 
 
 def test_an_old_pod_after_the_swap_fails_without_writing(
@@ -509,6 +510,36 @@ def test_an_old_pod_after_the_swap_fails_without_writing(
     fresh = old_pod.run([["POST", "/v1/captures", new, None]])
     assert fresh[0][0] == 503
     assert fresh[0][1]["error"]["code"] == "schema_not_ready"
+
+
+def test_a_swap_that_times_out_changes_nothing_and_a_rerun_finishes(
+    empty_database_url: str, old_pod: OldPod
+) -> None:
+    """A reader holding the old 1-hour table past the swap's lock_timeout (5 s) makes the upgrade
+    fail: the old tables keep serving, nothing is swapped; `roomtemp migrate` run again skips
+    the build and what was filled, and swaps."""
+    url = empty_database_url
+    populate(url, old_pod)
+    with psycopg.connect(conninfo_of(url)) as reader:
+        reader.execute("SELECT count(*) FROM capture_rollup_1h").fetchone()  # keeps its lock
+        began = time.monotonic()
+        with pytest.raises(Exception, match="lock timeout"):
+            migrate.upgrade(url)
+        assert time.monotonic() - began < 120
+        reader.rollback()
+    with psycopg.connect(conninfo_of(url)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0008",)
+        assert conn.execute("SELECT count(*) FROM roomtemp_0009_filled").fetchone() != (0,)
+        bucket = conn.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'capture_rollup_1h' AND column_name = 'bucket'"
+        ).fetchone()
+        assert bucket == (1,)  # the old table, still serving
+    answers = old_pod.run(report_plan()[:1])
+    assert answers[0][0] == 200
+    migrate.upgrade(url)
+    assert_pieces_exact(url, "start")
+    assert_same_json([list(a) for a in reports_by_new_app(url)[:1]], [list(answers[0])])
 
 
 def test_citus_plan_distributes_the_function_then_the_tables() -> None:
