@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from roomtemp.registry.service import BuildingRow, zone_for
 from tests.conftest import ClientFactory
 from tests.factories import capture
 
@@ -164,3 +167,12 @@ def test_building_time_zone_must_be_iana(client: TestClient, bad: str) -> None:
     assert error["code"] == "invalid_input"
     assert [d["field"] for d in error["details"]] == ["time_zone"]
     assert client.get("/v1/buildings/hq").status_code == 404  # nothing was written
+
+
+def test_zone_for_a_read_prefers_tz_then_the_building_then_the_default() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    zurich = BuildingRow(1, "zh", "Zurich", at, 0, "Europe/Zurich")
+    plain = BuildingRow(2, "p", "p", at, 0, None)
+    assert zone_for(zurich, None, "UTC") == ZoneInfo("Europe/Zurich")
+    assert zone_for(zurich, "Asia/Kolkata", "UTC") == ZoneInfo("Asia/Kolkata")
+    assert zone_for(plain, None, "America/New_York") == ZoneInfo("America/New_York")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -119,6 +120,12 @@ async def put_building(
 def time_zone_of(b: BuildingRow, default: str) -> str:
     """The building's effective time zone: its own, else the DEFAULT_TIME_ZONE setting."""
     return b.time_zone or default
+
+
+def zone_for(b: BuildingRow, tz: str | None, default: str) -> ZoneInfo:
+    """The zone of a read on building `b`: the `tz` parameter (422 on tz when unknown), else
+    the building's, else DEFAULT_TIME_ZONE."""
+    return timegrid.resolve_zone(tz, b.time_zone, default)
 
 
 async def get_room(conn: AsyncConnection, building_key: str, room_key: str) -> RoomRow:
