@@ -63,14 +63,6 @@ async def zone_for(
     return timegrid.resolve_zone(None, b.time_zone, default_zone)
 
 
-def calendar_edges(start: datetime, end: datetime, step: str, zone: ZoneInfo) -> list[datetime]:
-    """Edges (UTC) of the whole local days ("1d"), weeks ("1w") or months ("1M") covering
-    [start, end)."""
-    return timegrid.bucket_edges(
-        start, end, timegrid.bucket_step(timegrid.parse_interval(step)), zone
-    )
-
-
 async def _grid(conn: AsyncConnection, req: Request, building: str, default_zone: str) -> Grid:
     """The zone (`tz`, else the building's, else the default) and the edges in it."""
     zone = await zone_for(conn, req.tz, building, default_zone)

@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp import units
-from roomtemp.average import bucket_service
+from roomtemp import timegrid, units
 from roomtemp.average.service import Scale, scale_for
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
@@ -242,7 +241,8 @@ async def building_report(
     _check_period(start, end)
     if group_by is None and tz is not None:
         raise _bad("tz", "applies with group_by only")
-    zone = bucket_service.parse_zone(tz)
+    if tz is not None:
+        timegrid.zone(tz, "tz")  # a bad tz is a 422 before a 404
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
@@ -277,9 +277,10 @@ async def building_report(
     periods = None
     zone_name = None
     if group_by is not None:
-        local = await bucket_service.zone_for(conn, zone, b.key, default_zone)
+        local = registry.zone_for(b, tz, default_zone)
         zone_name = local.key
-        edges = bucket_service.calendar_edges(start, end, GROUPS[group_by], local)
+        step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
+        edges = timegrid.bucket_edges(start, end, step, local)
         periods = [
             Period(
                 a.astimezone(local), z.astimezone(local), {r.room: r for r in await reader(a, z)}
