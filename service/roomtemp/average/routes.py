@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
-from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
+from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State, TzParam
 from roomtemp.api.responses import json_response
-from roomtemp.average import service
+from roomtemp.average import bucket_body, service
 from roomtemp.average.queries import SeriesPoint
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
+    BuildingBucketsOut,
     RoomAverageOut,
+    RoomBucketsOut,
     RoomSeriesOut,
     RoomStatsOut,
     SensorAverageOut,
+    SensorBucketsOut,
     SensorSeriesOut,
 )
 from roomtemp.timefmt import (
-    DURATION_PATTERN,
     TIMESTAMP_HELP,
     TIMESTAMP_PATTERN,
     format_duration,
     parse_time,
 )
+
+# timegrid.INTERVAL_PATTERN's language, spelled so schemathesis generates from it without its
+# "too many examples filtered" health check failing; timegrid.parse_interval decides.
+STEP_DOC_PATTERN = r"^[0-9]{1,7}(ms|[smhdwMy])$"
 
 router = APIRouter(prefix=API_PREFIX, tags=["averages"], route_class=AuthFirstRoute)
 
@@ -49,11 +55,29 @@ def _time_query(description: str, alias: str | None = None) -> Any:
 
 TimeParam = Annotated[str | None, _time_query("Default now; ")]
 WindowParam = Annotated[
-    str, _text_query(16, DURATION_PATTERN, "Window length, 1m … 24h (e.g. 15m, 1h)")
+    str,
+    _text_query(16, STEP_DOC_PATTERN, "Window length, 1m … 24h (e.g. 15m, 1h; Grafana syntax)"),
 ]
 UnitParam = Annotated[
     str | None,
     Query(max_length=32, description="kelvin, celsius or fahrenheit; default canonical unit"),
+]
+StepParam = Annotated[
+    str,
+    _text_query(
+        16,
+        STEP_DOC_PATTERN,
+        "Grafana interval syntax (500ms, 10s, 15m, 1h, 1d, 1w, 1M, 1y). Rolling: point spacing "
+        "1m … 31d (below 1m rounds up to 1m; M and y only with mode=buckets). Buckets: rounded "
+        "up to 1m 2m 5m 10m 15m 20m 30m 1h 2h 3h 4h 6h 8h 12h 1d 1w 1M 1y",
+    ),
+]
+ModeParam = Annotated[
+    Literal["rolling", "buckets"],
+    Query(
+        description="rolling: each point t is the window (t - window, t]; buckets: each point t "
+        "holds every capture of [t, next t), in local time of `tz`"
+    ),
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
 _NO_SENSOR: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown sensor"}}
@@ -126,24 +150,35 @@ async def get_room_average(
 @router.get(
     "/buildings/{building}/rooms/{room}/averages",
     responses=_NOT_FOUND,
-    response_model=RoomSeriesOut,
+    response_model=RoomSeriesOut | RoomBucketsOut,
 )
 async def get_room_series(
     building: PathKey,
     room: PathKey,
+    request: Request,
     conn: ReadConnection,
     state: State,
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
     to: Annotated[str, _time_query("Inclusive end; ")],
     sensor_type: SensorTypeParam = "temperature",
-    step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
+    step: StepParam = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
+    mode: ModeParam = "rolling",
+    tz: TzParam = None,
 ) -> Response:
     """A series of rolling windows ending at every multiple of `step` in (from, to].
 
-    Points without captures are present with count 0 and null values.
+    Points without captures are present with count 0 and null values. With `mode=buckets`,
+    every capture of [from, to) counts in exactly one bucket [t, end) (local days, weeks and
+    months of the zone); the sum of the counts is the number of captures covered.
     """
+    if mode == "buckets":
+        buckets = await bucket_body.room(
+            conn, state.settings, request.query_params, building, room, sensor_type, unit
+        )
+        return Response(buckets, media_type="application/json")
+    bucket_body.refuse_in_rolling(request.query_params)
     start = parse_time(from_, "from")
     end = parse_time(to, "to")
     step_span = service.parse_span(step, "step", low=service.MIN_STEP, high=service.MAX_STEP)
@@ -175,18 +210,38 @@ async def get_room_series(
 
 
 @router.get(
-    "/buildings/{building}/averages", responses=_NOT_FOUND, response_model=BuildingAveragesOut
+    "/buildings/{building}/averages",
+    responses=_NOT_FOUND,
+    response_model=BuildingAveragesOut | BuildingBucketsOut,
 )
 async def get_building_averages(
     building: PathKey,
+    request: Request,
     conn: ReadConnection,
+    state: State,
     now: Now,
     sensor_type: SensorTypeParam = "temperature",
     at: TimeParam = None,
     window: WindowParam = "15m",
     unit: UnitParam = None,
+    mode: ModeParam = "rolling",
+    from_: Annotated[str | None, _time_query("mode=buckets: start; ", alias="from")] = None,
+    to: Annotated[str | None, _time_query("mode=buckets: end; ")] = None,
+    step: Annotated[
+        str | None, _text_query(16, STEP_DOC_PATTERN, "mode=buckets: bucket size (see series)")
+    ] = None,
+    tz: TzParam = None,
 ) -> Response:
-    """The window ending at `at` for every room of a building, with each room's newest capture."""
+    """The window ending at `at` for every room of a building, with each room's newest capture.
+
+    `mode=buckets` (with from, to, step): every room's series of buckets, in one statement.
+    """
+    if mode == "buckets":
+        buckets = await bucket_body.building(
+            conn, state.settings, request.query_params, building, sensor_type, unit
+        )
+        return Response(buckets, media_type="application/json")
+    bucket_body.refuse_in_rolling(request.query_params, "from", "to", "step")
     end, span = service.window_ending(at, window, now)
     result = await service.building_averages(
         conn, building, sensor_type=sensor_type, at=end, window=span, unit=unit
@@ -245,19 +300,31 @@ async def get_sensor_average(
     )
 
 
-@router.get("/sensors/{key:path}/averages", responses=_NO_SENSOR, response_model=SensorSeriesOut)
+@router.get(
+    "/sensors/{key:path}/averages",
+    responses=_NO_SENSOR,
+    response_model=SensorSeriesOut | SensorBucketsOut,
+)
 async def get_sensor_series(
     key: SensorKey,
+    request: Request,
     conn: ReadConnection,
     state: State,
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
     to: Annotated[str, _time_query("Inclusive end; ")],
-    step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
+    step: StepParam = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
+    mode: ModeParam = "rolling",
+    tz: TzParam = None,
 ) -> Response:
     """A series of one sensor's rolling windows ending at every multiple of `step` in
-    (from, to], over its captures in whichever rooms it was."""
+    (from, to], over its captures in whichever rooms it was. `mode=buckets`: every capture of
+    [from, to) in one bucket, in the zone of the building the sensor is in now."""
+    if mode == "buckets":
+        buckets = await bucket_body.sensor(conn, state.settings, request.query_params, key, unit)
+        return Response(buckets, media_type="application/json")
+    bucket_body.refuse_in_rolling(request.query_params)
     series = await service.sensor_series(
         conn,
         key,

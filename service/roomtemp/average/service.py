@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp import units
+from roomtemp import timegrid, units
 from roomtemp.average import queries
 from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
-from roomtemp.timefmt import from_micros, parse_duration, parse_time, to_micros
+from roomtemp.timefmt import from_micros, parse_time, to_micros
 
 MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(hours=24)
@@ -31,10 +31,13 @@ def _bad(field: str, message: str) -> InvalidInput:
 
 
 def parse_span(text: str, field: str, *, low: timedelta, high: timedelta) -> timedelta:
-    try:
-        span = parse_duration(text)
-    except ValueError as exc:
-        raise _bad(field, str(exc)) from None
+    """A rolling step or window in Grafana's interval syntax (timegrid): a step below a minute
+    rounds up to 1m; months and years are refused (they are bucket steps, mode=buckets)."""
+    interval = timegrid.parse_interval(text, field)
+    if field == "step":
+        span = timegrid.rolling_step(interval, field)
+    else:
+        span = timegrid.rolling_window(interval, field)
     if not low <= span <= high:
         raise _bad(field, f"must be between {low} and {high}")
     return span
