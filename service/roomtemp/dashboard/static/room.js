@@ -145,7 +145,7 @@ function typeSection({ type, latest, series: s, raw, band }, range, zoomed) {
       h("div", {}, h("dt", { text: "Sensors" }), h("dd", { class: "sensors", text: String(latest.sensors ?? "–") })),
       h("div", {}, h("dt", { text: band ? `Comfort ${fmt(band.low)}–${fmt(band.high)} ${sym}` : "Comfort" }),
         h("dd", { class: "comfort" }, h("span", { class: `badge ${c.cls}`, text: c.text })))),
-    h("figure", {},
+    h("figure", { "data-from": buckets ? s.from : null, "data-to": buckets ? s.to : null },
       chartHost,
       h("figcaption", { class: "muted" },
         h("span", { class: "legend-mean meaning", text: what }), " with ",
