@@ -94,6 +94,9 @@ export function age(iso, now) {
   return { text, minutes };
 }
 
+/** RFC 3339 in UTC without fractions (the API's timestamps). */
+export const iso = (d) => new Date(d).toISOString().replace(/\.\d+Z$/, "Z");
+
 export const localTime = (iso) =>
   new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 
@@ -125,7 +128,7 @@ export async function comfortBand(building, type, unit) {
     const to = new Date(Math.floor(Date.now() / 60e3) * 60e3);
     const from = new Date(to.getTime() - 60e3);
     const ask = api(`/v1/buildings/${enc(building)}/report`, {
-      from: from.toISOString(), to: to.toISOString(), sensor_type: type, unit,
+      from: iso(from), to: iso(to), sensor_type: type, unit,
     }).then((r) => (r.comfort_low === null || r.comfort_high === null ? null
       : { low: r.comfort_low, high: r.comfort_high }))
       .catch((err) => { bands.delete(key); if (err instanceof ApiError) return null; throw err; });

@@ -174,8 +174,7 @@ export async function overview(ui, q) {
     if (attention) rooms = rooms.filter((s) => s.attention);
     view.append(buildingSection(m.b, answers[i], all, rooms.sort(byAttention), u, params));
   });
-  view.append(pager("#/", params, page, pages, "Building"));
-  view.append(fleet);
+  view.append(...[pager("#/", params, page, pages, "Building"), fleet].filter(Boolean));
   return view;
 }
 
