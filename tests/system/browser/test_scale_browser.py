@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 import pytest
 from playwright.sync_api import Page, expect
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from roomtemp.average import routes as average_routes
@@ -233,7 +233,8 @@ def test_phone_overview_is_cards_without_sideways_scrolling(
     card = page.locator("section.building").first.locator("tr.room").first
     # Each value under its column name, the row's full width (a card, not a squeezed table).
     box = card.bounding_box()
-    assert box is not None and box["width"] > 300
+    assert box is not None
+    assert box["width"] > 300
     age = card.locator("td.age")
     expect(age).to_have_attribute("data-label", "Last capture")
     assert age.evaluate("td => getComputedStyle(td, '::before').content") != "none"
@@ -282,7 +283,8 @@ def test_room_over_6h_30d_1y(
     expect(section.locator("figcaption .meaning")).to_have_text(meaning)
     figure = section.locator("figure")
     start, end = figure.get_attribute("data-from"), figure.get_attribute("data-to")
-    assert start and end
+    assert start
+    assert end
     lo, hi = datetime.fromisoformat(start), datetime.fromisoformat(end)
     # Every capture of the covered range counts: the seed's, and the period report's count.
     recent = fleet.t0 - timedelta(minutes=2)

@@ -80,7 +80,7 @@ def fleet(chromium_executable: str, database_url: str, conninfo: str) -> Iterato
         ]  # fmt: skip
         for key, body in TYPES.items():
             assert _send(base + f"/v1/sensor-types/{key}", body, "PUT")[0] == 201
-        for key, values in ((k, v) for k, v in (("humidity", HUMIDITY), ("co2", CO2))):
+        for key, values in (("humidity", HUMIDITY), ("co2", CO2)):
             items += [
                 {"building": "hq", "room": "lab", "sensor_type": key, "value": v,
                  "ts": _iso(t0 - timedelta(minutes=2 + i))}
@@ -164,7 +164,7 @@ def test_room_view_charts_every_sensor_type_in_its_unit(
     expect(temperature.locator("h3")).to_have_text("Air temperature (°C)")
     expect(temperature.locator("dd.mean")).to_have_text("21.5 °C")
     expect(temperature.locator("dd.comfort")).to_have_text("comfortable")
-    expect(temperature.locator("dl.latest")).to_contain_text("Comfort 20.0–24.0 °C")
+    expect(temperature.locator("dl.latest")).to_contain_text("Comfort 20.0\N{EN DASH}24.0 °C")
     # Other types in their own unit; the unit switch (°C/K/°F) leaves them as they are.
     co2, humidity = sections.nth(1), sections.nth(2)
     expect(co2.locator("h3")).to_have_text("CO2 (ppm)")
