@@ -93,8 +93,8 @@ def _check_overview(page: Page, server: LiveServer, unit: str) -> None:
     )
     low, high = (seed.celsius_to(unit, c) for c in seed.COMFORT_C)
     expect(page.locator("p.legend")).to_contain_text(
-        f"comfortable {low:.1f}\N{EN DASH}{high:.1f} {SYMBOL[unit]}, cold below, warm above; silent = no "
-        f"capture for more than {seed.SILENT_MINUTES} min"
+        f"comfortable {low:.1f}\N{EN DASH}{high:.1f} {SYMBOL[unit]}, cold below, warm above; "
+        f"silent = no capture for more than {seed.SILENT_MINUTES} min"
     )
 
 
