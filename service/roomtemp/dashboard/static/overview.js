@@ -65,10 +65,11 @@ function summaryLine(states, what) {
     parts.map(([cls, k, label]) => [" · ", h("span", { class: `badge ${cls}`, text: `${k} ${label}` })]));
 }
 
-function legend(band, u, silentFor) {
+function legend(band, u, silentFor, avg) {
   const sym = symbol(u);
   return h("p", { class: "legend" },
-    "Latest 15-minute average. ",
+    "Latest 15-minute average",
+    avg ? ` (${localTime(avg.window_start)}–${localTime(avg.window_end)})` : "", ". ",
     band ? [h("span", { class: "badge ok", text: "comfortable" }),
       ` ${fmt(band.low)}–${fmt(band.high)} ${sym}, `,
       h("span", { class: "badge cold", text: "cold" }), " below, ",
@@ -92,7 +93,7 @@ function roomsTable(caption, building, states, u) {
       h("td", { class: "age", "data-label": labels[6], title: r.last_ts || "", text: a.text }),
       h("td", { class: "status", "data-label": labels[7] },
         h("span", { class: `badge ${c.cls}`, text: c.text }),
-        silent ? h("span", { class: "badge silent", text: "silent" }) : null));
+        silent ? [" ", h("span", { class: "badge silent", text: "silent" })] : null));
   });
   return h("div", { class: "scroll" },
     h("table", { class: "rooms" },
@@ -166,26 +167,25 @@ export async function overview(ui, q) {
       ? `${matches.length} of ${buildings.length} building${buildings.length === 1 ? "" : "s"} match “${q.get("q")}”.`
       : `${buildings.length} building${buildings.length === 1 ? "" : "s"}, ${BUILDINGS_PER_PAGE} per page; ` +
         `rooms that need attention first.` }),
-    legend(band, u, silentFor));
+    legend(band, u, silentFor, answers[0]));
   if (!buildings.length) view.append(h("p", { text: "No buildings yet: post a capture to /v1/captures." }));
   shown.forEach((m, i) => {
     const all = answers[i].rooms.map((r) => roomState(r, band, now, silentFor));
     let rooms = m.rooms ? all.filter((s) => m.rooms.has(s.r.room)) : all;
     if (attention) rooms = rooms.filter((s) => s.attention);
-    view.append(buildingSection(m.b, answers[i], all, rooms.sort(byAttention), u, params));
+    view.append(buildingSection(m.b, all, rooms.sort(byAttention), u, params));
   });
   view.append(...[pager("#/", params, page, pages, "Building"), fleet].filter(Boolean));
   return view;
 }
 
-function buildingSection(b, avg, all, rooms, u, params) {
+function buildingSection(b, all, rooms, u, params) {
   const id = `b-${b.key}`;
   const more = rooms.length - ROOMS_SHOWN;
   const filtered = params.q || params.attention;
   return h("section", { class: "building", "aria-labelledby": id, "data-building": b.key },
     h("h3", { id }, h("a", { href: `#/building/${enc(b.key)}`, text: title(b) })),
     summaryLine(all, "room"),
-    h("p", { class: "muted", text: `Window ${localTime(avg.window_start)}–${localTime(avg.window_end)}` }),
     rooms.length ? roomsTable(`Rooms of ${title(b)}, in ${symbol(u)}`, b.key, rooms.slice(0, ROOMS_SHOWN), u)
       : h("p", { class: "none", text: params.attention ? "No room needs attention." : "No room matches." }),
     more > 0 ? h("p", { class: "more" }, h("a", {
@@ -224,9 +224,9 @@ export async function buildingView(ui, building, q) {
     h("h2", { text: title(b) }),
     summaryLine(all, "room"),
     searchForm(base, params.q, attention, "rooms"),
-    legend(band, u, silentFor),
+    legend(band, u, silentFor, avg),
     h("p", { class: "muted found", text: `${rooms.length} room${rooms.length === 1 ? "" : "s"} shown, ` +
-      `${ROOMS_PER_PAGE} per page · window ${localTime(avg.window_start)}–${localTime(avg.window_end)}` }),
+      `${ROOMS_PER_PAGE} per page.` }),
     rooms.length
       ? roomsTable(`Rooms of ${title(b)}, in ${symbol(u)}`, building,
         rooms.slice((page - 1) * ROOMS_PER_PAGE, page * ROOMS_PER_PAGE), u)

@@ -5,7 +5,7 @@ import { ApiError, age, api, h } from "./lib.js";
 
 const SILENT_KEY = "roomtemp.silentMinutes";
 export const SILENT_DEFAULT = 60;
-const PAGE = 20;
+const PAGE = 10;
 
 export function silentMinutes() {
   const n = Number.parseInt(localStorage.getItem(SILENT_KEY) || "", 10);
