@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -221,3 +222,98 @@ def pooled_report(
         "longest_gap_start": gap[1],
         "sensors": contributing,
     }
+
+
+# Bucket mode (issue 16): every capture of [edges[0], edges[-1]) in the one bucket
+# [edges[i], edges[i + 1]) found by comparing its time with the edges.
+
+
+def bucket_index(t: datetime, edges: Sequence[datetime]) -> int | None:
+    """i with edges[i] <= t < edges[i + 1], or None outside the edges."""
+    i = bisect.bisect_right(edges, t) - 1
+    return i if 0 <= i < len(edges) - 1 else None
+
+
+def _held_mean(
+    caps: Sequence[tuple[datetime, float]],
+    times: Sequence[datetime],
+    start: datetime,
+    end: datetime,
+    next_change: Callable[[datetime], datetime | None],
+) -> float | None:
+    """Time-weighted mean over [start, end) of time-ordered captures `caps`: the last one before
+    `start` holds from `start`, each holds until the next, `end`, or next_change after its time."""
+    at = bisect.bisect_left(times, start)
+    inside = [(t, v) for t, v in caps[at : bisect.bisect_left(times, end)]]
+    stretches: list[tuple[datetime, datetime, float]] = []
+    first = inside[0][0] if inside else end
+    if at > 0:
+        ts, v = caps[at - 1]
+        change = next_change(ts)
+        stop = first if change is None else min(first, change)
+        stretches.append((start, max(start, stop), v))
+    for i, (t, v) in enumerate(inside):
+        stop = inside[i + 1][0] if i + 1 < len(inside) else end
+        change = next_change(t)
+        if change is not None and change < stop:
+            stop = change
+        stretches.append((t, stop, v))
+    held = [((b - a).total_seconds(), v) for a, b, v in stretches]
+    total = sum(h for h, _ in held)
+    return math.fsum(v * h for h, v in held) / total if total else None
+
+
+def _buckets(
+    streams: Sequence[tuple[list[tuple[datetime, float]], Callable[[datetime], datetime | None]]],
+    edges: Sequence[datetime],
+) -> list[Pooled]:
+    out = []
+    placed: list[dict[int, list[float]]] = []
+    times = [[t for t, _ in caps] for caps, _ in streams]
+    for caps, _ in streams:
+        by_bucket: dict[int, list[float]] = {}
+        for t, v in caps:
+            i = bucket_index(t, edges)
+            if i is not None:
+                by_bucket.setdefault(i, []).append(v)
+        placed.append(by_bucket)
+    for i in range(len(edges) - 1):
+        values: list[float] = []
+        twms: list[float] = []
+        for (caps, next_change), stamps, by_bucket in zip(streams, times, placed, strict=True):
+            inside = by_bucket.get(i, [])
+            if not inside:
+                continue
+            values += inside
+            twm = _held_mean(caps, stamps, edges[i], edges[i + 1], next_change)
+            if twm is not None:
+                twms.append(twm)
+        if not values:
+            out.append(Pooled(0, None, None, None, None, 0, None))
+            continue
+        out.append(
+            Pooled(
+                len(values),
+                math.fsum(values) / len(values),
+                min(values),
+                max(values),
+                math.fsum(twms) / len(twms) if twms else None,
+                sum(1 for b in placed if b.get(i)),
+                None,
+            )
+        )
+    return out
+
+
+def pooled_buckets(
+    sensors: Mapping[str, Sensor], room: str, edges: Sequence[datetime]
+) -> list[Pooled]:
+    """A room's buckets: count/mean/min/max over every capture of its sensors in the bucket;
+    time-weighted mean = mean over the sensors with a capture in it of each one's own over
+    [t, end), carried in from its previous capture in the room and cut at its moves."""
+    return _buckets([(s.in_room(room), s.next_change_after) for s in sensors.values()], edges)
+
+
+def sensor_buckets(sensor: Sensor, edges: Sequence[datetime]) -> list[Pooled]:
+    """One sensor's own buckets, in whichever rooms it was: its moves cut nothing."""
+    return _buckets([(sorted(sensor.captures.items()), lambda _: None)], edges)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.api.responses import json_response
-from roomtemp.average import service
+from roomtemp.average import bucket_body, service
 from roomtemp.average.queries import SeriesPoint
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
+    BuildingBucketsOut,
     RoomAverageOut,
+    RoomBucketsOut,
     RoomSeriesOut,
     RoomStatsOut,
     SensorAverageOut,
+    SensorBucketsOut,
     SensorSeriesOut,
 )
 from roomtemp.timefmt import (
@@ -54,6 +57,20 @@ WindowParam = Annotated[
 UnitParam = Annotated[
     str | None,
     Query(max_length=32, description="kelvin, celsius or fahrenheit; default canonical unit"),
+]
+ModeParam = Annotated[
+    Literal["rolling", "buckets"],
+    Query(
+        description="rolling: each point t is the window (t - window, t]; buckets: each point t "
+        "holds every capture of [t, next t), in local time of `tz`"
+    ),
+]
+TzParam = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="mode=buckets: IANA time zone of the bucket edges; default the building's",
+    ),
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
 _NO_SENSOR: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown sensor"}}
@@ -126,11 +143,12 @@ async def get_room_average(
 @router.get(
     "/buildings/{building}/rooms/{room}/averages",
     responses=_NOT_FOUND,
-    response_model=RoomSeriesOut,
+    response_model=RoomSeriesOut | RoomBucketsOut,
 )
 async def get_room_series(
     building: PathKey,
     room: PathKey,
+    request: Request,
     conn: ReadConnection,
     state: State,
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
@@ -139,11 +157,21 @@ async def get_room_series(
     step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
+    mode: ModeParam = "rolling",
+    tz: TzParam = None,
 ) -> Response:
     """A series of rolling windows ending at every multiple of `step` in (from, to].
 
-    Points without captures are present with count 0 and null values.
+    Points without captures are present with count 0 and null values. With `mode=buckets`,
+    every capture of [from, to) counts in exactly one bucket [t, end) (local days, weeks and
+    months of the zone); the sum of the counts is the number of captures covered.
     """
+    if mode == "buckets":
+        buckets = await bucket_body.room(
+            conn, state.settings, request.query_params, building, room, sensor_type, unit
+        )
+        return Response(buckets, media_type="application/json")
+    bucket_body.refuse_in_rolling(request.query_params)
     start = parse_time(from_, "from")
     end = parse_time(to, "to")
     step_span = service.parse_span(step, "step", low=service.MIN_STEP, high=service.MAX_STEP)
@@ -175,18 +203,38 @@ async def get_room_series(
 
 
 @router.get(
-    "/buildings/{building}/averages", responses=_NOT_FOUND, response_model=BuildingAveragesOut
+    "/buildings/{building}/averages",
+    responses=_NOT_FOUND,
+    response_model=BuildingAveragesOut | BuildingBucketsOut,
 )
 async def get_building_averages(
     building: PathKey,
+    request: Request,
     conn: ReadConnection,
+    state: State,
     now: Now,
     sensor_type: SensorTypeParam = "temperature",
     at: TimeParam = None,
     window: WindowParam = "15m",
     unit: UnitParam = None,
+    mode: ModeParam = "rolling",
+    from_: Annotated[str | None, _time_query("mode=buckets: start; ", alias="from")] = None,
+    to: Annotated[str | None, _time_query("mode=buckets: end; ")] = None,
+    step: Annotated[
+        str | None, _text_query(16, bucket_body.STEP_PATTERN, "mode=buckets: bucket size")
+    ] = None,
+    tz: TzParam = None,
 ) -> Response:
-    """The window ending at `at` for every room of a building, with each room's newest capture."""
+    """The window ending at `at` for every room of a building, with each room's newest capture.
+
+    `mode=buckets` (with from, to, step): every room's series of buckets, in one statement.
+    """
+    if mode == "buckets":
+        buckets = await bucket_body.building(
+            conn, state.settings, request.query_params, building, sensor_type, unit
+        )
+        return Response(buckets, media_type="application/json")
+    bucket_body.refuse_in_rolling(request.query_params, "from", "to", "step")
     end, span = service.window_ending(at, window, now)
     result = await service.building_averages(
         conn, building, sensor_type=sensor_type, at=end, window=span, unit=unit
@@ -245,9 +293,14 @@ async def get_sensor_average(
     )
 
 
-@router.get("/sensors/{key:path}/averages", responses=_NO_SENSOR, response_model=SensorSeriesOut)
+@router.get(
+    "/sensors/{key:path}/averages",
+    responses=_NO_SENSOR,
+    response_model=SensorSeriesOut | SensorBucketsOut,
+)
 async def get_sensor_series(
     key: SensorKey,
+    request: Request,
     conn: ReadConnection,
     state: State,
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
@@ -255,9 +308,16 @@ async def get_sensor_series(
     step: Annotated[str, _text_query(16, DURATION_PATTERN, "Point spacing, 1m … 31d")] = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
+    mode: ModeParam = "rolling",
+    tz: TzParam = None,
 ) -> Response:
     """A series of one sensor's rolling windows ending at every multiple of `step` in
-    (from, to], over its captures in whichever rooms it was."""
+    (from, to], over its captures in whichever rooms it was. `mode=buckets`: every capture of
+    [from, to) in one bucket, in the zone of the building the sensor is in now."""
+    if mode == "buckets":
+        buckets = await bucket_body.sensor(conn, state.settings, request.query_params, key, unit)
+        return Response(buckets, media_type="application/json")
+    bucket_body.refuse_in_rolling(request.query_params)
     series = await service.sensor_series(
         conn,
         key,

@@ -89,3 +89,52 @@ class SensorSeriesOut(BaseModel):
     window: str
     step: str
     points: list[PointOut]
+
+
+# Bucket mode (mode=buckets): every capture of [from, to) in exactly one bucket.
+class BucketPointOut(BaseModel):
+    t: datetime = Field(description="Bucket start (inclusive), with the zone's offset")
+    end: datetime = Field(description="Bucket end (exclusive): the next bucket's start")
+    count: int = Field(description="Captures in [t, end)")
+    mean: float | None
+    min: float | None
+    max: float | None
+    time_weighted_mean: float | None = Field(
+        description="Mean over the sensors with a capture in the bucket of each one's own "
+        "time-weighted mean over [t, end); a value carries in from the sensor's previous capture"
+    )
+    sensors: int = Field(description="Sensors with a capture in the bucket")
+
+
+class _BucketHead(BaseModel):
+    sensor_type: str
+    unit: str
+    mode: str = Field(description="buckets")
+    step: str = Field(description="The bucket size used (the requested one rounded up)")
+    requested_step: str
+    time_zone: str = Field(description="IANA zone of the bucket edges")
+    from_: datetime = Field(alias="from", description="Start of the first bucket")
+    to: datetime = Field(description="End of the last bucket")
+
+    model_config = {"populate_by_name": True}
+
+
+class RoomBucketsOut(_BucketHead):
+    building: str
+    room: str
+    points: list[BucketPointOut]
+
+
+class SensorBucketsOut(_BucketHead):
+    sensor: str
+    points: list[BucketPointOut]
+
+
+class RoomBucketPointsOut(BaseModel):
+    room: str
+    points: list[BucketPointOut]
+
+
+class BuildingBucketsOut(_BucketHead):
+    building: str
+    rooms: list[RoomBucketPointsOut]

@@ -16,7 +16,15 @@ from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.api.responses import json_response
 from roomtemp.report import service
-from roomtemp.report.schemas import CSV_COLUMNS, BuildingReportOut, RoomReportOut
+from roomtemp.report.schemas import (
+    CSV_COLUMNS,
+    BuildingReportOut,
+    GroupedReportOut,
+    GroupedRoomReportOut,
+    PeriodReportOut,
+    RoomReportOut,
+)
+from roomtemp.report.service import RoomReport
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
 router = APIRouter(prefix=API_PREFIX, tags=["reports"], route_class=AuthFirstRoute)
@@ -33,6 +41,13 @@ def _cell(value: object) -> object:
     return "" if value is None else value
 
 
+def _fields(r: RoomReport) -> dict[str, Any]:
+    """A room's report fields without its key (a period's)."""
+    out = asdict(r)
+    del out["room"]
+    return out
+
+
 def _wants_csv(request: Request, fmt: str | None) -> bool:
     if fmt is not None:
         return fmt == "csv"
@@ -40,7 +55,11 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
     return any(p.split(";")[0].strip().lower() == "text/csv" for p in accept.split(","))
 
 
-@router.get("/buildings/{building}/report", responses=_RESPONSES)
+@router.get(
+    "/buildings/{building}/report",
+    responses=_RESPONSES,
+    response_model=BuildingReportOut | GroupedReportOut,
+)
 async def get_report(
     building: PathKey,
     request: Request,
@@ -82,6 +101,17 @@ async def get_report(
     format: Annotated[
         Literal["json", "csv"] | None, Query(description="Overrides the Accept header")
     ] = None,
+    group_by: Annotated[
+        Literal["day", "week", "month"] | None,
+        Query(
+            description="Also report each room per local day, week (from Monday) or month: "
+            "whole periods covering [from, to)"
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        Query(max_length=64, description="With group_by: IANA zone; default the building's"),
+    ] = None,
 ) -> Any:
     """Per room of a building over [from, to): count, mean, time-weighted mean, minimum and
     maximum with when they happened, the share of time below/above the comfort bounds, and the
@@ -102,15 +132,51 @@ async def get_report(
         comfort_high=comfort_high,
         default_comfort_celsius=(settings.comfort_low_celsius, settings.comfort_high_celsius),
         use_rollups=settings.rollup_reads,
+        group_by=group_by,
+        tz=tz,
+        # The zones branch adds settings.default_time_zone (DEFAULT_TIME_ZONE, default UTC).
+        default_zone=str(getattr(settings, "default_time_zone", "UTC")),
     )
     if _wants_csv(request, format):
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for room in report.rooms:
-            row = asdict(room)
-            writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        if report.periods is None:
+            writer.writerow(CSV_COLUMNS)
+            for room in report.rooms:
+                row = asdict(room)
+                writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        else:  # one row per room and period, the period's bounds first
+            writer.writerow(("start", "end", *CSV_COLUMNS))
+            for room in report.rooms:
+                for p in report.periods:
+                    row = asdict(p.rooms[room.room])
+                    bounds = (p.start.isoformat(), p.end.isoformat())
+                    writer.writerow([*bounds, *(_cell(row[c]) for c in CSV_COLUMNS)])
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+    if report.periods is not None:
+        return json_response(
+            GroupedReportOut(
+                building=report.building,
+                sensor_type=report.sensor_type,
+                unit=report.unit,
+                from_=report.start,
+                to=report.end,
+                comfort_low=report.comfort.low,
+                comfort_high=report.comfort.high,
+                group_by=group_by or "",
+                time_zone=report.time_zone or "",
+                rooms=[
+                    GroupedRoomReportOut(
+                        **asdict(r),
+                        periods=[
+                            PeriodReportOut(start=p.start, end=p.end, **_fields(p.rooms[r.room]))
+                            for p in report.periods
+                        ],
+                    )
+                    for r in report.rooms
+                ],
+            )
+        )
     return json_response(
         BuildingReportOut(
             building=report.building,

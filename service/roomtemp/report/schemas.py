@@ -7,8 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
-class RoomReportOut(BaseModel):
-    room: str
+class _RoomFields(BaseModel):
     count: int = Field(description="Captures in the period")
     mean: float | None = Field(description="Mean of the captures")
     time_weighted_mean: float | None = Field(
@@ -28,6 +27,10 @@ class RoomReportOut(BaseModel):
     sensors: int = Field(description="Sensors with at least one capture in the period")
 
 
+class RoomReportOut(_RoomFields):
+    room: str
+
+
 class BuildingReportOut(BaseModel):
     building: str
     sensor_type: str
@@ -39,6 +42,21 @@ class BuildingReportOut(BaseModel):
     rooms: list[RoomReportOut]
 
     model_config = {"populate_by_name": True}
+
+
+class PeriodReportOut(_RoomFields):
+    start: datetime = Field(description="Start of the local period (inclusive), its offset")
+    end: datetime = Field(description="End of the local period (exclusive)")
+
+
+class GroupedRoomReportOut(RoomReportOut):
+    periods: list[PeriodReportOut]
+
+
+class GroupedReportOut(BuildingReportOut):
+    group_by: str
+    time_zone: str = Field(description="IANA zone of the periods")
+    rooms: list[GroupedRoomReportOut]  # type: ignore[assignment]
 
 
 CSV_COLUMNS = (

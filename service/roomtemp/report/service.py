@@ -3,6 +3,7 @@ the first capture (held by the last earlier value, as the rolling windows do), l
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
+from roomtemp.average import bucket_service
 from roomtemp.average.service import Scale, scale_for
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
@@ -19,6 +21,8 @@ from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import EPOCH
 
 MAX_PERIOD = timedelta(days=400)
+#: group_by -> the calendar step of its local periods.
+GROUPS = {"day": "1d", "week": "1w", "month": "1M"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,15 @@ class RoomReport:
 
 
 @dataclass(frozen=True)
+class Period:
+    """One local day, week or month of a grouped report: each room's report over [start, end)."""
+
+    start: datetime  # with the zone's offset
+    end: datetime
+    rooms: dict[str, RoomReport]
+
+
+@dataclass(frozen=True)
 class BuildingReport:
     building: str
     sensor_type: str
@@ -55,6 +68,8 @@ class BuildingReport:
     end: datetime
     comfort: Comfort
     rooms: list[RoomReport]
+    periods: list[Period] | None = None  # with group_by
+    time_zone: str | None = None  # with group_by
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -212,14 +227,22 @@ async def building_report(
     comfort_high: float | None,
     default_comfort_celsius: tuple[float, float],
     use_rollups: bool = True,
+    group_by: str | None = None,
+    tz: str | None = None,
+    default_zone: str = "UTC",
 ) -> BuildingReport:
-    """The report of every room of a building over [start, end).
+    """The report of every room of a building over [start, end); with `group_by` (day, week,
+    month) also each room's report per local period, whole periods covering [start, end), in
+    the zone `tz`, else the building's, else `default_zone`.
 
     Read from the 1-day/1-hour rollups (raw captures only at the edges) when their seconds
     below/above comfort were counted for the bounds asked (or no shares are asked); otherwise,
     or without `use_rollups`, from the raw captures of the period (slower: one pass over all).
     """
     _check_period(start, end)
+    if group_by is None and tz is not None:
+        raise _bad("tz", "applies with group_by only")
+    zone = bucket_service.parse_zone(tz)
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
@@ -246,17 +269,23 @@ async def building_report(
     with_shares = comfort_low is not None and comfort_high is not None
     if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
         raise _bad("comfort_low", "must not be above comfort_high")
-    rows = None
-    period = PeriodQuery(b.id, st.id, start, end, low, high)
     # Checked again in the report statement itself (same snapshot as the rollups it reads).
-    if use_rollups and (
+    from_rollups = use_rollups and (
         not with_shares or await rollups.comfort_bounds(conn, st.id) == (low, high)
-    ):
-        rows = await queries.select_room_periods_from_rollups(
-            conn, period, layout(start, end), with_shares
-        )
-    if rows is None:
-        rows = await queries.select_room_periods(conn, period)
+    )
+    reader = _Reader(conn, b.id, st.id, low, high, scale, with_shares, from_rollups)
+    periods = None
+    zone_name = None
+    if group_by is not None:
+        local = await bucket_service.zone_for(conn, zone, b.key, default_zone)
+        zone_name = local.key
+        edges = bucket_service.calendar_edges(start, end, GROUPS[group_by], local)
+        periods = [
+            Period(
+                a.astimezone(local), z.astimezone(local), {r.room: r for r in await reader(a, z)}
+            )
+            for a, z in itertools.pairwise(edges)
+        ]
     return BuildingReport(
         building=b.key,
         sensor_type=st.key,
@@ -264,17 +293,45 @@ async def building_report(
         start=start,
         end=end,
         comfort=comfort,
-        rooms=[
+        rooms=await reader(start, end),
+        periods=periods,
+        time_zone=zone_name,
+    )
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Reads every room's report over a period, from the rollups when `from_rollups` (and the
+    statement finds them counted for the bounds), else from the raw captures."""
+
+    conn: AsyncConnection
+    building_id: int
+    sensor_type_id: int
+    low: float
+    high: float
+    scale: Scale
+    with_shares: bool
+    from_rollups: bool
+
+    async def __call__(self, start: datetime, end: datetime) -> list[RoomReport]:
+        period = PeriodQuery(self.building_id, self.sensor_type_id, start, end, self.low, self.high)
+        rows = None
+        if self.from_rollups:
+            rows = await queries.select_room_periods_from_rollups(
+                self.conn, period, layout(start, end), self.with_shares
+            )
+        if rows is None:
+            rows = await queries.select_room_periods(self.conn, period)
+        return [
             room_report(
                 room,
                 parts,
                 start=start,
                 end=end,
-                low=low,
-                high=high,
-                scale=scale,
-                with_shares=with_shares,
+                low=self.low,
+                high=self.high,
+                scale=self.scale,
+                with_shares=self.with_shares,
             )
             for room, parts in _by_room(rows)
-        ],
-    )
+        ]

@@ -1,0 +1,163 @@
+"""The wire side of bucket mode for average/routes.py: its query parameters (refusing the ones
+that mean nothing there) and its JSON bodies (times with the zone's offset at each instant)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.average import bucket_service
+from roomtemp.average.bucket_service import BucketPoint, BucketSeries
+from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.settings import Settings
+from roomtemp.timefmt import parse_time
+
+#: Grafana's interval syntax (documentation; bucket_service parses).
+STEP_PATTERN = r"^[0-9]{1,9}(ms|s|m|h|d|w|M|y)$"
+DEFAULT_STEP = "15m"
+# Parameters of the rolling mode that mean nothing with mode=buckets, and the reverse.
+_ROLLING_ONLY = ("window", "at")
+_BUCKETS_ONLY = ("tz",)
+
+
+def _refuse(names: list[str], message: str) -> None:
+    if names:
+        raise InvalidInput(
+            f"invalid parameters {', '.join(names)}: {message}",
+            [ErrorDetail(message, name) for name in names],
+        )
+
+
+def refuse_in_rolling(params: Mapping[str, str], *also: str) -> None:
+    """Refuse bucket-mode parameters (and `also`) in a rolling-mode request."""
+    names = [n for n in (*_BUCKETS_ONLY, *also) if n in params]
+    _refuse(names, "applies to mode=buckets only")
+
+
+def _request(params: Mapping[str, str]) -> bucket_service.Request:
+    _refuse([n for n in _ROLLING_ONLY if n in params], "applies to mode=rolling only")
+    missing = [n for n in ("from", "to") if n not in params]
+    _refuse(missing, "required with mode=buckets")
+    return bucket_service.request(
+        parse_time(params["from"], "from"),
+        parse_time(params["to"], "to"),
+        params.get("step", DEFAULT_STEP),
+        params.get("tz"),
+    )
+
+
+def _default_zone(settings: Settings) -> str:
+    # The zones branch adds settings.default_time_zone (DEFAULT_TIME_ZONE, default UTC).
+    return str(getattr(settings, "default_time_zone", "UTC"))
+
+
+def _points(points: list[BucketPoint]) -> list[dict[str, Any]]:
+    return [
+        {
+            "t": p.t,
+            "end": p.end,
+            "count": p.count,
+            "mean": p.mean,
+            "min": p.min,
+            "max": p.max,
+            "time_weighted_mean": p.time_weighted_mean,
+            "sensors": p.sensors,
+        }
+        for p in points
+    ]
+
+
+def _head(series: BucketSeries) -> dict[str, Any]:
+    return {
+        "sensor_type": series.sensor_type,
+        "unit": series.unit,
+        "mode": "buckets",
+        "step": series.step,
+        "requested_step": series.requested_step,
+        "time_zone": series.time_zone,
+        "from": series.start,
+        "to": series.end,
+    }
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    # Up to 10,000 points: plain dicts through orjson (schemas.py documents the shape).
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z)
+
+
+async def room(
+    conn: AsyncConnection,
+    settings: Settings,
+    params: Mapping[str, str],
+    building: str,
+    room: str,
+    sensor_type: str,
+    unit: str | None,
+) -> bytes:
+    req = _request(params)
+    series = await bucket_service.room_buckets(
+        conn,
+        building,
+        room,
+        req,
+        sensor_type=sensor_type,
+        unit=unit,
+        default_zone=_default_zone(settings),
+    )
+    return _dumps(
+        {"building": building, "room": room, **_head(series), "points": _points(series.points)}
+    )
+
+
+async def sensor(
+    conn: AsyncConnection,
+    settings: Settings,
+    params: Mapping[str, str],
+    key: str,
+    unit: str | None,
+) -> bytes:
+    req = _request(params)
+    found = await bucket_service.sensor_buckets(
+        conn, key, req, unit=unit, default_zone=_default_zone(settings)
+    )
+    series = found.series
+    return _dumps({"sensor": found.sensor, **_head(series), "points": _points(series.points)})
+
+
+async def building(
+    conn: AsyncConnection,
+    settings: Settings,
+    params: Mapping[str, str],
+    building: str,
+    sensor_type: str,
+    unit: str | None,
+) -> bytes:
+    req = _request(params)
+    result = await bucket_service.building_buckets(
+        conn,
+        building,
+        req,
+        sensor_type=sensor_type,
+        unit=unit,
+        default_zone=_default_zone(settings),
+    )
+    head = BucketSeries(
+        result.sensor_type,
+        result.unit,
+        result.step,
+        result.requested_step,
+        result.time_zone,
+        result.start,
+        result.end,
+        [],
+    )
+    return _dumps(
+        {
+            "building": building,
+            **_head(head),
+            "rooms": [{"room": r, "points": _points(p)} for r, p in result.rooms],
+        }
+    )

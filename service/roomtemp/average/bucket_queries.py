@@ -1,0 +1,320 @@
+"""SQL for bucket-mode series: every capture of [edges[1], edges[n+1]) in exactly one bucket
+[edges[i], edges[i+1]), for a room, one sensor, or every room of a building.
+
+ONE statement family, parameterised by the bucket edges (a timestamptz[] computed in Python from
+the time zone: SQL never needs tzdata). Per (group, sensor, bucket): count, sum, min and max of
+its captures, and the time integral of the value it held. A group is a room (room and building
+series) or the one sensor in every room it has been in (sensor series).
+
+Holding, as the rolling windows (average/queries.py) and period reports (report/queries.py) do:
+each capture holds its value until the sensor's next capture in the group, or `last`, or (rooms
+only) the sensor's next move, whichever comes first; its last capture before `first` carries
+into the first bucket. A held stretch crosses bucket edges, so a value carries into the next
+bucket until that sensor's first capture there. A move is a row without a value ending the
+stretch before it; a capture at the instant of a move belongs to the new room (ordered after it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    """One bucket of one group (room key, or None for a sensor series), canonical values."""
+
+    group: str | None
+    index: int  # 1-based: [edges[index - 1], edges[index]) in Python's 0-based list
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    time_weighted_mean: float | None
+    sensors: int
+
+
+# `rs(g, room_id, sensor_id)`: the (room, sensor) pairs read, g the group; `groups(g, key)`: the
+# groups answered (every one gets every bucket); `prev(g, sensor_id, ts, value)`: the carry;
+# `cut(g, sensor_id, t0)`: moves that end a held stretch (none for a sensor's own series).
+_ROOM_KEYS = """
+    rs AS (
+        SELECT DISTINCT a.room_id AS g, a.room_id, a.sensor_id FROM sensor_assignment a
+        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
+        WHERE a.room_id = :room_id
+    ),
+    groups AS (SELECT CAST(:room_id AS integer) AS g, CAST(NULL AS text) AS key)"""
+
+_BUILDING_KEYS = """
+    rooms AS (SELECT id, key FROM room WHERE building_id = :building_id),
+    rs AS (
+        SELECT DISTINCT a.room_id AS g, a.room_id, a.sensor_id FROM rooms r
+        JOIN sensor_assignment a ON a.room_id = r.id
+        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
+    ),
+    groups AS (SELECT id AS g, key FROM rooms)"""
+
+_SENSOR_KEYS = """
+    rs AS (  -- one sensor, in each room it has been in: one group
+        SELECT DISTINCT 0 AS g, room_id, sensor_id FROM sensor_assignment
+        WHERE sensor_id = CAST(:sensor_id AS integer)
+    ),
+    groups AS (SELECT 0 AS g, CAST(NULL AS text) AS key)"""
+
+# Carry: per (room, sensor) its last capture before `first` (one backward index step each).
+_ROOM_CARRY = """
+    prev AS (
+        SELECT rs.g, rs.sensor_id, p.ts, p.value FROM rs CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS p
+    ),
+    cut AS (  -- moves that can end a held stretch: after the carried capture, before `last`
+        SELECT rs.g, rs.sensor_id, GREATEST(a.valid_from, CAST(:first AS timestamptz)) AS t0
+        FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
+        LEFT JOIN prev ON prev.g = rs.g AND prev.sensor_id = rs.sensor_id
+        WHERE a.valid_from < :last
+          AND a.valid_from > COALESCE(prev.ts, CAST(:first AS timestamptz))
+    )"""
+
+# A sensor's own series: its last capture anywhere before `first`; moves cut nothing.
+_SENSOR_CARRY = """
+    prev AS (
+        SELECT 0 AS g, CAST(:sensor_id AS integer) AS sensor_id, p.ts, p.value
+        FROM rs CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS p
+        ORDER BY p.ts DESC LIMIT 1
+    ),
+    cut AS (SELECT 0 AS g, 0 AS sensor_id, CAST(NULL AS timestamptz) AS t0 WHERE false)"""
+
+# The pieces `p` of the raw path: each capture of [first, last) is a piece of its own.
+_RAW_PIECES = """
+    p AS (
+        SELECT rs.g, c.sensor_id, c.ts AS first_ts, c.ts AS last_ts, c.value AS last_value,
+               1 AS n, c.value AS s, c.value AS lo, c.value AS hi,
+               CAST(0 AS double precision) AS vs, CAST(0 AS double precision) AS span
+        FROM rs JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+        WHERE c.ts >= :first AND c.ts < :last
+    )"""
+
+# The pieces `p` of the rollup path (left-closed 1-hour and 1-day rollups, db/pieces.py): raw
+# captures, one piece each, in `rawh` (the hours holding an edge off the hour, :raw_hours, and
+# the hours in which the sensor moved: rollup pieces are not cut at moves); 1-day pieces for the
+# UTC days of :days (no edge inside) without such an hour; 1-hour pieces for every other hour
+# of [first, last). Pieces of one (group, sensor) do not overlap, so they order by first_ts.
+_ORIGIN = "CAST('2000-01-01 00:00:00+00' AS timestamptz)"
+_ROLLUP_PIECES = f"""
+    rawh AS (
+        SELECT rs.g, rs.room_id, rs.sensor_id, h.h
+        FROM rs CROSS JOIN unnest(CAST(:raw_hours AS timestamptz[])) AS h(h)
+        UNION
+        SELECT rs.g, rs.room_id, rs.sensor_id,
+               date_bin(CAST('1 hour' AS interval), a.valid_from, {_ORIGIN})
+        FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
+        WHERE a.valid_from >= :first AND a.valid_from < :last
+    ),
+    dayok AS (
+        SELECT rs.g, rs.room_id, rs.sensor_id, d.d
+        FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM rawh
+            WHERE rawh.room_id = rs.room_id AND rawh.sensor_id = rs.sensor_id
+              AND rawh.h >= d.d AND rawh.h < d.d + CAST('1 day' AS interval))
+    ),
+    p AS (
+        SELECT rawh.g, c.sensor_id, c.ts AS first_ts, c.ts AS last_ts, c.value AS last_value,
+               1 AS n, c.value AS s, c.value AS lo, c.value AS hi,
+               CAST(0 AS double precision) AS vs, CAST(0 AS double precision) AS span
+        FROM rawh JOIN capture c ON c.room_id = rawh.room_id AND c.sensor_id = rawh.sensor_id
+        WHERE c.ts >= GREATEST(rawh.h, CAST(:first AS timestamptz))
+          AND c.ts < LEAST(rawh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
+        UNION ALL
+        SELECT dayok.g, x.sensor_id, x.first_ts, x.last_ts, x.last_value,
+               x.count, x.sum, x.min, x.max,
+               x.value_seconds, date_part('epoch', x.last_ts - x.first_ts)
+        FROM dayok JOIN capture_rollup_1d x
+          ON x.room_id = dayok.room_id AND x.sensor_id = dayok.sensor_id AND x.start = dayok.d
+        UNION ALL
+        SELECT rs.g, x.sensor_id, x.first_ts, x.last_ts, x.last_value,
+               x.count, x.sum, x.min, x.max,
+               x.value_seconds, date_part('epoch', x.last_ts - x.first_ts)
+        FROM rs JOIN capture_rollup_1h x ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+        WHERE x.start >= :first AND x.start < :last
+          AND NOT EXISTS (
+              SELECT 1 FROM rawh WHERE rawh.room_id = rs.room_id
+                AND rawh.sensor_id = rs.sensor_id AND rawh.h = x.start)
+          AND NOT EXISTS (
+              SELECT 1 FROM dayok WHERE dayok.room_id = rs.room_id
+                AND dayok.sensor_id = rs.sensor_id
+                AND dayok.d = date_bin(CAST('1 day' AS interval), x.start, {_ORIGIN}))
+    )"""  # noqa: S608 - fixed fragments; values are bound
+
+# Per piece: its captures' count/sum/min/max and its internal held time (between its own
+# captures: `vs` value-seconds over `span` seconds) in the bucket of its first capture, then its
+# TAIL: its last value held from its last capture until the sensor's next event (piece or
+# move) or `last`. Tails [a, z) split at the edges: ia/iz = the buckets of a and z (width_bucket:
+# i with edges[i] <= x < edges[i + 1]). Most lie in one bucket (the first part); a tail that
+# crosses edges adds its end in bucket iz and whole buckets ia+1 … iz-1 in between: the value
+# carried across buckets until the sensor's next capture.
+_BODY = """
+    ed AS (SELECT CAST(:edges AS timestamptz[]) AS e),
+    ev AS (
+        SELECT g, sensor_id, first_ts AS t0, last_ts AS t1, 2 AS o, last_value AS value FROM p
+        UNION ALL SELECT g, sensor_id, CAST(:first AS timestamptz), CAST(:first AS timestamptz),
+                         0, value FROM prev
+        UNION ALL SELECT g, sensor_id, t0, t0, 1, CAST(NULL AS double precision) FROM cut
+    ),
+    seg AS (
+        SELECT g, sensor_id, value, t1 AS a,
+               COALESCE(LEAD(t0) OVER (PARTITION BY g, sensor_id ORDER BY t0, o),
+                        CAST(:last AS timestamptz)) AS z
+        FROM ev
+    ),
+    sb AS (
+        SELECT seg.*, width_bucket(seg.a, ed.e) AS ia, width_bucket(seg.z, ed.e) AS iz, ed.e
+        FROM seg CROSS JOIN ed WHERE seg.value IS NOT NULL AND seg.z > seg.a
+    ),
+    held AS (
+        SELECT g, sensor_id, ia AS i, value * date_part('epoch', LEAST(z, e[ia + 1]) - a) AS vx,
+               date_part('epoch', LEAST(z, e[ia + 1]) - a) AS x
+        FROM sb
+        UNION ALL
+        SELECT g, sensor_id, iz, value * date_part('epoch', z - e[iz]),
+               date_part('epoch', z - e[iz])
+        FROM sb WHERE iz > ia AND z > e[iz]
+        UNION ALL
+        SELECT g, sensor_id, j, value * date_part('epoch', e[j + 1] - e[j]),
+               date_part('epoch', e[j + 1] - e[j])
+        FROM sb CROSS JOIN LATERAL generate_series(ia + 1, iz - 1) AS j
+        WHERE iz > ia + 1
+        UNION ALL
+        SELECT p.g, p.sensor_id, width_bucket(p.first_ts, ed.e), p.vs, p.span
+        FROM p CROSS JOIN ed WHERE p.span > 0
+    ),
+    hs AS (
+        SELECT g, sensor_id, i, sum(vx) AS vs, sum(x) AS secs
+        FROM held GROUP BY g, sensor_id, i
+    ),
+    cap AS (
+        SELECT p.g, p.sensor_id, width_bucket(p.first_ts, ed.e) AS i,
+               sum(p.n) AS n, sum(p.s) AS s, min(p.lo) AS lo, max(p.hi) AS hi
+        FROM p CROSS JOIN ed GROUP BY p.g, p.sensor_id, width_bucket(p.first_ts, ed.e)
+    ),
+    agg AS (  -- pooled over the sensors with a capture in the bucket
+        SELECT cap.g, cap.i, CAST(sum(cap.n) AS bigint) AS n, sum(cap.s) AS s, min(cap.lo) AS lo,
+               max(cap.hi) AS hi, avg(hs.vs / NULLIF(hs.secs, 0)) AS twm,
+               count(*) AS sensors
+        FROM cap LEFT JOIN hs USING (g, sensor_id, i)
+        GROUP BY cap.g, cap.i
+    )
+    SELECT groups.key, b.i, CAST(COALESCE(agg.n, 0) AS integer), agg.s / agg.n, agg.lo, agg.hi,
+           agg.twm, CAST(COALESCE(agg.sensors, 0) AS integer)
+    FROM groups
+    CROSS JOIN ed CROSS JOIN LATERAL generate_series(1, cardinality(ed.e) - 1) AS b(i)
+    LEFT JOIN agg ON agg.g = groups.g AND agg.i = b.i
+    ORDER BY groups.key, b.i
+"""
+
+
+def _statement(keys: str, carry: str, pieces: str) -> TextClause:
+    return text(f"WITH {keys},{carry},{pieces},{_BODY}")
+
+
+@dataclass(frozen=True)
+class Statements:
+    raw: TextClause
+    rollup: TextClause
+
+
+ROOM_BUCKETS = Statements(
+    _statement(_ROOM_KEYS, _ROOM_CARRY, _RAW_PIECES),
+    _statement(_ROOM_KEYS, _ROOM_CARRY, _ROLLUP_PIECES),
+)
+SENSOR_BUCKETS = Statements(
+    _statement(_SENSOR_KEYS, _SENSOR_CARRY, _RAW_PIECES),
+    _statement(_SENSOR_KEYS, _SENSOR_CARRY, _ROLLUP_PIECES),
+)
+BUILDING_BUCKETS = Statements(
+    _statement(_BUILDING_KEYS, _ROOM_CARRY, _RAW_PIECES),
+    _statement(_BUILDING_KEYS, _ROOM_CARRY, _ROLLUP_PIECES),
+)
+
+
+@dataclass(frozen=True)
+class BucketQuery:
+    """What the bucket statements read: one of room_id / sensor_id / building_id, the sensor
+    type, and the edges (UTC, ascending, at least two)."""
+
+    sensor_type_id: int
+    edges: list[datetime]
+    room_id: int | None = None
+    sensor_id: int | None = None
+    building_id: int | None = None
+
+
+def _on_hour(t: datetime) -> bool:
+    return t.minute == 0 and t.second == 0 and t.microsecond == 0  # UTC: offsets are whole hours
+
+
+def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]]:
+    """For the rollup path: the UTC hours holding an edge off the hour (read raw) and the UTC
+    days inside [edges[0], edges[-1]) with no edge inside (read as 1-day pieces)."""
+    day = timedelta(days=1)
+    raw = sorted({e.replace(minute=0, second=0, microsecond=0) for e in edges if not _on_hour(e)})
+    days = []
+    d = edges[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    if d < edges[0]:
+        d += day
+    i = 0
+    while d + day <= edges[-1]:
+        while i < len(edges) and edges[i] <= d:
+            i += 1
+        if i == len(edges) or edges[i] >= d + day:
+            days.append(d)
+        d += day
+    return raw, days
+
+
+async def select_buckets(
+    conn: AsyncConnection, q: BucketQuery, *, rollups: bool = False
+) -> list[BucketRow]:
+    """Every bucket of every group, in order (group key, bucket); from the raw captures, or
+    (`rollups`) from the 1-hour and 1-day pieces with raw captures only where they cannot be
+    used. Both give the same answer."""
+    if q.building_id is not None:
+        statements = BUILDING_BUCKETS
+    elif q.sensor_id is not None:
+        statements = SENSOR_BUCKETS
+    else:
+        statements = ROOM_BUCKETS
+    raw_hours, days = rollup_layout(q.edges) if rollups else ([], [])
+    rows = await conn.execute(
+        statements.rollup if rollups else statements.raw,
+        {
+            "raw_hours": raw_hours,
+            "days": days,
+            "sensor_type_id": q.sensor_type_id,
+            "room_id": q.room_id,
+            "sensor_id": q.sensor_id,
+            "building_id": q.building_id,
+            "edges": q.edges,
+            "first": q.edges[0],
+            "last": q.edges[-1],
+        },
+    )
+    return [BucketRow(*r) for r in rows]
+
+
+# A building's time zone by key (NULL: none set, the default applies).
+_ZONE_OF_BUILDING = text("SELECT time_zone FROM building WHERE key = :building")
+
+
+async def select_building_zone(conn: AsyncConnection, building: str) -> str | None:
+    return (await conn.execute(_ZONE_OF_BUILDING, {"building": building})).scalar()
