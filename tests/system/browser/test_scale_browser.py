@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -59,6 +61,10 @@ def _load(conninfo: str, t0: datetime) -> list[datetime]:
             "'Office ' || b.key || '-' || lpad(g::text, 3, '0') "
             "FROM building b, generate_series(0, %s - 1) g",
             (ROOMS,),
+        )
+        # The history room's building is in Zurich: its buckets are local days (23/24/25 h).
+        conn.execute(
+            "UPDATE building SET time_zone = 'Europe/Zurich' WHERE key = %s", (HISTORY_ROOM[0],)
         )
         conn.execute(
             "UPDATE room SET name = 'Boardroom Zurich' FROM building b "
@@ -249,6 +255,12 @@ def test_phone_overview_is_cards_without_sideways_scrolling(
     assert page_problems.messages == []
 
 
+def _celsius(ts: datetime) -> float:
+    """The seed's value at ts (the SQL formula of _load), in °C."""
+    epoch = ts.timestamp()
+    return 21.0 + 2 * math.sin(epoch / 5022000.0) + 1.5 * math.sin(epoch / 13750.99)
+
+
 def _report_count(url: str, start: str, end: str) -> int:
     b, r = HISTORY_ROOM
     query = f"from={start}&to={end}".replace("+", "%2B")
@@ -263,8 +275,8 @@ def _report_count(url: str, start: str, end: str) -> int:
     ("range_", "step", "meaning"),
     [
         ("6h", "1m", "15-min rolling average"),
-        ("30d", "2h", "2-hour mean over all captures, UTC"),
-        ("1y", "1d", "daily mean over all captures, UTC"),
+        ("30d", "2h", "2-hour mean over all captures, Europe/Zurich"),
+        ("1y", "1d", "daily mean over all captures, Europe/Zurich"),
     ],
 )
 def test_room_over_6h_30d_1y(
@@ -290,6 +302,11 @@ def test_room_over_6h_30d_1y(
     assert start
     assert end
     lo, hi = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    # Whole local buckets: from a local midnight (winter: +01:00) for days, an even hour for 2 h.
+    assert start.endswith("+01:00")
+    assert lo.astimezone(ZoneInfo("Europe/Zurich")).hour % 2 == 0
+    assert lo.minute == 0
+    expect(section.locator("details.data thead")).to_contain_text("Bucket start (Europe/Zurich)")
     # Every capture of the covered range counts: the seed's, and the period report's count.
     recent = fleet.t0 - timedelta(minutes=2)
     seeded = sum(lo <= ts < hi for ts in fleet.history) + (lo <= recent < hi)
@@ -297,4 +314,18 @@ def test_room_over_6h_30d_1y(
     assert total == seeded
     assert total == _report_count(fleet.url, start, end)
     assert lo.astimezone(UTC) <= datetime.now(UTC) - timedelta(days=29)
+    # The newest bucket as the reader reads it (keyboard readout), against the seed.
+    zurich = ZoneInfo("Europe/Zurich")
+    last = hi.astimezone(zurich) - (timedelta(days=1) if step == "1d" else timedelta(hours=2))
+    values = [_celsius(ts) for ts in fleet.history if last <= ts < hi]
+    values += [21.0] * (last <= recent < hi)
+    section.locator("svg.chart").focus()
+    page.keyboard.press("End")
+    n = len(values)
+    expect(section.locator(".readout")).to_contain_text(
+        f"mean {sum(values) / n:.2f} °C, min {min(values):.2f}, max {max(values):.2f}, "
+        f"{n} capture{'s' * (n != 1)}"
+        if n
+        else "no captures in this bucket"
+    )
     assert page_problems.messages == []
