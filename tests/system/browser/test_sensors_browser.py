@@ -78,8 +78,8 @@ def fleet(chromium_executable: str, database_url: str, conninfo: str) -> Iterato
             {"building": "hq", "room": "lab", "value": 22.0, "unit": "celsius",
              "ts": _iso(t0 - timedelta(minutes=3))},
         ]  # fmt: skip
-        for key, body in TYPES.items():
-            assert _send(base + f"/v1/sensor-types/{key}", body, "PUT")[0] == 201
+        for key, sensor_type in TYPES.items():
+            assert _send(base + f"/v1/sensor-types/{key}", sensor_type, "PUT")[0] == 201
         for key, values in (("humidity", HUMIDITY), ("co2", CO2)):
             items += [
                 {"building": "hq", "room": "lab", "sensor_type": key, "value": v,
