@@ -249,6 +249,14 @@ def test_phone_overview_is_cards_without_sideways_scrolling(
     assert (page.locator("table.rooms thead").first.bounding_box() or {"width": 0})["width"] <= 1
     expect(card.locator("td.status")).to_contain_text("silent")
     screenshot(page, "overview-scale-phone")
+    b, r = HISTORY_ROOM
+    page.goto(f"{fleet.url}/#/room/{b}/{r}?range=1y")
+    _ready(page, "room")
+    assert _overflow(page) <= 0
+    expect(page.locator("figcaption .summary")).to_contain_text("step 1d · ")
+    screenshot(page, "room-1y-phone")
+    page.goto(fleet.url + "/")
+    _ready(page, "overview")
     page.screenshot(path=str(ARTIFACTS / "overview-scale-phone-first-screen.png"))
     # Bounded too (10 buildings x 5 cards), whatever the fleet: about 7,400 px measured.
     assert page.evaluate("document.documentElement.scrollHeight") <= MAX_PHONE_PX
