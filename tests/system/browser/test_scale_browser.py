@@ -175,7 +175,7 @@ def test_overview_of_50000_rooms_is_short_and_says_what_needs_attention(
     # The silent sensors panel lists one page, not 500 rows.
     expect(page.locator("#silent-sensors tr.silent-sensor")).to_have_count(10)
     expect(page.locator("#silent-more")).to_contain_text("Showing the first 10 silent sensors")
-    screenshot(page, "overview-scale")
+    screenshot(page, "overview-scale", full_page=False)  # the first screen; the rest is alike
     page.get_by_role("link", name="Next →").click()
     _ready(page, "overview")
     expect(page.locator("nav.pager .page-of")).to_have_text("Page 2 of 10")
@@ -248,7 +248,7 @@ def test_phone_overview_is_cards_without_sideways_scrolling(
     # The column headers are for screen readers only; the labels sit in each card.
     assert (page.locator("table.rooms thead").first.bounding_box() or {"width": 0})["width"] <= 1
     expect(card.locator("td.status")).to_contain_text("silent")
-    screenshot(page, "overview-scale-phone")
+    screenshot(page, "overview-scale-phone", full_page=False)
     b, r = HISTORY_ROOM
     page.goto(f"{fleet.url}/#/room/{b}/{r}?range=1y")
     _ready(page, "room")
@@ -257,7 +257,6 @@ def test_phone_overview_is_cards_without_sideways_scrolling(
     screenshot(page, "room-1y-phone")
     page.goto(fleet.url + "/")
     _ready(page, "overview")
-    page.screenshot(path=str(ARTIFACTS / "overview-scale-phone-first-screen.png"))
     # Bounded too (10 buildings x 5 cards), whatever the fleet: about 7,400 px measured.
     assert page.evaluate("document.documentElement.scrollHeight") <= MAX_PHONE_PX
     assert page_problems.messages == []
