@@ -23,7 +23,17 @@ _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-ASSETS = ("index.html", "app.js", "chart.js", "sensors.js", "style.css", "favicon.svg")
+ASSETS = (
+    "index.html",
+    "app.js",
+    "lib.js",
+    "overview.js",
+    "room.js",
+    "chart.js",
+    "sensors.js",
+    "style.css",
+    "favicon.svg",
+)
 
 # No inline script or style anywhere: everything the page runs or styles comes from 'self'.
 CONTENT_SECURITY_POLICY = (

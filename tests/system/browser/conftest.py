@@ -226,11 +226,12 @@ def page(browser: Browser, page_problems: PageProblems) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page PNG as a test artifact (and into DASHBOARD_DOCS_IMG when set)."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a PNG of the page (or of the first screen) as a test artifact (and into
+    DASHBOARD_DOCS_IMG when set)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     docs = os.environ.get("DASHBOARD_DOCS_IMG")
     if docs:
         Path(docs).mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-STALE_MINUTES = 30  # the page's threshold (app.js STALE_MINUTES)
-COMFORT_C = (20.0, 24.0)  # the page's comfort band (app.js COMFORT_C)
+SILENT_MINUTES = 60  # the page's default threshold (sensors.js SILENT_DEFAULT)
+COMFORT_C = (20.0, 24.0)  # the service's default band (COMFORT_*_CELSIUS), the page reads it
 HISTORY = timedelta(hours=7)
 GAP = (timedelta(hours=4), timedelta(hours=3))  # no captures in (T0 - 4h, T0 - 3h] for 3.14
 
@@ -40,7 +40,7 @@ RECENT: dict[tuple[str, str], list[float]] = {
     ("hq", "server"): [26.0],  # warm
     ("annex", "a1"): [23.0],  # comfortable
 }
-STALE_ROOM = ("hq", "attic")  # one capture two hours ago: no data in the window, stale
+SILENT_ROOM = ("hq", "attic")  # one capture two hours ago: no data in the window, silent
 
 
 def t0_now() -> datetime:
@@ -52,7 +52,7 @@ def captures(t0: datetime) -> list[Capture]:
     for (b, r), values in RECENT.items():
         for i, v in enumerate(values):
             out.append(Capture(b, r, t0 - timedelta(minutes=1 + i), v))
-    out.append(Capture(*STALE_ROOM, t0 - timedelta(hours=2), 19.5))
+    out.append(Capture(*SILENT_ROOM, t0 - timedelta(hours=2), 19.5))
     # History of hq/3.14: every 5 minutes from T0 - 20m back HISTORY, with a one-hour gap.
     k = 0
     while (age := timedelta(minutes=20 + 5 * k)) <= HISTORY:

@@ -1,9 +1,11 @@
-// SVG line chart of a rolling-average series: mean line, min–max band, optional capture dots.
+// SVG line chart of an averages series (rolling windows or buckets): mean line, min–max band,
+// optional capture dots.
 // Plain DOM, no library; keyboard and pointer both move a cursor whose reading goes to a live region.
 
 const NS = "http://www.w3.org/2000/svg";
 const MIN = 60e3;
-const TIME_TICKS = [5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080].map((m) => m * MIN);
+const TIME_TICKS = [5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 43200, 129600]
+  .map((m) => m * MIN);
 const HEIGHT = 300;
 const PAD = { left: 52, right: 14, top: 12, bottom: 34 };
 
@@ -33,24 +35,36 @@ export function segments(points) {
   return runs;
 }
 
-function fmtTime(ms, span) {
+function fmtTime(ms, span, timeZone) {
   const d = new Date(ms);
-  if (span > 2 * 86400e3) {
-    return d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " +
-      d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-  }
-  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  const day = { month: "short", day: "numeric", timeZone };
+  const time = { hour: "2-digit", minute: "2-digit", timeZone };
+  if (span > 60 * 86400e3) return d.toLocaleDateString(undefined, day);
+  if (span > 2 * 86400e3) return d.toLocaleDateString(undefined, day) + " " + d.toLocaleTimeString(undefined, time);
+  return d.toLocaleTimeString(undefined, time);
+}
+
+/** A time as the reader reads it, in `timeZone` (the building's, for buckets) or the browser's. */
+export function when(ms, timeZone) {
+  return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone });
 }
 
 /**
  * Draw `series` (the /averages answer) into `host`, replacing what was there.
- * opts: {from, to (ms), raw: points of a 1-minute series or null, symbol, readout: element}
+ * opts: {from, to (ms), raw: points of a 1-minute series or null, symbol, readout: element,
+ *        id: unique suffix of the SVG ids, meaning: what a point is, timeZone: of bucket labels}
+ * A bucket point ([t, end), mode=buckets) is drawn at its middle; a rolling point at its end t.
  */
 export function renderChart(host, series, opts) {
   const width = Math.max(300, Math.floor(host.clientWidth || 600));
   const plotW = width - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
-  const pts = series.points.map((p) => ({ ...p, ms: Date.parse(p.t) }));
+  const buckets = series.mode === "buckets";
+  const tz = opts.timeZone;
+  const pts = series.points.map((p) => {
+    const t = Date.parse(p.t);
+    return { ...p, start: t, ms: buckets && p.end ? (t + Date.parse(p.end)) / 2 : t };
+  });
   const raw = (opts.raw || []).filter((p) => p.count > 0).map((p) => ({ ...p, ms: Date.parse(p.t) }));
   const runs = segments(pts);
 
@@ -70,11 +84,11 @@ export function renderChart(host, series, opts) {
 
   const root = svg("svg", {
     class: "chart", width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`,
-    role: "img", tabindex: 0, "aria-labelledby": "chart-title chart-desc",
+    role: "img", tabindex: 0, "aria-labelledby": `chart-title-${opts.id} chart-desc-${opts.id}`,
     "data-points": pts.length, "data-with-data": pts.filter((p) => p.count > 0).length,
   });
-  svg("title", { id: "chart-title" }, root).textContent =
-    `15-minute rolling average, ${series.building} / ${series.room}`;
+  svg("title", { id: `chart-title-${opts.id}` }, root).textContent =
+    `${opts.meaning}, ${series.sensor_type}, ${series.building} / ${series.room}`;
   const withData = pts.filter((p) => p.count > 0);
   const desc = withData.length
     ? `${pts.length} points every ${series.step}, ${withData.length} with data; ` +
@@ -82,7 +96,7 @@ export function renderChart(host, series, opts) {
       `highest ${Math.max(...withData.map((p) => p.max)).toFixed(1)} ${opts.symbol}. ` +
       "Use the left and right arrow keys to read values."
     : `${pts.length} points every ${series.step}; no captures in this range.`;
-  svg("desc", { id: "chart-desc" }, root).textContent = desc;
+  svg("desc", { id: `chart-desc-${opts.id}` }, root).textContent = desc;
 
   const grid = svg("g", { class: "grid" }, root);
   for (let v = lo; v <= hi + yStep / 2; v += yStep) {
@@ -96,7 +110,7 @@ export function renderChart(host, series, opts) {
   for (let t = Math.ceil((opts.from - offset) / tStep) * tStep + offset; t <= opts.to; t += tStep) {
     svg("line", { x1: x(t), x2: x(t), y1: PAD.top, y2: PAD.top + plotH, class: "vgrid" }, grid);
     const label = svg("text", { x: x(t), y: HEIGHT - PAD.bottom + 18, class: "xlabel" }, grid);
-    label.textContent = fmtTime(t, span);
+    label.textContent = fmtTime(t, span, tz);
   }
   svg("text", { x: 4, y: PAD.top + 4, class: "unit" }, grid).textContent = opts.symbol;
 
@@ -123,11 +137,11 @@ export function renderChart(host, series, opts) {
     cline.setAttribute("x1", x(p.ms)); cline.setAttribute("x2", x(p.ms));
     cdot.setAttribute("cx", x(p.ms));
     cdot.setAttribute("cy", p.count > 0 ? y(p.mean) : -10);
-    const when = new Date(p.ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    const at = buckets ? `${when(p.start, tz)} – ${when(Date.parse(p.end), tz)}` : when(p.start, tz);
     opts.readout.textContent = p.count > 0
-      ? `${when}: mean ${p.mean.toFixed(2)} ${opts.symbol}, min ${p.min.toFixed(2)}, ` +
+      ? `${at}: mean ${p.mean.toFixed(2)} ${opts.symbol}, min ${p.min.toFixed(2)}, ` +
         `max ${p.max.toFixed(2)}, ${p.count} capture${p.count === 1 ? "" : "s"}`
-      : `${when}: no captures in the 15 minutes before`;
+      : `${at}: no captures ${buckets ? "in this bucket" : `in the ${series.window} before`}`;
   };
   root.addEventListener("keydown", (ev) => {
     const moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -10, PageDown: 10 };

@@ -1,27 +1,30 @@
 // roomtemp dashboard: the fleet panel — sensors silent for more than N minutes, and the sensor
-// keys the service refused because nobody registered them. Reads /v1/sensors only.
+// keys the service refused because nobody registered them. Reads /v1/sensors only. One page of
+// each list at a time (a fleet of 50,000 sensors must not become a 50,000-row table).
+import { ApiError, age, api, h } from "./lib.js";
 
 const SILENT_KEY = "roomtemp.silentMinutes";
 export const SILENT_DEFAULT = 60;
+const PAGE = 10;
 
 export function silentMinutes() {
   const n = Number.parseInt(localStorage.getItem(SILENT_KEY) || "", 10);
   return Number.isFinite(n) && n > 0 ? n : SILENT_DEFAULT;
 }
 
-// `ui` brings the page's helpers (api, listAll, h, age, ApiError, rerender) so this module
-// has no state of its own and app.js stays the one place that talks to the DOM shell.
+// `ui.rerender` redraws the page after the threshold changed; app.js owns the DOM shell.
 export async function fleetSection(ui) {
-  const { api, h, age, ApiError } = ui;
   const minutes = silentMinutes();
-  const [silent, unknown] = await Promise.all([
-    listPages(api, "/v1/sensors", { silent_for: `${minutes}m` }),
+  const [silentPage, unknownPage] = await Promise.all([
+    api("/v1/sensors", { silent_for: `${minutes}m`, limit: PAGE }),
     // The unknown keys are an operator's list: a token that may not read them hides the part.
-    listPages(api, "/v1/sensors/unknown", {}).catch((err) => {
+    api("/v1/sensors/unknown", { limit: PAGE }).catch((err) => {
       if (err instanceof ApiError && (err.status === 403 || err.status === 404)) return null;
       throw err;
     }),
   ]);
+  const silent = silentPage.items;
+  const unknown = unknownPage && unknownPage.items;
   const now = Date.now();
   const form = h("form", { class: "silent-for", id: "silent-form" },
     h("label", {}, "Silent for more than ",
@@ -54,7 +57,9 @@ export async function fleetSection(ui) {
         h("thead", {}, h("tr", {}, ["Sensor", "Building", "Room", "Type", "Last capture", "Battery"]
           .map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", {}, rows)))
-      : h("p", { class: "muted none", id: "silent-none", text: `No sensor has been silent for more than ${minutes} minutes.` }));
+      : h("p", { class: "muted none", id: "silent-none", text: `No sensor has been silent for more than ${minutes} minutes.` }),
+    silentPage.next_cursor ? h("p", { class: "muted more", id: "silent-more",
+      text: `Showing the first ${silent.length} silent sensors (by key); GET /v1/sensors?silent_for=${minutes}m lists all.` }) : null);
   if (unknown && unknown.length) {
     section.append(
       h("h3", { id: "unknown-title", text: "Unknown sensor keys" }),
@@ -69,15 +74,4 @@ export async function fleetSection(ui) {
           h("td", { class: "num", text: String(u.refused) })))))));
   }
   return section;
-}
-
-async function listPages(api, path, params) {
-  const items = [];
-  let cursor = null;
-  do {
-    const page = await api(path, { ...params, limit: 1000, cursor });
-    items.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor);
-  return items;
 }
