@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp import timegrid
 from roomtemp.average import bucket_service
 from roomtemp.average.bucket_service import BucketPoint, BucketSeries
 from roomtemp.errors import ErrorDetail, InvalidInput
@@ -16,6 +17,7 @@ from roomtemp.settings import Settings
 from roomtemp.timefmt import parse_time
 
 DEFAULT_STEP = "15m"
+DEFAULT_WINDOW = "15m"
 # Parameters of the rolling mode that mean nothing with mode=buckets, and the reverse.
 _ROLLING_ONLY = ("window", "at")
 _BUCKETS_ONLY = ("tz",)
@@ -29,14 +31,30 @@ def _refuse(names: list[str], message: str) -> None:
         )
 
 
-def refuse_in_rolling(params: Mapping[str, str], *also: str) -> None:
-    """Refuse bucket-mode parameters (and `also`) in a rolling-mode request."""
-    names = [n for n in (*_BUCKETS_ONLY, *also) if n in params]
+def chosen_mode(mode: str, params: Mapping[str, str]) -> str:
+    """The mode a series request runs in. `auto`: buckets when the step is longer than the
+    window (a month counts 30 days, a year 365), else rolling windows, so one dashboard URL with
+    Grafana's `$__interval` counts every capture at every zoom."""
+    if mode != "auto":
+        return mode
+    step = timegrid.parse_interval(params.get("step", DEFAULT_STEP), "step")
+    window = timegrid.parse_interval(params.get("window", DEFAULT_WINDOW), "window")
+    return "buckets" if step.nominal > window.nominal else "rolling"
+
+
+def refuse_in_rolling(params: Mapping[str, str], *also: str, auto: bool = False) -> None:
+    """Refuse bucket-mode parameters (and `also`) in a rolling-mode request; with mode=auto
+    (which may have chosen either) `tz` is allowed and unused."""
+    names = [n for n in (*([] if auto else _BUCKETS_ONLY), *also) if n in params]
     _refuse(names, "applies to mode=buckets only")
 
 
-def _request(params: Mapping[str, str]) -> bucket_service.Request:
-    _refuse([n for n in _ROLLING_ONLY if n in params], "applies to mode=rolling only")
+def _request(params: Mapping[str, str], auto: bool = False) -> bucket_service.Request:
+    # With mode=auto the request names a window too (it decided the mode): allowed, unused.
+    _refuse(
+        [n for n in _ROLLING_ONLY if n in params and not (auto and n == "window")],
+        "applies to mode=rolling only",
+    )
     missing = [n for n in ("from", "to") if n not in params]
     _refuse(missing, "required with mode=buckets")
     return bucket_service.request(
@@ -93,8 +111,9 @@ async def room(
     room: str,
     sensor_type: str,
     unit: str | None,
+    auto: bool = False,
 ) -> bytes:
-    req = _request(params)
+    req = _request(params, auto)
     series = await bucket_service.room_buckets(
         conn,
         building,
@@ -116,8 +135,9 @@ async def sensor(
     params: Mapping[str, str],
     key: str,
     unit: str | None,
+    auto: bool = False,
 ) -> bytes:
-    req = _request(params)
+    req = _request(params, auto)
     found = await bucket_service.sensor_buckets(
         conn,
         key,
@@ -137,8 +157,9 @@ async def building(
     building: str,
     sensor_type: str,
     unit: str | None,
+    auto: bool = False,
 ) -> bytes:
-    req = _request(params)
+    req = _request(params, auto)
     result = await bucket_service.building_buckets(
         conn,
         building,

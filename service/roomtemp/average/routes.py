@@ -79,6 +79,14 @@ ModeParam = Annotated[
         "holds every capture of [t, next t), in local time of `tz`"
     ),
 ]
+SeriesModeParam = Annotated[
+    Literal["rolling", "buckets", "auto"],
+    Query(
+        description="rolling: each point t is the window (t - window, t]; buckets: each point t "
+        "holds every capture of [t, next t), in local time of `tz`; auto: buckets when step is "
+        "longer than window, else rolling (a bucket answer carries `mode`, a rolling one `window`)"
+    ),
+]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown building or room"}}
 _NO_SENSOR: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown sensor"}}
 #: A sensor's key in a path: a registered key, or a default sensor's "{building}/{room}/{type}".
@@ -164,21 +172,23 @@ async def get_room_series(
     step: StepParam = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
-    mode: ModeParam = "rolling",
+    mode: SeriesModeParam = "rolling",
     tz: TzParam = None,
 ) -> Response:
     """A series of rolling windows ending at every multiple of `step` in (from, to].
 
     Points without captures are present with count 0 and null values. With `mode=buckets`,
     every capture of [from, to) counts in exactly one bucket [t, end) (local days, weeks and
-    months of the zone); the sum of the counts is the number of captures covered.
+    months of the zone); the sum of the counts is the number of captures covered. `mode=auto`
+    picks buckets when step is longer than window.
     """
-    if mode == "buckets":
+    auto = mode == "auto"
+    if bucket_body.chosen_mode(mode, request.query_params) == "buckets":
         buckets = await bucket_body.room(
-            conn, state.settings, request.query_params, building, room, sensor_type, unit
+            conn, state.settings, request.query_params, building, room, sensor_type, unit, auto
         )
         return Response(buckets, media_type="application/json")
-    bucket_body.refuse_in_rolling(request.query_params)
+    bucket_body.refuse_in_rolling(request.query_params, auto=auto)
     start = parse_time(from_, "from")
     end = parse_time(to, "to")
     step_span = service.parse_span(step, "step", low=service.MIN_STEP, high=service.MAX_STEP)
@@ -315,16 +325,20 @@ async def get_sensor_series(
     step: StepParam = "15m",
     window: WindowParam = "15m",
     unit: UnitParam = None,
-    mode: ModeParam = "rolling",
+    mode: SeriesModeParam = "rolling",
     tz: TzParam = None,
 ) -> Response:
     """A series of one sensor's rolling windows ending at every multiple of `step` in
     (from, to], over its captures in whichever rooms it was. `mode=buckets`: every capture of
-    [from, to) in one bucket, in the zone of the building the sensor is in now."""
-    if mode == "buckets":
-        buckets = await bucket_body.sensor(conn, state.settings, request.query_params, key, unit)
+    [from, to) in one bucket, in the zone of the building the sensor is in now; `mode=auto`:
+    buckets when step is longer than window."""
+    auto = mode == "auto"
+    if bucket_body.chosen_mode(mode, request.query_params) == "buckets":
+        buckets = await bucket_body.sensor(
+            conn, state.settings, request.query_params, key, unit, auto
+        )
         return Response(buckets, media_type="application/json")
-    bucket_body.refuse_in_rolling(request.query_params)
+    bucket_body.refuse_in_rolling(request.query_params, auto=auto)
     series = await service.sensor_series(
         conn,
         key,
