@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import timegrid, units
-from roomtemp.average import queries
+from roomtemp.average import queries, sensor_queries
 from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.registry import service as registry
@@ -73,11 +73,11 @@ def scale_of(sensor_type: str, canonical: str, unit: str | None) -> Scale:
     return _scale(sensor_type, canonical, unit)
 
 
-async def find_sensor(conn: AsyncConnection, key: str) -> queries.SensorRow:
+async def find_sensor(conn: AsyncConnection, key: str) -> sensor_queries.SensorRow:
     """A sensor by its key in the API: a registered key, or a default sensor's
     "{building}/{room}/{sensor_type}" (registered keys cannot contain '/'). Retired sensors
     are found (their captures are history)."""
-    found = await queries.select_sensor(conn, key)
+    found = await sensor_queries.select_sensor(conn, key)
     if found is None:
         raise NotFound(f"sensor {key!r} does not exist")
     return found
@@ -220,7 +220,7 @@ async def sensor_average(
     """One sensor's own statistics of (at - window, at], in whichever rooms it was."""
     found = await find_sensor(conn, key)
     scale = scale_of(found.sensor_type, found.unit, unit)
-    stats = await queries.select_sensor_window_stats(conn, found.id, at - window, at)
+    stats = await sensor_queries.select_sensor_window_stats(conn, found.id, at - window, at)
     stats = replace(
         stats,
         mean=scale.value(stats.mean),
