@@ -22,6 +22,15 @@ from typing import Any
 Request = tuple[bytes, int]  # raw request bytes, number of captures it carries
 
 
+#: bucket scenarios: range, step, what is read (a room of b0/b1, a `hist` room, a building)
+BUCKETS: dict[str, tuple[timedelta, str, str]] = {
+    "buckets1y1d": (timedelta(days=365), "1d", "hist"),
+    "buckets30d1h": (timedelta(days=30), "1h", "hist"),
+    "buckets30d1h_dense": (timedelta(days=30), "1h", "room"),
+    "buckets24h1h_building": (timedelta(hours=24), "1h", "building"),
+}
+
+
 def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -84,6 +93,23 @@ def make_scenario(args: argparse.Namespace, worker: int) -> Callable[[int], Requ
     if args.scenario in ("series24h", "series30d"):
         span = timedelta(hours=24) if args.scenario == "series24h" else timedelta(days=30)
         q = f"/averages?from={_iso(now - span)}&to={_iso(now)}&step=15m&window=15m"
+        return lambda n: (_request("GET", room_path() + q, host), 0)
+    if args.scenario in BUCKETS:
+        # Bucket mode (issue 16): every capture of each bucket counts. Year views read the
+        # building with a year of history (`hist`, in Europe/Zurich: local days, DST).
+        span, step, scope = BUCKETS[args.scenario]
+        q = f"/averages?mode=buckets&from={_iso(now - span)}&to={_iso(now)}&step={step}"
+        if scope == "building":
+            return lambda n: (
+                _request("GET", f"/v1/buildings/b{rng.randrange(buildings)}" + q, host),
+                0,
+            )
+        if scope == "hist":
+            hist = "/v1/buildings/hist/rooms/h"
+            return lambda n: (
+                _request("GET", f"{hist}{rng.randrange(args.hist_rooms)}{q}", host),
+                0,
+            )
         return lambda n: (_request("GET", room_path() + q, host), 0)
     if args.scenario == "overview":
         return lambda n: (
@@ -180,6 +206,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--rooms", type=int, default=1000)
     p.add_argument("--buildings", type=int, default=2)
+    p.add_argument("--hist-rooms", type=int, default=10, help="rooms of building `hist`")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--ts-origin", type=float, default=0.0, help="Unix time of the first capture")
     p.add_argument("--now", type=float, default=0.0, help="Unix time the series end at")

@@ -35,6 +35,7 @@ from typing import Any
 import psycopg
 
 from bench import report
+from bench.loadgen import BUCKETS
 from bench.report_scenario import period_report
 from roomtemp.average import queries as avg_queries
 from roomtemp.db import migrate
@@ -155,6 +156,7 @@ class Bench:
             "--rooms", str(self.args.rooms), "--buildings", str(self.args.buildings),
             "--now", str(self.end.timestamp()),
             "--warmup", str(0.2 if self.args.quick else 1.0),
+            "--hist-rooms", str(self.args.hist_rooms),
         ]  # fmt: skip
         for k, v in extra.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
@@ -220,6 +222,72 @@ class Bench:
             conn.commit()
             return minutes * len(ids), time.perf_counter() - t0
 
+    def rebuild_rollups(self, start: datetime, end: datetime) -> float:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            t0 = time.perf_counter()
+            for stmt in rollup_queries.REBUILDS:
+                conn.execute(psycopg_sql(stmt), {"start": start, "end": end})
+            return time.perf_counter() - t0
+
+    def load_history(self, newest_first: datetime, stage_first: datetime) -> None:
+        """Building `hist` (Europe/Zurich): `--hist-rooms` rooms with a year of captures every
+        `--hist-every` minutes up to the end, for the year views (bucket mode, local days).
+
+        Loaded before the last stage's captures, so that stage's rollup rebuild covers the middle
+        of the year; the rest is rebuilt here: before the stage, and the first stage's minutes
+        (`newest_first` on), which no later rebuild touches.
+        """
+        a = self.args
+        every = timedelta(minutes=a.hist_every)
+        first = self.end - timedelta(days=365)
+        with psycopg.connect(self.conninfo) as conn:
+            conn.execute(
+                "INSERT INTO building (key, name, time_zone) "
+                "VALUES ('hist', 'a year of history', 'Europe/Zurich')"
+            )
+            conn.execute(
+                "INSERT INTO room (building_id, key, name) SELECT b.id, 'h' || r, 'h' || r "
+                "FROM generate_series(0, %s - 1) r CROSS JOIN building b WHERE b.key = 'hist'",
+                [a.hist_rooms],
+            )
+            ids = [
+                (r[0], r[1])
+                for r in conn.execute(
+                    "WITH s AS (INSERT INTO sensor (sensor_type_id, default_room_id) "
+                    "SELECT st.id, r.id FROM room r JOIN building b ON b.id = r.building_id "
+                    "CROSS JOIN sensor_type st WHERE b.key = 'hist' AND st.key = 'temperature' "
+                    "RETURNING id, default_room_id), "
+                    "a AS (INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
+                    "SELECT '-infinity', id, default_room_id FROM s) "
+                    "SELECT default_room_id, id FROM s ORDER BY id"
+                )
+            ]
+            t0 = time.perf_counter()
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY capture (ts, value, room_id, sensor_id) FROM STDIN (FORMAT BINARY)"
+                ) as cp,
+            ):
+                cp.set_types(["timestamptz", "float8", "int4", "int4"])
+                ts, n = first, 0
+                while ts <= self.end:
+                    # a daily and a yearly swing, so buckets differ
+                    v = 293.15 + 2 * math.sin(n * every / timedelta(days=1) * math.tau)
+                    v += 4 * math.sin(n * every / timedelta(days=365) * math.tau)
+                    for i, sensor in ids:
+                        cp.write_row((ts, v + (i % 5) * 0.1, i, sensor))
+                    ts, n = ts + every, n + 1
+            conn.commit()
+            rows, secs = n * len(ids), time.perf_counter() - t0
+        rebuild = self.rebuild_rollups(first, stage_first)
+        rebuild += self.rebuild_rollups(newest_first, self.end + timedelta(minutes=1))
+        self.facts["history"] = {
+            "rooms": a.hist_rooms, "every_minutes": a.hist_every, "rows": rows,
+            "copy_seconds": round(secs, 2), "rollup_seconds": round(rebuild, 2),
+        }  # fmt: skip
+        print(f"history: COPY {rows} rows in {secs:.1f}s, rollups {rebuild:.1f}s", flush=True)
+
     def grow_to(self, total: int, loaded_minutes: int) -> int:
         """Add history before what is there until about `total` captures; minutes now loaded."""
         minutes: int = max(1, total // self.args.rooms)
@@ -232,15 +300,11 @@ class Bench:
             {"rows": rows, "seconds": round(secs, 2), "rows_per_s": round(rows / secs)}
         )
         print(f"COPY {rows} rows in {secs:.1f}s ({rows / secs:.0f}/s)", flush=True)
+        secs = self.rebuild_rollups(first, first + timedelta(minutes=new))
+        self.facts.setdefault("rollup_rebuilds", []).append(
+            {"rows": rows, "seconds": round(secs, 2)}
+        )
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            t0 = time.perf_counter()
-            for stmt in rollup_queries.REBUILDS:
-                conn.execute(
-                    psycopg_sql(stmt), {"start": first, "end": first + timedelta(minutes=new)}
-                )
-            self.facts.setdefault("rollup_rebuilds", []).append(
-                {"rows": rows, "seconds": round(time.perf_counter() - t0, 2)}
-            )
             conn.execute("VACUUM (ANALYZE) capture")
             conn.execute("VACUUM (ANALYZE) capture_rollup_15m")
             conn.execute("VACUUM (ANALYZE) capture_rollup_1h")
@@ -400,7 +464,13 @@ class Bench:
             self.facts["rss_after_ingest_mb"] = rss_mb(pid)
 
         loaded = 0
-        for size in a.sizes:
+        for n, size in enumerate(a.sizes):
+            if n == len(a.sizes) - 1 and a.hist_rooms:
+                minutes = max(1, size // a.rooms)
+                self.load_history(
+                    self.end - timedelta(minutes=max(1, a.sizes[0] // a.rooms) - 1),
+                    self.end - timedelta(minutes=minutes - 1),
+                )
             loaded = self.grow_to(size, loaded)
             label = f"{loaded * a.rooms / 1e6:g}M"
             self.storage(label)
@@ -425,6 +495,10 @@ class Bench:
                     for c in (1,) if a.quick and scenario != "latest" else (1, 16):
                         self.load(port, scenario, c, f"[{label}] {scenario} c={c}")
                 self.facts[f"rss_after_reads_{label}_mb"] = rss_mb(pid)
+                if size == a.sizes[-1]:
+                    for scenario in BUCKETS:
+                        if a.hist_rooms or BUCKETS[scenario][2] != "hist":
+                            self.load(port, scenario, 1, f"[{label}] {scenario} c=1")
             with server(serve, {**env, "ROLLUP_READS": "false"}, port, "/readyz"):
                 self.load(port, "series30d", 1, f"[{label}] series30d c=1 (rollups off)")
                 if not a.quick:
@@ -461,10 +535,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buildings", type=int, default=2, help="rooms are split evenly")
     p.add_argument("--sizes", default="1000000,20000000", help="table sizes for the reads")
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (both servers)")
+    p.add_argument("--hist-rooms", type=int, default=10, help="rooms with a year (0: none)")
+    p.add_argument("--hist-every", type=int, default=5, help="their capture interval, minutes")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.rooms, args.buildings, args.sizes = 0.3, 20, 2, "2000,4000"
+        args.hist_rooms, args.hist_every = 2, 60
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
     # SIGTERM unwinds like Ctrl-C, so the servers and the PostgreSQL we started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

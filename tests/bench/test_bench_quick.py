@@ -28,10 +28,12 @@ def test_quick_bench_writes_json_and_markdown(database_url: str, tmp_path: Path)
     doc = json.loads((tmp_path / "latest.json").read_text())
     labels = {r["label"] for r in doc["results"]}
     for expected in ("trivial c=64", "POST 1 capture c=64", "POST batch of 10000",
-                     "[0.004M] latest c=16", "[0.004M] series30d c=1 (rollups off)"):  # fmt: skip
+                     "[0.004M] latest c=16", "[0.004M] series30d c=1 (rollups off)",
+                     "[0.004M] buckets1y1d c=1", "[0.004M] buckets24h1h_building c=1"):  # fmt: skip
         assert expected in labels
     assert all(r["errors"] == 0 for r in doc["results"]), doc["results"]
     assert {s["label"] for s in doc["facts"]["storage"]} == {"0.002M", "0.004M"}
+    assert doc["facts"]["history"]["rows"] == 2 * (365 * 24 + 1)
     assert all(s["bytes_per_capture"] > 0 for s in doc["facts"]["storage"])
     assert any(k.endswith("series30d_rollup") for k in doc["explain"])
     md = (tmp_path / "latest.md").read_text()
