@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import random
@@ -35,13 +34,13 @@ from typing import Any
 import psycopg
 
 from bench import report
+from bench.dataset import Dataset
 from bench.loadgen import BUCKETS
 from bench.report_scenario import period_report
 from roomtemp.average import queries as avg_queries
 from roomtemp.db import migrate
 from roomtemp.db.driver import psycopg_sql
 from roomtemp.embedded import EmbeddedPostgres
-from roomtemp.rollup import queries as rollup_queries
 from tests.postgres_provider import libpq_conninfo, scratch_database, sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +146,7 @@ class Bench:
         self.facts: dict[str, Any] = {}
         self.explains: dict[str, str] = {}
         self.end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=30)
+        self.data = Dataset(args, self.conninfo, self.end, self.facts)
 
     # -- load generator -------------------------------------------------------------------
     def load(self, port: int, scenario: str, concurrency: int, label: str, **extra: Any) -> None:
@@ -166,186 +166,6 @@ class Bench:
         result = {"label": label, **json.loads(out.stdout)}
         print(json.dumps(result), flush=True)
         self.results.append(result)
-
-    # -- data -----------------------------------------------------------------------------
-    def register_rooms(self) -> None:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO building (key, name) SELECT 'b' || b, 'b' || b "
-                "FROM generate_series(0, %s - 1) b",
-                [self.args.buildings],
-            )
-            per = max(1, self.args.rooms // self.args.buildings)
-            conn.execute(
-                "INSERT INTO room (building_id, key, name) "
-                "SELECT b.id, 'r' || r, 'r' || r FROM generate_series(0, %s - 1) r "
-                "JOIN building b ON b.key = 'b' || (r / %s)",
-                [self.args.rooms, per],
-            )
-            # Each room's default temperature sensor (what the building/room form of ingest writes
-            # to), as ingest would create it on first use.
-            conn.execute(
-                "INSERT INTO sensor (sensor_type_id, default_room_id) "
-                "SELECT st.id, r.id FROM room r CROSS JOIN sensor_type st "
-                "WHERE st.key = 'temperature' ORDER BY r.id"
-            )
-            conn.execute(
-                "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
-                "SELECT '-infinity', id, default_room_id FROM sensor"
-            )
-
-    def copy_minutes(self, first: datetime, minutes: int) -> tuple[int, float]:
-        """COPY (binary) one capture per room per minute from `first`; rows and seconds."""
-        with psycopg.connect(self.conninfo) as conn:
-            ids = [
-                (r[0], r[1])
-                for r in conn.execute(
-                    "SELECT r.id, s.id FROM room r JOIN building b ON b.id = r.building_id "
-                    "JOIN sensor s ON s.default_room_id = r.id "
-                    "JOIN sensor_type st ON st.id = s.sensor_type_id AND st.key = 'temperature' "
-                    "WHERE b.key LIKE 'b%%' ORDER BY r.id"
-                )
-            ]
-            t0 = time.perf_counter()
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY capture (ts, value, room_id, sensor_id) FROM STDIN (FORMAT BINARY)"
-                ) as cp,
-            ):
-                cp.set_types(["timestamptz", "float8", "int4", "int4"])
-                for m in range(minutes):
-                    ts = first + timedelta(minutes=m)
-                    v = 293.15 + 3 * math.sin(m / 240)
-                    for i, sensor in ids:
-                        cp.write_row((ts, v + (i % 7) * 0.1, i, sensor))
-            conn.commit()
-            return minutes * len(ids), time.perf_counter() - t0
-
-    def rebuild_rollups(self, start: datetime, end: datetime) -> float:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            t0 = time.perf_counter()
-            for stmt in rollup_queries.REBUILDS:
-                conn.execute(psycopg_sql(stmt), {"start": start, "end": end})
-            return time.perf_counter() - t0
-
-    def load_history(self, newest_first: datetime, stage_first: datetime) -> None:
-        """Building `hist` (Europe/Zurich): `--hist-rooms` rooms with a year of captures every
-        `--hist-every` minutes up to the end, for the year views (bucket mode, local days).
-
-        Loaded before the last stage's captures, so that stage's rollup rebuild covers the middle
-        of the year; the rest is rebuilt here: before the stage, and the first stage's minutes
-        (`newest_first` on), which no later rebuild touches.
-        """
-        a = self.args
-        every = timedelta(minutes=a.hist_every)
-        first = self.end - timedelta(days=365)
-        with psycopg.connect(self.conninfo) as conn:
-            conn.execute(
-                "INSERT INTO building (key, name, time_zone) "
-                "VALUES ('hist', 'a year of history', 'Europe/Zurich')"
-            )
-            conn.execute(
-                "INSERT INTO room (building_id, key, name) SELECT b.id, 'h' || r, 'h' || r "
-                "FROM generate_series(0, %s - 1) r CROSS JOIN building b WHERE b.key = 'hist'",
-                [a.hist_rooms],
-            )
-            ids = [
-                (r[0], r[1])
-                for r in conn.execute(
-                    "WITH s AS (INSERT INTO sensor (sensor_type_id, default_room_id) "
-                    "SELECT st.id, r.id FROM room r JOIN building b ON b.id = r.building_id "
-                    "CROSS JOIN sensor_type st WHERE b.key = 'hist' AND st.key = 'temperature' "
-                    "RETURNING id, default_room_id), "
-                    "a AS (INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
-                    "SELECT '-infinity', id, default_room_id FROM s) "
-                    "SELECT default_room_id, id FROM s ORDER BY id"
-                )
-            ]
-            t0 = time.perf_counter()
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY capture (ts, value, room_id, sensor_id) FROM STDIN (FORMAT BINARY)"
-                ) as cp,
-            ):
-                cp.set_types(["timestamptz", "float8", "int4", "int4"])
-                ts, n = first, 0
-                while ts <= self.end:
-                    # a daily and a yearly swing, so buckets differ
-                    v = 293.15 + 2 * math.sin(n * every / timedelta(days=1) * math.tau)
-                    v += 4 * math.sin(n * every / timedelta(days=365) * math.tau)
-                    for i, sensor in ids:
-                        cp.write_row((ts, v + (i % 5) * 0.1, i, sensor))
-                    ts, n = ts + every, n + 1
-            conn.commit()
-            rows, secs = n * len(ids), time.perf_counter() - t0
-        rebuild = self.rebuild_rollups(first, stage_first)
-        rebuild += self.rebuild_rollups(newest_first, self.end + timedelta(minutes=1))
-        self.facts["history"] = {
-            "rooms": a.hist_rooms, "every_minutes": a.hist_every, "rows": rows,
-            "copy_seconds": round(secs, 2), "rollup_seconds": round(rebuild, 2),
-        }  # fmt: skip
-        print(f"history: COPY {rows} rows in {secs:.1f}s, rollups {rebuild:.1f}s", flush=True)
-
-    def grow_to(self, total: int, loaded_minutes: int) -> int:
-        """Add history before what is there until about `total` captures; minutes now loaded."""
-        minutes: int = max(1, total // self.args.rooms)
-        new = minutes - loaded_minutes
-        if new <= 0:
-            return loaded_minutes
-        first = self.end - timedelta(minutes=minutes - 1)
-        rows, secs = self.copy_minutes(first, new)
-        self.facts.setdefault("copy_loads", []).append(
-            {"rows": rows, "seconds": round(secs, 2), "rows_per_s": round(rows / secs)}
-        )
-        print(f"COPY {rows} rows in {secs:.1f}s ({rows / secs:.0f}/s)", flush=True)
-        secs = self.rebuild_rollups(first, first + timedelta(minutes=new))
-        self.facts.setdefault("rollup_rebuilds", []).append(
-            {"rows": rows, "seconds": round(secs, 2)}
-        )
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute("VACUUM (ANALYZE) capture")
-            conn.execute("VACUUM (ANALYZE) capture_rollup_15m")
-            conn.execute("VACUUM (ANALYZE) capture_rollup_1h")
-            conn.execute("VACUUM (ANALYZE) capture_rollup_1d")
-        return minutes
-
-    def storage(self, label: str) -> None:
-        with psycopg.connect(self.conninfo) as conn:
-
-            def size(rel: str, part: str = "pg_total_relation_size") -> int:
-                # the table and, when it is partitioned, all its partitions
-                assert part in ("pg_total_relation_size", "pg_table_size", "pg_indexes_size")
-                row = conn.execute(
-                    f"SELECT COALESCE(sum({part}(c.oid)), 0) FROM pg_class c "  # noqa: S608
-                    "WHERE c.oid = %s::regclass "
-                    "OR c.oid IN (SELECT relid FROM pg_partition_tree(%s::regclass))",
-                    [rel, rel],
-                ).fetchone()
-                return int(row[0]) if row else 0
-
-            n = conn.execute("SELECT count(*) FROM capture").fetchone()
-            rollup_bytes = sum(
-                size(t) for t in ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
-            )
-            count = int(n[0]) if n else 0
-            self.facts.setdefault("storage", []).append(
-                {
-                    "label": label,
-                    "captures": count,
-                    "capture_bytes": size("capture"),
-                    "bytes_per_capture": round(size("capture") / max(count, 1), 1),
-                    "heap_bytes_per_capture": round(
-                        size("capture", "pg_table_size") / max(count, 1), 1
-                    ),
-                    "index_bytes_per_capture": round(
-                        size("capture", "pg_indexes_size") / max(count, 1), 1
-                    ),
-                    "rollup_bytes": rollup_bytes,
-                    "rollup_bytes_per_capture": round(rollup_bytes / max(count, 1), 1),
-                }
-            )
 
     # -- direct SQL: the query ceiling and EXPLAIN ----------------------------------------
 
@@ -451,7 +271,7 @@ class Bench:
                 self.load(port, "trivial", c, f"trivial c={c}")
 
         serve = [sys.executable, "-m", "roomtemp", "serve", "--port", str(port)]
-        self.register_rooms()
+        self.data.register_rooms()
         with server(serve, env, port, "/readyz") as pid:
             origin = (self.end - timedelta(days=400)).timestamp()
             for i, c in enumerate((64,) if a.quick else (1, 16, 64)):
@@ -467,13 +287,13 @@ class Bench:
         for n, size in enumerate(a.sizes):
             if n == len(a.sizes) - 1 and a.hist_rooms:
                 minutes = max(1, size // a.rooms)
-                self.load_history(
+                self.data.load_history(
                     self.end - timedelta(minutes=max(1, a.sizes[0] // a.rooms) - 1),
                     self.end - timedelta(minutes=minutes - 1),
                 )
-            loaded = self.grow_to(size, loaded)
+            loaded = self.data.grow_to(size, loaded)
             label = f"{loaded * a.rooms / 1e6:g}M"
-            self.storage(label)
+            self.data.storage(label)
             if not a.quick:
                 self.query_ceiling(f"[{label}] latest SQL direct c=1", 1)
             self.query_ceiling(f"[{label}] latest SQL direct c=16", 16)
