@@ -37,6 +37,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -46,6 +47,9 @@ revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# This revision's longer statements, frozen with it (Alembic loads only the .py files of versions/).
+_SQL = Path(__file__).resolve().parents[1] / "sql"
 
 log = logging.getLogger("alembic.runtime.migration")
 
@@ -84,45 +88,9 @@ _COLUMNS = (
     "value_seconds, below_seconds, above_seconds, gap_seconds, gap_start"
 )
 
-# Frozen (db/pieces.py OF_CAPTURES): a piece of captures s(ts, value, at, held).
-_OF_CAPTURES = """
-    CAST(count(*) AS integer) AS count, sum(s.value) AS sum,
-    min(s.value) AS min, max(s.value) AS max,
-    to_timestamp((min(ARRAY[s.value, s.at]))[2]) AS min_ts,
-    to_timestamp(-(max(ARRAY[s.value, -s.at]))[2]) AS max_ts,
-    min(s.ts) AS first_ts, (min(ARRAY[s.at, s.value]))[2] AS first_value,
-    max(s.ts) AS last_ts, (max(ARRAY[s.at, s.value]))[2] AS last_value,
-    COALESCE(sum(s.value * s.held), 0) AS value_seconds,
-    COALESCE(sum(s.held) FILTER (WHERE s.value < st.comfort_low), 0) AS below_seconds,
-    COALESCE(sum(s.held) FILTER (WHERE s.value > st.comfort_high), 0) AS above_seconds,
-    COALESCE((max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[1], 0)
-        AS gap_seconds,
-    COALESCE(to_timestamp(-(max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[2]),
-             min(s.ts)) AS gap_start
-"""
-
-# Frozen (db/pieces.py OF_PIECES): pieces p(<columns>, seg) of one (room, sensor) merged.
-_OF_PIECES = """
-    CAST(sum(p.count) AS integer) AS count, sum(p.sum) AS sum,
-    min(p.min) AS min, max(p.max) AS max,
-    to_timestamp((min(ARRAY[p.min, date_part('epoch', p.min_ts)]))[2]) AS min_ts,
-    to_timestamp(-(max(ARRAY[p.max, -date_part('epoch', p.max_ts)]))[2]) AS max_ts,
-    min(p.first_ts) AS first_ts,
-    (min(ARRAY[date_part('epoch', p.first_ts), p.first_value]))[2] AS first_value,
-    max(p.last_ts) AS last_ts,
-    (max(ARRAY[date_part('epoch', p.last_ts), p.last_value]))[2] AS last_value,
-    sum(p.value_seconds) + COALESCE(sum(p.last_value * p.seg), 0) AS value_seconds,
-    sum(p.below_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value < st.comfort_low), 0)
-        AS below_seconds,
-    sum(p.above_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value > st.comfort_high), 0)
-        AS above_seconds,
-    (max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
-                  ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[1]
-        AS gap_seconds,
-    to_timestamp(-(max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
-                                ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[2])
-        AS gap_start
-"""
+# Frozen from db/pieces.py: the columns of a piece of captures, and of pieces merged.
+_OF_CAPTURES = (_SQL / "0009_of_captures.sql").read_text()
+_OF_PIECES = (_SQL / "0009_of_pieces.sql").read_text()
 
 
 def pieces_1h(target: str, source: str, where: str, time: str, bucket: str) -> str:
