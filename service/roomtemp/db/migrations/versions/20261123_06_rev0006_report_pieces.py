@@ -23,6 +23,7 @@ Create Date: 2026-11-23
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,87 +40,13 @@ DEFAULT_COMFORT = {
     "fahrenheit": (68.0, 75.2),
 }
 TABLES = ("capture_rollup_1h", "capture_rollup_1d")
+# Longer statements, frozen beside the revisions (Alembic loads only the .py files of versions/).
+_SQL = Path(__file__).resolve().parents[1] / "sql"
 
 
-# The piece columns, in the order both backfills select them.
-_COLUMNS = (
-    "count, sum, min, max, min_ts, max_ts, first_ts, first_value, last_ts, last_value, "
-    "value_seconds, below_seconds, above_seconds, gap_seconds, gap_start"
-)
-
-# Frozen: every 1-hour piece from the raw captures in [:start, :end]. The tables were created
-# empty just before, so the application's ON CONFLICT clause is left out.
-_BACKFILL_1H = f"""
-    INSERT INTO capture_rollup_1h (bucket, room_id, sensor_type_id, {_COLUMNS})
-    SELECT s.bucket, s.room_id, s.sensor_type_id,
-        CAST(count(*) AS integer) AS count, sum(s.value) AS sum,
-        min(s.value) AS min, max(s.value) AS max,
-        to_timestamp((min(ARRAY[s.value, s.at]))[2]) AS min_ts,
-        to_timestamp(-(max(ARRAY[s.value, -s.at]))[2]) AS max_ts,
-        min(s.ts) AS first_ts, (min(ARRAY[s.at, s.value]))[2] AS first_value,
-        max(s.ts) AS last_ts, (max(ARRAY[s.at, s.value]))[2] AS last_value,
-        COALESCE(sum(s.value * s.held), 0) AS value_seconds,
-        COALESCE(sum(s.held) FILTER (WHERE s.value < st.comfort_low), 0) AS below_seconds,
-        COALESCE(sum(s.held) FILTER (WHERE s.value > st.comfort_high), 0) AS above_seconds,
-        COALESCE((max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[1], 0)
-            AS gap_seconds,
-        COALESCE(to_timestamp(-(max(ARRAY[s.held, -s.at]) FILTER (WHERE s.held IS NOT NULL))[2]),
-                 min(s.ts)) AS gap_start
-    FROM (
-        SELECT c.room_id, c.sensor_type_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
-               roomtemp_bucket(c.ts, interval '1 hour') AS bucket,
-               date_part('epoch', LEAD(c.ts) OVER (
-                   PARTITION BY c.room_id, c.sensor_type_id,
-                                roomtemp_bucket(c.ts, interval '1 hour')
-                   ORDER BY c.ts) - c.ts) AS held
-        FROM capture c
-        WHERE c.ts > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 hour')
-                     - interval '1 hour'
-          AND c.ts <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 hour')
-    ) AS s
-    JOIN sensor_type st ON st.id = s.sensor_type_id
-    GROUP BY s.room_id, s.sensor_type_id, s.bucket, st.comfort_low, st.comfort_high
-    ORDER BY s.room_id, s.sensor_type_id, s.bucket
-"""  # noqa: S608 - a fixed column list; values are bound
-
-# Frozen: every 1-day piece merged from that day's 1-hour pieces.
-_BACKFILL_1D = f"""
-    INSERT INTO capture_rollup_1d (bucket, room_id, sensor_type_id, {_COLUMNS})
-    SELECT p.day, p.room_id, p.sensor_type_id,
-        CAST(sum(p.count) AS integer) AS count, sum(p.sum) AS sum,
-        min(p.min) AS min, max(p.max) AS max,
-        to_timestamp((min(ARRAY[p.min, date_part('epoch', p.min_ts)]))[2]) AS min_ts,
-        to_timestamp(-(max(ARRAY[p.max, -date_part('epoch', p.max_ts)]))[2]) AS max_ts,
-        min(p.first_ts) AS first_ts,
-        (min(ARRAY[date_part('epoch', p.first_ts), p.first_value]))[2] AS first_value,
-        max(p.last_ts) AS last_ts,
-        (max(ARRAY[date_part('epoch', p.last_ts), p.last_value]))[2] AS last_value,
-        sum(p.value_seconds) + COALESCE(sum(p.last_value * p.seg), 0) AS value_seconds,
-        sum(p.below_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value < st.comfort_low), 0)
-            AS below_seconds,
-        sum(p.above_seconds) + COALESCE(sum(p.seg) FILTER (WHERE p.last_value > st.comfort_high), 0)
-            AS above_seconds,
-        (max(GREATEST(ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
-                      ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[1]
-            AS gap_seconds,
-        to_timestamp(-(max(GREATEST(
-            ARRAY[p.gap_seconds, -date_part('epoch', p.gap_start)],
-            ARRAY[COALESCE(p.seg, -1), -date_part('epoch', p.last_ts)])))[2]) AS gap_start
-    FROM (
-        SELECT h.*, roomtemp_bucket(h.bucket, interval '1 day') AS day,
-               date_part('epoch', LEAD(h.first_ts) OVER (
-                   PARTITION BY h.room_id, h.sensor_type_id,
-                                roomtemp_bucket(h.bucket, interval '1 day')
-                   ORDER BY h.bucket) - h.last_ts) AS seg
-        FROM capture_rollup_1h h
-        WHERE h.bucket > roomtemp_bucket(CAST(:start AS timestamptz), interval '1 day')
-                         - interval '1 day'
-          AND h.bucket <= roomtemp_bucket(CAST(:end AS timestamptz), interval '1 day')
-    ) AS p
-    JOIN sensor_type st ON st.id = p.sensor_type_id
-    GROUP BY p.room_id, p.sensor_type_id, p.day, st.comfort_low, st.comfort_high
-    ORDER BY p.room_id, p.sensor_type_id, p.day
-"""  # noqa: S608 - a fixed column list; values are bound
+# Frozen: the pieces from the raw captures in [:start, :end] (1 hour), merged into days (1 day).
+_BACKFILL_1H = (_SQL / "0006_backfill_1h.sql").read_text()
+_BACKFILL_1D = (_SQL / "0006_backfill_1d.sql").read_text()
 
 
 def _ts(name: str) -> sa.Column[datetime]:

@@ -446,8 +446,8 @@ def upgrade() -> None:
 
 # Frozen SQL of 0004 and 0006 (the downgrade's rollups), kept beside the revisions in sql/.
 _BACKFILL_15M = (_SQL / "0007_down_backfill_15m.sql").read_text()
-_BACKFILL_1H = (_SQL / "0007_down_backfill_1h.sql").read_text()
-_BACKFILL_1D = (_SQL / "0007_down_backfill_1d.sql").read_text()
+_BACKFILL_1H = (_SQL / "0006_backfill_1h.sql").read_text()
+_BACKFILL_1D = (_SQL / "0006_backfill_1d.sql").read_text()
 
 
 def downgrade() -> None:

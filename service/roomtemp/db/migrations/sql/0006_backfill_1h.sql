@@ -1,5 +1,5 @@
--- 0007 downgrade (frozen 0006): every 1-hour piece from the raw captures in [:start, :end].
--- The tables were created empty just before, so no ON CONFLICT clause.
+-- Frozen (0006, and 0007's downgrade): every 1-hour piece from the raw captures in [:start, :end].
+-- The tables were created empty just before, so the application's ON CONFLICT clause is left out.
 INSERT INTO capture_rollup_1h (bucket, room_id, sensor_type_id, count, sum, min, max, min_ts, max_ts, first_ts, first_value, last_ts, last_value, value_seconds, below_seconds, above_seconds, gap_seconds, gap_start)
 SELECT s.bucket, s.room_id, s.sensor_type_id,
     CAST(count(*) AS integer) AS count, sum(s.value) AS sum,

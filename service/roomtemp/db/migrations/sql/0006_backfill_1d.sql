@@ -1,4 +1,4 @@
--- 0007 downgrade (frozen 0006): every 1-day piece merged from that day's 1-hour pieces.
+-- Frozen (0006, and 0007's downgrade): every 1-day piece merged from that day's 1-hour pieces.
 INSERT INTO capture_rollup_1d (bucket, room_id, sensor_type_id, count, sum, min, max, min_ts, max_ts, first_ts, first_value, last_ts, last_value, value_seconds, below_seconds, above_seconds, gap_seconds, gap_start)
 SELECT p.day, p.room_id, p.sensor_type_id,
     CAST(sum(p.count) AS integer) AS count, sum(p.sum) AS sum,
