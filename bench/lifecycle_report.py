@@ -31,34 +31,39 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ROLLUPS = ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
 
 
+def seed_month(conn: psycopg.Connection[Any], rooms: int, minutes: int) -> None:
+    """Building `big`: `rooms` rooms, each with a capture every `minutes` over October 2026 in
+    its own partition (also bench/pieces_migration.py's data)."""
+    conn.execute("INSERT INTO building (key, name) VALUES ('big', 'big')")
+    conn.execute(
+        "INSERT INTO room (building_id, key, name) "
+        "SELECT 1, 'r' || g, 'r' || g FROM generate_series(1, %s) g",
+        (rooms,),
+    )
+    conn.execute(
+        "CREATE TABLE capture_p202610 PARTITION OF capture "
+        "FOR VALUES FROM ('2026-10-01 00:00+00') TO ('2026-11-01 00:00+00')"
+    )
+    # Each room's default temperature sensor (sensor id = room id), as ingest creates it.
+    conn.execute(
+        "INSERT INTO sensor (sensor_type_id, default_room_id) SELECT 1, id FROM room ORDER BY id"
+    )
+    conn.execute(
+        "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
+        "SELECT '-infinity', id, default_room_id FROM sensor"
+    )
+    conn.execute(
+        "INSERT INTO capture (ts, value, room_id, sensor_id) "
+        "SELECT ts, 293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random(), r, r "
+        "FROM generate_series(1, %s) r, generate_series(%s::timestamptz, "
+        "%s::timestamptz - interval '1 microsecond', make_interval(mins => %s)) ts",
+        (rooms, START, END, minutes),
+    )
+
+
 def load(conninfo: str, rooms: int, minutes: int) -> int:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("INSERT INTO building (key, name) VALUES ('big', 'big')")
-        conn.execute(
-            "INSERT INTO room (building_id, key, name) "
-            "SELECT 1, 'r' || g, 'r' || g FROM generate_series(1, %s) g",
-            (rooms,),
-        )
-        conn.execute(
-            "CREATE TABLE capture_p202610 PARTITION OF capture "
-            "FOR VALUES FROM ('2026-10-01 00:00+00') TO ('2026-11-01 00:00+00')"
-        )
-        # Each room's default temperature sensor (sensor id = room id), as ingest creates it.
-        conn.execute(
-            "INSERT INTO sensor (sensor_type_id, default_room_id) "
-            "SELECT 1, id FROM room ORDER BY id"
-        )
-        conn.execute(
-            "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
-            "SELECT '-infinity', id, default_room_id FROM sensor"
-        )
-        conn.execute(
-            "INSERT INTO capture (ts, value, room_id, sensor_id) "
-            "SELECT ts, 293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random(), r, r "
-            "FROM generate_series(1, %s) r, generate_series(%s::timestamptz, "
-            "%s::timestamptz - interval '1 microsecond', make_interval(mins => %s)) ts",
-            (rooms, START, END, minutes),
-        )
+        seed_month(conn, rooms, minutes)
         conn.execute("VACUUM ANALYZE capture")
         row = conn.execute("SELECT count(*) FROM capture").fetchone()
         return int(row[0]) if row else 0

@@ -19,15 +19,16 @@ import logging
 import statistics
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import ModuleType
 
 import psycopg
 
+from bench import lifecycle_report
 from roomtemp.db import migrate
 from tests.postgres_provider import libpq_conninfo, provide_database_url, sqlalchemy_url
 
-START, END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+START, END = lifecycle_report.START, lifecycle_report.END
 
 
 def _migration() -> ModuleType:
@@ -43,31 +44,7 @@ def _migration() -> ModuleType:
 def load(conninfo: str, rooms: int, minutes: int) -> int:
     m0009 = _migration()
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("INSERT INTO building (key, name) VALUES ('big', 'big')")
-        conn.execute(
-            "INSERT INTO room (building_id, key, name) "
-            "SELECT 1, 'r' || g, 'r' || g FROM generate_series(1, %s) g",
-            (rooms,),
-        )
-        conn.execute(
-            "CREATE TABLE capture_p202610 PARTITION OF capture "
-            "FOR VALUES FROM ('2026-10-01 00:00+00') TO ('2026-11-01 00:00+00')"
-        )
-        conn.execute(
-            "INSERT INTO sensor (sensor_type_id, default_room_id) "
-            "SELECT 1, id FROM room ORDER BY id"
-        )
-        conn.execute(
-            "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
-            "SELECT '-infinity', id, default_room_id FROM sensor"
-        )
-        conn.execute(
-            "INSERT INTO capture (ts, value, room_id, sensor_id) "
-            "SELECT ts, 293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random(), r, r "
-            "FROM generate_series(1, %s) r, generate_series(%s::timestamptz, "
-            "%s::timestamptz - interval '1 microsecond', make_interval(mins => %s)) ts",
-            (rooms, START, END, minutes),
-        )
+        lifecycle_report.seed_month(conn, rooms, minutes)
         # The previous version's right-closed pieces (0009's frozen downgrade statements).
         conn.execute(
             m0009.pieces_1h("capture_rollup_1h", "capture c", "true", "bucket", "roomtemp_bucket")
