@@ -101,6 +101,37 @@ SensorKey = Annotated[
 ]
 
 
+def _stats(avg: service.RoomAverage | service.SensorAverage) -> dict[str, Any]:
+    """The fields a room's and a sensor's window share (RoomAverageOut, SensorAverageOut)."""
+    s = avg.stats
+    return {
+        "sensor_type": avg.sensor_type,
+        "unit": avg.unit,
+        "window_start": avg.window_start,
+        "window_end": avg.window_end,
+        "count": s.count,
+        "mean": s.mean,
+        "min": s.min,
+        "max": s.max,
+        "time_weighted_mean": s.time_weighted_mean,
+        "sensors": s.sensors,
+    }
+
+
+def _series(series: service.RoomSeries | service.SensorSeries, **who: str) -> Response:
+    """A rolling series (a room's or a sensor's): plain dicts through orjson, 2,880 points
+    (RoomSeriesOut and SensorSeriesOut document the same shape)."""
+    body = {
+        **who,
+        "sensor_type": series.sensor_type,
+        "unit": series.unit,
+        "window": format_duration(series.window),
+        "step": format_duration(series.step),
+        "points": _points(series.points),
+    }
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
 def _points(points: list[SeriesPoint]) -> list[dict[str, Any]]:
     # 2,880 points: plain dicts through orjson (PointOut documents the same shape).
     return [
@@ -136,23 +167,7 @@ async def get_room_average(
     avg = await service.room_average(
         conn, building, room, sensor_type=sensor_type, at=end, window=span, unit=unit
     )
-    s = avg.stats
-    return json_response(
-        RoomAverageOut(
-            building=avg.building,
-            room=avg.room,
-            sensor_type=avg.sensor_type,
-            unit=avg.unit,
-            window_start=avg.window_start,
-            window_end=avg.window_end,
-            count=s.count,
-            mean=s.mean,
-            min=s.min,
-            max=s.max,
-            time_weighted_mean=s.time_weighted_mean,
-            sensors=s.sensors,
-        )
-    )
+    return json_response(RoomAverageOut(building=avg.building, room=avg.room, **_stats(avg)))
 
 
 @router.get(
@@ -206,17 +221,7 @@ async def get_room_series(
         max_points=state.settings.max_series_points,
         use_rollups=state.settings.rollup_reads,
     )
-    # 2,880 points: plain dicts through orjson (RoomSeriesOut documents the same shape).
-    body = {
-        "building": series.building,
-        "room": series.room,
-        "sensor_type": series.sensor_type,
-        "unit": series.unit,
-        "window": format_duration(series.window),
-        "step": format_duration(series.step),
-        "points": _points(series.points),
-    }
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+    return _series(series, building=series.building, room=series.room)
 
 
 @router.get(
@@ -292,22 +297,7 @@ async def get_sensor_average(
     """Statistics of one sensor's own captures in (at - window, at], in whichever rooms it was."""
     end, span = service.window_ending(at, window, now)
     avg = await service.sensor_average(conn, key, at=end, window=span, unit=unit)
-    s = avg.stats
-    return json_response(
-        SensorAverageOut(
-            sensor=avg.sensor,
-            sensor_type=avg.sensor_type,
-            unit=avg.unit,
-            window_start=avg.window_start,
-            window_end=avg.window_end,
-            count=s.count,
-            mean=s.mean,
-            min=s.min,
-            max=s.max,
-            time_weighted_mean=s.time_weighted_mean,
-            sensors=s.sensors,
-        )
-    )
+    return json_response(SensorAverageOut(sensor=avg.sensor, **_stats(avg)))
 
 
 @router.get(
@@ -350,12 +340,4 @@ async def get_sensor_series(
         max_points=state.settings.max_series_points,
         use_rollups=state.settings.rollup_reads,
     )
-    body = {
-        "sensor": series.sensor,
-        "sensor_type": series.sensor_type,
-        "unit": series.unit,
-        "window": format_duration(series.window),
-        "step": format_duration(series.step),
-        "points": _points(series.points),
-    }
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+    return _series(series, sensor=series.sensor)
