@@ -266,12 +266,49 @@ class Bench:
             sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--port", str(port),
             "--workers", str(a.workers), "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
-        with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
-            for c in (16, 64) if a.quick else (1, 16, 64):
-                self.load(port, "trivial", c, f"trivial c={c}")
+        full = a.only == "all"
+        if full:
+            with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
+                for c in (16, 64) if a.quick else (1, 16, 64):
+                    self.load(port, "trivial", c, f"trivial c={c}")
 
         serve = [sys.executable, "-m", "roomtemp", "serve", "--port", str(port)]
         self.data.register_rooms()
+        if full:
+            self.ingest(serve, env, port)
+
+        loaded = 0
+        for n, size in enumerate(a.sizes):
+            last = n == len(a.sizes) - 1
+            if last and a.hist_rooms:
+                minutes = max(1, size // a.rooms)
+                self.data.load_history(
+                    self.end - timedelta(minutes=max(1, a.sizes[0] // a.rooms) - 1),
+                    self.end - timedelta(minutes=minutes - 1),
+                )
+            loaded = self.data.grow_to(size, loaded)
+            label = f"{loaded * a.rooms / 1e6:g}M"
+            self.data.storage(label)
+            if full:
+                self.references(uvicorn, port, label, loaded)
+            with server(serve, env, port, "/readyz") as pid:
+                if full:
+                    for scenario in ("latest", "series24h", "series30d", "overview"):
+                        for c in (1,) if a.quick and scenario != "latest" else (1, 16):
+                            self.load(port, scenario, c, f"[{label}] {scenario} c={c}")
+                    self.facts[f"rss_after_reads_{label}_mb"] = rss_mb(pid)
+                if last:
+                    for scenario in BUCKETS:
+                        if a.hist_rooms or BUCKETS[scenario][2] != "hist":
+                            self.load(port, scenario, 1, f"[{label}] {scenario} c=1")
+            if full:
+                with server(serve, {**env, "ROLLUP_READS": "false"}, port, "/readyz"):
+                    self.load(port, "series30d", 1, f"[{label}] series30d c=1 (rollups off)")
+                    if not a.quick:
+                        self.load(port, "series24h", 1, f"[{label}] series24h c=1 (rollups off)")
+
+    def ingest(self, serve: list[str], env: dict[str, str], port: int) -> None:
+        a = self.args
         with server(serve, env, port, "/readyz") as pid:
             origin = (self.end - timedelta(days=400)).timestamp()
             for i, c in enumerate((64,) if a.quick else (1, 16, 64)):
@@ -283,46 +320,23 @@ class Bench:
                 )  # fmt: skip
             self.facts["rss_after_ingest_mb"] = rss_mb(pid)
 
-        loaded = 0
-        for n, size in enumerate(a.sizes):
-            if n == len(a.sizes) - 1 and a.hist_rooms:
-                minutes = max(1, size // a.rooms)
-                self.data.load_history(
-                    self.end - timedelta(minutes=max(1, a.sizes[0] // a.rooms) - 1),
-                    self.end - timedelta(minutes=minutes - 1),
-                )
-            loaded = self.data.grow_to(size, loaded)
-            label = f"{loaded * a.rooms / 1e6:g}M"
-            self.data.storage(label)
-            if not a.quick:
-                self.query_ceiling(f"[{label}] latest SQL direct c=1", 1)
-            self.query_ceiling(f"[{label}] latest SQL direct c=16", 16)
-            self.explain(label)
-            span = (self.end - timedelta(minutes=loaded - 1), self.end + timedelta(minutes=1))
-            self.facts[f"report_{label}"] = period_report(
-                self.url, "b0", *span, 1 if a.quick else 3
-            )
-            with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
-                for c in (16,) if a.quick else (1, 16):
-                    self.load(port, "latest", c, f"[{label}] latest, bare FastAPI + psycopg c={c}")
-                for c in (16,) if a.quick else (1, 16):
-                    self.load(
-                        port, "latest", c, f"[{label}] latest, bare sync FastAPI + psycopg c={c}",
-                        prefix="/sync",
-                    )  # fmt: skip
-            with server(serve, env, port, "/readyz") as pid:
-                for scenario in ("latest", "series24h", "series30d", "overview"):
-                    for c in (1,) if a.quick and scenario != "latest" else (1, 16):
-                        self.load(port, scenario, c, f"[{label}] {scenario} c={c}")
-                self.facts[f"rss_after_reads_{label}_mb"] = rss_mb(pid)
-                if size == a.sizes[-1]:
-                    for scenario in BUCKETS:
-                        if a.hist_rooms or BUCKETS[scenario][2] != "hist":
-                            self.load(port, scenario, 1, f"[{label}] {scenario} c=1")
-            with server(serve, {**env, "ROLLUP_READS": "false"}, port, "/readyz"):
-                self.load(port, "series30d", 1, f"[{label}] series30d c=1 (rollups off)")
-                if not a.quick:
-                    self.load(port, "series24h", 1, f"[{label}] series24h c=1 (rollups off)")
+    def references(self, uvicorn: list[str], port: int, label: str, loaded: int) -> None:
+        """What the reads are compared with: the SQL alone, its plans, the bare endpoints."""
+        a = self.args
+        if not a.quick:
+            self.query_ceiling(f"[{label}] latest SQL direct c=1", 1)
+        self.query_ceiling(f"[{label}] latest SQL direct c=16", 16)
+        self.explain(label)
+        span = (self.end - timedelta(minutes=loaded - 1), self.end + timedelta(minutes=1))
+        self.facts[f"report_{label}"] = period_report(self.url, "b0", *span, 1 if a.quick else 3)
+        with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
+            for c in (16,) if a.quick else (1, 16):
+                self.load(port, "latest", c, f"[{label}] latest, bare FastAPI + psycopg c={c}")
+            for c in (16,) if a.quick else (1, 16):
+                self.load(
+                    port, "latest", c, f"[{label}] latest, bare sync FastAPI + psycopg c={c}",
+                    prefix="/sync",
+                )  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
@@ -356,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="1000000,20000000", help="table sizes for the reads")
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (both servers)")
     p.add_argument("--hist-rooms", type=int, default=10, help="rooms with a year (0: none)")
+    p.add_argument(
+        "--only", choices=("all", "buckets"), default="all",
+        help="buckets: load the data, then only the bucket reads (issue 16's targets)",
+    )  # fmt: skip
     p.add_argument("--hist-every", type=int, default=5, help="their capture interval, minutes")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)

@@ -1,6 +1,7 @@
 # The benchmark (bench/): `make bench` runs the full suite (~15 min on 2 cores) and writes
 # bench/results/<stamp>.{json,md} and latest.{json,md}; BENCH_ARGS passes options, e.g.
 #   make bench BENCH_ARGS="--sizes 1000000,5000000 --duration 5 --workers 2"
+#   make bench BENCH_ARGS="--only buckets --sizes 20000000"   (the bucket reads of issue 16 only)
 # `make bench-compare` runs the benchmark of another revision (BEFORE, default the last commit
 # before sensors) and of this checkout in one invocation and compares them (bench/compare.py);
 # `make bench-ab` times the read statements of both A/B interleaved on one server (bench/ab_sql.py).
