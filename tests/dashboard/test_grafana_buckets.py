@@ -1,8 +1,9 @@
-"""The PostgreSQL dashboard's series panels zoomed out (helm/roomtemp/dashboards/roomtemp-postgres.json)
-against the API's mode=auto on a year of captures (tests/bucket_data.py): with Grafana's macros
-expanded for 6 h, 30 days and 1 year (and every rung of the bucket ladder), each point equals the
-API's (t, count, mean, min, max, sensors) to 1e-9 in Europe/Zurich across its DST changes,
-Asia/Kathmandu (+05:45) and more, and the counts add up to the period report's.
+"""The PostgreSQL dashboard's series panels (helm/roomtemp/dashboards/roomtemp-postgres.json) at
+every zoom against the API's mode=auto on a year of captures (tests/bucket_data.py): with
+Grafana's macros expanded for 6 h, 30 days and 1 year (and every rung of the bucket ladder), each
+point equals the API's (t, count, mean, min, max, sensors) to 1e-9 in Europe/Zurich across its
+DST changes, Asia/Kathmandu (+05:45), America/New_York and Asia/Kolkata, and the counts add up
+to the period report's.
 """
 
 from __future__ import annotations
@@ -192,3 +193,42 @@ def test_year_view_counts_every_capture_of_the_room(
         if s.room_at(t) == "r1" and rows[0][0] <= t < rows[-1][0] + timedelta(hours=12)
     )
     assert sum(r[4] for r in rows) == seeded > 1000
+
+
+# Zones whose clocks change at midnight (a day starting at 01:00, or going back over it), by
+# half an hour, or with quarter-hour offsets: the edges of every rung equal the API's.
+ODD_ZONES = [
+    "Europe/Zurich",
+    "America/Santiago",
+    "Africa/Cairo",
+    "America/Havana",
+    "Australia/Lord_Howe",
+    "Australia/Eucla",
+    "Pacific/Chatham",
+    "Asia/Kathmandu",
+]
+RUNGS = [1_200_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000, 14_400_000, 21_600_000]
+RUNGS += [28_800_000, 43_200_000, 86_400_000, 604_800_000, 2_592_000_000, 31_536_000_000]
+
+
+@pytest.mark.parametrize("zone", ODD_ZONES)
+def test_bucket_edges_equal_the_api_in_every_kind_of_zone(
+    client: TestClient, db: psycopg.Connection[Any], zone: str
+) -> None:
+    row = db.execute(
+        "INSERT INTO building (key, name, time_zone) VALUES ('hq', '', %s) RETURNING id", (zone,)
+    ).fetchone()
+    assert row is not None
+    db.execute("INSERT INTO room (building_id, key, name) VALUES (%s, 'r1', '')", (row[0],))
+    sql = _panel_sql(ROOM)
+    for ms in RUNGS:
+        # Around the year's clock changes (both hemispheres), 90 days or the whole year.
+        days = 365 if ms >= 86_400_000 else 90
+        for frm in ("2026-03-01T07:07:07Z", "2026-08-20T23:59:59Z") if days < 365 else ("",):
+            start = _utc(frm) if frm else datetime(2026, 1, 1, 3, 33, tzinfo=UTC)
+            end = start + timedelta(days=days)
+            rows = _run(db, sql, start, end, ms)
+            body = _api(client, "/v1/buildings/hq/rooms/r1/averages", start, end, ms)
+            assert body["time_zone"] == zone
+            got = [r[0] for r in rows]
+            assert got == [datetime.fromisoformat(p["t"]) for p in body["points"]], (ms, frm)
