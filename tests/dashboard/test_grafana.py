@@ -26,7 +26,13 @@ from tests.factories import capture
 # The one copy: inside the chart, because Helm reads files inside the chart only.
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "dashboards"
 # hq/3.14's default sensor (building/room captures): its key is "{building}/{room}/{type}".
-VARIABLES = {"building": "hq", "room": "3.14", "sensor": "hq/3.14/temperature", "silent": "60"}
+VARIABLES = {
+    "building": "hq",
+    "room": "3.14",
+    "sensor": "hq/3.14/temperature",
+    "silent": "60",
+    "default_time_zone": "UTC",
+}
 UNITS = ("celsius", "fahrenheit", "kelvin")
 MAX_DATA_POINTS = 500
 

@@ -115,6 +115,7 @@ def _run(db: psycopg.Connection[Any], sql: str, **extra: str) -> list[tuple[Any,
         "unit": "celsius",
         "sensor": "*",
         "silent": "60",
+        "default_time_zone": "UTC",
         **extra,
     }
     for name in sorted(values, key=len, reverse=True):
