@@ -93,6 +93,8 @@ def _sensor(mapping: SensorMapping, names: dict[str, str], data: Any, received: 
         )
     raw: dict[str, Any] = dict(data) if isinstance(data, dict) else {"value": data}
     raw["sensor"] = key
+    if mapping.unit is not None:
+        raw.setdefault("unit", mapping.unit)
     return _parse([_stamp(raw, received)], single=True)
 
 

@@ -41,6 +41,9 @@ class SensorMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sensor: str = "{sensor}"
+    unit: str | None = Field(
+        default=None, description="unit of a payload without one (else the type's canonical unit)"
+    )
 
 
 # Zigbee2MQTT publishes each device's state on zigbee2mqtt/<friendly_name> as one flat object.
@@ -48,6 +51,7 @@ class SensorMapping(BaseModel):
 ZIGBEE2MQTT = FieldMapping(
     sensor="{device}.{field}",
     fields={"temperature": "temperature", "humidity": "humidity"},
+    units={"temperature": "C"},
     battery="battery",
     signal="linkquality",
 )

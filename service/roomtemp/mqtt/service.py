@@ -273,15 +273,21 @@ class Bridge:
                         replace(d, index=position) for d in by_index.get(r.first + n, ())
                     )
                 if problems:
-                    self._dead(r.message, _refused(problems))
+                    total = len(r.mapped.items) + len({p.index for p in r.mapped.problems})
+                    self._dead(r.message, _refused(problems, total))
             self.metrics.lag.observe(now - r.message.received_monotonic)
             self.broker.ack(r.message)
 
 
-def _refused(problems: list[ErrorDetail]) -> DomainError:
+def _refused(problems: list[ErrorDetail], total: int) -> DomainError:
     codes = {p.code for p in problems}
     code = "unknown_sensor" if codes == {"unknown_sensor"} else "invalid_input"
     bad = len({p.index for p in problems})
-    exc = InvalidInput(f"{bad} capture(s) of the message refused; the others are stored", problems)
+    message = (
+        "the message's captures were refused"
+        if bad >= total
+        else f"{bad} of {total} captures refused; the others are stored"
+    )
+    exc = InvalidInput(message, problems)
     exc.code = code
     return exc
