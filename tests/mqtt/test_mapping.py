@@ -11,7 +11,7 @@ from roomtemp.capture.schemas import CaptureIn, SensorCaptureIn
 from roomtemp.capture.service import IngestPolicy
 from roomtemp.errors import InvalidInput, MalformedRequest, PayloadTooLarge
 from roomtemp.mqtt.mapping import map_message
-from roomtemp.mqtt.schemas import Subscription, load_subscriptions
+from roomtemp.mqtt.schemas import FieldMapping, Subscription, load_subscriptions
 
 RECEIVED = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 POLICY = IngestPolicy(auto_register=True, max_batch_size=3, max_future_skew=timedelta(minutes=5))
@@ -22,8 +22,8 @@ def sensor_item(**fields: object) -> SensorCaptureIn:
 
 
 def test_named_segments_subscribe_as_plus_and_are_matched() -> None:
-    s = Subscription(topic="site/{building}/{device}/state", format="flat", preset=None,
-                     mapping={"sensor": "{building}-{device}.{field}", "fields": {"t": "t"}})  # type: ignore[arg-type]  # fmt: skip
+    mapping = FieldMapping(sensor="{building}-{device}.{field}", fields={"t": "t"})
+    s = Subscription(topic="site/{building}/{device}/state", format="flat", mapping=mapping)
     assert s.mqtt_filter() == "site/+/+/state"
     assert s.match("site/hq/th1/state") == {"building": "hq", "device": "th1"}
     assert s.match("site/hq/th1") is None
