@@ -249,3 +249,32 @@ def test_password_auth_and_readiness(
         right.wait(lambda: right.get("/readyz")[0] == 503, "unready without the broker")
         secured.start()
         right.wait(lambda: right.get("/readyz")[0] == 200, "ready again")
+
+
+def test_a_stalled_database_stops_acknowledging_and_the_bridge_resumes(
+    bridge_factory: BridgeFactory,
+    broker: Mosquitto,
+    database_url: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    """Writes time out (statement_timeout while the table is locked): not ready, nothing
+    acknowledged or lost; stored as soon as the database answers again, without a restart."""
+    bridge = bridge_factory(ALL[:1], DB_STATEMENT_TIMEOUT_MS="300").start()
+    with psycopg.connect(conninfo_of(database_url)) as locker:
+        locker.execute("LOCK TABLE capture IN EXCLUSIVE MODE")
+        for minute in range(3):
+            ts = f"2026-11-30T10:0{minute}:00Z"
+            item = {"building": "hq", "room": "r1", "value": 21.0, "unit": "C", "ts": ts}
+            publish(broker, "roomtemp/captures", item)
+        bridge.wait(lambda: bridge.get("/readyz")[0] == 503, "unready")
+        assert bridge.get("/readyz")[1] == '{"broker":true,"database":false}'
+        assert bridge.metric("roomtemp_mqtt_database_up") == 0
+        assert bridge.metric("roomtemp_mqtt_retries_total", 'reason="database_down"') >= 1
+        locker.rollback()
+    bridge.wait(lambda: bridge.get("/readyz")[0] == 200, "ready again")
+    bridge.wait(
+        lambda: bridge.metric("roomtemp_mqtt_captures_total", 'outcome="inserted"') == 3, "stored"
+    )
+    assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
+    assert bridge.process is not None
+    assert bridge.process.poll() is None  # never restarted

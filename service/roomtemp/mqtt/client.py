@@ -62,6 +62,7 @@ class PahoBroker:
         self._v5 = settings.mqtt_protocol == "5"
         self._session = 0  # bumped on every (re)connect: message ids are per connection
         self._connected = threading.Event()
+        self._stopping = False
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
@@ -107,6 +108,7 @@ class PahoBroker:
 
     def stop(self) -> None:
         """Disconnect cleanly (queued acknowledgements go out first) and end paho's thread."""
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -128,7 +130,10 @@ class PahoBroker:
     ) -> None:
         self._connected.clear()
         self._metrics.connected.set(0)
-        log.warning("disconnected from the broker (%s); reconnecting", reason)
+        if self._stopping:
+            log.info("disconnected from the broker; the session stays there")
+        else:
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _: paho.Client, __: Any, msg: paho.MQTTMessage) -> None:
         message = Message(
