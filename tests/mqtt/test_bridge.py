@@ -259,9 +259,12 @@ def test_a_stalled_database_stops_acknowledging_and_the_bridge_resumes(
 ) -> None:
     """Writes time out (statement_timeout while the table is locked): not ready, nothing
     acknowledged or lost; stored as soon as the database answers again, without a restart."""
-    bridge = bridge_factory(ALL[:1], DB_STATEMENT_TIMEOUT_MS="300").start()
+    letters = Listener(broker, "roomtemp/dead-letter")
+    # One batch of all four messages (a long batch window), retried while the table is locked.
+    bridge = bridge_factory(ALL[:1], DB_STATEMENT_TIMEOUT_MS="300", MQTT_BATCH_MS="2000").start()
     with psycopg.connect(conninfo_of(database_url)) as locker:
         locker.execute("LOCK TABLE capture IN EXCLUSIVE MODE")
+        publish(broker, "roomtemp/captures", b"[{")
         for minute in range(3):
             ts = f"2026-11-30T10:0{minute}:00Z"
             item = {"building": "hq", "room": "r1", "value": 21.0, "unit": "C", "ts": ts}
@@ -278,3 +281,6 @@ def test_a_stalled_database_stops_acknowledging_and_the_bridge_resumes(
     assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
     assert bridge.process is not None
     assert bridge.process.poll() is None  # never restarted
+    # The bad message of the retried batch was answered once, not once per attempt.
+    assert len(letters.wait(2, timeout=1)) == 1
+    letters.close()

@@ -155,11 +155,16 @@ class Bridge:
 
     async def handle(self, batch: list[Message], stop: asyncio.Event) -> None:
         """Store one batch; on a database outage, retry it (unacknowledged) until it works or
-        the bridge stops (then the broker keeps the messages for the next start)."""
+        the bridge stops (then the broker keeps the messages for the next start).
+
+        Each message is read once: a retry does not publish its dead letter again."""
+        await self._retry([self._route(m) for m in batch], stop)
+
+    async def _retry(self, routed: list[_Routed], stop: asyncio.Event) -> None:
         backoff = 0.2
         while True:
             try:
-                await self._store(batch)
+                await self._store(routed)
                 self._set_database(True)
                 return
             except Exception as exc:
@@ -167,12 +172,12 @@ class Bridge:
                     self._set_database(False)
                     self.metrics.retries.labels("database_down").inc()
                     log.warning("database unavailable (%s); retrying the batch", describe(exc))
-                elif len(batch) > 1:
+                elif len(routed) > 1:
                     log.warning("batch failed (%s); storing its messages one by one", describe(exc))
-                    for message in batch:
-                        await self.handle([message], stop)
+                    for r in routed:
+                        await self._retry([r], stop)
                     return
-                elif self._give_up(batch[0], exc):
+                elif self._give_up(routed[0].message, exc):
                     return
             if stop.is_set():
                 return
@@ -228,8 +233,7 @@ class Bridge:
         self.metrics.ignored.labels("no_subscription").inc()
         return _Routed(message)
 
-    async def _store(self, batch: list[Message]) -> None:
-        routed = [self._route(m) for m in batch]
+    async def _store(self, routed: list[_Routed]) -> None:
         items: list[CaptureItem] = []
         for r in routed:
             if r.mapped is not None:
@@ -248,7 +252,7 @@ class Bridge:
                 )
             self.metrics.commit_seconds.observe(time.monotonic() - started)
             self._count(counts, items)
-        self.metrics.batch_messages.observe(len(batch))
+        self.metrics.batch_messages.observe(len(routed))
         self._answer(routed, rejected)
 
     def _count(self, counts: capture.IngestCounts, items: list[CaptureItem]) -> None:
