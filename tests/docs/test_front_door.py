@@ -1,5 +1,5 @@
-"""README.md is a front door: short, the two commands first, a Layout that matches the tree,
-and a link to every docs/ page."""
+"""README.md is a front door: short, the two commands first, a link to every docs/ page; the
+folder map (docs/architecture.md, Layout) matches the tree."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from tests.docs.docs_support import ROOT, tracked_files
 
 README = ROOT / "README.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 MAX_LINES = 200
 
 
@@ -71,7 +72,7 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 
 def test_layout_names_exactly_the_folders_that_exist() -> None:
-    named = layout_folders(_between(_readme(), "layout"))
+    named = layout_folders(_between(ARCHITECTURE.read_text(encoding="utf-8"), "layout"))
     existing = tree_folders()
     assert sorted(existing - named) == [], "folders the Layout does not name"
     assert sorted(named - existing) == [], "folders the Layout names that do not exist"
