@@ -128,11 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         bench = Bench(
             argparse.Namespace(
-                duration=args.duration, rooms=1000, buildings=2, quick=False, workers=1
+                duration=args.duration,
+                rooms=1000,
+                buildings=2,
+                quick=False,
+                workers=1,
+                hist_rooms=0,
             ),
             url,
         )
-        bench.register_rooms()
+        bench.data.register_rooms()
         port = free_port()
         env = {"DATABASE_URL": url, "LOG_LEVEL": "warning", "AUTH_REQUIRED": "false"}
         serve = [sys.executable, "-m", "roomtemp", "serve", "--port", str(port)]
