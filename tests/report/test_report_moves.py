@@ -5,7 +5,6 @@ the room: checked against tests/reference.py, from the rollups (the raw statemen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ def _at(h: int, m: int) -> datetime:
 
 
 @pytest.fixture
-def data(db: psycopg.Connection[Any], database_url: str) -> Iterator[Data]:
+def data(db: psycopg.Connection[Any], database_url: str) -> Data:
     """Sensor "x": r1, r2 from 10:10 to 10:40, r1 again; "y" in r1 throughout, "z" in r2."""
     b = db.execute("INSERT INTO building (key, name) VALUES ('hq', '') RETURNING id").fetchone()
     assert b is not None
@@ -44,7 +43,7 @@ def data(db: psycopg.Connection[Any], database_url: str) -> Iterator[Data]:
     )
     type_row = temp.fetchone()
     assert type_row is not None
-    history = {
+    history: dict[str, list[tuple[datetime | None, str]]] = {
         "x": [(None, "r1"), (AWAY, "r2"), (BACK, "r1")],
         "y": [(None, "r1")],
         "z": [(None, "r2")],
@@ -76,7 +75,7 @@ def data(db: psycopg.Connection[Any], database_url: str) -> Iterator[Data]:
             )
         sensors[name] = sensor
     pooled_data.rebuild_rollups(database_url, T - timedelta(days=1), T + timedelta(days=2))
-    yield sensors
+    return sensors
 
 
 def _refuse_raw(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +115,8 @@ def test_report_leaves_out_the_trip(
     low, high = db.execute(
         "SELECT comfort_low, comfort_high FROM sensor_type WHERE key = 'temperature'"
     ).fetchone() or (None, None)
-    assert low is not None and high is not None
+    assert low is not None
+    assert high is not None
     _refuse_raw(monkeypatch)
     client = client_factory(rollup_reads=True)
     params = {"from": start.isoformat(), "to": end.isoformat(), "unit": "kelvin"}

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db.pieces import rollup_layout
+
 
 @dataclass(frozen=True)
 class BucketRow:
@@ -254,29 +256,6 @@ class BucketQuery:
     room_id: int | None = None
     sensor_id: int | None = None
     building_id: int | None = None
-
-
-def _on_hour(t: datetime) -> bool:
-    return t.minute == 0 and t.second == 0 and t.microsecond == 0  # UTC: offsets are whole hours
-
-
-def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]]:
-    """For the rollup path: the UTC hours holding an edge off the hour (read raw) and the UTC
-    days inside [edges[0], edges[-1]) with no edge inside (read as 1-day pieces)."""
-    day = timedelta(days=1)
-    raw = sorted({e.replace(minute=0, second=0, microsecond=0) for e in edges if not _on_hour(e)})
-    days = []
-    d = edges[0].replace(hour=0, minute=0, second=0, microsecond=0)
-    if d < edges[0]:
-        d += day
-    i = 0
-    while d + day <= edges[-1]:
-        while i < len(edges) and edges[i] <= d:
-            i += 1
-        if i == len(edges) or edges[i] >= d + day:
-            days.append(d)
-        d += day
-    return raw, days
 
 
 def rollups_pay(edges: list[datetime]) -> bool:
