@@ -58,8 +58,11 @@ _HEAD = """
         SELECT DISTINCT a.room_id, a.sensor_id FROM rooms r
         JOIN sensor_assignment a ON a.room_id = r.id
         JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
-    ),
-    ed AS (SELECT CAST(:edges AS timestamptz[]) AS e)"""
+    )"""
+
+# The period edges, a constant of the statement (never a column: a 3 kB array carried through
+# the sorts of a year of days made them spill to disk).
+_E = "(CAST(:edges AS timestamptz[]))"
 
 # One capture as a piece (db/pieces.py COLUMNS): nothing held inside it.
 _CAPTURE_PIECE = """
@@ -104,9 +107,13 @@ _ROLLUP_PIECES = f"""
     ),
     p AS (
         SELECT rawh.room_id, rawh.sensor_id, {_CAPTURE_PIECE}
-        FROM rawh JOIN capture c ON c.room_id = rawh.room_id AND c.sensor_id = rawh.sensor_id
-        WHERE c.ts >= GREATEST(rawh.h, CAST(:first AS timestamptz))
-          AND c.ts < LEAST(rawh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
+        FROM rawh CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rawh.room_id AND c.sensor_id = rawh.sensor_id
+              AND c.ts >= GREATEST(rawh.h, CAST(:first AS timestamptz))
+              AND c.ts < LEAST(rawh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
+            OFFSET 0  -- one index range per hour: flattened, it was planned as a merge join
+        ) AS c                -- rescanning every capture per hour (12 s for 5 rooms x a year)
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
         FROM dayok JOIN capture_rollup_1d x
@@ -148,8 +155,8 @@ _BODY = f"""
     ordered AS (
         SELECT ev.*, b.i, date_part('epoch', COALESCE(LEAD(ev.first_ts) OVER (
                    PARTITION BY ev.room_id, ev.sensor_id, b.i ORDER BY ev.first_ts, ev.o),
-                   ed.e[b.i + 1]) - ev.last_ts) AS seg
-        FROM ev CROSS JOIN ed CROSS JOIN LATERAL (SELECT width_bucket(ev.first_ts, ed.e) AS i) b
+                   {_E}[b.i + 1]) - ev.last_ts) AS seg
+        FROM ev CROSS JOIN LATERAL (SELECT width_bucket(ev.first_ts, {_E}) AS i) AS b
     ),
     agg AS (
         SELECT p.room_id, p.sensor_id, p.i, {pieces.of_pieces(":low", ":high")},
@@ -164,31 +171,35 @@ _BODY = f"""
             ORDER BY c.ts DESC LIMIT 1
         ) AS c
     ),
+    cells AS MATERIALIZED (  -- hash-joined with agg on all three keys (see below)
+        SELECT r.id AS room_id, r.key, rs.sensor_id, g.i
+        FROM rooms r
+        LEFT JOIN rs ON rs.room_id = r.id
+        CROSS JOIN generate_series(1, cardinality({_E}) - 1) AS g(i)
+    ),
     grid AS (
-        SELECT r.id AS room_id, r.key, rs.sensor_id, g.i, a.count, a.sum, a.min, a.max,
+        SELECT g.room_id, g.key, g.sensor_id, g.i, a.count, a.sum, a.min, a.max,
                a.min_ts, a.max_ts, a.first_ts, a.value_seconds, a.held, a.below_seconds,
                a.above_seconds, a.gap_seconds, a.gap_start,
                COALESCE(max(ARRAY[date_part('epoch', a.last_ts), a.last_value])
                             FILTER (WHERE a.last_ts IS NOT NULL) OVER (
-                   PARTITION BY r.id, rs.sensor_id ORDER BY g.i
+                   PARTITION BY g.room_id, g.sensor_id ORDER BY g.i
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), prev.before) AS before
-        FROM rooms r
-        LEFT JOIN rs ON rs.room_id = r.id
-        CROSS JOIN ed CROSS JOIN LATERAL generate_series(1, cardinality(ed.e) - 1) AS g(i)
-        LEFT JOIN agg a ON a.room_id = rs.room_id AND a.sensor_id = rs.sensor_id AND a.i = g.i
-        LEFT JOIN prev ON prev.room_id = rs.room_id AND prev.sensor_id = rs.sensor_id
+        FROM cells g
+        LEFT JOIN agg a ON a.room_id = g.room_id AND a.sensor_id = g.sensor_id AND a.i = g.i
+        LEFT JOIN prev ON prev.room_id = g.room_id AND prev.sensor_id = g.sensor_id
     )
     SELECT c.key, c.sensor_id, COALESCE(c.count, 0), c.sum / c.count,
            c.min, date_part('epoch', c.min_ts), c.max, date_part('epoch', c.max_ts),
            c.value_seconds, c.held, c.below_seconds, c.above_seconds,
            c.gap_seconds, date_part('epoch', c.gap_start),
-           date_part('epoch', COALESCE(c.first_ts, ed.e[c.i + 1]) - ed.e[c.i]),
+           date_part('epoch', COALESCE(c.first_ts, {_E}[c.i + 1]) - {_E}[c.i]),
            c.before[2],
            GREATEST(0, date_part('epoch', LEAST(
-               COALESCE(c.first_ts, ed.e[c.i + 1]),
-               COALESCE(moved.t, CAST('infinity' AS timestamptz))) - ed.e[c.i])),
+               COALESCE(c.first_ts, {_E}[c.i + 1]),
+               COALESCE(moved.t, CAST('infinity' AS timestamptz))) - {_E}[c.i])),
            c.i, {{valid}}
-    FROM grid c CROSS JOIN ed
+    FROM grid c
     LEFT JOIN LATERAL (
         SELECT min(m.valid_from) AS t FROM sensor_assignment m
         WHERE c.before IS NOT NULL AND m.sensor_id = c.sensor_id
