@@ -2,7 +2,8 @@
 period (main before this change) against one statement for all periods (now), same data, same
 database, the rollup path (and optionally the raw path).
 
-Run: `.venv/bin/python -m bench.report_groups [--rooms 500] [--minutes 15] [--runs 3]`.
+Run: `.venv/bin/python -m bench.report_groups [--rooms 500] [--minutes 15] [--runs 3]
+[--before-runs 1] [--raw]`.
 Loading a year of captures and rolling them up dominates (minutes). Uses TEST_DATABASE_URL or
 the embedded PostgreSQL like the tests. Prints what it measured and writes
 bench/results/report-groups-<stamp>.{json,md}; nothing is asserted.
@@ -195,7 +196,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--minutes", type=int, default=15, help="capture interval")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="runs of the new statement")
+    parser.add_argument(
+        "--before-runs", type=int, default=1, help="runs of the old one (minutes at 500 rooms)"
+    )
     parser.add_argument("--raw", action="store_true", help="also time the raw-capture path")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -223,9 +227,9 @@ def main() -> None:
         doc["rollup_seconds"] = time.perf_counter() - started
         print(f"rolled up in {doc['rollup_seconds']:.0f} s", flush=True)
         for label, group_by, zone, use in CASES + (RAW_CASES if args.raw else []):
-            runs = args.runs if use else 1
             result = {}
             for side, module in (("before", old), ("after", report)):
+                runs = (args.runs if side == "after" else args.before_runs) if use else 1
                 times, count = asyncio.run(time_report(url, module, runs, group_by, zone, use))
                 result[side] = {
                     "seconds": times,
