@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from roomtemp.average.service import Scale
-from roomtemp.db.pieces import rollup_layout
+from roomtemp.db.pieces import hour_runs, rollup_layout
 from roomtemp.report.queries import RoomPeriodRow
 from roomtemp.report.service import bounds_unit, room_report
 
@@ -342,3 +342,21 @@ def test_sensors_pool_captures_and_average_their_own_time_weighted_means() -> No
     assert report.share_below == pytest.approx((1 / 3 + 0) / 2, rel=1e-15)
     assert report.share_above == pytest.approx((2 / 3 + 1) / 2, rel=1e-15)
     assert (report.longest_gap_seconds, report.longest_gap_start) == (1500.0, START)
+
+
+def test_hour_runs_skip_raw_hours_and_whole_days() -> None:
+    edges = [d(20, 10, 30), d(23, 5, 15)]
+    raw, days = rollup_layout(edges)
+    # 11:00 on the 20th to midnight, then the 23rd from midnight to 05:00 (the 05:00 hour raw)
+    assert hour_runs(edges, raw, days) == ([d(20, 11), d(23, 0)], [d(21, 0), d(23, 5)])
+
+
+def test_hour_runs_between_local_midnights_off_the_hour() -> None:
+    edges = [d(20, 18, 15), d(21, 18, 15), d(22, 18, 15)]
+    raw, days = rollup_layout(edges)
+    assert hour_runs(edges, raw, days) == ([d(20, 19), d(21, 19)], [d(21, 18), d(22, 18)])
+
+
+def test_hour_runs_of_whole_days_are_empty() -> None:
+    edges = [d(21, 0), d(23, 0)]
+    assert hour_runs(edges, *rollup_layout(edges)) == ([], [])

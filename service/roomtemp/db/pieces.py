@@ -153,3 +153,30 @@ def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]
             days.append(d)
         d += day
     return raw, days
+
+
+def hour_runs(
+    edges: list[datetime], raw_hours: list[datetime], days: list[datetime]
+) -> tuple[list[datetime], list[datetime]]:
+    """The runs [starts[k], ends[k]) of whole UTC hours of [edges[0], edges[-1]) that are
+    neither raw hours nor inside `days` (rollup_layout): where 1-hour pieces are read, as index
+    ranges, so that a statement never reads the hour pieces of a day it reads whole."""
+    hour = timedelta(hours=1)
+    first, last = edges[0], edges[-1]
+    start = first.replace(minute=0, second=0, microsecond=0)
+    if start < first:
+        start += hour
+    end = last.replace(minute=0, second=0, microsecond=0)
+    holes = sorted([(h, h + hour) for h in raw_hours] + [(d, d + timedelta(days=1)) for d in days])
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    t = start
+    for a, z in holes:
+        if a > t and t < end:
+            starts.append(t)
+            ends.append(min(a, end))
+        t = max(t, z)
+    if t < end:
+        starts.append(t)
+        ends.append(end)
+    return starts, ends

@@ -84,7 +84,9 @@ _RAW_PIECES = f"""
 # captures, one piece each, in `rawh`, the hours holding an edge off the hour (:raw_hours) and
 # the hours in which the sensor moved (a rollup piece is not cut at moves: its internal
 # segments would span the time the sensor was elsewhere); 1-day pieces for the UTC days of :days
-# (no edge inside) without such an hour; 1-hour pieces for every other hour of [first, last).
+# (no edge inside) without such an hour; 1-hour pieces for every other hour of [first, last):
+# the runs of hours outside :days (:hours_from/:hours_to, index ranges: the hour pieces of a day
+# read whole are never read) and the hours of the days a move kept from their 1-day piece.
 # No piece crosses an edge, and the pieces of one (room, sensor) do not overlap.
 _ORIGIN = "CAST('2000-01-01 00:00:00+00' AS timestamptz)"
 _ROLLUP_PIECES = f"""
@@ -97,13 +99,10 @@ _ROLLUP_PIECES = f"""
         FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
         WHERE a.valid_from >= :first AND a.valid_from < :last
     ),
-    dayok AS (
-        SELECT rs.room_id, rs.sensor_id, d.d
-        FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM rawh
-            WHERE rawh.room_id = rs.room_id AND rawh.sensor_id = rs.sensor_id
-              AND rawh.h >= d.d AND rawh.h < d.d + CAST('1 day' AS interval))
+    moved_days AS (  -- days of :days in which the sensor moved: read by the hour
+        SELECT DISTINCT rawh.room_id, rawh.sensor_id, d.d
+        FROM rawh JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+          ON rawh.h >= d.d AND rawh.h < d.d + CAST('1 day' AS interval)
     ),
     p AS (
         SELECT rawh.room_id, rawh.sensor_id, {_CAPTURE_PIECE}
@@ -116,19 +115,30 @@ _ROLLUP_PIECES = f"""
         ) AS c                -- rescanning every capture per hour (12 s for 5 rooms x a year)
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
-        FROM dayok JOIN capture_rollup_1d x
-          ON x.room_id = dayok.room_id AND x.sensor_id = dayok.sensor_id AND x.start = dayok.d
+        FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+        JOIN capture_rollup_1d x
+          ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id AND x.start = d.d
+        WHERE NOT EXISTS (
+            SELECT 1 FROM moved_days m
+            WHERE m.room_id = rs.room_id AND m.sensor_id = rs.sensor_id AND m.d = d.d)
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
-        FROM rs JOIN capture_rollup_1h x ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-        WHERE x.start >= :first AND x.start < :last
-          AND NOT EXISTS (
-              SELECT 1 FROM rawh WHERE rawh.room_id = rs.room_id
-                AND rawh.sensor_id = rs.sensor_id AND rawh.h = x.start)
-          AND NOT EXISTS (
-              SELECT 1 FROM dayok WHERE dayok.room_id = rs.room_id
-                AND dayok.sensor_id = rs.sensor_id
-                AND dayok.d = date_bin(CAST('1 day' AS interval), x.start, {_ORIGIN}))
+        FROM (
+            SELECT rs.room_id, rs.sensor_id, r.a, r.z
+            FROM rs CROSS JOIN unnest(CAST(:hours_from AS timestamptz[]),
+                                      CAST(:hours_to AS timestamptz[])) AS r(a, z)
+            UNION ALL
+            SELECT room_id, sensor_id, d, d + CAST('1 day' AS interval) FROM moved_days
+        ) AS r
+        CROSS JOIN LATERAL (
+            SELECT x.* FROM capture_rollup_1h x
+            WHERE x.room_id = r.room_id AND x.sensor_id = r.sensor_id
+              AND x.start >= r.a AND x.start < r.z
+            OFFSET 0  -- an index range per run of hours
+        ) AS x
+        WHERE NOT EXISTS (
+            SELECT 1 FROM rawh WHERE rawh.room_id = r.room_id
+              AND rawh.sensor_id = r.sensor_id AND rawh.h = x.start)
     )"""  # noqa: S608 - fixed fragments; values are bound
 
 _MOVE_PIECE = ", ".join(
@@ -245,6 +255,7 @@ async def select_room_periods(
     the rollup path answers None when the rollups' comfort seconds are not for (low, high) and
     `with_shares` (the caller then reads raw captures)."""
     raw_hours, days = pieces.rollup_layout(q.edges) if rollups else ([], [])
+    hours_from, hours_to = pieces.hour_runs(q.edges, raw_hours, days) if rollups else ([], [])
     rows = await conn.execute(
         _ROLLUP_REPORT if rollups else _REPORT,
         {
@@ -257,6 +268,8 @@ async def select_room_periods(
             "high": q.high,
             "raw_hours": raw_hours,
             "days": days,
+            "hours_from": hours_from,
+            "hours_to": hours_to,
             "with_shares": with_shares,
         },
     )
