@@ -88,14 +88,13 @@ _RAW_PIECES = f"""
 # the runs of hours outside :days (:hours_from/:hours_to, index ranges: the hour pieces of a day
 # read whole are never read) and the hours of the days a move kept from their 1-day piece.
 # No piece crosses an edge, and the pieces of one (room, sensor) do not overlap.
-_ORIGIN = "CAST('2000-01-01 00:00:00+00' AS timestamptz)"
 _ROLLUP_PIECES = f"""
     rawh AS (
         SELECT rs.room_id, rs.sensor_id, h.h
         FROM rs CROSS JOIN unnest(CAST(:raw_hours AS timestamptz[])) AS h(h)
         UNION
         SELECT rs.room_id, rs.sensor_id,
-               date_bin(CAST('1 hour' AS interval), a.valid_from, {_ORIGIN})
+               roomtemp_bucket_start(a.valid_from, CAST('1 hour' AS interval))
         FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
         WHERE a.valid_from >= :first AND a.valid_from < :last
     ),
