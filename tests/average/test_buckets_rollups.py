@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from roomtemp.average import bucket_queries
 from roomtemp.average.bucket_queries import BucketQuery, BucketRow
+from roomtemp.db import pieces
 from tests import bucket_data, reference
 from tests.average.test_buckets import CASES, close, dt, ref_edges
 
@@ -56,7 +57,7 @@ def test_both_paths_match_reference(
             async with engine.connect() as conn:
                 for zone_name, step, frm, to in CASES:
                     edges = ref_edges(dt(frm), dt(to), step, ZoneInfo(zone_name))
-                    used_days += len(bucket_queries.rollup_layout(edges)[1])
+                    used_days += len(pieces.rollup_layout(edges)[1])
                     for room in bucket_data.ROOMS:
                         q = BucketQuery(type_id, edges, room_id=rooms[room])
                         rows = await bucket_queries.select_buckets(conn, q, rollups=rollups)

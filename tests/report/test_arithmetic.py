@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from roomtemp.average.service import Scale
-from roomtemp.report.queries import Layout, RoomPeriodRow
-from roomtemp.report.service import bounds_unit, layout, room_report
+from roomtemp.db.pieces import hour_runs, rollup_layout
+from roomtemp.report.queries import RoomPeriodRow
+from roomtemp.report.service import bounds_unit, room_report
 
 T = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 IDENTITY = Scale("celsius", "celsius")
@@ -69,33 +70,40 @@ def d(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def test_layout_within_one_hour_is_all_raw() -> None:
-    end = d(22, 10, 50)
-    assert layout(d(22, 10, 10), end) == Layout(end, end, end, end)
+    assert rollup_layout([d(22, 10, 10), d(22, 10, 50)]) == ([d(22, 10)], [])
 
 
 def test_layout_within_one_hour_edge_is_all_raw() -> None:
-    end = d(22, 11, 30)
-    assert layout(d(22, 10, 30), end) == Layout(end, end, end, end)
+    assert rollup_layout([d(22, 10, 30), d(22, 11, 30)]) == ([d(22, 10), d(22, 11)], [])
 
 
 def test_layout_hours_only_within_a_day() -> None:
-    assert layout(d(22, 10, 30), d(22, 13, 30)) == Layout(
-        d(22, 11), d(22, 13), d(22, 13), d(22, 13)
-    )
+    # raw 10:00 and 13:00 hours; 11:00 and 12:00 from 1-hour pieces
+    assert rollup_layout([d(22, 10, 30), d(22, 13, 30)]) == ([d(22, 10), d(22, 13)], [])
 
 
 def test_layout_on_hour_edges_reads_every_hour_from_pieces() -> None:
     # Pieces are left-closed (migration 0009): the one starting at 11:00 is [11:00, 12:00), the
     # period's own side, so [10:00, 12:00) is two whole pieces and nothing raw.
-    assert layout(d(22, 10), d(22, 12)) == Layout(d(22, 10), d(22, 12), d(22, 12), d(22, 12))
+    assert rollup_layout([d(22, 10), d(22, 12)]) == ([], [])
 
 
 def test_layout_over_several_days_uses_day_buckets_in_the_middle() -> None:
-    assert layout(d(20, 10, 30), d(23, 5, 15)) == Layout(d(20, 11), d(21, 0), d(23, 0), d(23, 5))
+    assert rollup_layout([d(20, 10, 30), d(23, 5, 15)]) == (
+        [d(20, 10), d(23, 5)],
+        [d(21, 0), d(22, 0)],
+    )
 
 
 def test_layout_from_midnight_to_midnight() -> None:
-    assert layout(d(21, 0), d(23, 0)) == Layout(d(21, 0), d(21, 0), d(23, 0), d(23, 0))
+    assert rollup_layout([d(21, 0), d(23, 0)]) == ([], [d(21, 0), d(22, 0)])
+
+
+def test_layout_of_local_days_off_the_hour() -> None:
+    """Days in Asia/Kathmandu (+05:45) start at 18:15 UTC: each edge's hour is raw, no UTC day
+    lies inside one local day, every other hour is a 1-hour piece."""
+    edges = [d(20, 18, 15), d(21, 18, 15), d(22, 18, 15)]
+    assert rollup_layout(edges) == ([d(20, 18), d(21, 18), d(22, 18)], [])
 
 
 def test_room_report_without_a_carried_value() -> None:
@@ -334,3 +342,21 @@ def test_sensors_pool_captures_and_average_their_own_time_weighted_means() -> No
     assert report.share_below == pytest.approx((1 / 3 + 0) / 2, rel=1e-15)
     assert report.share_above == pytest.approx((2 / 3 + 1) / 2, rel=1e-15)
     assert (report.longest_gap_seconds, report.longest_gap_start) == (1500.0, START)
+
+
+def test_hour_runs_skip_raw_hours_and_whole_days() -> None:
+    edges = [d(20, 10, 30), d(23, 5, 15)]
+    raw, days = rollup_layout(edges)
+    # 11:00 on the 20th to midnight, then the 23rd from midnight to 05:00 (the 05:00 hour raw)
+    assert hour_runs(edges, raw, days) == ([d(20, 11), d(23, 0)], [d(21, 0), d(23, 5)])
+
+
+def test_hour_runs_between_local_midnights_off_the_hour() -> None:
+    edges = [d(20, 18, 15), d(21, 18, 15), d(22, 18, 15)]
+    raw, days = rollup_layout(edges)
+    assert hour_runs(edges, raw, days) == ([d(20, 19), d(21, 19)], [d(21, 18), d(22, 18)])
+
+
+def test_hour_runs_of_whole_days_are_empty() -> None:
+    edges = [d(21, 0), d(23, 0)]
+    assert hour_runs(edges, *rollup_layout(edges)) == ([], [])

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from roomtemp.report import queries as report_queries
 from tests import bucket_data, reference
 from tests.average.test_buckets import ref_edges
 
@@ -46,18 +47,34 @@ def _same(actual: Any, expected: Any) -> bool:
         ("month", "1M", "Asia/Kolkata", "2026-01-15T00:00:00Z", "2026-05-02T00:00:00Z"),
     ],
 )
+@pytest.mark.parametrize("rollups", [False, True])
 def test_periods_match_reference(
     client: TestClient,
     db: psycopg.Connection[Any],
     data: bucket_data.Data,
+    monkeypatch: pytest.MonkeyPatch,
     group_by: str,
     step: str,
     zone_name: str,
     frm: str,
     to: str,
+    rollups: bool,
 ) -> None:
-    unit = db.execute("SELECT unit FROM sensor_type WHERE key = 'temperature'").fetchone()
-    assert unit is not None
+    """Raw: bounds the rollups were not counted for. Rollups: the stored bounds, and the raw
+    statement refused (so the pieces answered), in one statement for all periods."""
+    row = db.execute(
+        "SELECT unit, comfort_low, comfort_high FROM sensor_type WHERE key = 'temperature'"
+    ).fetchone()
+    assert row is not None
+    unit, low, high = row if rollups else (row[0], LOW, HIGH)
+    calls = []
+    real = report_queries.select_room_periods
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(bool(kwargs.get("rollups")))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(report_queries, "select_room_periods", counted)
     r = client.get(
         "/v1/buildings/hq/report",
         params={
@@ -65,11 +82,13 @@ def test_periods_match_reference(
             "to": to,
             "group_by": group_by,
             "tz": zone_name,
-            "unit": unit[0],
-            "comfort_low": LOW,
-            "comfort_high": HIGH,
+            "unit": unit,
+            "comfort_low": low,
+            "comfort_high": high,
         },
     )
+    # one statement for the periods, one for [from, to); rollups: both from the pieces
+    assert calls == ([True, True] if rollups else [False, False])
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["group_by"], body["time_zone"]) == (group_by, zone_name)
@@ -85,7 +104,7 @@ def test_periods_match_reference(
                 datetime.fromisoformat(p["start"]).astimezone(zone).utcoffset()
             )
         for p, a, z in zip(periods, edges, edges[1:], strict=False):
-            expected = reference.pooled_report(data, room["room"], a, z, LOW, HIGH)
+            expected = reference.pooled_report(data, room["room"], a, z, low, high)
             for key, value in expected.items():
                 assert _same(p[key], value), (room["room"], a, key, p[key], value)
         # the room's own report is over [from, to), unchanged by group_by
@@ -94,8 +113,8 @@ def test_periods_match_reference(
             room["room"],
             datetime.fromisoformat(frm),
             datetime.fromisoformat(to),
-            LOW,
-            HIGH,
+            low,
+            high,
         )
         assert room["count"] == whole["count"]
     covered = client.get(

@@ -192,10 +192,10 @@ def test_other_comfort_bounds_are_exact_and_set_comfort_recomputes(
         try:
             async with engine.connect() as conn:
                 start, end = periods[0]
-                return await queries.select_room_periods_from_rollups(
+                return await queries.select_room_periods(
                     conn,
-                    queries.PeriodQuery(1, 1, start, end, low + 273.15, high + 273.15),
-                    service.layout(start, end),
+                    queries.PeriodQuery(1, 1, [start, end], low + 273.15, high + 273.15),
+                    rollups=True,
                     with_shares=True,
                 )
         finally:
@@ -303,26 +303,3 @@ def test_reports_with_captures_exactly_on_hour_and_day_edges(
         for key, want in exp.items():
             assert _close(asdict(got)[key], asdict(raw)[key], 1e-9), (start, end, key)
             assert _close(asdict(got)[key], want, 1e-9), (start, end, key, asdict(got)[key], want)
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "want"),
-    [
-        # raw [start, h0) + 1 h [h0, d0) + 1 d [d0, d1) + 1 h [d1, h1) + raw [h1, end)
-        ("2026-11-10T00:00", "2026-11-12T00:00",
-         ("2026-11-10T00:00", "2026-11-10T00:00", "2026-11-12T00:00", "2026-11-12T00:00")),
-        ("2026-11-09T22:30", "2026-11-12T01:10",
-         ("2026-11-09T23:00", "2026-11-10T00:00", "2026-11-12T00:00", "2026-11-12T01:00")),
-        ("2026-11-10T05:00", "2026-11-10T09:00",  # hours only
-         ("2026-11-10T05:00", "2026-11-10T09:00", "2026-11-10T09:00", "2026-11-10T09:00")),
-        ("2026-11-10T05:10", "2026-11-10T05:50",  # all raw
-         ("2026-11-10T05:50", "2026-11-10T05:50", "2026-11-10T05:50", "2026-11-10T05:50")),
-        ("2026-11-10T05:10", "2026-11-10T06:00",  # one hour edge only: raw
-         ("2026-11-10T06:00", "2026-11-10T06:00", "2026-11-10T06:00", "2026-11-10T06:00")),
-    ],
-)  # fmt: skip
-def test_layout_is_left_closed(start: str, end: str, want: tuple[str, ...]) -> None:
-    def at(s: str) -> datetime:
-        return datetime.fromisoformat(s).replace(tzinfo=UTC)
-
-    assert service.layout(at(start), at(end)) == queries.Layout(*(at(w) for w in want))

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db.pieces import hour_runs, rollup_layout
+
 
 @dataclass(frozen=True)
 class BucketRow:
@@ -108,7 +110,10 @@ _RAW_PIECES = """
 # captures, one piece each, in `rawh` (the hours holding an edge off the hour, :raw_hours, and
 # the hours in which the sensor moved: rollup pieces are not cut at moves); 1-day pieces for the
 # UTC days of :days (no edge inside) without such an hour; 1-hour pieces for every other hour
-# of [first, last). Pieces of one (group, sensor) do not overlap, so they order by first_ts.
+# of [first, last): the runs of hours outside :days (:hours_from/:hours_to, db/pieces.py
+# hour_runs, as index ranges: the hour pieces of a day read whole are never read) and the hours
+# of the days a move kept from their 1-day piece. Pieces of one (group, sensor) do not overlap,
+# so they order by first_ts.
 _ORIGIN = "CAST('2000-01-01 00:00:00+00' AS timestamptz)"
 _ROLLUP_PIECES = f"""
     rawh AS (
@@ -120,40 +125,52 @@ _ROLLUP_PIECES = f"""
         FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
         WHERE a.valid_from >= :first AND a.valid_from < :last
     ),
-    dayok AS (
-        SELECT rs.g, rs.room_id, rs.sensor_id, d.d
-        FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM rawh
-            WHERE rawh.room_id = rs.room_id AND rawh.sensor_id = rs.sensor_id
-              AND rawh.h >= d.d AND rawh.h < d.d + CAST('1 day' AS interval))
+    moved_days AS (  -- days of :days in which the sensor moved: read by the hour
+        SELECT DISTINCT rawh.g, rawh.room_id, rawh.sensor_id, d.d
+        FROM rawh JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+          ON rawh.h >= d.d AND rawh.h < d.d + CAST('1 day' AS interval)
     ),
     p AS (
         SELECT rawh.g, c.sensor_id, c.ts AS first_ts, c.ts AS last_ts, c.value AS last_value,
                1 AS n, c.value AS s, c.value AS lo, c.value AS hi,
                CAST(0 AS double precision) AS vs, CAST(0 AS double precision) AS span
-        FROM rawh JOIN capture c ON c.room_id = rawh.room_id AND c.sensor_id = rawh.sensor_id
-        WHERE c.ts >= GREATEST(rawh.h, CAST(:first AS timestamptz))
-          AND c.ts < LEAST(rawh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
-        UNION ALL
-        SELECT dayok.g, x.sensor_id, x.first_ts, x.last_ts, x.last_value,
-               x.count, x.sum, x.min, x.max,
-               x.value_seconds, date_part('epoch', x.last_ts - x.first_ts)
-        FROM dayok JOIN capture_rollup_1d x
-          ON x.room_id = dayok.room_id AND x.sensor_id = dayok.sensor_id AND x.start = dayok.d
+        FROM rawh CROSS JOIN LATERAL (
+            SELECT c.sensor_id, c.ts, c.value FROM capture c
+            WHERE c.room_id = rawh.room_id AND c.sensor_id = rawh.sensor_id
+              AND c.ts >= GREATEST(rawh.h, CAST(:first AS timestamptz))
+              AND c.ts < LEAST(rawh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
+            OFFSET 0  -- one index range per hour (flattened, the planner may merge-join
+        ) AS c        -- every capture of the range against the hours, rescanning them)
         UNION ALL
         SELECT rs.g, x.sensor_id, x.first_ts, x.last_ts, x.last_value,
                x.count, x.sum, x.min, x.max,
                x.value_seconds, date_part('epoch', x.last_ts - x.first_ts)
-        FROM rs JOIN capture_rollup_1h x ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-        WHERE x.start >= :first AND x.start < :last
-          AND NOT EXISTS (
-              SELECT 1 FROM rawh WHERE rawh.room_id = rs.room_id
-                AND rawh.sensor_id = rs.sensor_id AND rawh.h = x.start)
-          AND NOT EXISTS (
-              SELECT 1 FROM dayok WHERE dayok.room_id = rs.room_id
-                AND dayok.sensor_id = rs.sensor_id
-                AND dayok.d = date_bin(CAST('1 day' AS interval), x.start, {_ORIGIN}))
+        FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+        JOIN capture_rollup_1d x
+          ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id AND x.start = d.d
+        WHERE NOT EXISTS (
+            SELECT 1 FROM moved_days m
+            WHERE m.room_id = rs.room_id AND m.sensor_id = rs.sensor_id AND m.d = d.d)
+        UNION ALL
+        SELECT r.g, x.sensor_id, x.first_ts, x.last_ts, x.last_value,
+               x.count, x.sum, x.min, x.max,
+               x.value_seconds, date_part('epoch', x.last_ts - x.first_ts)
+        FROM (
+            SELECT rs.g, rs.room_id, rs.sensor_id, r.a, r.z
+            FROM rs CROSS JOIN unnest(CAST(:hours_from AS timestamptz[]),
+                                      CAST(:hours_to AS timestamptz[])) AS r(a, z)
+            UNION ALL
+            SELECT g, room_id, sensor_id, d, d + CAST('1 day' AS interval) FROM moved_days
+        ) AS r
+        CROSS JOIN LATERAL (
+            SELECT x.* FROM capture_rollup_1h x
+            WHERE x.room_id = r.room_id AND x.sensor_id = r.sensor_id
+              AND x.start >= r.a AND x.start < r.z
+            OFFSET 0  -- an index range per run of hours (never the hours of a whole day)
+        ) AS x
+        WHERE NOT EXISTS (
+            SELECT 1 FROM rawh WHERE rawh.room_id = r.room_id
+              AND rawh.sensor_id = r.sensor_id AND rawh.h = x.start)
     )"""  # noqa: S608 - fixed fragments; values are bound
 
 # Per piece (one pass): its captures' count/sum/min/max and its internal held time (between its
@@ -256,29 +273,6 @@ class BucketQuery:
     building_id: int | None = None
 
 
-def _on_hour(t: datetime) -> bool:
-    return t.minute == 0 and t.second == 0 and t.microsecond == 0  # UTC: offsets are whole hours
-
-
-def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]]:
-    """For the rollup path: the UTC hours holding an edge off the hour (read raw) and the UTC
-    days inside [edges[0], edges[-1]) with no edge inside (read as 1-day pieces)."""
-    day = timedelta(days=1)
-    raw = sorted({e.replace(minute=0, second=0, microsecond=0) for e in edges if not _on_hour(e)})
-    days = []
-    d = edges[0].replace(hour=0, minute=0, second=0, microsecond=0)
-    if d < edges[0]:
-        d += day
-    i = 0
-    while d + day <= edges[-1]:
-        while i < len(edges) and edges[i] <= d:
-            i += 1
-        if i == len(edges) or edges[i] >= d + day:
-            days.append(d)
-        d += day
-    return raw, days
-
-
 def rollups_pay(edges: list[datetime]) -> bool:
     """Whether the rollup path is worth it: a range of a few hours or more whose edges are
     mostly on the hour (edges off the hour, as hourly buckets in +05:30 zones or 15-minute
@@ -301,11 +295,14 @@ async def select_buckets(
     else:
         statements = ROOM_BUCKETS
     raw_hours, days = rollup_layout(q.edges) if rollups else ([], [])
+    hours_from, hours_to = hour_runs(q.edges, raw_hours, days) if rollups else ([], [])
     rows = await conn.execute(
         statements.rollup if rollups else statements.raw,
         {
             "raw_hours": raw_hours,
             "days": days,
+            "hours_from": hours_from,
+            "hours_to": hours_to,
             "sensor_type_id": q.sensor_type_id,
             "room_id": q.room_id,
             "sensor_id": q.sensor_id,

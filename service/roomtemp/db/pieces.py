@@ -19,6 +19,8 @@ differences, not from differences of Unix seconds, so they are exact to the micr
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 # Columns of a piece, in the order the fragments produce them and the tables store them.
 COLUMNS = (
     "count",
@@ -126,3 +128,55 @@ def appended(old: str, new: str, low: str, high: str) -> str:
     }
     assert tuple(exprs) == COLUMNS
     return ", ".join(f"{c} = {e}" for c, e in exprs.items())
+
+
+def _on_hour(t: datetime) -> bool:
+    return t.minute == 0 and t.second == 0 and t.microsecond == 0
+
+
+def rollup_layout(edges: list[datetime]) -> tuple[list[datetime], list[datetime]]:
+    """Which pieces cover the buckets or periods between `edges` (UTC, ascending): the UTC
+    hours holding an edge off the hour (read raw) and the UTC days inside [edges[0], edges[-1])
+    with no edge inside (read as 1-day pieces); every other hour is a whole 1-hour piece of one
+    bucket. Bucket series and period reports both read this way."""
+    day = timedelta(days=1)
+    raw = sorted({e.replace(minute=0, second=0, microsecond=0) for e in edges if not _on_hour(e)})
+    days = []
+    d = edges[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    if d < edges[0]:
+        d += day
+    i = 0
+    while d + day <= edges[-1]:
+        while i < len(edges) and edges[i] <= d:
+            i += 1
+        if i == len(edges) or edges[i] >= d + day:
+            days.append(d)
+        d += day
+    return raw, days
+
+
+def hour_runs(
+    edges: list[datetime], raw_hours: list[datetime], days: list[datetime]
+) -> tuple[list[datetime], list[datetime]]:
+    """The runs [starts[k], ends[k]) of whole UTC hours of [edges[0], edges[-1]) that are
+    neither raw hours nor inside `days` (rollup_layout): where 1-hour pieces are read, as index
+    ranges, so that a statement never reads the hour pieces of a day it reads whole."""
+    hour = timedelta(hours=1)
+    first, last = edges[0], edges[-1]
+    start = first.replace(minute=0, second=0, microsecond=0)
+    if start < first:
+        start += hour
+    end = last.replace(minute=0, second=0, microsecond=0)
+    holes = sorted([(h, h + hour) for h in raw_hours] + [(d, d + timedelta(days=1)) for d in days])
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    t = start
+    for a, z in holes:
+        if a > t and t < end:
+            starts.append(t)
+            ends.append(min(a, end))
+        t = max(t, z)
+    if t < end:
+        starts.append(t)
+        ends.append(end)
+    return starts, ends

@@ -1,12 +1,14 @@
-"""SQL for period reports of a building, per room: from the raw captures (one pass over the
-period) or from rollup pieces (1-day and 1-hour rollups, raw captures only at the edges)."""
+"""SQL for period reports of a building, per room and sensor, for every period between `edges`
+(one period [from, to), or the local days, weeks or months of group_by): ONE statement however
+many periods, from the raw captures or from rollup pieces (1-day and 1-hour rollups, raw
+captures only in the hours that hold an edge off the hour or a move of the sensor)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import pieces
@@ -14,14 +16,16 @@ from roomtemp.db import pieces
 
 @dataclass(frozen=True)
 class RoomPeriodRow:
-    """Aggregates of one sensor's captures in one room over [start, end) in canonical units;
-    times as Unix seconds. A room without sensors of the type has one row with sensor_id None.
+    """Aggregates of one sensor's captures in one room over one period [start, end) in
+    canonical units; times as Unix seconds. A room without sensors of the type has one row per
+    period with sensor_id None.
 
     `held_*` weigh each capture by how long it held (until the sensor's next capture in the room,
     its next move, or the period end). The stretch before the first capture is not included:
     `carried` (the sensor's last value in the room before the period, if any) holds over
     `carry_seconds` (cut at a move), and the service adds it. `lead_seconds`: from the period
-    start to the sensor's first capture in it (or the end), a gap candidate.
+    start to the sensor's first capture in it (or the end), a gap candidate. `period`: 1-based,
+    [edges[period - 1], edges[period]).
     """
 
     room: str
@@ -31,7 +35,7 @@ class RoomPeriodRow:
     min: float | None
     min_at: float | None
     max: float | None
-    max_at: float | None  # negated in SQL so ties pick the earliest
+    max_at: float | None
     held_value_seconds: float | None
     held_seconds: float | None
     held_below: float | None
@@ -41,11 +45,12 @@ class RoomPeriodRow:
     lead_seconds: float
     carried: float | None
     carry_seconds: float
+    period: int = 1
 
 
 # The building's rooms and each room's sensors of the type (from the assignment history: every
-# sensor whose captures can be attributed to the room); the head of both report statements.
-_ROOM_SENSORS = """
+# sensor whose captures can be attributed to the room); the period edges.
+_HEAD = """
     rooms AS (
         SELECT id, key FROM room WHERE building_id = :building_id
     ),
@@ -55,187 +60,217 @@ _ROOM_SENSORS = """
         JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
     )"""
 
-# Every room with each of its sensors, the sensor's aggregate (if any) and `carry`, its last value
-# in the room before the period, held until its first capture in the period, the end, or its
-# next move; the tail of both report statements.
-_ROOMS_WITH_CARRY = """
-    FROM rooms r
-    LEFT JOIN rs ON rs.room_id = r.id
-    LEFT JOIN agg a ON a.room_id = rs.room_id AND a.sensor_id = rs.sensor_id
-    LEFT JOIN LATERAL (
-        SELECT c.ts, c.value FROM capture c
-        WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :start
-        ORDER BY c.ts DESC LIMIT 1
-    ) AS carry ON true
-    LEFT JOIN LATERAL (
-        SELECT min(m.valid_from) AS t FROM sensor_assignment m
-        WHERE m.sensor_id = rs.sensor_id AND m.valid_from > carry.ts
-    ) AS moved ON true
-    ORDER BY r.key, rs.sensor_id
-"""
+# The period edges, a constant of the statement (never a column: a 3 kB array carried through
+# the sorts of a year of days made them spill to disk).
+_E = "(CAST(:edges AS timestamptz[]))"
 
-# lead_seconds, carried, carry_seconds (for _ROOMS_WITH_CARRY, with agg's first_ts).
-_CARRY_COLUMNS = """
-           CAST(EXTRACT(EPOCH FROM COALESCE(a.first_ts, CAST(:end AS timestamptz))
-                - CAST(:start AS timestamptz)) AS double precision),
-           carry.value,
-           GREATEST(0, CAST(EXTRACT(EPOCH FROM LEAST(
-               COALESCE(a.first_ts, CAST(:end AS timestamptz)),
-               COALESCE(moved.t, CAST('infinity' AS timestamptz)))
-                - CAST(:start AS timestamptz)) AS double precision))"""
+# One capture as a piece (db/pieces.py COLUMNS): nothing held inside it.
+_CAPTURE_PIECE = """
+    1 AS count, c.value AS sum, c.value AS min, c.value AS max, c.ts AS min_ts, c.ts AS max_ts,
+    c.ts AS first_ts, c.value AS first_value, c.ts AS last_ts, c.value AS last_value,
+    CAST(0 AS double precision) AS value_seconds, CAST(0 AS double precision) AS below_seconds,
+    CAST(0 AS double precision) AS above_seconds, CAST(0 AS double precision) AS gap_seconds,
+    c.ts AS gap_start"""
 
-
-# date_part (double precision) rather than EXTRACT (numeric): half the time on large periods;
-# of interval differences, so held durations are exact to the microsecond (db/pieces.py).
-# Arrays compare element by element, so min(ARRAY[value, epoch]) is the minimum with the earliest
-# time it occurred; max over negated epochs likewise. A move of a sensor within the period is a
-# row without a value in the sensor's stream in each of its rooms: it ends the stretch held by
-# the capture before it (ordered before a capture at the same instant, which is the new room's).
-_REPORT = text(
-    f"""
-    WITH {_ROOM_SENSORS},
-    e AS (
-        SELECT c.room_id, c.sensor_id, c.ts, c.value
+# The pieces `p(room_id, sensor_id, <COLUMNS>)` of the raw path: every capture of [first, last).
+_RAW_PIECES = f"""
+    p AS (
+        SELECT rs.room_id, rs.sensor_id, {_CAPTURE_PIECE}
         FROM rs JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-        WHERE c.ts >= :start AND c.ts < :end
-        UNION ALL
-        SELECT rs.room_id, rs.sensor_id, m.valid_from, CAST(NULL AS double precision)
-        FROM rs JOIN sensor_assignment m ON m.sensor_id = rs.sensor_id
-        WHERE m.valid_from > :start AND m.valid_from < :end
+        WHERE c.ts >= :first AND c.ts < :last
+    )"""  # noqa: S608 - fixed fragments
+
+# The pieces of the rollup path (as average/bucket_queries.py reads them for buckets): raw
+# captures, one piece each, in `rawh`, the hours holding an edge off the hour (:raw_hours) and
+# the hours in which the sensor moved (a rollup piece is not cut at moves: its internal
+# segments would span the time the sensor was elsewhere); 1-day pieces for the UTC days of :days
+# (no edge inside) without such an hour; 1-hour pieces for every other hour of [first, last):
+# the runs of hours outside :days (:hours_from/:hours_to, index ranges: the hour pieces of a day
+# read whole are never read) and the hours of the days a move kept from their 1-day piece.
+# No piece crosses an edge, and the pieces of one (room, sensor) do not overlap.
+_ROLLUP_PIECES = f"""
+    rawh AS (
+        SELECT rs.room_id, rs.sensor_id, h.h
+        FROM rs CROSS JOIN unnest(CAST(:raw_hours AS timestamptz[])) AS h(h)
+        UNION
+        SELECT rs.room_id, rs.sensor_id,
+               roomtemp_bucket_start(a.valid_from, CAST('1 hour' AS interval))
+        FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
+        WHERE a.valid_from >= :first AND a.valid_from < :last
     ),
-    s AS (
-        SELECT e.room_id, e.sensor_id, e.ts, e.value,
-               date_part('epoch', e.ts) AS at,
-               date_part('epoch', COALESCE(LEAD(e.ts) OVER (
-                   PARTITION BY e.room_id, e.sensor_id ORDER BY e.ts, e.value IS NOT NULL),
-                   CAST(:end AS timestamptz)) - e.ts) AS held
-        FROM e
-    ),
-    agg AS (
-        SELECT room_id, sensor_id, count(*) AS n, avg(value) AS mean,
-               min(ARRAY[value, at]) AS lo,
-               max(ARRAY[value, -at]) AS hi,
-               min(ts) AS first_ts,
-               max(ARRAY[held, -at]) AS gap,
-               sum(value * held) AS vs,
-               sum(held) AS secs,
-               COALESCE(sum(held) FILTER (WHERE value < :low), 0) AS below,
-               COALESCE(sum(held) FILTER (WHERE value > :high), 0) AS above
-        FROM s WHERE value IS NOT NULL GROUP BY room_id, sensor_id
-    )
-    SELECT r.key, rs.sensor_id, COALESCE(a.n, 0), a.mean, a.lo[1], a.lo[2], a.hi[1], -a.hi[2],
-           a.vs, a.secs, a.below, a.above, a.gap[1], -a.gap[2],
-           {_CARRY_COLUMNS}
-    {_ROOMS_WITH_CARRY}
-    """  # noqa: S608 - fixed fragments; values are bound
-)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How [start, end) splits into rollup pieces (keyed by their start, [start, start +
-    stride)) and raw edges: raw [start, h0), 1 h [h0, d0), 1 d [d0, d1), 1 h [d1, h1),
-    raw [h1, end). Empty parts have equal bounds."""
-
-    h0: datetime
-    d0: datetime
-    d1: datetime
-    h1: datetime
-
-
-# The pieces of each (room, sensor) in time order: raw edges summarised like the 1-hour rollups
-# are (split at the sensor's moves, so no piece spans one), the rollup rows, then one merge;
-# `seg` of a piece runs to the next piece, the period end, or the sensor's next move, whichever
-# comes first, so the merge also counts the stretch after the last capture. `held` is then the
-# pieces' spans plus their segs. Same output as _REPORT, plus `valid`: whether the rollups
-# counted comfort seconds for (:low, :high), read in the same snapshot as the rollups
-# (set_comfort changes bounds and rollups in one transaction; reads may be autocommit).
-_ROLLUP_REPORT = text(
-    f"""
-    WITH {_ROOM_SENSORS},
-    e AS (
-        SELECT c.room_id, c.sensor_id, c.ts, c.value, c.ts >= :h1 AS tail,
-               (SELECT count(*) FROM sensor_assignment m
-                WHERE m.sensor_id = c.sensor_id AND m.valid_from <= c.ts) AS stay
-        FROM rs JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-        WHERE (c.ts >= :start AND c.ts < :h0) OR (c.ts >= :h1 AND c.ts < :end)
-    ),
-    s AS (
-        SELECT e.*, date_part('epoch', e.ts) AS at,
-               date_part('epoch', LEAD(e.ts) OVER (
-                   PARTITION BY e.room_id, e.sensor_id, e.tail, e.stay ORDER BY e.ts) - e.ts)
-                   AS held
-        FROM e
+    moved_days AS (  -- days of :days in which the sensor moved: read by the hour
+        SELECT DISTINCT rawh.room_id, rawh.sensor_id, d.d
+        FROM rawh JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+          ON rawh.h >= d.d AND rawh.h < d.d + CAST('1 day' AS interval)
     ),
     p AS (
-        SELECT s.room_id, s.sensor_id, {pieces.of_captures(":low", ":high")}
-        FROM s GROUP BY s.room_id, s.sensor_id, s.tail, s.stay
+        SELECT rawh.room_id, rawh.sensor_id, {_CAPTURE_PIECE}
+        FROM rawh CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rawh.room_id AND c.sensor_id = rawh.sensor_id
+              AND c.ts >= GREATEST(rawh.h, CAST(:first AS timestamptz))
+              AND c.ts < LEAST(rawh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
+            OFFSET 0  -- one index range per hour: flattened, it was planned as a merge join
+        ) AS c                -- rescanning every capture per hour (12 s for 5 rooms x a year)
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
-        FROM rs JOIN capture_rollup_1h x
-          ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-        WHERE (x.start >= :h0 AND x.start < :d0) OR (x.start >= :d1 AND x.start < :h1)
+        FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
+        JOIN capture_rollup_1d x
+          ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id AND x.start = d.d
+        WHERE NOT EXISTS (
+            SELECT 1 FROM moved_days m
+            WHERE m.room_id = rs.room_id AND m.sensor_id = rs.sensor_id AND m.d = d.d)
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
-        FROM rs JOIN capture_rollup_1d x
-          ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-        WHERE x.start >= :d0 AND x.start < :d1
+        FROM (
+            SELECT rs.room_id, rs.sensor_id, r.a, r.z
+            FROM rs CROSS JOIN unnest(CAST(:hours_from AS timestamptz[]),
+                                      CAST(:hours_to AS timestamptz[])) AS r(a, z)
+            UNION ALL
+            SELECT room_id, sensor_id, d, d + CAST('1 day' AS interval) FROM moved_days
+        ) AS r
+        CROSS JOIN LATERAL (
+            SELECT x.* FROM capture_rollup_1h x
+            WHERE x.room_id = r.room_id AND x.sensor_id = r.sensor_id
+              AND x.start >= r.a AND x.start < r.z
+            OFFSET 0  -- an index range per run of hours
+        ) AS x
+        WHERE NOT EXISTS (
+            SELECT 1 FROM rawh WHERE rawh.room_id = r.room_id
+              AND rawh.sensor_id = r.sensor_id AND rawh.h = x.start)
+    )"""  # noqa: S608 - fixed fragments; values are bound
+
+_MOVE_PIECE = ", ".join(
+    "m.valid_from" if c in ("first_ts", "last_ts") else "NULL" for c in pieces.COLUMNS
+)
+
+# Per (room, sensor, period): the pieces merged (db/pieces.py OF_PIECES). `seg` of a piece runs
+# to the sensor's next event in the room within the period: its next piece, its next move (a
+# row without a value: a capture at the instant of a move is the new room's, so the move is
+# ordered first), or the period end; `held` is the pieces' spans plus their segs. Then every
+# room x sensor x period (empty periods too), with the carry: the sensor's last value in the
+# room before the period (from the latest earlier period with a capture, else its last capture
+# before `first`), held from the period start until its first capture there, the end, or its
+# next move after that value. Arrays compare element by element: max(ARRAY[epoch, value]) is
+# the latest value (periods without a capture are filtered out: an array of NULLs sorts last).
+_BODY = f"""
+    ev AS (
+        SELECT p.room_id, p.sensor_id, 1 AS o, {pieces.column_list("p.")} FROM p
+        UNION ALL
+        SELECT rs.room_id, rs.sensor_id, 0, {_MOVE_PIECE}
+        FROM rs JOIN sensor_assignment m ON m.sensor_id = rs.sensor_id
+        WHERE m.valid_from > :first AND m.valid_from < :last
     ),
     ordered AS (
-        SELECT p.*, date_part('epoch', LEAST(
-                   COALESCE(LEAD(p.first_ts) OVER (
-                       PARTITION BY p.room_id, p.sensor_id ORDER BY p.first_ts),
-                       CAST(:end AS timestamptz)),
-                   COALESCE((SELECT min(m.valid_from) FROM sensor_assignment m
-                             WHERE m.sensor_id = p.sensor_id AND m.valid_from > p.last_ts),
-                            CAST('infinity' AS timestamptz))) - p.last_ts) AS seg
-        FROM p
+        SELECT ev.*, b.i, date_part('epoch', COALESCE(LEAD(ev.first_ts) OVER (
+                   PARTITION BY ev.room_id, ev.sensor_id, b.i ORDER BY ev.first_ts, ev.o),
+                   {_E}[b.i + 1]) - ev.last_ts) AS seg
+        FROM ev CROSS JOIN LATERAL (SELECT width_bucket(ev.first_ts, {_E}) AS i) AS b
     ),
     agg AS (
-        SELECT p.room_id, p.sensor_id, {pieces.of_pieces(":low", ":high")},
+        SELECT p.room_id, p.sensor_id, p.i, {pieces.of_pieces(":low", ":high")},
                sum(date_part('epoch', p.last_ts - p.first_ts) + p.seg) AS held
-        FROM ordered p GROUP BY p.room_id, p.sensor_id
+        FROM ordered p WHERE p.o = 1 GROUP BY p.room_id, p.sensor_id, p.i
+    ),
+    prev AS (
+        SELECT rs.room_id, rs.sensor_id, ARRAY[date_part('epoch', c.ts), c.value] AS before
+        FROM rs CROSS JOIN LATERAL (
+            SELECT c.ts, c.value FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS c
+    ),
+    cells AS MATERIALIZED (  -- hash-joined with agg on all three keys (see below)
+        SELECT r.id AS room_id, r.key, rs.sensor_id, g.i
+        FROM rooms r
+        LEFT JOIN rs ON rs.room_id = r.id
+        CROSS JOIN generate_series(1, cardinality({_E}) - 1) AS g(i)
+    ),
+    grid AS (
+        SELECT g.room_id, g.key, g.sensor_id, g.i, a.count, a.sum, a.min, a.max,
+               a.min_ts, a.max_ts, a.first_ts, a.value_seconds, a.held, a.below_seconds,
+               a.above_seconds, a.gap_seconds, a.gap_start,
+               COALESCE(max(ARRAY[date_part('epoch', a.last_ts), a.last_value])
+                            FILTER (WHERE a.last_ts IS NOT NULL) OVER (
+                   PARTITION BY g.room_id, g.sensor_id ORDER BY g.i
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), prev.before) AS before
+        FROM cells g
+        LEFT JOIN agg a ON a.room_id = g.room_id AND a.sensor_id = g.sensor_id AND a.i = g.i
+        LEFT JOIN prev ON prev.room_id = g.room_id AND prev.sensor_id = g.sensor_id
     )
-    SELECT r.key, rs.sensor_id, COALESCE(a.count, 0), a.sum / a.count,
-           a.min, date_part('epoch', a.min_ts), a.max, date_part('epoch', a.max_ts),
-           a.value_seconds, a.held,
-           a.below_seconds, a.above_seconds, a.gap_seconds, date_part('epoch', a.gap_start),
-           {_CARRY_COLUMNS},
-           EXISTS (
+    SELECT c.key, c.sensor_id, COALESCE(c.count, 0), c.sum / c.count,
+           c.min, date_part('epoch', c.min_ts), c.max, date_part('epoch', c.max_ts),
+           c.value_seconds, c.held, c.below_seconds, c.above_seconds,
+           c.gap_seconds, date_part('epoch', c.gap_start),
+           date_part('epoch', COALESCE(c.first_ts, {_E}[c.i + 1]) - {_E}[c.i]),
+           c.before[2],
+           GREATEST(0, date_part('epoch', LEAST(
+               COALESCE(c.first_ts, {_E}[c.i + 1]),
+               COALESCE(moved.t, CAST('infinity' AS timestamptz))) - {_E}[c.i])),
+           c.i, {{valid}}
+    FROM grid c
+    LEFT JOIN LATERAL (
+        SELECT min(m.valid_from) AS t FROM sensor_assignment m
+        WHERE c.before IS NOT NULL AND m.sensor_id = c.sensor_id
+          AND m.valid_from > to_timestamp(c.before[1])
+    ) AS moved ON true
+    ORDER BY c.i, c.key, c.sensor_id
+"""  # noqa: S608 - fixed fragments; values are bound
+
+# Whether the rollups counted comfort seconds for (:low, :high), read in the same snapshot as
+# the rollups (set_comfort changes bounds and rollups in one transaction; reads may be
+# autocommit).
+_VALID = """EXISTS (
                SELECT 1 FROM sensor_type
                WHERE id = :sensor_type_id
-                 AND (NOT :with_shares OR (comfort_low = :low AND comfort_high = :high))
-           ) AS valid
-    {_ROOMS_WITH_CARRY}
-    """  # noqa: S608 - fixed fragments; values are bound
-)
+                 AND (NOT :with_shares OR (comfort_low = :low AND comfort_high = :high)))"""
+
+
+def _statement(piece_source: str, valid: str) -> TextClause:
+    return text(f"WITH {_HEAD},{piece_source},{_BODY.replace('{valid}', valid)}")
+
+
+_REPORT = _statement(_RAW_PIECES, "true")
+_ROLLUP_REPORT = _statement(_ROLLUP_PIECES, _VALID)
 
 
 @dataclass(frozen=True)
 class PeriodQuery:
-    """What both report statements read: a building's rooms, one sensor type, [start, end),
-    comfort bounds in the canonical unit. Its fields are the statements' bound parameters."""
+    """What the report statements read: a building's rooms, one sensor type, the periods
+    between `edges` (UTC, ascending, at least two), comfort bounds in the canonical unit."""
 
     building_id: int
     sensor_type_id: int
-    start: datetime
-    end: datetime
+    edges: list[datetime]
     low: float
     high: float
 
 
-async def select_room_periods(conn: AsyncConnection, period: PeriodQuery) -> list[RoomPeriodRow]:
-    rows = await conn.execute(_REPORT, asdict(period))
-    return [RoomPeriodRow(*r) for r in rows]
-
-
-async def select_room_periods_from_rollups(
-    conn: AsyncConnection, period: PeriodQuery, layout: Layout, with_shares: bool
+async def select_room_periods(
+    conn: AsyncConnection, q: PeriodQuery, *, rollups: bool = False, with_shares: bool = False
 ) -> list[RoomPeriodRow] | None:
-    """As select_room_periods, or None when the rollups' comfort seconds are not for
-    (low, high) and `with_shares` (the caller then reads raw captures)."""
+    """Every (period, room, sensor) in that order; from the raw captures, or (`rollups`) from the
+    rollup pieces with raw captures only where they cannot be used. Both give the same answer;
+    the rollup path answers None when the rollups' comfort seconds are not for (low, high) and
+    `with_shares` (the caller then reads raw captures)."""
+    raw_hours, days = pieces.rollup_layout(q.edges) if rollups else ([], [])
+    hours_from, hours_to = pieces.hour_runs(q.edges, raw_hours, days) if rollups else ([], [])
     rows = await conn.execute(
-        _ROLLUP_REPORT, {**asdict(period), **asdict(layout), "with_shares": with_shares}
+        _ROLLUP_REPORT if rollups else _REPORT,
+        {
+            "building_id": q.building_id,
+            "sensor_type_id": q.sensor_type_id,
+            "edges": q.edges,
+            "first": q.edges[0],
+            "last": q.edges[-1],
+            "low": q.low,
+            "high": q.high,
+            "raw_hours": raw_hours,
+            "days": days,
+            "hours_from": hours_from,
+            "hours_to": hours_to,
+            "with_shares": with_shares,
+        },
     )
     out = []
     for r in rows:

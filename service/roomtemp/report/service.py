@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +15,7 @@ from roomtemp.average.service import Scale, scale_for
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.report import queries
-from roomtemp.report.queries import Layout, PeriodQuery, RoomPeriodRow
+from roomtemp.report.queries import PeriodQuery, RoomPeriodRow
 from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import EPOCH
 
@@ -81,24 +81,6 @@ def bounds_unit(canonical: str, unit: str | None) -> str:
     if unit is not None:
         return units.normalise(unit)
     return units.CELSIUS if canonical in units.TEMPERATURE_UNITS else canonical
-
-
-def _floor(ts: datetime, stride: timedelta) -> datetime:
-    return EPOCH + (ts - EPOCH) // stride * stride
-
-
-def layout(start: datetime, end: datetime) -> Layout:
-    """Split [start, end) into raw edges and whole 1-hour and 1-day pieces (see Layout)."""
-    hour, day, tick = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
-    h0 = _floor(start - tick, hour) + hour  # the first hour edge at or after start
-    h1 = _floor(end, hour)  # the last hour edge at or before end
-    if h1 <= h0:
-        return Layout(end, end, end, end)  # all raw
-    d0 = _floor(start - tick, day) + day
-    d1 = _floor(end, day)
-    if d1 <= d0:
-        d0 = d1 = h1  # hours only
-    return Layout(h0, d0, d1, h1)
 
 
 def _at(epoch: float | None) -> datetime | None:
@@ -281,12 +263,13 @@ async def building_report(
         zone_name = local.key
         step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
         edges = timegrid.bucket_edges(start, end, step, local)
+        # One statement for every period, however many (not one per period).
+        per_period = await reader(edges)
         periods = [
-            Period(
-                a.astimezone(local), z.astimezone(local), {r.room: r for r in await reader(a, z)}
-            )
-            for a, z in itertools.pairwise(edges)
+            Period(a.astimezone(local), z.astimezone(local), {r.room: r for r in rooms})
+            for (a, z), rooms in zip(itertools.pairwise(edges), per_period, strict=True)
         ]
+    [rooms] = await reader([start.astimezone(UTC), end.astimezone(UTC)])
     return BuildingReport(
         building=b.key,
         sensor_type=st.key,
@@ -294,7 +277,7 @@ async def building_report(
         start=start,
         end=end,
         comfort=comfort,
-        rooms=await reader(start, end),
+        rooms=rooms,
         periods=periods,
         time_zone=zone_name,
     )
@@ -302,8 +285,9 @@ async def building_report(
 
 @dataclass(frozen=True)
 class _Reader:
-    """Reads every room's report over a period, from the rollups when `from_rollups` (and the
-    statement finds them counted for the bounds), else from the raw captures."""
+    """Reads every room's report over each period between `edges`, from the rollups when
+    `from_rollups` (and the statement finds them counted for the bounds), else from the raw
+    captures: one statement either way."""
 
     conn: AsyncConnection
     building_id: int
@@ -314,25 +298,32 @@ class _Reader:
     with_shares: bool
     from_rollups: bool
 
-    async def __call__(self, start: datetime, end: datetime) -> list[RoomReport]:
-        period = PeriodQuery(self.building_id, self.sensor_type_id, start, end, self.low, self.high)
+    async def __call__(self, edges: list[datetime]) -> list[list[RoomReport]]:
+        q = PeriodQuery(self.building_id, self.sensor_type_id, edges, self.low, self.high)
         rows = None
         if self.from_rollups:
-            rows = await queries.select_room_periods_from_rollups(
-                self.conn, period, layout(start, end), self.with_shares
+            rows = await queries.select_room_periods(
+                self.conn, q, rollups=True, with_shares=self.with_shares
             )
         if rows is None:
-            rows = await queries.select_room_periods(self.conn, period)
+            rows = await queries.select_room_periods(self.conn, q)
+            assert rows is not None  # the raw statement always answers
+        by_period: list[list[RoomPeriodRow]] = [[] for _ in edges[1:]]
+        for r in rows:
+            by_period[r.period - 1].append(r)
         return [
-            room_report(
-                room,
-                parts,
-                start=start,
-                end=end,
-                low=self.low,
-                high=self.high,
-                scale=self.scale,
-                with_shares=self.with_shares,
-            )
-            for room, parts in _by_room(rows)
+            [
+                room_report(
+                    room,
+                    parts,
+                    start=a,
+                    end=z,
+                    low=self.low,
+                    high=self.high,
+                    scale=self.scale,
+                    with_shares=self.with_shares,
+                )
+                for room, parts in _by_room(period_rows)
+            ]
+            for (a, z), period_rows in zip(itertools.pairwise(edges), by_period, strict=True)
         ]
