@@ -20,7 +20,7 @@ import socket
 
 import uvicorn
 
-from roomtemp.live.hub import RUNNING
+from roomtemp.live.service import RUNNING
 
 LINGER_SECONDS = 0.5
 

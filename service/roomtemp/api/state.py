@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.capture.service import IngestCounts, SingleCapture
 from roomtemp.clock import Clock
-from roomtemp.live.hub import Hub
+from roomtemp.live.service import Hub
 from roomtemp.obs.metrics import Metrics
 from roomtemp.settings import Settings
 

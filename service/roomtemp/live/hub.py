@@ -18,7 +18,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,7 +131,7 @@ class HubSettings:
     retry_ms: int
 
 
-@dataclass
+@dataclass(eq=False)
 class Hub:
     engine: AsyncEngine  # autocommit, on the primary: a notify means committed there
     clock: Callable[[], datetime]
@@ -242,17 +242,12 @@ class Hub:
         """The events of the notifies `sub` missed (already in the ring), as one chunk."""
         if not missed:
             return b""
-        chunks = await self._chunks([sub], missed)
+        chunks = await self._chunks({sub: missed})
         return chunks.get(sub, b"")
 
-    async def _chunks(self, subs: Iterable[Subscriber], entries: list[_Entry]) -> dict[Any, bytes]:
-        """Each subscriber's events for the entries past its cursor: one statement for the
-        averages of every room concerned, one for the captures if anyone asked for them."""
-        wanted: dict[Subscriber, list[_Entry]] = {}
-        for sub in subs:
-            mine = [e for e in entries if e.pos > sub.cursor]
-            if mine:
-                wanted[sub] = mine
+    async def _chunks(self, wanted: dict[Subscriber, list[_Entry]]) -> dict[Subscriber, bytes]:
+        """Each subscriber's events for its entries: one statement for the averages of every
+        room concerned, one for the captures if anyone asked for them."""
         room_ids = sorted({r for es in wanted.values() for e in es for r in e.ann.rooms})
         keys: set[CaptureKey] = set()
         for sub, es in wanted.items():
@@ -264,7 +259,7 @@ class Hub:
                 conn, room_ids, at=self.clock(), window=WINDOW, building_ids=sorted(buildings)
             )
             rows = await queries.select_captures(conn, sorted(keys))
-        out: dict[Any, bytes] = {}
+        out: dict[Subscriber, bytes] = {}
         for sub, es in wanted.items():
             out[sub] = self._events_for(sub, es, latest, rows)
         return out
@@ -309,9 +304,10 @@ class Hub:
                 continue
             self._served = entries[-1].pos
             subs = list(self.subscribers)
+            wanted = {sub: [e for e in entries if e.pos > sub.cursor] for sub in subs}
             started = time.perf_counter()
             try:
-                chunks = await self._chunks(subs, entries)
+                chunks = await self._chunks({k: v for k, v in wanted.items() if v})
             except Exception as exc:  # the database hiccuped: the next notify tries again
                 log.warning("live round failed (%s); subscribers get a reset", type(exc).__name__)
                 for sub in subs:

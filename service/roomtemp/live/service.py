@@ -16,9 +16,11 @@ from roomtemp import units
 from roomtemp.average import service as averages
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.live import payload, queries
-from roomtemp.live.hub import Subscriber
+from roomtemp.live.hub import RUNNING, Hub, Subscriber
 from roomtemp.live.payload import CaptureKey
 from roomtemp.registry import service as registry
+
+__all__ = ["RUNNING", "Hub", "Subscriber", "announce", "subscriber"]
 
 
 async def announce(
