@@ -83,11 +83,12 @@ class Stream:
         self._lines = response.aiter_lines()
         self.last_id: str | None = None
 
-    async def next(self, timeout: float = 5.0) -> Event:
-        return await asyncio.wait_for(self._next(), timeout)
+    async def next(self, within: float = 5.0) -> Event:
+        return await asyncio.wait_for(self._next(), within)
 
     async def _next(self) -> Event:
-        name, data, id_ = "message", [], None
+        name, id_ = "message", None
+        data: list[str] = []
         async for line in self._lines:
             if line == "":
                 if data:
@@ -110,8 +111,8 @@ class Stream:
                 id_ = value
         raise EOFError("stream ended")
 
-    async def until(self, name: str, timeout: float = 5.0) -> Event:
-        deadline = time.monotonic() + timeout
+    async def until(self, name: str, within: float = 5.0) -> Event:
+        deadline = time.monotonic() + within
         while True:
             event = await self.next(max(0.01, deadline - time.monotonic()))
             if event.name == name:

@@ -38,7 +38,7 @@ def test_a_capture_posted_to_one_replica_reaches_a_stream_on_the_other(clean: st
                     body = capture(value, room="r1", ts=TS + timedelta(seconds=n + 1))
                     sent = time.monotonic()
                     assert (await post(http, a.url, body)).status_code == 201
-                    event = await s.until("average", timeout=3)
+                    event = await s.until("average", within=3)
                     latencies.append(event.at - sent)
                     assert event.data["room"] == "r1"
                     assert event.data["count"] == n + 2
@@ -122,13 +122,13 @@ def test_resume_in_the_ring_has_no_gap_and_no_repeat(clean: str, conninfo: str) 
     run_async(go())
 
 
-async def _settle(r: Any, conninfo: str, timeout: float = 3.0) -> None:
+async def _settle(r: Any, conninfo: str, within: float = 3.0) -> None:
     """Until the replica's hub has heard the last notify sent (a resume reads its ring)."""
     with psycopg.connect(conninfo) as conn:
         row = conn.execute("SELECT last_value FROM live_event_seq").fetchone()
     assert row is not None
     hub = r.app.state.roomtemp.live
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not (hub._ring and hub._ring[-1].ann.seq == row[0]):
         assert time.monotonic() < deadline, "the notify did not arrive"
         await asyncio.sleep(0.02)

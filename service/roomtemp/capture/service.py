@@ -44,7 +44,7 @@ async def _store(
     else:
         await rollups.captures_added(conn, changed, [final[k] for k in changed])
     # Live streams hear of it at commit (nothing if this transaction rolls back).
-    await live.announce(conn, changed)
+    await live.announce(conn, [(*k, final[k]) for k in changed])
     return replaced
 
 
@@ -269,7 +269,7 @@ async def _upsert_copy(conn: AsyncConnection, batch: _Final) -> IngestCounts:
     result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
     await rollups.captures_changed(conn, result.changed_buckets)
     # The staged upsert knows changed buckets, not captures: streams refresh those rooms.
-    await live.announce(conn, result.changed_buckets, exact=False)
+    await live.announce(conn, [(*k, 0.0) for k in result.changed_buckets], exact=False)
     return IngestCounts(
         result.inserted, result.duplicates + batch.duplicates, result.updated + batch.updates
     )

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roomtemp.average import service as averages
 from roomtemp.errors import InvalidInput
 from roomtemp.live import queries
-from roomtemp.live.payload import Announcement, CaptureKey
+from roomtemp.live.payload import Announcement
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +110,22 @@ def average_body(sub: Subscriber, avg: averages.LiveRoomAverage) -> dict[str, An
     }
 
 
-def capture_body(sub: Subscriber, c: queries.CaptureRow) -> dict[str, Any]:
-    scale = _convert(c.sensor_type, c.unit, sub.unit)
+def capture_body(
+    sub: Subscriber,
+    where: tuple[str, str],
+    sensor: queries.SensorNames,
+    ts: datetime,
+    value: float,
+) -> dict[str, Any]:
+    scale = _convert(sensor.sensor_type, sensor.unit, sub.unit)
     return {
-        "building": c.building,
-        "room": c.room,
-        "sensor": c.sensor,
-        "sensor_type": c.sensor_type,
+        "building": where[0],
+        "room": where[1],
+        "sensor": sensor.sensor,
+        "sensor_type": sensor.sensor_type,
         "unit": scale.unit,
-        "ts": c.ts,
-        "value": scale.value(c.value),
+        "ts": ts,
+        "value": scale.value(value),
     }
 
 
@@ -247,41 +253,47 @@ class Hub:
 
     async def _chunks(self, wanted: dict[Subscriber, list[_Entry]]) -> dict[Subscriber, bytes]:
         """Each subscriber's events for its entries: one statement for the averages of every
-        room concerned, one for the captures if anyone asked for them."""
+        room concerned, one for the names of the captures' sensors if anyone asked for them
+        (their values come with the notifies)."""
         room_ids = sorted({r for es in wanted.values() for e in es for r in e.ann.rooms})
-        keys: set[CaptureKey] = set()
-        for sub, es in wanted.items():
-            if sub.captures:
-                keys.update(k for e in es for k in e.ann.captures or () if sub.wants_room(k[0]))
+        sensor_ids = {
+            c[1]
+            for sub, es in wanted.items()
+            if sub.captures
+            for e in es
+            for c in e.ann.captures or ()
+        }
         buildings = {s.building_id for s in wanted}
         async with self.engine.connect() as conn:
             latest = await averages.rooms_latest(
                 conn, room_ids, at=self.clock(), window=WINDOW, building_ids=sorted(buildings)
             )
-            rows = await queries.select_captures(conn, sorted(keys))
-        out: dict[Subscriber, bytes] = {}
-        for sub, es in wanted.items():
-            out[sub] = self._events_for(sub, es, latest, rows)
-        return out
+            names = await queries.select_sensor_names(conn, sorted(sensor_ids))
+        rooms = {a.room_id: (a.building, a.stats.room) for a in latest}
+        return {sub: self._events_for(sub, es, latest, rooms, names) for sub, es in wanted.items()}
 
     def _events_for(
         self,
         sub: Subscriber,
         entries: list[_Entry],
         latest: list[averages.LiveRoomAverage],
-        rows: list[queries.CaptureRow],
+        rooms: dict[int, tuple[str, str]],
+        names: dict[int, queries.SensorNames],
     ) -> bytes:
-        rooms = {r for e in entries for r in e.ann.rooms if sub.wants_room(r)}
-        keys = {k for e in entries for k in e.ann.captures or ()} if sub.captures else set()
-        events: list[tuple[str, dict[str, Any]]] = [
-            ("capture", capture_body(sub, c))
-            for c in rows
-            if (c.room_id, c.sensor_id, c.ts) in keys and sub.wants_type(c.sensor_type)
-        ]
+        changed = {r for e in entries for r in e.ann.rooms if sub.wants_room(r)}
+        events: list[tuple[str, dict[str, Any]]] = []
+        if sub.captures:
+            for e in entries:
+                for room_id, sensor_id, ts, value in e.ann.captures or ():
+                    where, sensor = rooms.get(room_id), names.get(sensor_id)
+                    if where is None or sensor is None or where[0] != sub.building:
+                        continue
+                    if sub.wants_room(room_id) and sub.wants_type(sensor.sensor_type):
+                        events.append(("capture", capture_body(sub, where, sensor, ts, value)))
         events += [
             ("average", average_body(sub, a))
             for a in latest
-            if a.room_id in rooms and a.building == sub.building and sub.wants_type(a.sensor_type)
+            if a.room_id in changed and a.building == sub.building and sub.wants_type(a.sensor_type)
         ]
         seq = entries[-1].ann.seq
         sub.cursor = max(sub.cursor, entries[-1].pos)
@@ -309,7 +321,11 @@ class Hub:
             try:
                 chunks = await self._chunks({k: v for k, v in wanted.items() if v})
             except Exception as exc:  # the database hiccuped: the next notify tries again
-                log.warning("live round failed (%s); subscribers get a reset", type(exc).__name__)
+                log.warning(
+                    "live round failed (%s: %s); streams end, clients resume",
+                    type(exc).__name__,
+                    exc,
+                )
                 for sub in subs:
                     self._close(sub, frame("unavailable", {"reason": "update failed"}))
                 continue

@@ -1,6 +1,7 @@
 """The format of the notifies that announce stored captures (both sides read it from here).
 
-Payload, JSON: `{"seq": n, "rooms": [room ids], "captures": [[room, sensor, ts µs], …]}`, with
+Payload, JSON: `{"seq": n, "rooms": [room ids], "captures": [[room, sensor, ts µs, value], …]}`
+(the value as stored, canonical unit: listeners need not read the captures back), with
 `"changed": true` instead of `captures` when the keys do not fit (an import's chunk): listeners
 then refresh those rooms and send no capture events. PostgreSQL refuses payloads of 8,000 bytes
 or more, so rooms that do not fit in one are announced in several notifies, each with its own
@@ -21,6 +22,7 @@ MAX_PAYLOAD = 7_900
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CaptureKey = tuple[int, int, datetime]
+Change = tuple[int, int, datetime, float]  # a key and the value it now has
 
 
 def _micros(ts: datetime) -> int:
@@ -46,14 +48,14 @@ def _room_markers(rooms: list[int]) -> list[str]:
     return out
 
 
-def bodies(keys: Sequence[CaptureKey], *, exact: bool = True) -> list[str]:
-    """The payload bodies (each without its leading `{"seq":n,`) announcing these changed keys.
+def bodies(changes: Sequence[Change], *, exact: bool = True) -> list[str]:
+    """The payload bodies (each without its leading `{"seq":n,`) announcing these changes.
 
-    `exact=False`: the keys stand for rooms only (the staged import knows changed buckets, not
-    captures), so only the per-room markers are sent."""
-    rooms = sorted({k[0] for k in keys})
+    `exact=False`: they stand for their rooms only (the staged import knows changed buckets,
+    not captures), so only the per-room markers are sent."""
+    rooms = sorted({k[0] for k in changes})
     if exact:
-        captures = [[r, s, _micros(ts)] for r, s, ts in keys]
+        captures = [[r, s, _micros(ts), v] for r, s, ts, v in changes]
         whole = orjson.dumps({"rooms": rooms, "captures": captures}).decode()[1:]
         if len(whole) <= MAX_PAYLOAD:
             return [whole]
@@ -66,7 +68,7 @@ class Announcement:
 
     seq: int
     rooms: tuple[int, ...]
-    captures: tuple[CaptureKey, ...] | None  # None: too many to list ("changed")
+    captures: tuple[Change, ...] | None  # None: too many to list ("changed")
 
 
 def parse(payload: str) -> Announcement:
@@ -77,5 +79,5 @@ def parse(payload: str) -> Announcement:
         tuple(int(r) for r in data["rooms"]),
         None
         if captures is None
-        else tuple((int(r), int(s), _from_micros(int(us))) for r, s, us in captures),
+        else tuple((int(r), int(s), _from_micros(int(us)), float(v)) for r, s, us, v in captures),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,53 +26,31 @@ async def notify(conn: AsyncConnection, bodies: Sequence[str]) -> None:
 
 
 @dataclass(frozen=True)
-class CaptureRow:
-    room_id: int
-    sensor_id: int
-    building: str
-    room: str
+class SensorNames:
     sensor: str  # the API's sensor key (a default sensor's is building/room/type)
     sensor_type: str
     unit: str  # canonical
-    ts: datetime
-    value: float
 
 
-# The captures of the given keys as they are now (a key replaced or deleted since the notify
-# shows its current value or is missing): one statement for the whole round.
-_CAPTURES = text(
+# Names of the sensors of a round's captures (the values come with the notify): primary-key
+# lookups in small tables, never a read of the captures themselves.
+_SENSORS = text(
     """
-    SELECT c.room_id, c.sensor_id, b.key, r.key,
-           COALESCE(se.key, db.key || '/' || dr.key || '/' || st.key), st.key, st.unit,
-           c.ts, c.value
-    FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_ids AS integer[]),
-                CAST(:ts AS timestamptz[])) AS k(room_id, sensor_id, ts)
-    JOIN capture c ON c.room_id = k.room_id AND c.sensor_id = k.sensor_id AND c.ts = k.ts
-    JOIN room r ON r.id = c.room_id
-    JOIN building b ON b.id = r.building_id
-    JOIN sensor se ON se.id = c.sensor_id
+    SELECT se.id, COALESCE(se.key, db.key || '/' || dr.key || '/' || st.key), st.key, st.unit
+    FROM sensor se
     JOIN sensor_type st ON st.id = se.sensor_type_id
     LEFT JOIN room dr ON dr.id = se.default_room_id
     LEFT JOIN building db ON db.id = dr.building_id
-    ORDER BY c.ts, c.room_id, c.sensor_id
+    WHERE se.id = ANY(CAST(:ids AS integer[]))
     """
 )
 
 
-async def select_captures(
-    conn: AsyncConnection, keys: Sequence[tuple[int, int, datetime]]
-) -> list[CaptureRow]:
-    if not keys:
-        return []
-    rows = await conn.execute(
-        _CAPTURES,
-        {
-            "room_ids": [k[0] for k in keys],
-            "sensor_ids": [k[1] for k in keys],
-            "ts": [k[2] for k in keys],
-        },
-    )
-    return [CaptureRow(*r) for r in rows]
+async def select_sensor_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, SensorNames]:
+    if not ids:
+        return {}
+    rows = await conn.execute(_SENSORS, {"ids": list(ids)})
+    return {r[0]: SensorNames(*r[1:]) for r in rows}
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,19 @@ from roomtemp.average import service as averages
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.live import payload, queries
 from roomtemp.live.hub import RUNNING, Hub, Subscriber
-from roomtemp.live.payload import CaptureKey
+from roomtemp.live.payload import Change
 from roomtemp.registry import service as registry
 
 __all__ = ["RUNNING", "Hub", "Subscriber", "announce", "subscriber"]
 
 
-async def announce(
-    conn: AsyncConnection, keys: Sequence[CaptureKey], *, exact: bool = True
-) -> None:
-    """Announce changed captures (room, sensor, ts) to every listening replica at commit.
+async def announce(conn: AsyncConnection, changes: Sequence[Change], *, exact: bool = True) -> None:
+    """Announce changed captures (room, sensor, ts, value) to every listening replica at commit.
 
-    `exact=False`: the keys stand for their rooms only (the staged import's changed buckets);
+    `exact=False`: they stand for their rooms only (the staged import's changed buckets);
     streams then refresh those rooms without capture events."""
-    if keys:
-        await queries.notify(conn, payload.bodies(keys, exact=exact))
+    if changes:
+        await queries.notify(conn, payload.bodies(changes, exact=exact))
 
 
 async def subscriber(
