@@ -262,6 +262,56 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser (JSON list); empty: CORS off",
     )
 
+    # The MQTT bridge (`roomtemp mqtt`, docs/mqtt.md); the API does not read these.
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="Broker: mqtt://host:port, or mqtts://host:port for TLS",
+    )
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: str | None = Field(
+        default=None, description="CA bundle the broker's certificate is checked against (mqtts)"
+    )
+    mqtt_cert_file: str | None = Field(default=None, description="Client certificate (mTLS)")
+    mqtt_key_file: str | None = Field(default=None, description="Client certificate's key")
+    mqtt_client_id: str = Field(
+        default="roomtemp-bridge",
+        description="Client id; the broker keeps the persistent session (and the unacknowledged "
+        "messages) under it, so every bridge replica needs its own",
+    )
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    mqtt_session_expiry_seconds: Annotated[int, Field(ge=60)] = Field(
+        default=7 * 24 * 3600,
+        description="MQTT 5: how long the broker keeps the session while the bridge is away",
+    )
+    mqtt_subscriptions: str | None = Field(
+        default=None,
+        description="JSON list of {topic, format, preset, mapping} (docs/mqtt.md); "
+        "MQTT_SUBSCRIPTIONS_FILE names a file holding the same",
+    )
+    mqtt_subscriptions_file: str | None = None
+    mqtt_batch_messages: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=500, description="Messages stored in one transaction at most"
+    )
+    mqtt_batch_ms: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=20, description="How long a batch waits for more messages before it is written"
+    )
+    mqtt_receive_maximum: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=1000,
+        description="MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once "
+        "(MQTT 3.1.1: the broker's max_inflight_messages decides)",
+    )
+    mqtt_dead_letter_topic: str = "roomtemp/dead-letter"
+    mqtt_max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=5,
+        description="A message whose storing fails this often (database reachable) is "
+        "dead-lettered instead of retried",
+    )
+    mqtt_health_host: str = "127.0.0.1"
+    mqtt_health_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=9108, description="/healthz, /readyz and /metrics of the bridge"
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _json_list(cls, value: object) -> object:
