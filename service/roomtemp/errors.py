@@ -67,10 +67,14 @@ class PayloadTooLarge(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """A dependency (the database, the schema) is not ready (→ 503)."""
+    """A dependency (the database, the schema) is not ready (→ 503); `retry_after`: the
+    seconds the answer's Retry-After tells the client to wait, if known."""
 
-    def __init__(self, message: str, code: str = "service_unavailable") -> None:
+    def __init__(
+        self, message: str, code: str = "service_unavailable", retry_after: int | None = None
+    ) -> None:
         super().__init__(message, [], code)
+        self.retry_after = retry_after
 
 
 class NotConfigured(DomainError):

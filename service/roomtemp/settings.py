@@ -192,6 +192,35 @@ class Settings(BaseSettings):
         default=60.0, description="How often each worker recomputes roomtemp_silent_sensors"
     )
 
+    # Live updates over Server-Sent Events (docs/live.md).
+    live_enabled: bool = Field(
+        default=True,
+        description="Serve /v1/…/live streams (one LISTEN connection per process); false: 404",
+    )
+    live_max_streams: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000,
+        description="Open live streams per process; above it 503 too_many_streams + Retry-After",
+    )
+    live_queue_rounds: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=64,
+        description="Update rounds buffered per stream; a client that falls this far behind is "
+        "dropped (its stream ends with a `dropped` event), never buffered without bound",
+    )
+    live_ring_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=10_000,
+        description="Recent events kept for Last-Event-ID resume; an older id gets a `reset`",
+    )
+    live_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0, description="A comment line this often keeps proxies from closing streams"
+    )
+    live_coalesce_ms: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=75,
+        description="Notifies arriving within this many ms share one recomputation round",
+    )
+    live_retry_ms: Annotated[int, Field(ge=100, le=600_000)] = Field(
+        default=3000, description="The reconnect delay streams tell EventSource clients"
+    )
+
     embedded_data_dir: str = ".data/postgres"
 
     log_format: LogFormat = Field(

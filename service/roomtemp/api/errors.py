@@ -73,7 +73,9 @@ def error_response(
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
-    return error_response(status, exc.code, exc.message, exc.details)
+    retry = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return error_response(status, exc.code, exc.message, exc.details, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
