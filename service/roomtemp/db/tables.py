@@ -349,9 +349,7 @@ alert_outbox = Table(
     ),
     Column("idempotency_key", Text, nullable=False, unique=True),  # '<transition>-<receiver>'
     Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column(
-        "next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()
-    ),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("given_up_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
