@@ -141,17 +141,23 @@ def build(
         period = rng.uniform(40, 70) * 60
         phase = rng.uniform(0, 2 * math.pi)
         t = start + timedelta(seconds=rng.uniform(0, 60))
+        previous = start
         while t <= end:
+            ts = t
+            edge = start + STEP * math.floor((t - start) / STEP)
+            if rng.random() < 0.25 and edge > previous:
+                ts = edge  # on an instant: the edge of every window (t - window, t]
+            previous = ts
             quiet = room == "r3" and start + (end - start) * 0.4 < t < start + (end - start) * 0.7
             if not quiet:
-                x = (t - start).total_seconds()
+                x = (ts - start).total_seconds()
                 celsius = 21 + 4 * math.sin(2 * math.pi * x / period + phase)
                 value = celsius + rng.uniform(-0.6, 0.6) + 273.15
-                first = start + STEP * math.ceil((t - start) / STEP)  # first instant >= t
+                first = start + STEP * math.ceil((ts - start) / STEP)  # first instant >= ts
                 arrives = _arrival(rng, first, late)
-                reference.captures.append(ref.Capture(room, t, value, arrives))
+                reference.captures.append(ref.Capture(room, ts, value, arrives))
                 world.arriving.setdefault(arrives, []).append(
-                    (room_ids[room], sensor_id, t, value)
+                    (room_ids[room], sensor_id, ts, value)
                 )
             t += timedelta(seconds=rng.uniform(35, 80), microseconds=rng.randrange(1_000_000))
     return world
