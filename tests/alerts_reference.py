@@ -100,7 +100,9 @@ class Reference:
         wall = local.strftime("%H:%M")
         return local.isoweekday() in rule.days and rule.start <= wall < rule.end
 
-    def _note(self, rule: Rule, room: str, frm: str | None, to: str, at: datetime, v: float | None) -> None:
+    def _note(
+        self, rule: Rule, room: str, frm: str | None, to: str, at: datetime, v: float | None
+    ) -> None:
         self.transitions.append(Transition(rule.name, room, frm, to, at, v))
 
     def evaluate(self, at: datetime) -> None:

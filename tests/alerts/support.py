@@ -119,7 +119,8 @@ def build(
     room_ids: dict[str, int] = {}
     for key in ROOMS:
         row = db.execute(
-            "INSERT INTO room (building_id, key, name) VALUES (%s, %s, '') RETURNING id", (b[0], key)
+            "INSERT INTO room (building_id, key, name) VALUES (%s, %s, '') RETURNING id",
+            (b[0], key),
         ).fetchone()
         assert row is not None
         room_ids[key] = int(row[0])

@@ -32,9 +32,7 @@ async def _drive(
         for at in world.instants:
             world.feed(db, at)
             world.reference.evaluate(at)
-            rounds.extend(
-                await asyncio.gather(*(evaluate_once(e, at, "UTC") for e in engines))
-            )
+            rounds.extend(await asyncio.gather(*(evaluate_once(e, at, "UTC") for e in engines)))
     finally:
         for e in engines:
             await e.dispose()
@@ -72,9 +70,7 @@ def test_outbox_one_row_per_delivered_transition_and_receiver(
     run_async(_drive(database_url, db, world))
     receivers = {"hot": 1, "cold": 2, "hot-sched": 1, "silent": 1, "hot-k": 0}
     delivered = [
-        t
-        for t in world.reference.transitions
-        if t.to_state == "firing" or t.from_state == "firing"
+        t for t in world.reference.transitions if t.to_state == "firing" or t.from_state == "firing"
     ]
     assert sum(receivers[t.rule] for t in delivered) > 0
     stored = db.execute(
@@ -116,9 +112,7 @@ def test_two_evaluators_at_once_never_double(
     support.assert_same(support.stored_transitions(db), world.reference.transitions)
 
 
-def test_the_mean_is_the_one_the_api_serves(
-    database_url: str, db: psycopg.Connection[Any]
-) -> None:
+def test_the_mean_is_the_one_the_api_serves(database_url: str, db: psycopg.Connection[Any]) -> None:
     world = support.build(db, SPRING, minutes=60, seed=5, late=False)
     run_async(_drive(database_url, db, world))
     last = world.instants[-1]
