@@ -88,7 +88,8 @@ class Reference:
     def _silence(self, rule: Rule, room: str, at: datetime) -> tuple[bool, float | None]:
         seen = self._seen(room, at)
         last = max((c.ts for c in seen), default=None)
-        assert rule.silent_s is not None and rule.created is not None
+        assert rule.silent_s is not None
+        assert rule.created is not None
         since = last if last is not None else rule.created
         silent = (at - since).total_seconds() >= rule.silent_s
         return silent, None if last is None else (at - last).total_seconds()

@@ -136,7 +136,7 @@ def build(
     world = World(start, instants, reference, room_ids, sensors)
     rng = random.Random(seed)
     end = instants[-1]
-    for name, (room, sensor_id) in sensors.items():
+    for room, sensor_id in sensors.values():
         if room == "r4":
             continue
         period = rng.uniform(40, 70) * 60
@@ -199,4 +199,5 @@ def assert_same(stored: list[ref.Transition], expected: list[ref.Transition]) ->
         if w.value is None:
             assert g.value is None, (g, w)
         else:
-            assert g.value is not None and abs(g.value - w.value) <= 1e-9, (g, w)
+            assert g.value is not None, (g, w)
+            assert abs(g.value - w.value) <= 1e-9, (g, w)

@@ -131,6 +131,12 @@ def test_killed_mid_round_replacement_continues(
     support.assert_same(support.stored_transitions(db), world.reference.transitions)
 
 
+def _evaluations(db: psycopg.Connection[Any]) -> int:
+    row = db.execute("SELECT count(*) FROM alert_evaluation").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_alerts_process_evaluates_on_its_period_and_stops_on_sigterm(
     database_url: str, db: psycopg.Connection[Any]
 ) -> None:
@@ -148,10 +154,7 @@ def test_alerts_process_evaluates_on_its_period_and_stops_on_sigterm(
         text=True,
     )
     try:
-        _wait_for(
-            lambda: db.execute("SELECT count(*) FROM alert_evaluation").fetchone() >= (2,),
-            timeout=60,
-        )
+        _wait_for(lambda: _evaluations(db) >= 2, timeout=60)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
         assert process.returncode == 0
