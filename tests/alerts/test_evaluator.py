@@ -147,3 +147,59 @@ def test_instants_are_multiples_of_the_period() -> None:
     at = datetime(2026, 3, 29, 1, 2, 59, 999999, tzinfo=UTC)
     assert instant(at, 60) == datetime(2026, 3, 29, 1, 2, tzinfo=UTC)
     assert instant(at, 300) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+
+
+def test_disabled_rule_resolves_its_alerts_and_silence_holds_back_deliveries(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    world = support.build(db, SPRING, minutes=60, seed=13, late=False)
+    world.instants = world.instants[:40]  # r3 silent since minute 24 and r4 never heard from
+    run_async(_drive(database_url, db, world))
+    name = "silent"
+    found = db.execute(
+        "SELECT count(*) FROM alert a JOIN alert_rule ru ON ru.id = a.rule_id "
+        "WHERE a.state = 'firing' AND ru.name = %s",
+        (name,),
+    ).fetchone()
+    assert found is not None
+    firing = found[0]
+    assert firing >= 2  # one silenced, the others not
+    # One of them silenced: its resolution is recorded but not queued for delivery.
+    db.execute(
+        "UPDATE alert SET silenced_until = %s WHERE id = (SELECT min(a.id) FROM alert a "
+        "JOIN alert_rule ru ON ru.id = a.rule_id WHERE ru.name = %s AND a.state = 'firing')",
+        (world.instants[-1] + timedelta(hours=1), name),
+    )
+    db.execute("UPDATE alert_rule SET enabled = false WHERE name = %s", (name,))
+    at = world.instants[-1] + support.STEP
+
+    async def once() -> Round:
+        engine = create_async_engine(database_url)
+        try:
+            return await evaluate_once(engine, at, "UTC")
+        finally:
+            await engine.dispose()
+
+    assert run_async(once()).done
+    resolved = db.execute(
+        "SELECT t.reason, t.from_state, a.silenced_until IS NOT NULL, "
+        "(SELECT count(*) FROM alert_outbox o WHERE o.transition_id = t.id) "
+        "FROM alert_transition t JOIN alert a ON a.id = t.alert_id "
+        "JOIN alert_rule ru ON ru.id = a.rule_id WHERE ru.name = %s AND t.at = %s",
+        (name, at),
+    ).fetchall()
+    firing_rows = [r for r in resolved if r[1] == "firing"]
+    assert len(firing_rows) == firing
+    assert {r[0] for r in resolved} == {"rule"}
+    receivers = {"hot": 1, "cold": 2, "hot-sched": 1, "silent": 1, "hot-k": 0}[name]
+    assert sorted(r[3] for r in firing_rows) == sorted(
+        0 if silenced else receivers for _, _, silenced, _ in firing_rows
+    )
+    assert any(silenced for _, _, silenced, _ in firing_rows)
+    assert any(n > 0 for *_, n in firing_rows)
+    still_open = db.execute(
+        "SELECT count(*) FROM alert a JOIN alert_rule ru ON ru.id = a.rule_id "
+        "WHERE ru.name = %s AND a.state <> 'resolved'",
+        (name,),
+    ).fetchone()
+    assert still_open == (0,)
