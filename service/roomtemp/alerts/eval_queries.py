@@ -159,7 +159,7 @@ _MEAN = text(
 _SILENT = text(
     _compose(
         """
-    last AS (
+    last AS MATERIALIZED (  -- inlined, the last-capture subquery ran once per use of ts
         SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
                (SELECT MAX(l.ts) FROM unnest(pr.a) AS s(id) CROSS JOIN LATERAL (
                     SELECT c.ts FROM capture c
