@@ -12,6 +12,8 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
+from roomtemp.alerts.routes import receivers_router as alert_receivers_router
+from roomtemp.alerts.routes import rules_router as alert_rules_router
 from roomtemp.api import docs, errors
 from roomtemp.api.auth import (
     AUTH_RESPONSES,
@@ -214,6 +216,9 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(export_router, dependencies=read, responses=responses)
     app.include_router(report_router, dependencies=read, responses=responses)
     app.include_router(live_router, dependencies=read, responses=responses)
+    app.include_router(alert_rules_router, dependencies=read_or_admin, responses=responses)
+    # Receivers' URLs can carry credentials (a Slack webhook's path is its token): admin only.
+    app.include_router(alert_receivers_router, dependencies=admin, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
 

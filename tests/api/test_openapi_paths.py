@@ -39,6 +39,10 @@ EXPECTED = [
     ("/v1/buildings/{building}/report", ["get"]),
     ("/v1/buildings/{building}/live", ["get"]),
     ("/v1/buildings/{building}/rooms/{room}/live", ["get"]),
+    ("/v1/alert-rules", ["get"]),
+    ("/v1/alert-rules/{name}", ["get", "put", "delete"]),
+    ("/v1/alert-receivers", ["get"]),
+    ("/v1/alert-receivers/{name}", ["get", "put", "delete"]),
 ]
 
 
