@@ -33,13 +33,30 @@ def free_port() -> int:
         return port
 
 
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def make_ca(directory: Path, name: str) -> Path:
+    """A self-signed CA for the tests: <name>.pem and <name>.key in directory."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-keyout", directory / f"{name}.key", "-out", directory / f"{name}.pem",
+             "-subj", f"/CN=roomtemp test {name}")  # fmt: skip
+    return directory / f"{name}.pem"
+
+
 class Mosquitto:
     """`with Mosquitto() as broker:` a running broker on broker.port; stop()/start() restart it
     gracefully with its persistence kept."""
 
-    def __init__(self, binary: str, *, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, binary: str, *, users: dict[str, str] | None = None, tls: bool = False
+    ) -> None:
         self.binary = binary
         self.port = free_port()
+        # With tls, a second listener speaks MQTT over TLS with a certificate for 127.0.0.1 signed
+        # by a CA made here (ca_file); the plain one stays for the tests' publishers.
+        self.tls_port = free_port() if tls else None
         self.dir = Path(tempfile.mkdtemp(prefix="roomtemp-mosquitto-"))
         self.users = users or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,6 +65,15 @@ class Mosquitto:
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        assert self.tls_port is not None
+        return f"mqtts://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.dir / "ca.pem"
 
     def _configure(self) -> Path:
         lines = [
@@ -71,6 +97,20 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:
             lines.append("allow_anonymous true")
+        if self.tls_port is not None:
+            make_ca(self.dir, "ca")
+            _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.dir / "server.key",
+                     "-out", self.dir / "server.csr", "-subj", "/CN=127.0.0.1")  # fmt: skip
+            (self.dir / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+            _openssl("x509", "-req", "-in", self.dir / "server.csr", "-CA", self.ca_file,
+                     "-CAkey", self.dir / "ca.key", "-CAcreateserial", "-days", "2",
+                     "-out", self.dir / "server.pem", "-extfile", self.dir / "san.ext")  # fmt: skip
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self.ca_file}",
+                f"certfile {self.dir / 'server.pem'}",
+                f"keyfile {self.dir / 'server.key'}",
+            ]
         conf = self.dir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         if self._account is not None:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.broker import Mosquitto
+from tests.broker import Mosquitto, make_ca
 from tests.mqtt.conftest import BridgeFactory, Listener, conninfo_of, publish
 
 TS = "2026-11-30T10:00:00Z"
@@ -249,6 +249,25 @@ def test_password_auth_and_readiness(
         right.wait(lambda: right.get("/readyz")[0] == 503, "unready without the broker")
         secured.start()
         right.wait(lambda: right.get("/readyz")[0] == 200, "ready again")
+
+
+def test_tls_to_the_broker(
+    bridge_factory: BridgeFactory, mosquitto_path: str, db: psycopg.Connection[Any]
+) -> None:
+    """mqtts:// with MQTT_CA_FILE: the bridge verifies the broker's certificate (a CA that did not
+    sign it is refused) and stores what arrives over TLS."""
+    with Mosquitto(mosquitto_path, tls=True) as secured:
+        env = {"MQTT_URL": secured.tls_url}
+        other = make_ca(secured.dir, "other-ca")
+        wrong = bridge_factory(ALL[:1], MQTT_CA_FILE=str(other), **env).start(ready=False)
+        wrong.wait(lambda: wrong.get("/healthz")[0] == 200, "alive")
+        time.sleep(1)  # a few connection attempts, each refused by the certificate check
+        assert wrong.get("/readyz") == (503, '{"broker":false,"database":true}')
+        right = bridge_factory(ALL[:1], MQTT_CA_FILE=str(secured.ca_file), **env).start()
+        assert right.get("/readyz") == (200, '{"broker":true,"database":true}')
+        capture = {"building": "hq", "room": "r1", "value": 21.5, "unit": "C", "ts": TS}
+        publish(secured, "roomtemp/captures", capture)
+        right.wait(lambda: stored(db) == {"hq/r1/temperature": [294.65]}, "stored over TLS")
 
 
 def test_a_stalled_database_stops_acknowledging_and_the_bridge_resumes(
