@@ -98,7 +98,7 @@ tools: ## install the machine tools of the tool-needing suites (apt as root; npm
 # What CI checks, in this order (.ci/run sets ROOMTEMP_STRICT_TOOLS=1 first). Pants does not
 # re-run the tests or the lint here; it packages (pex, image) and checks that it owns every test
 # file, so the GitHub workflow's `pants lint check test ::` covers the same tests. docs/ci.md.
-CHECK_STEPS := tools test lint fault-test checkov image-test compose-test locks-check pants-owners \
+CHECK_STEPS := tools test lint fault-test mqtt-fault-test checkov image-test compose-test locks-check pants-owners \
 	pants-package pants-image
 check: ## everything CI checks (.ci/run): tools, test, lint, extra suites, locks, Pants packages
 	@for step in $(CHECK_STEPS); do \

@@ -1,4 +1,4 @@
-"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors|mqtt`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from roomtemp.db import migrate as migrations
 from roomtemp.export import command as export_command
 from roomtemp.importer import command as import_command
 from roomtemp.lifecycle.cli import NoDatabase, no_database_message
+from roomtemp.mqtt import command as mqtt_command
 from roomtemp.obs import logging as obs_logging
 from roomtemp.obs.metrics import MULTIPROC_ENV
 from roomtemp.partitions import command as maintain_command
@@ -28,7 +29,9 @@ from roomtemp.simulator import command as simulate_command
 log = logging.getLogger("roomtemp")
 
 # Commands that open the database themselves (serve starts its own; simulate speaks HTTP).
-_DATABASE_COMMANDS = frozenset({"migrate", "import", "export", "maintain", "token", "sensors"})
+_DATABASE_COMMANDS = frozenset(
+    {"migrate", "import", "export", "maintain", "token", "sensors", "mqtt"}
+)
 
 # uvicorn's exit status when the server did not start (it exits with it itself in uvicorn.run).
 _STARTUP_FAILURE = 3
@@ -245,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         maintain_command,
         simulate_command,
         sensors_command,
+        mqtt_command,
     ):
         command.add_parser(sub)
     _add_token_parser(sub)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +36,9 @@ from roomtemp.db import driver
 from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
 from roomtemp.export.routes import router as export_router
+from roomtemp.live.hub import Hub, HubSettings
+from roomtemp.live.listener import Listener
+from roomtemp.live.routes import router as live_router
 from roomtemp.obs.metrics import Metrics, worker_exited
 from roomtemp.registry.routes import router as registry_router
 from roomtemp.report.routes import router as report_router
@@ -105,7 +108,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             log.error("database unreachable at startup (%s); not ready", type(exc).__name__)
         state.ingest_batcher = ingest_batcher(settings, engine)
         refresher = silent_sensor_refresher(settings, primary_read_engine, metrics, clock)
+        stop_live = _start_live(state, url)
         yield
+        await stop_live()
         await refresher.close()
         if state.ingest_batcher is not None:
             await state.ingest_batcher.close()
@@ -148,6 +153,43 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     return app
 
 
+def _start_live(state: AppState, url: str) -> Callable[[], Awaitable[None]]:
+    """The live updates' hub (on the primary: a notify means committed there) and its one
+    LISTEN connection, outside the request pool (docs/live.md)."""
+    settings, metrics = state.settings, state.metrics
+
+    async def nothing() -> None:
+        pass
+
+    if not settings.live_enabled:
+        return nothing
+    hub = Hub(
+        state.primary_read_engine,
+        state.clock,
+        HubSettings(
+            queue_rounds=settings.live_queue_rounds,
+            ring_events=settings.live_ring_events,
+            coalesce_seconds=settings.live_coalesce_ms / 1000,
+            retry_ms=settings.live_retry_ms,
+        ),
+        on_drop=lambda reason: metrics.live_streams_dropped.labels(reason=reason).inc(),
+        on_round=metrics.live_rounds.observe,
+    )
+    hub.start()
+    state.live = hub
+    listener_engine = create_engine(
+        settings.model_copy(update={"db_pool_size": 1}), url, autocommit=True
+    )
+    listener = Listener(listener_engine, hub, check_seconds=settings.live_heartbeat_seconds)
+    listener.start()
+
+    async def stop() -> None:
+        await listener.stop()
+        await hub.stop()
+
+    return stop
+
+
 def _include_routers(app: FastAPI, settings: Settings) -> None:
     """The probes, /metrics, the feature routers with their token scopes, the dashboard."""
     app.include_router(health_router)
@@ -171,6 +213,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(token_router, dependencies=admin, responses=responses)
     app.include_router(export_router, dependencies=read, responses=responses)
     app.include_router(report_router, dependencies=read, responses=responses)
+    app.include_router(live_router, dependencies=read, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
 

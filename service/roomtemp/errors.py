@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,10 +67,14 @@ class PayloadTooLarge(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """A dependency (the database, the schema) is not ready (→ 503)."""
+    """A dependency (the database, the schema) is not ready (→ 503); `retry_after`: the
+    seconds the answer's Retry-After tells the client to wait, if known."""
 
-    def __init__(self, message: str, code: str = "service_unavailable") -> None:
+    def __init__(
+        self, message: str, code: str = "service_unavailable", retry_after: int | None = None
+    ) -> None:
         super().__init__(message, [], code)
+        self.retry_after = retry_after
 
 
 class NotConfigured(DomainError):
@@ -85,3 +90,19 @@ class MalformedRequest(DomainError):
 
     def __init__(self, message: str, details: list[ErrorDetail] | None = None) -> None:
         super().__init__(message, details or [], "malformed_request")
+
+
+def details_from_pydantic(errors: Sequence[Any], *, batch: bool = False) -> list[ErrorDetail]:
+    """Pydantic/FastAPI error entries → details with the item index and the field name."""
+    details = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        index = None
+        if batch and loc and isinstance(loc[0], int):
+            index = loc.pop(0)
+        field = ".".join(str(p) for p in loc) or None
+        message = str(err.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        details.append(ErrorDetail(message, field=field, index=index, code=str(err.get("type"))))
+    return details

@@ -192,6 +192,35 @@ class Settings(BaseSettings):
         default=60.0, description="How often each worker recomputes roomtemp_silent_sensors"
     )
 
+    # Live updates over Server-Sent Events (docs/live.md).
+    live_enabled: bool = Field(
+        default=True,
+        description="Serve /v1/…/live streams (one LISTEN connection per process); false: 404",
+    )
+    live_max_streams: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000,
+        description="Open live streams per process; above it 503 too_many_streams + Retry-After",
+    )
+    live_queue_rounds: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=64,
+        description="Update rounds buffered per stream; a client that falls this far behind is "
+        "dropped (its stream ends with a `dropped` event), never buffered without bound",
+    )
+    live_ring_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=10_000,
+        description="Recent events kept for Last-Event-ID resume; an older id gets a `reset`",
+    )
+    live_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0, description="A comment line this often keeps proxies from closing streams"
+    )
+    live_coalesce_ms: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=75,
+        description="Notifies arriving within this many ms share one recomputation round",
+    )
+    live_retry_ms: Annotated[int, Field(ge=100, le=600_000)] = Field(
+        default=3000, description="The reconnect delay streams tell EventSource clients"
+    )
+
     embedded_data_dir: str = ".data/postgres"
 
     log_format: LogFormat = Field(
@@ -231,6 +260,56 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (JSON list); empty: CORS off",
+    )
+
+    # The MQTT bridge (`roomtemp mqtt`, docs/mqtt.md); the API does not read these.
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="Broker: mqtt://host:port, or mqtts://host:port for TLS",
+    )
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: str | None = Field(
+        default=None, description="CA bundle the broker's certificate is checked against (mqtts)"
+    )
+    mqtt_cert_file: str | None = Field(default=None, description="Client certificate (mTLS)")
+    mqtt_key_file: str | None = Field(default=None, description="Client certificate's key")
+    mqtt_client_id: str = Field(
+        default="roomtemp-bridge",
+        description="Client id; the broker keeps the persistent session (and the unacknowledged "
+        "messages) under it, so every bridge replica needs its own",
+    )
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    mqtt_session_expiry_seconds: Annotated[int, Field(ge=60)] = Field(
+        default=7 * 24 * 3600,
+        description="MQTT 5: how long the broker keeps the session while the bridge is away",
+    )
+    mqtt_subscriptions: str | None = Field(
+        default=None,
+        description="JSON list of {topic, format, preset, mapping} (docs/mqtt.md); "
+        "MQTT_SUBSCRIPTIONS_FILE names a file holding the same",
+    )
+    mqtt_subscriptions_file: str | None = None
+    mqtt_batch_messages: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=500, description="Messages stored in one transaction at most"
+    )
+    mqtt_batch_ms: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=20, description="How long a batch waits for more messages before it is written"
+    )
+    mqtt_receive_maximum: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=1000,
+        description="MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once "
+        "(MQTT 3.1.1: the broker's max_inflight_messages decides)",
+    )
+    mqtt_dead_letter_topic: str = "roomtemp/dead-letter"
+    mqtt_max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=5,
+        description="A message whose storing fails this often (database reachable) is "
+        "dead-lettered instead of retried",
+    )
+    mqtt_health_host: str = "127.0.0.1"
+    mqtt_health_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=9108, description="/healthz, /readyz and /metrics of the bridge"
     )
 
     @field_validator("cors_origins", mode="before")

@@ -37,6 +37,8 @@ EXPECTED = [
     ("/v1/buildings/{building}/rooms/{room}/captures", ["get"]),
     ("/v1/sensors/{key}/captures", ["get"]),
     ("/v1/buildings/{building}/report", ["get"]),
+    ("/v1/buildings/{building}/live", ["get"]),
+    ("/v1/buildings/{building}/rooms/{room}/live", ["get"]),
 ]
 
 

@@ -98,3 +98,22 @@ def test_service_graph_db_then_migrate_then_api(env_file: str) -> None:
         assert env["DB_HOST"] == "db"
         assert env["DB_PASSWORD"] == db["environment"]["POSTGRES_PASSWORD"]
         assert "DATABASE_URL" not in env
+
+
+def test_mqtt_profile_broker_and_bridge(env_file: str) -> None:
+    out = _compose("--profile", "mqtt", "config", "--format", "json", env_file=env_file).stdout
+    doc = json.loads(out)
+    services = doc["services"]
+    broker, bridge = services["mosquitto"], services["mqtt"]
+    assert broker["image"].startswith("eclipse-mosquitto:2")
+    assert broker["ports"][0]["host_ip"] == "127.0.0.1"
+    assert "persistence true" in doc["configs"]["mosquitto-conf"]["content"]
+    assert "max_queued_messages 0" in doc["configs"]["mosquitto-conf"]["content"]
+    assert bridge["command"] == ["mqtt"]
+    assert bridge["image"] == services["api"]["image"]
+    assert bridge["environment"]["MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert bridge["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    assert bridge["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "9108/readyz" in " ".join(bridge["healthcheck"]["test"])
+    subscriptions = json.loads(doc["configs"]["mqtt-subscriptions"]["content"])
+    assert {s.get("preset") for s in subscriptions} == {"zigbee2mqtt", "shelly", None}

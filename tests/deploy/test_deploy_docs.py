@@ -62,7 +62,9 @@ def test_documented_helm_install_renders_valid_manifests() -> None:
         "key": "token-hash-key",
     }
     assert api["image"] == "placeholder.example.com/roomtemp:0.1.0"
-    assert find(manifests, "Ingress")["spec"]["rules"][0]["host"] == "roomtemp.example.com"
+    assert (
+        find(manifests, "Ingress", "roomtemp")["spec"]["rules"][0]["host"] == "roomtemp.example.com"
+    )
 
 
 def test_documented_secrets_are_the_ones_the_chart_reads() -> None:

@@ -95,7 +95,8 @@ def test_all_features_render_every_optional_object() -> None:
     rendered = helm_template("ci/all-features-values.yaml", api_versions=PROMETHEUS_OPERATOR)
     assert kinds(rendered) == sorted(
         [
-            "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
+            "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Ingress",
+            "Job",
             "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor",
             "PrometheusRule",
         ]
@@ -298,7 +299,7 @@ def test_migration_job_can_be_disabled() -> None:
 
 def test_ingress_routes_the_api_and_docs_on_every_host_with_tls() -> None:
     manifests = helm_template("ci/all-features-values.yaml")
-    ing = find(manifests, "Ingress")
+    ing = find(manifests, "Ingress", "roomtemp")
     svc = find(manifests, "Service")
     assert ing["spec"]["ingressClassName"] == "nginx"
     assert ing["spec"]["tls"] == [
@@ -318,6 +319,51 @@ def test_ingress_routes_the_api_and_docs_on_every_host_with_tls() -> None:
             }
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
     assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "api"
+
+
+LIVE_PATH = "/v1/buildings/[^/]+(/rooms/[^/]+)?/live"
+NGINX_STREAM = {
+    "nginx.ingress.kubernetes.io/use-regex": "true",
+    "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+    "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+}
+
+
+def test_live_streams_get_an_ingress_that_neither_buffers_nor_times_out() -> None:
+    manifests = helm_template("ci/all-features-values.yaml")
+    api = find(manifests, "Ingress", "roomtemp")
+    live = find(manifests, "Ingress", "roomtemp-live")
+    assert live["metadata"]["annotations"] == NGINX_STREAM
+    # The read timeout outlasts many heartbeats (LIVE_HEARTBEAT_SECONDS, 15 s).
+    assert int(NGINX_STREAM["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 4 * 15
+    assert live["spec"]["ingressClassName"] == api["spec"]["ingressClassName"]
+    assert live["spec"]["tls"] == api["spec"]["tls"]
+    assert [r["host"] for r in live["spec"]["rules"]] == [r["host"] for r in api["spec"]["rules"]]
+    for rule in live["spec"]["rules"]:
+        [path] = rule["http"]["paths"]
+        assert (path["path"], path["pathType"]) == (LIVE_PATH, "ImplementationSpecific")
+        assert path["backend"] == api["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    # The regular expression routes exactly the two stream paths (nginx matches it as a prefix
+    # of the path, case-insensitively: anchored the way nginx anchors `location ~*`).
+    import re
+
+    stream = re.compile("^" + LIVE_PATH, re.I)
+    assert stream.match("/v1/buildings/hq/live")
+    assert stream.match("/v1/buildings/hq/rooms/3.14/live")
+    assert not stream.match("/v1/buildings/hq/averages")
+    assert not stream.match("/v1/buildings/hq/rooms/3.14/averages")
+    # The API's Ingress keeps the controller's defaults.
+    assert "nginx.ingress.kubernetes.io/proxy-read-timeout" not in (
+        api["metadata"].get("annotations") or {}
+    )
+    env = find(manifests, "ConfigMap")["data"]
+    assert env["LIVE_MAX_STREAMS"] == "1000"
+
+
+def test_the_live_ingress_can_be_left_out() -> None:
+    manifests = helm_template("ci/all-features-values.yaml", "ingress.live.enabled=false")
+    assert [m["metadata"]["name"] for m in manifests if m["kind"] == "Ingress"] == ["roomtemp"]
 
 
 def test_network_policy_ingress_from_controller_and_prometheus_egress_to_db_and_dns() -> None:

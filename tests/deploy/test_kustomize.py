@@ -75,14 +75,14 @@ def test_overlay_settings(
     env = env_of(next(containers(dep)))
     assert (env["DB_HOST"], env["DB_SSLMODE"]) == (db_host, sslmode)
     assert next(containers(dep))["image"] == "roomtemp:0.1.0"
-    assert find(manifests, "Ingress")["spec"]["rules"][0]["host"] == host
+    assert find(manifests, "Ingress", "roomtemp")["spec"]["rules"][0]["host"] == host
     # Environment labels never leak into the immutable selectors.
     assert "app.kubernetes.io/environment" not in dep["spec"]["selector"]["matchLabels"]
 
 
 def test_prod_overlay_has_tls_and_pdb() -> None:
     manifests = kustomize("overlays/prod")
-    assert find(manifests, "Ingress")["spec"]["tls"] == [
+    assert find(manifests, "Ingress", "roomtemp")["spec"]["tls"] == [
         {"secretName": "roomtemp-tls", "hosts": ["roomtemp.example.com"]}
     ]
     pdb = find(manifests, "PodDisruptionBudget")
@@ -135,10 +135,16 @@ def test_base_hooks_selectors_service_ingress_and_config_agree_with_the_chart() 
     )
     assert find(chart, "Service")["spec"] == find(base, "Service")["spec"]
     assert (
-        find(chart, "Ingress")["spec"]["rules"][0]["http"]
-        == find(base, "Ingress")["spec"]["rules"][0]["http"]
+        find(chart, "Ingress", "roomtemp")["spec"]["rules"][0]["http"]
+        == find(base, "Ingress", "roomtemp")["spec"]["rules"][0]["http"]
     )
     assert find(chart, "ConfigMap")["data"] == find(base, "ConfigMap")["data"]
+    chart_live, base_live = (
+        find(chart, "Ingress", "roomtemp-live"),
+        find(base, "Ingress", "roomtemp-live"),
+    )
+    assert chart_live["spec"]["rules"] == base_live["spec"]["rules"]
+    assert chart_live["metadata"]["annotations"] == base_live["metadata"]["annotations"]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

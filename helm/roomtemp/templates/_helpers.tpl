@@ -134,6 +134,7 @@ RATE_LIMIT_BURST: {{ .Values.config.rateLimitBurst | quote }}
 MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
 CORS_ORIGINS: {{ .Values.config.corsOrigins | toJson | quote }}
 GRACEFUL_SHUTDOWN_SECONDS: {{ .Values.config.gracefulShutdownSeconds | quote }}
+LIVE_MAX_STREAMS: {{ .Values.config.liveMaxStreams | quote }}
 SILENT_SENSOR_MINUTES: {{ .Values.config.silentSensorMinutes | quote }}
 SILENT_SENSOR_REFRESH_SECONDS: {{ .Values.config.silentSensorRefreshSeconds | quote }}
 DEFAULT_TIME_ZONE: {{ .Values.config.defaultTimeZone | quote }}

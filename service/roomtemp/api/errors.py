@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from roomtemp.api.state import AppState
-from roomtemp.db.failures import describe, sqlstate
+from roomtemp.db.failures import describe, is_database_down, sqlstate
 from roomtemp.errors import (
     Conflict,
     DomainError,
@@ -29,6 +29,7 @@ from roomtemp.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from roomtemp.errors import details_from_pydantic as details_from_pydantic
 
 log = logging.getLogger(__name__)
 
@@ -69,36 +70,12 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-def details_from_pydantic(errors: Sequence[Any], *, batch: bool = False) -> list[ErrorDetail]:
-    """Pydantic/FastAPI error entries → details with the item index and the field name."""
-    details = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        index = None
-        if batch and loc and isinstance(loc[0], int):
-            index = loc.pop(0)
-        field = ".".join(str(p) for p in loc) or None
-        message = str(err.get("msg", "invalid"))
-        if message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-        details.append(ErrorDetail(message, field=field, index=index, code=str(err.get("type"))))
-    return details
-
-
-def _is_database_down(exc: BaseException) -> bool:
-    if isinstance(exc, sa_exc.TimeoutError | ConnectionError | psycopg.OperationalError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(
-            exc.orig, psycopg.OperationalError | psycopg.errors.QueryCanceled
-        )
-    return isinstance(exc, sa_exc.InterfaceError)
-
-
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
-    return error_response(status, exc.code, exc.message, exc.details)
+    retry = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return error_response(status, exc.code, exc.message, exc.details, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -166,7 +143,7 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
             message,
             [ErrorDetail(message, code="statement_timeout")],
         )
-    if _is_database_down(exc):
+    if is_database_down(exc):
         if metrics is not None:
             metrics.db_unavailable.inc()
             if isinstance(exc, sa_exc.TimeoutError):

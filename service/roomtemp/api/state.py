@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.capture.service import IngestCounts, SingleCapture
 from roomtemp.clock import Clock
+from roomtemp.live.service import Hub
 from roomtemp.obs.metrics import Metrics
 from roomtemp.settings import Settings
 
@@ -45,3 +46,5 @@ class AppState:
     #: The standby was unreachable and DB_READ_FALLBACK sent the last read to the primary.
     reading_from_primary: bool = False
     ingest_batcher: CaptureBatcher | None = None
+    #: Live updates' fan-out (live/hub.py); None with LIVE_ENABLED=false.
+    live: Hub | None = None

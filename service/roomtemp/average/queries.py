@@ -405,3 +405,77 @@ async def select_building_window_stats(
         {"building_id": building_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
     )
     return [RoomWindowStats(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class KeyedRoomStats:
+    room_id: int
+    building: str
+    sensor_type: str
+    unit: str  # canonical
+    stats: RoomWindowStats
+
+
+# The overview's statistics (above) for a set of rooms given by id, every sensor type at once
+# (or those of :sensor_type_ids), only rooms of :building_ids if given (the buildings someone
+# watches): the live streams' one statement per fan-out round.
+_ROOMS_OVERVIEW = text(
+    """
+    WITH rs AS (
+        SELECT DISTINCT a.room_id, se.sensor_type_id, a.sensor_id
+        FROM sensor_assignment a
+        JOIN sensor se ON se.id = a.sensor_id
+        JOIN room r ON r.id = a.room_id
+        WHERE a.room_id = ANY(CAST(:room_ids AS integer[]))
+          AND (CAST(:building_ids AS integer[]) IS NULL
+               OR r.building_id = ANY(CAST(:building_ids AS integer[])))
+          AND (CAST(:sensor_type_ids AS smallint[]) IS NULL
+               OR se.sensor_type_id = ANY(CAST(:sensor_type_ids AS smallint[])))
+    ),
+    per AS (
+        SELECT rs.room_id, rs.sensor_type_id, a.n, a.s, a.lo, a.hi,
+               CASE WHEN a.n > 0 THEN a.last_ts ELSE (
+                   SELECT MAX(c.ts) FROM capture c
+                   WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+                     AND c.ts <= :start) END AS last_ts
+        FROM rs
+        CROSS JOIN LATERAL (
+            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi,
+                   MAX(ts) AS last_ts
+            FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+              AND c.ts > :start AND c.ts <= :end
+        ) AS a
+    )
+    SELECT r.id, b.key, st.key, st.unit, r.key,
+           CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / NULLIF(SUM(per.n), 0),
+           MIN(per.lo), MAX(per.hi), MAX(per.last_ts), COUNT(*) FILTER (WHERE per.n > 0)
+    FROM per
+    JOIN room r ON r.id = per.room_id
+    JOIN building b ON b.id = r.building_id
+    JOIN sensor_type st ON st.id = per.sensor_type_id
+    GROUP BY r.id, r.key, b.key, st.id, st.key, st.unit
+    ORDER BY b.key, r.key, st.key
+    """
+)
+
+
+async def select_rooms_window_stats(
+    conn: AsyncConnection,
+    room_ids: list[int],
+    sensor_type_ids: list[int] | None,
+    start: datetime,
+    end: datetime,
+    building_ids: list[int] | None = None,
+) -> list[KeyedRoomStats]:
+    rows = await conn.execute(
+        _ROOMS_OVERVIEW,
+        {
+            "room_ids": room_ids,
+            "sensor_type_ids": sensor_type_ids,
+            "building_ids": building_ids,
+            "start": start,
+            "end": end,
+        },
+    )
+    return [KeyedRoomStats(r[0], r[1], r[2], r[3], RoomWindowStats(*r[4:])) for r in rows]

@@ -338,3 +338,38 @@ async def building_averages(
         for r in rows
     ]
     return BuildingAverages(building, st.key, scale.unit, at - window, at, rooms)
+
+
+@dataclass(frozen=True)
+class LiveRoomAverage:
+    """The latest window of one room and sensor type, with where it belongs (live streams)."""
+
+    room_id: int
+    building: str
+    sensor_type: str
+    canonical_unit: str
+    window_start: datetime
+    window_end: datetime
+    stats: RoomWindowStats
+
+
+async def rooms_latest(
+    conn: AsyncConnection,
+    room_ids: list[int],
+    *,
+    at: datetime,
+    window: timedelta,
+    sensor_type_ids: list[int] | None = None,
+    building_ids: list[int] | None = None,
+) -> list[LiveRoomAverage]:
+    """The window (at - window, at] of many rooms (of `building_ids`, if given), every sensor
+    type they have (or those given), in one statement, in the canonical units."""
+    if not room_ids:
+        return []
+    rows = await queries.select_rooms_window_stats(
+        conn, room_ids, sensor_type_ids, at - window, at, building_ids
+    )
+    return [
+        LiveRoomAverage(r.room_id, r.building, r.sensor_type, r.unit, at - window, at, r.stats)
+        for r in rows
+    ]

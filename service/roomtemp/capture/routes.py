@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
@@ -15,46 +14,13 @@ from roomtemp.api.deps import Now, ReadyState, transaction
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.api.responses import json_response
 from roomtemp.capture import formats, service
+from roomtemp.capture.body import parse_body
 from roomtemp.capture.schemas import CaptureIn, CaptureItem, IngestResult, one_capture
 from roomtemp.errors import ErrorDetail, InvalidInput, MalformedRequest, UnknownSensors
 
 router = APIRouter(prefix=API_PREFIX, tags=["captures"], route_class=AuthFirstRoute)
 
 _capture_schema: dict[str, Any] = one_capture.json_schema()
-
-
-def parse_body(
-    body: bytes, policy: service.IngestPolicy
-) -> tuple[list[CaptureItem | None], list[ErrorDetail], bool]:
-    """One capture object or an array of them → (items, problems, was_single).
-
-    An item that fails validation is None in `items` and has its problems listed, so the domain
-    checks still run on the others and the answer lists every bad item at once.
-    """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequest(
-            "the body is not valid JSON", [ErrorDetail(str(exc), field="body", code="json_invalid")]
-        ) from None
-    single = not isinstance(data, list)
-    service.check_batch_size(1 if single else len(data), policy)
-    try:
-        if single:
-            return [one_capture.validate_python(data)], [], True
-        return [one_capture.validate_python(d) for d in data], [], False
-    except ValidationError as exc:
-        if single:
-            return [None], details_from_pydantic(exc.errors()), True
-    items: list[CaptureItem | None] = []
-    problems: list[ErrorDetail] = []
-    for index, raw in enumerate(data):
-        try:
-            items.append(one_capture.validate_python(raw))
-        except ValidationError as exc:
-            items.append(None)
-            problems.extend(replace(d, index=index) for d in details_from_pydantic(exc.errors()))
-    return items, problems, False
 
 
 def parse_records(

@@ -18,6 +18,7 @@ from roomtemp.capture.schemas import CaptureIn, CaptureItem, SensorCaptureIn
 from roomtemp.capture.sensor_queries import SensorRow
 from roomtemp.db import locks
 from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.live import service as live
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
 from roomtemp.rollup import service as rollups
@@ -42,6 +43,8 @@ async def _store(
         await rollups.captures_changed(conn, changed)
     else:
         await rollups.captures_added(conn, changed, [final[k] for k in changed])
+    # Live streams hear of it at commit (nothing if this transaction rolls back).
+    await live.announce(conn, [(*k, final[k]) for k in changed])
     return replaced
 
 
@@ -265,6 +268,8 @@ async def _upsert_copy(conn: AsyncConnection, batch: _Final) -> IngestCounts:
     await queries.lock_rooms(conn, [k[0] for k in keys])
     result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
     await rollups.captures_changed(conn, result.changed_buckets)
+    # The staged upsert knows changed buckets, not captures: streams refresh those rooms.
+    await live.announce(conn, [(*k, 0.0) for k in result.changed_buckets], exact=False)
     return IngestCounts(
         result.inserted, result.duplicates + batch.duplicates, result.updated + batch.updates
     )

@@ -31,6 +31,7 @@ ASSETS = (
     "room.js",
     "chart.js",
     "sensors.js",
+    "live.js",
     "style.css",
     "favicon.svg",
 )

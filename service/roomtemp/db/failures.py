@@ -30,3 +30,14 @@ def describe(exc: BaseException) -> str:
     name = type(exc).__name__ if orig is exc else f"{type(exc).__name__}/{type(orig).__name__}"
     code = sqlstate(exc)
     return f"{name} SQLSTATE {code}" if code else name
+
+
+def is_database_down(exc: BaseException) -> bool:
+    """The database is unreachable, stalled or restarting (retry later), not a bad statement."""
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionError | psycopg.OperationalError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc.orig, psycopg.OperationalError | psycopg.errors.QueryCanceled
+        )
+    return isinstance(exc, sa_exc.InterfaceError)

@@ -137,6 +137,23 @@ class Metrics:
             "Requests refused with 429 because their client address failed authentication "
             "too often",
         )
+        self.live_streams = gauge("live_streams", "Open live (Server-Sent Events) streams")
+        self.live_streams_refused = counter(
+            "live_streams_refused",
+            "Live streams refused with 503, by reason (too_many_streams: LIVE_MAX_STREAMS; "
+            "live_unavailable: the LISTEN connection is down)",
+            ["reason"],
+        )
+        self.live_streams_dropped = counter(
+            "live_streams_dropped",
+            "Live streams the server ended, by reason (slow: LIVE_QUEUE_ROUNDS unread updates)",
+            ["reason"],
+        )
+        self.live_rounds = histogram(
+            "live_round_duration_seconds",
+            "Fan-out rounds of live updates: recomputing the affected rooms and queueing events",
+            buckets=_LATENCY_BUCKETS,
+        )
         # Every worker computes the same counts from the database: the most recent one is the
         # value (summing would multiply it by the number of workers). One series per building.
         self.silent_sensors = gauge(

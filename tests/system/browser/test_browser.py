@@ -9,7 +9,9 @@ import re
 import secrets
 import subprocess
 import sys
-from datetime import datetime, timedelta
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -22,6 +24,11 @@ from tests.system.browser.conftest import ARTIFACTS, LiveServer, PageProblems, s
 SYMBOL = {"celsius": "°C", "kelvin": "K", "fahrenheit": "°F"}
 # Bucket mode (mode=buckets, issue 16) is in the service: the page asks for it on long steps.
 BUCKETS = "mode" in inspect.signature(average_routes.get_room_series).parameters
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
 
 
 def _iso(ts: datetime) -> str:
@@ -216,10 +223,14 @@ def test_room_presets_and_unit(
     assert page_problems.messages == []
 
 
-def test_auto_refresh_shows_new_captures(page: Page, live_server: LiveServer) -> None:
-    """Every 60 s the page reloads its data (the page's clock is driven by the test)."""
+def test_without_the_stream_the_page_polls_every_60_s(
+    page: Page, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    """The fallback: when the live stream fails, every 60 s the page reloads its data (the
+    page's clock is driven by the test)."""
     t0 = live_server.t0
     start, end = t0 - timedelta(hours=7), t0 - timedelta(hours=6)
+    page.route("**/v1/**/live*", lambda route: route.abort())
     page.clock.install()
     page.goto(f"{live_server.url}/#/room/hq/3.14?from={_iso(start)}&to={_iso(end)}")
     expect(page.locator("body[data-state='ready'][data-view='room']")).to_be_attached()
@@ -238,8 +249,10 @@ def test_auto_refresh_shows_new_captures(page: Page, live_server: LiveServer) ->
     page.clock.run_for(2_000)
     assert page.evaluate(renders) == first + 1
     expect(dots).to_have_count(before + 1)
+    # Checked only now: the page's clock runs on while the test waits (see the 59 s above).
+    expect(page.locator("#live")).to_have_text("Polling every 60 s")
     expect(page.locator("details.data")).to_have_attribute("open", "")
-    page.get_by_label("Auto-refresh (60 s)").uncheck()
+    page.get_by_label("Auto-refresh").uncheck()
     live_server.post(
         "/v1/captures", seed.Capture("hq", "3.14", extra - timedelta(minutes=1), 21.0).body()
     )
@@ -380,3 +393,26 @@ def test_invalid_token_against_the_live_auth_layer(
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_live_stream_shows_a_new_capture_without_reload(
+    page: Page, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    """The room page follows its live stream: a capture posted elsewhere changes the numbers
+    the reader sees within seconds, with no reload and no 60-second poll."""
+    page.goto(f"{live_server.url}/#/room/hq/3.14?range=6h")
+    expect(page.locator("body[data-state='ready'][data-view='room']")).to_be_attached()
+    expect(page.locator("#live")).to_have_text("● Live")
+    section = page.locator("section.type[data-type='temperature']")
+    mean, count = section.locator("dd.mean"), section.locator("dd.count")
+    before = int(count.inner_text())
+    page.evaluate("window.__sameDocument = true")
+    ts = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    result = live_server.post("/v1/captures", seed.Capture("hq", "3.14", ts, 30.0).body())
+    assert result["inserted"] == 1
+    expect(count).to_have_text(str(before + 1), timeout=5_000)
+    latest = _get_json(f"{live_server.url}/v1/buildings/hq/rooms/3.14/average?unit=celsius")
+    assert latest["count"] == before + 1
+    expect(mean).to_have_text(f"{latest['mean']:.1f} °C")
+    assert page.evaluate("window.__sameDocument") is True  # not reloaded
+    assert page_problems.messages == []

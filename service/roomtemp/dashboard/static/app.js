@@ -1,7 +1,10 @@
 // roomtemp dashboard shell: routing, the token panel, the unit, errors and auto-refresh. The views
 // live in overview.js (buildings, rooms) and room.js (one room); data comes from lib.js's api().
+// Auto-refresh: the building and room views follow the live stream (live.js) and redraw when a
+// capture changes what they show; without a stream (the overview, or it failed) they poll.
 // Reads only the public /v1 API; no framework, no build step, no inline code (strict CSP).
-import { $, ApiError, TEMPERATURE, h, storeToken, storedToken } from "./lib.js";
+import { $, ApiError, TEMPERATURE, enc, h, storeToken, storedToken } from "./lib.js";
+import { follow } from "./live.js";
 import { buildingView, overview } from "./overview.js";
 import { roomView } from "./room.js";
 
@@ -37,6 +40,51 @@ function openTokenPanel(open) {
   $("#token-toggle").setAttribute("aria-expanded", String(open));
   $("#token-state").textContent = storedToken()
     ? "A token is stored for this tab." : "No token stored.";
+}
+
+// ---- live updates ----------------------------------------------------------------------
+
+let live = null; // { path, close() } of the stream followed, if any
+let liveState = "off"; // "off" | "connecting" | "live" | "polling"
+let redraw = null;
+let shown = null; // the route of the view on screen
+const LIVE_WORDS = { live: "● Live", connecting: "Connecting…", polling: "Polling every 60 s" };
+
+function setLiveState(state) {
+  liveState = state;
+  const badge = $("#live");
+  badge.dataset.state = state;
+  badge.hidden = state === "off";
+  badge.textContent = LIVE_WORDS[state] || "";
+  badge.title = state === "live" ? "Updates arrive as captures are stored" : "";
+}
+
+// Bursts of events (a batch touching many rooms) become one redraw.
+function scheduleRedraw() {
+  clearTimeout(redraw);
+  redraw = setTimeout(() => render(), 300);
+}
+
+function followRoute(name, parts) {
+  const path = !$("#autorefresh").checked ? null
+    : name === "room" ? `/v1/buildings/${enc(parts[1])}/rooms/${enc(parts[2])}/live`
+    : name === "building" ? `/v1/buildings/${enc(parts[1])}/live?sensor_type=temperature` : null;
+  if (live && live.path === path) return;
+  live?.close();
+  live = null;
+  if (!path) {
+    setLiveState("off");
+    return;
+  }
+  let connected = false;
+  live = follow(path, {
+    state: setLiveState,
+    event(name) {
+      // The first reset is what is on screen already; a later one follows a gap: redraw.
+      if (name === "reset" && !connected) connected = true;
+      else if (name === "average" || name === "capture" || name === "reset") scheduleRedraw();
+    },
+  });
 }
 
 // What the views need from the shell (they never reach into it otherwise).
@@ -86,6 +134,8 @@ async function render({ focus = false } = {}) {
     $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()} · `;
     document.body.dataset.view = name;
     document.body.dataset.state = "ready";
+    shown = { name, parts };
+    followRoute(name, parts);
     performance.mark(`roomtemp:${name}-ready`);
   } catch (err) {
     if (mine !== generation) return;
@@ -109,6 +159,7 @@ function init() {
       localStorage.setItem(UNIT_KEY, unit());
       render();
     }
+    if (ev.target.id === "autorefresh" && shown) followRoute(shown.name, shown.parts);
   });
   $("#controls").addEventListener("submit", (ev) => ev.preventDefault());
   $("#token-toggle").addEventListener("click", () => openTokenPanel($("#token-panel").hidden));
@@ -116,11 +167,13 @@ function init() {
     ev.preventDefault();
     storeToken($("#token-input").value.trim());
     $("#token-input").value = "";
+    followRoute(null, []); // the stream reconnects with the new token on the next render
     openTokenPanel(false);
     render();
   });
   $("#token-clear").addEventListener("click", () => {
     storeToken("");
+    followRoute(null, []);
     openTokenPanel(true);
     render();
   });
@@ -131,7 +184,7 @@ function init() {
     resize = setTimeout(() => { if (document.querySelector(".chart")) render(); }, 250);
   });
   setInterval(() => {
-    if ($("#autorefresh").checked && !document.hidden) render();
+    if ($("#autorefresh").checked && !document.hidden && liveState !== "live") render();
   }, REFRESH_MS);
   render();
 }

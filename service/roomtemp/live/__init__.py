@@ -1,0 +1,1 @@
+"""Live updates: writes announce, each API replica listens and pushes Server-Sent Events."""
