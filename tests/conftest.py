@@ -38,7 +38,8 @@ def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection to the test database, emptied before the test."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE capture, room, building, api_token, unknown_sensor RESTART IDENTITY CASCADE"
+            "TRUNCATE capture, room, building, api_token, unknown_sensor, alert_receiver, "
+            "alert_evaluation RESTART IDENTITY CASCADE"
         )
         conn.execute("DELETE FROM sensor_type WHERE key <> 'temperature'")
         yield conn

@@ -1,4 +1,4 @@
-"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors|mqtt`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors|mqtt|alerts`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from roomtemp.alerts import command as alerts_command
 from roomtemp.db import migrate as migrations
 from roomtemp.export import command as export_command
 from roomtemp.importer import command as import_command
@@ -30,7 +31,7 @@ log = logging.getLogger("roomtemp")
 
 # Commands that open the database themselves (serve starts its own; simulate speaks HTTP).
 _DATABASE_COMMANDS = frozenset(
-    {"migrate", "import", "export", "maintain", "token", "sensors", "mqtt"}
+    {"migrate", "import", "export", "maintain", "token", "sensors", "mqtt", "alerts"}
 )
 
 # uvicorn's exit status when the server did not start (it exits with it itself in uvicorn.run).
@@ -249,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         simulate_command,
         sensors_command,
         mqtt_command,
+        alerts_command,
     ):
         command.add_parser(sub)
     _add_token_parser(sub)

@@ -311,6 +311,12 @@ class Settings(BaseSettings):
     mqtt_health_port: Annotated[int, Field(ge=1, le=65535)] = Field(
         default=9108, description="/healthz, /readyz and /metrics of the bridge"
     )
+    # Alerts (issue 21, docs/alerts.md): the `roomtemp alerts` process.
+    alert_eval_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=60,
+        description="Alert rules are evaluated at the instants that are multiples of this many "
+        "seconds (UTC epoch)",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

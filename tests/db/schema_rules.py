@@ -28,7 +28,22 @@ DIMENSIONS = frozenset(
     }
 )
 #: Bookkeeping, neither fact nor dimension.
-IGNORED = frozenset({"alembic_version", "api_token"})  # api_token: read by the coordinator only
+IGNORED = frozenset(
+    {
+        "alembic_version",
+        "api_token",  # read by the coordinator only
+        # Alerts (0011): the evaluator's bookkeeping, written on the coordinator only; `alert`
+        # names a room but is keyed by its own id (an episode), not a fact sharded by room.
+        "alert_receiver",
+        "alert_rule",
+        "alert_rule_receiver",
+        "alert",
+        "alert_transition",
+        "alert_outbox",
+        "alert_delivery",
+        "alert_evaluation",
+    }
+)
 DISTRIBUTION_COLUMN = "room_id"
 
 
@@ -106,7 +121,7 @@ def fact_tables(tables: dict[str, Table]) -> list[Table]:
     return [
         t
         for n, t in sorted(tables.items())
-        if DISTRIBUTION_COLUMN in t.columns and n not in DIMENSIONS
+        if DISTRIBUTION_COLUMN in t.columns and n not in DIMENSIONS and n not in IGNORED
     ]
 
 

@@ -7,12 +7,14 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     Double,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -23,7 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -204,3 +208,182 @@ def _pieces(name: str) -> Table:
 capture_rollup_15m = _rollup("capture_rollup_15m")
 capture_rollup_1h = _pieces("capture_rollup_1h")
 capture_rollup_1d = _pieces("capture_rollup_1d")
+
+
+# Alerts (issue 21, migration 0011; docs/alerts.md). Bookkeeping the evaluator writes: on Citus
+# local tables on the coordinator, not facts (tests/db/schema_rules.py).
+def _created_updated() -> tuple[Column[Any], Column[Any]]:
+    ts = DateTime(timezone=True)
+    return (
+        Column("created_at", ts, nullable=False, server_default=func.now()),
+        Column("updated_at", ts, nullable=False, server_default=func.now()),
+    )
+
+
+alert_receiver = Table(
+    "alert_receiver",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("format", Text, nullable=False, server_default="alertmanager"),
+    Column("secret", Text, nullable=True),  # HMAC key: write-only in the API, never logged
+    *_created_updated(),
+    CheckConstraint("format IN ('alertmanager', 'json')", name="format"),
+)
+
+alert_rule = Table(
+    "alert_rule",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("building_id", Integer, ForeignKey("building.id"), nullable=False),
+    Column("room_id", Integer, ForeignKey("room.id"), nullable=True),  # NULL: every room
+    Column("sensor_type_id", SmallInteger, ForeignKey("sensor_type.id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("threshold", Double, nullable=True),  # canonical unit
+    Column("unit", Text, nullable=True),  # the unit the rule was given in (to answer in)
+    Column("clear_threshold", Double, nullable=True),  # canonical; NULL: threshold
+    Column("window_seconds", Integer, nullable=False, server_default=text("900")),
+    Column("for_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("clear_after_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("silent_seconds", Integer, nullable=True),
+    Column("schedule", JSONB, nullable=True),
+    Column("severity", Text, nullable=False, server_default="warning"),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    *_created_updated(),
+    CheckConstraint("kind IN ('above', 'below', 'silent')", name="kind"),
+    CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+    CheckConstraint(
+        "CASE WHEN kind = 'silent' "
+        "THEN silent_seconds IS NOT NULL AND threshold IS NULL AND clear_threshold IS NULL "
+        "ELSE threshold IS NOT NULL AND silent_seconds IS NULL END",
+        name="kind_fields",
+    ),
+    CheckConstraint(
+        "window_seconds > 0 AND for_seconds >= 0 AND clear_after_seconds >= 0 "
+        "AND coalesce(silent_seconds, 1) > 0",
+        name="durations",
+    ),
+)
+
+alert_rule_receiver = Table(
+    "alert_rule_receiver",
+    metadata,
+    Column("rule_id", Integer, ForeignKey("alert_rule.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "receiver_id",
+        Integer,
+        ForeignKey("alert_receiver.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    PrimaryKeyConstraint("rule_id", "receiver_id"),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("rule_id", Integer, ForeignKey("alert_rule.id", ondelete="CASCADE"), nullable=False),
+    Column("room_id", Integer, ForeignKey("room.id"), nullable=False, index=True),
+    Column("state", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),  # condition first true
+    Column("fired_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    # The evaluation instant from which a firing alert has been clear (clear_after_seconds).
+    Column("clearing_since", DateTime(timezone=True), nullable=True),
+    Column("value", Double, nullable=True),  # the last evaluated value (canonical unit)
+    Column("acked_at", DateTime(timezone=True), nullable=True),
+    Column("acked_by", Text, nullable=True),
+    Column("silenced_until", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("state IN ('pending', 'firing', 'resolved')", name="state"),
+    # One open alert per (rule, room).
+    Index(
+        "uq_alert_open",
+        "rule_id",
+        "room_id",
+        unique=True,
+        postgresql_where=text("state <> 'resolved'"),
+    ),
+)
+
+alert_transition = Table(
+    "alert_transition",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "alert_id",
+        BigInteger,
+        ForeignKey("alert.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("from_state", Text, nullable=True),
+    Column("to_state", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),  # the evaluation instant
+    Column("value", Double, nullable=True),
+    Column("window_start", DateTime(timezone=True), nullable=True),
+    Column("window_end", DateTime(timezone=True), nullable=True),
+    Column("reason", Text, nullable=False),
+)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "transition_id",
+        BigInteger,
+        ForeignKey("alert_transition.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "receiver_id",
+        Integer,
+        ForeignKey("alert_receiver.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("idempotency_key", Text, nullable=False, unique=True),  # '<transition>-<receiver>'
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("given_up_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(
+        "ix_alert_outbox_next_attempt_at",
+        "next_attempt_at",
+        postgresql_where=text("delivered_at IS NULL AND given_up_at IS NULL"),
+    ),
+)
+
+alert_delivery = Table(
+    "alert_delivery",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "outbox_id",
+        BigInteger,
+        ForeignKey("alert_outbox.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Double, nullable=False),
+)
+
+# The evaluation instants done: an instant at or before the last one is a no-op.
+alert_evaluation = Table(
+    "alert_evaluation",
+    metadata,
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("rules", Integer, nullable=False),
+    Column("rooms", Integer, nullable=False),
+    Column("transitions", Integer, nullable=False),
+    Column("seconds", Double, nullable=False),
+)

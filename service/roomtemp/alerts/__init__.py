@@ -1,0 +1,1 @@
+"""Alerts on rooms (issue 21): rules, receivers, the evaluator; docs/alerts.md."""

@@ -1,0 +1,270 @@
+"""SQL of one evaluation round: the lock, the rules, one set-based statement per rule kind, and
+the bulk writes of alerts, transitions and outbox rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roomtemp.average.queries import ROOM_SENSORS
+from roomtemp.db.tables import alert, alert_evaluation, alert_rule, alert_transition, building
+
+#: pg_try_advisory_xact_lock key of the evaluation round: one evaluator at a time.
+ALERT_LOCK = 727274011
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+
+async def try_lock(conn: AsyncConnection) -> bool:
+    """Hold the evaluation lock until the transaction ends; False if another evaluator has it."""
+    return bool(await conn.scalar(_TRY_LOCK, {"key": ALERT_LOCK}))
+
+
+async def last_evaluation(conn: AsyncConnection) -> datetime | None:
+    at: datetime | None = await conn.scalar(select(func.max(alert_evaluation.c.at)))
+    return at
+
+
+async def record_evaluation(
+    conn: AsyncConnection, at: datetime, rules: int, rooms: int, transitions: int, seconds: float
+) -> None:
+    await conn.execute(
+        insert(alert_evaluation).values(
+            at=at, rules=rules, rooms=rooms, transitions=transitions, seconds=seconds
+        )
+    )
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    id: int
+    kind: str
+    threshold: float | None
+    clear_threshold: float | None
+    window_seconds: int
+    for_seconds: int
+    clear_after_seconds: int
+    silent_seconds: int | None
+    schedule: dict[str, Any] | None
+    time_zone: str | None  # the building's; None: the DEFAULT_TIME_ZONE setting
+
+
+async def select_enabled_rules(conn: AsyncConnection) -> list[RuleRow]:
+    r = alert_rule.c
+    rows = await conn.execute(
+        select(
+            r.id,
+            r.kind,
+            r.threshold,
+            r.clear_threshold,
+            r.window_seconds,
+            r.for_seconds,
+            r.clear_after_seconds,
+            r.silent_seconds,
+            r.schedule,
+            building.c.time_zone,
+        )
+        .join(building, building.c.id == r.building_id)
+        .where(r.enabled)
+    )
+    return [RuleRow(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One (rule, room) of a round: in an enabled rule's scope, an open alert, or both."""
+
+    rule_id: int
+    room_id: int
+    in_scope: bool
+    count: int  # captures in the window (above/below); 0 for silent
+    value: float | None  # pooled mean (above/below); seconds since the last capture (silent)
+    silent: bool
+    alert_id: int | None
+    state: str | None
+    started_at: datetime | None
+    fired_at: datetime | None
+    clearing_since: datetime | None
+
+
+# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one.
+_PAIRS = """
+    pr AS (
+        SELECT ru.id AS rule_id, r.id AS room_id, ru.sensor_type_id, ru.threshold,
+               ru.created_at, ru.silent_seconds,
+               CAST(:at AS timestamptz) - make_interval(secs => ru.window_seconds) AS start
+        FROM alert_rule ru
+        JOIN room r ON r.building_id = ru.building_id AND (ru.room_id IS NULL OR r.id = ru.room_id)
+        WHERE ru.enabled AND ru.kind = :kind
+    ),
+    k AS (SELECT DISTINCT room_id, sensor_type_id FROM pr),"""
+
+# The room's sensors of the type (the API's ROOM_SENSORS), one array per (room, sensor type), so
+# each pair reads its captures by one index descent per sensor (sensor_id = ANY).
+_SENSORS = """,
+    ids AS (
+        SELECT rs.room_id, se.sensor_type_id, array_agg(rs.sensor_id) AS a
+        FROM rs JOIN sensor se ON se.id = rs.sensor_id GROUP BY rs.room_id, se.sensor_type_id
+    ),"""
+
+# Open alerts of rules of this kind (enabled or not): they are carried into the round.
+_OPEN = """
+    o AS (
+        SELECT a.id, a.rule_id, a.room_id, a.state, a.started_at, a.fired_at, a.clearing_since
+        FROM alert a JOIN alert_rule ru ON ru.id = a.rule_id
+        WHERE a.state <> 'resolved' AND ru.kind = :kind
+    )"""
+
+_RESULT = """
+    SELECT COALESCE(m.rule_id, o.rule_id), COALESCE(m.room_id, o.room_id), m.rule_id IS NOT NULL,
+           COALESCE(m.n, 0), m.value, COALESCE(m.silent, false),
+           o.id, o.state, o.started_at, o.fired_at, o.clearing_since
+    FROM m FULL JOIN o ON o.rule_id = m.rule_id AND o.room_id = m.room_id
+    WHERE o.id IS NOT NULL OR m.hit
+    ORDER BY 1, 2
+"""
+
+
+def _compose(per_kind: str) -> str:
+    """WITH pairs, the rooms' sensors, the kind's `m`, the open alerts: the round's statement."""
+    return "".join(("WITH", _PAIRS, ROOM_SENSORS, _SENSORS, per_kind, _OPEN, _RESULT))
+
+
+# above/below: the pooled rolling mean over (at - window, at] of the room's sensors of the type,
+# exactly as GET …/average counts it (every capture of those sensors attributed to the room).
+# Only pairs whose condition holds or that have an open alert come back.
+_MEAN = text(
+    _compose(
+        """
+    m AS (
+        SELECT pr.rule_id, pr.room_id, agg.n, agg.mean AS value, false AS silent,
+               CASE WHEN :kind = 'above' THEN agg.mean > pr.threshold
+                    ELSE agg.mean < pr.threshold END AS hit
+        FROM pr LEFT JOIN ids
+          ON ids.room_id = pr.room_id AND ids.sensor_type_id = pr.sensor_type_id
+        CROSS JOIN LATERAL (
+            SELECT COUNT(*) AS n, AVG(c.value) AS mean FROM capture c
+            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(ids.a)
+              AND c.ts > pr.start AND c.ts <= :at
+        ) AS agg
+    ),"""
+    )
+)
+
+# silent: no capture of the type in (at - silent_seconds, at]; a room that never had one counts
+# from the rule's creation. The last capture at or before `at`: one backward index step per
+# sensor.
+_SILENT = text(
+    _compose(
+        """
+    last AS (
+        SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
+               (SELECT MAX(l.ts) FROM unnest(ids.a) AS s(id) CROSS JOIN LATERAL (
+                    SELECT c.ts FROM capture c
+                    WHERE c.room_id = pr.room_id AND c.sensor_id = s.id AND c.ts <= :at
+                    ORDER BY c.ts DESC LIMIT 1) AS l) AS ts
+        FROM pr LEFT JOIN ids
+          ON ids.room_id = pr.room_id AND ids.sensor_type_id = pr.sensor_type_id
+    ),
+    m AS (
+        SELECT rule_id, room_id, 0 AS n,
+               CAST(EXTRACT(EPOCH FROM CAST(:at AS timestamptz) - ts) AS double precision)
+                   AS value,
+               s AS silent, s AS hit
+        FROM last CROSS JOIN LATERAL (
+            SELECT COALESCE(ts, created_at)
+                   <= CAST(:at AS timestamptz) - make_interval(secs => silent_seconds) AS s
+        ) AS q
+    ),"""
+    )
+)
+
+
+async def observe(conn: AsyncConnection, kind: str, at: datetime) -> list[Observed]:
+    """The round's pairs of one rule kind: one statement over all its rules and rooms."""
+    statement = _SILENT if kind == "silent" else _MEAN
+    rows = await conn.execute(statement, {"kind": kind, "at": at})
+    return [Observed(*row) for row in rows]
+
+
+async def count_pairs(conn: AsyncConnection) -> int:
+    """(rule, room) pairs of the enabled rules (the round's size, for the record)."""
+    n: int = (
+        await conn.scalar(
+            text(
+                "SELECT COUNT(*) FROM alert_rule ru JOIN room r ON r.building_id = ru.building_id "
+                "AND (ru.room_id IS NULL OR r.id = ru.room_id) WHERE ru.enabled"
+            )
+        )
+        or 0
+    )
+    return n
+
+
+async def insert_alerts(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[int, int], int]:
+    """New alerts; their ids by (rule, room). The partial unique index refuses a second open
+    alert of a (rule, room), so a double evaluation cannot slip past the lock unnoticed."""
+    if not rows:
+        return {}
+    result = await conn.execute(
+        insert(alert).returning(alert.c.id, alert.c.rule_id, alert.c.room_id), list(rows)
+    )
+    return {(rule_id, room_id): id_ for id_, rule_id, room_id in result}
+
+
+_UPDATE_ALERT = (
+    update(alert)
+    .where(alert.c.id == bindparam("alert_id"))
+    .values(
+        state=bindparam("state"),
+        fired_at=bindparam("fired_at"),
+        resolved_at=bindparam("resolved_at"),
+        clearing_since=bindparam("clearing_since"),
+        # An unknown value (no capture in the window) keeps the last known one.
+        value=func.coalesce(bindparam("value"), alert.c.value),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+async def update_alerts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(_UPDATE_ALERT, list(rows))
+
+
+async def insert_transitions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    result = await conn.execute(insert(alert_transition).returning(alert_transition.c.id), rows)
+    return [r[0] for r in result]
+
+
+# One row per delivered transition (→ firing, firing → resolved) and receiver of its rule, unless
+# the alert is silenced at the transition's instant; idempotency key '<transition>-<receiver>'.
+_OUTBOX = text(
+    """
+    INSERT INTO alert_outbox (transition_id, receiver_id, idempotency_key)
+    SELECT t.id, rr.receiver_id, t.id || '-' || rr.receiver_id
+    FROM alert_transition t
+    JOIN alert a ON a.id = t.alert_id
+    JOIN alert_rule_receiver rr ON rr.rule_id = a.rule_id
+    WHERE t.id = ANY(CAST(:ids AS bigint[]))
+      AND (t.to_state = 'firing' OR t.from_state = 'firing')
+      AND (a.silenced_until IS NULL OR a.silenced_until <= t.at)
+    """
+)
+
+
+async def insert_outbox(conn: AsyncConnection, transition_ids: Sequence[int]) -> int:
+    if not transition_ids:
+        return 0
+    literal = "{" + ",".join(map(str, transition_ids)) + "}"
+    result = await conn.execute(_OUTBOX, {"ids": literal})
+    return result.rowcount
