@@ -39,6 +39,10 @@ EXPECTED = [
     ("/v1/buildings/{building}/report", ["get"]),
     ("/v1/buildings/{building}/live", ["get"]),
     ("/v1/buildings/{building}/rooms/{room}/live", ["get"]),
+    ("/v1/alerts", ["get"]),
+    ("/v1/alerts/{alert_id}", ["get"]),
+    ("/v1/alerts/{alert_id}/ack", ["post"]),
+    ("/v1/alerts/{alert_id}/silence", ["post", "delete"]),
 ]
 
 
