@@ -29,7 +29,10 @@ KeyFilter = Annotated[
     str | None, Query(min_length=1, max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)
 ]
 _UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown alert"}}
-_CHANGE: dict[int | str, dict[str, Any]] = {**_UNKNOWN, 409: {"description": "The alert is resolved"}}
+_CHANGE: dict[int | str, dict[str, Any]] = {
+    **_UNKNOWN,
+    409: {"description": "The alert is resolved"},
+}
 #: Who acknowledged, when the API runs without tokens (AUTH_REQUIRED=false).
 ANONYMOUS = "anonymous"
 
