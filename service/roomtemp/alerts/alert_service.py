@@ -14,12 +14,11 @@ from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
 from roomtemp.pagination import decode_int_cursor, encode_cursor
 from roomtemp.timefmt import parse_duration
 
-__all__ = ["AlertFilter", "AlertView", "Delivery", "count_open_alerts"]
+__all__ = ["AlertFilter", "AlertView", "Delivery", "Snapshot"]
 
 #: The longest silence: past it, change the rule (or disable it) instead.
 MAX_SILENCE = timedelta(days=30)
 _MAX_ID = 2**63 - 1
-count_open_alerts = q.count_open_alerts
 
 
 @dataclass(frozen=True)
@@ -194,3 +193,22 @@ async def unsilence(conn: AsyncConnection, alert_id: int, now: datetime) -> Aler
         raise NotFound(f"alert {alert_id} does not exist")
     await q.set_silence(conn, alert_id, None, now)
     return await get_alert(conn, alert_id, now)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the alerts process's gauges show, read in one go."""
+
+    buildings: list[str]
+    open_counts: list[tuple[str, str, str, int]]  # (building, severity, state, count)
+    outbox_pending: int
+    last_evaluation: datetime | None
+
+
+async def snapshot(conn: AsyncConnection) -> Snapshot:
+    return Snapshot(
+        await q.select_building_keys(conn),
+        await q.count_open_alerts(conn),
+        await q.count_outbox_pending(conn),
+        await q.last_evaluation_at(conn),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import signal
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roomtemp.alerts import service
+from roomtemp.alerts.metrics import AlertMetrics
+from roomtemp.alerts.observe import run_observer
 from roomtemp.alerts.schemas import ReceiverIn, RuleIn
 from roomtemp.alerts.worker import run_evaluator
 from roomtemp.clock import Clock, system_clock
@@ -67,8 +70,17 @@ async def _serve(engine: AsyncEngine, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("alerts: evaluating every %d s", settings.alert_eval_seconds)
+    metrics = AlertMetrics()
+    # The evaluator reports its rounds to the metrics; the observer serves them (ALERTS_PORT).
+    loops = [
+        functools.partial(run_evaluator, on_round=metrics.observe_round)
+        if each is run_evaluator
+        else each
+        for each in LOOPS
+    ]
+    loops.append(functools.partial(run_observer, metrics=metrics))
     try:
-        await asyncio.gather(*(each(engine, settings, system_clock, stop) for each in LOOPS))
+        await asyncio.gather(*(each(engine, settings, system_clock, stop) for each in loops))
     finally:
         await engine.dispose()
     log.info("alerts: stopped")
