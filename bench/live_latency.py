@@ -168,6 +168,17 @@ async def ingest_cost(url: str, rounds: int, singles: int, batch: int) -> dict[s
     base = datetime(2026, 1, 1, tzinfo=UTC)
     offset = 0
 
+    # Time inside the notify itself (payload built, statement run): the direct cost, which the
+    # throughput A/B on a shared machine can only bound.
+    announce_ms: dict[str, list[float]] = {"single": [], "batch": []}
+    kind = "single"
+
+    async def timed_announce(*args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        await real(*args, **kwargs)
+        if r:  # not in the warm-up round
+            announce_ms[kind].append((time.perf_counter() - started) * 1000)
+
     async def timed(fn: Callable[[], Awaitable[None]]) -> float:
         started = time.perf_counter()
         await fn()
@@ -179,7 +190,7 @@ async def ingest_cost(url: str, rounds: int, singles: int, batch: int) -> dict[s
         for r in range(rounds + 1):
             for label in ("before", "after") if r % 2 == 0 else ("after", "before"):
                 # "before": the notify replaced by a no-op, everything else the same.
-                capture.live.announce = _noop if label == "before" else real  # type: ignore[attr-defined]
+                capture.live.announce = _noop if label == "before" else timed_announce  # type: ignore[attr-defined]
                 items = []
                 for _ in range(singles):
                     offset += 1
@@ -203,6 +214,7 @@ async def ingest_cost(url: str, rounds: int, singles: int, batch: int) -> dict[s
                                 now=base + timedelta(days=400),
                             )
 
+                kind = "single"
                 secs = await timed(singles_run)
                 if r:
                     results["single"][label].append(singles / secs)
@@ -228,6 +240,7 @@ async def ingest_cost(url: str, rounds: int, singles: int, batch: int) -> dict[s
                             now=base + timedelta(days=400),
                         )
 
+                kind = "batch"
                 secs = await timed(batch_run)
                 if r:
                     results["batch"][label].append(batch / secs)
@@ -243,6 +256,10 @@ async def ingest_cost(url: str, rounds: int, singles: int, batch: int) -> dict[s
             "median_before": round(before, 1),
             "median_after": round(after, 1),
             "change_pct": round((after - before) / before * 100, 1),
+            "notify_ms": _summary(announce_ms[kind]) if announce_ms[kind] else None,
+            "transaction_ms_after_median": round(
+                1000 / statistics.median(by["after"]) * (1 if kind == "single" else batch), 2
+            ),
         }
     return out
 
@@ -284,16 +301,19 @@ def _markdown(result: dict[str, Any]) -> str:
             else "; MQTT: not measured (no mosquitto)."
         ),
         "",
-        "| ingest (in process) | before: captures/s (median) | after | change |",
-        "|---|---|---|---|",
+        "| ingest (in process) | before: captures/s (median) | after | change "
+        "| notify statement p50 / p99 ms | transaction ms (after, median) |",
+        "|---|---|---|---|---|---|",
     ]
     for kind, label in (
         ("single", "single capture per transaction"),
         ("batch", f"{result['batch']}-capture batch"),
     ):
         c = cost[kind]
+        n = c["notify_ms"] or {"p50_ms": "-", "p99_ms": "-"}
         lines.append(
-            f"| {label} | {c['median_before']} | {c['median_after']} | {c['change_pct']} % |"
+            f"| {label} | {c['median_before']} | {c['median_after']} | {c['change_pct']} % "
+            f"| {n['p50_ms']} / {n['p99_ms']} | {c['transaction_ms_after_median']} |"
         )
     lines += ["", "Every round's figures are in the .json."]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors|mqtt|alerts`."""
+"""Command line: `roomtemp serve|migrate|import|export|maintain|simulate|token|sensors|mqtt`
+and `roomtemp alerts`."""
 
 from __future__ import annotations
 

@@ -72,6 +72,19 @@ OPERATIONS: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/tokens", None, "admin"),
     ("GET", "/v1/alerts", None, "read"),  # ack and silence (admin): tests/alerts/test_alert_api.py
     ("POST", "/v1/tokens", {"name": "x", "scopes": ["read"]}, "admin"),
+    # Alerts: rules are read with read and changed with admin; receivers (URLs can carry
+    # credentials) are admin only.
+    ("PUT", "/v1/alert-receivers/ops", {"url": "http://127.0.0.1:9/hook"}, "admin"),
+    ("GET", "/v1/alert-receivers", None, "admin"),
+    ("GET", "/v1/alert-receivers/ops", None, "admin"),
+    (
+        "PUT",
+        "/v1/alert-rules/hot",
+        {"building": "hq", "kind": "above", "threshold": 25, "receivers": ["ops"]},
+        "admin",
+    ),
+    ("GET", "/v1/alert-rules", None, "read"),
+    ("GET", "/v1/alert-rules/hot", None, "read"),
 ]
 SCOPES = ("ingest", "read", "admin")
 

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.average.queries import ROOM_SENSORS
-from roomtemp.db.tables import alert, alert_evaluation, alert_rule, alert_transition, building
+from roomtemp.db.tables import alert_evaluation, alert_rule, building
 
 #: pg_try_advisory_xact_lock key of the evaluation round: one evaluator at a time.
 ALERT_LOCK = 727274011
@@ -92,24 +91,24 @@ class Observed:
     clearing_since: datetime | None
 
 
-# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one.
+# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one;
+# with each pair the room's sensors of the type, as the API's pooled averages take them
+# (average/queries.py ROOM_SENSORS: every sensor of the type assigned to the room at some time;
+# their captures attributed to the room). Looked up per pair through the assignment index: a
+# CTE of all pairs' sensors is misestimated by the planner and joined back in quadratic time.
 _PAIRS = """
     pr AS (
-        SELECT ru.id AS rule_id, r.id AS room_id, ru.sensor_type_id, ru.threshold,
-               ru.created_at, ru.silent_seconds,
+        SELECT ru.id AS rule_id, r.id AS room_id, ru.threshold, ru.created_at,
+               ru.silent_seconds, s.a,
                CAST(:at AS timestamptz) - make_interval(secs => ru.window_seconds) AS start
         FROM alert_rule ru
         JOIN room r ON r.building_id = ru.building_id AND (ru.room_id IS NULL OR r.id = ru.room_id)
+        CROSS JOIN LATERAL (
+            SELECT array_agg(DISTINCT a.sensor_id) AS a FROM sensor_assignment a
+            JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = ru.sensor_type_id
+            WHERE a.room_id = r.id
+        ) AS s
         WHERE ru.enabled AND ru.kind = :kind
-    ),
-    k AS (SELECT DISTINCT room_id, sensor_type_id FROM pr),"""
-
-# The room's sensors of the type (the API's ROOM_SENSORS), one array per (room, sensor type), so
-# each pair reads its captures by one index descent per sensor (sensor_id = ANY).
-_SENSORS = """,
-    ids AS (
-        SELECT rs.room_id, se.sensor_type_id, array_agg(rs.sensor_id) AS a
-        FROM rs JOIN sensor se ON se.id = rs.sensor_id GROUP BY rs.room_id, se.sensor_type_id
     ),"""
 
 # Open alerts of rules of this kind (enabled or not): they are carried into the round.
@@ -131,8 +130,8 @@ _RESULT = """
 
 
 def _compose(per_kind: str) -> str:
-    """WITH pairs, the rooms' sensors, the kind's `m`, the open alerts: the round's statement."""
-    return "".join(("WITH", _PAIRS, ROOM_SENSORS, _SENSORS, per_kind, _OPEN, _RESULT))
+    """WITH pairs, the kind's `m`, the open alerts: the round's statement."""
+    return "".join(("WITH", _PAIRS, per_kind, _OPEN, _RESULT))
 
 
 # above/below: the pooled rolling mean over (at - window, at] of the room's sensors of the type,
@@ -145,11 +144,9 @@ _MEAN = text(
         SELECT pr.rule_id, pr.room_id, agg.n, agg.mean AS value, false AS silent,
                CASE WHEN :kind = 'above' THEN agg.mean > pr.threshold
                     ELSE agg.mean < pr.threshold END AS hit
-        FROM pr LEFT JOIN ids
-          ON ids.room_id = pr.room_id AND ids.sensor_type_id = pr.sensor_type_id
-        CROSS JOIN LATERAL (
+        FROM pr CROSS JOIN LATERAL (
             SELECT COUNT(*) AS n, AVG(c.value) AS mean FROM capture c
-            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(ids.a)
+            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
               AND c.ts > pr.start AND c.ts <= :at
         ) AS agg
     ),"""
@@ -162,14 +159,13 @@ _MEAN = text(
 _SILENT = text(
     _compose(
         """
-    last AS (
+    last AS MATERIALIZED (  -- inlined, the last-capture subquery ran once per use of ts
         SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
-               (SELECT MAX(l.ts) FROM unnest(ids.a) AS s(id) CROSS JOIN LATERAL (
+               (SELECT MAX(l.ts) FROM unnest(pr.a) AS s(id) CROSS JOIN LATERAL (
                     SELECT c.ts FROM capture c
                     WHERE c.room_id = pr.room_id AND c.sensor_id = s.id AND c.ts <= :at
                     ORDER BY c.ts DESC LIMIT 1) AS l) AS ts
-        FROM pr LEFT JOIN ids
-          ON ids.room_id = pr.room_id AND ids.sensor_type_id = pr.sensor_type_id
+        FROM pr
     ),
     m AS (
         SELECT rule_id, room_id, 0 AS n,
@@ -206,43 +202,85 @@ async def count_pairs(conn: AsyncConnection) -> int:
     return n
 
 
+def _arrays(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """Column arrays of `rows`: a batch travels as one array per column (one statement with
+    unnest, not one execution per row)."""
+    return {n: [r[n] for r in rows] for n in names}
+
+
+_INSERT_ALERTS = text(
+    """
+    INSERT INTO alert (rule_id, room_id, state, started_at, fired_at, value, updated_at)
+    SELECT u.rule_id, u.room_id, u.state, u.started_at, u.fired_at, u.value, :at
+    FROM unnest(CAST(:rule_id AS integer[]), CAST(:room_id AS integer[]), CAST(:state AS text[]),
+                CAST(:started_at AS timestamptz[]), CAST(:fired_at AS timestamptz[]),
+                CAST(:value AS double precision[]))
+         AS u(rule_id, room_id, state, started_at, fired_at, value)
+    RETURNING id, rule_id, room_id
+    """
+)
+
+
 async def insert_alerts(
-    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+    conn: AsyncConnection, at: datetime, rows: Sequence[dict[str, Any]]
 ) -> dict[tuple[int, int], int]:
     """New alerts; their ids by (rule, room). The partial unique index refuses a second open
     alert of a (rule, room), so a double evaluation cannot slip past the lock unnoticed."""
     if not rows:
         return {}
-    result = await conn.execute(
-        insert(alert).returning(alert.c.id, alert.c.rule_id, alert.c.room_id), list(rows)
-    )
+    names = ("rule_id", "room_id", "state", "started_at", "fired_at", "value")
+    result = await conn.execute(_INSERT_ALERTS, {"at": at, **_arrays(rows, names)})
     return {(rule_id, room_id): id_ for id_, rule_id, room_id in result}
 
 
-_UPDATE_ALERT = (
-    update(alert)
-    .where(alert.c.id == bindparam("alert_id"))
-    .values(
-        state=bindparam("state"),
-        fired_at=bindparam("fired_at"),
-        resolved_at=bindparam("resolved_at"),
-        clearing_since=bindparam("clearing_since"),
-        # An unknown value (no capture in the window) keeps the last known one.
-        value=func.coalesce(bindparam("value"), alert.c.value),
-        updated_at=bindparam("updated_at"),
-    )
+_UPDATE_ALERTS = text(
+    """
+    UPDATE alert AS a
+    SET state = u.state, fired_at = u.fired_at, resolved_at = u.resolved_at,
+        clearing_since = u.clearing_since,
+        value = COALESCE(u.value, a.value),  -- unknown (no capture in the window): keep the last
+        updated_at = :at
+    FROM unnest(CAST(:alert_id AS bigint[]), CAST(:state AS text[]),
+                CAST(:fired_at AS timestamptz[]), CAST(:resolved_at AS timestamptz[]),
+                CAST(:clearing_since AS timestamptz[]), CAST(:value AS double precision[]))
+         AS u(alert_id, state, fired_at, resolved_at, clearing_since, value)
+    WHERE a.id = u.alert_id
+    """
 )
 
 
-async def update_alerts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def update_alerts(
+    conn: AsyncConnection, at: datetime, rows: Sequence[dict[str, Any]]
+) -> None:
     if rows:
-        await conn.execute(_UPDATE_ALERT, list(rows))
+        names = ("alert_id", "state", "fired_at", "resolved_at", "clearing_since", "value")
+        await conn.execute(_UPDATE_ALERTS, {"at": at, **_arrays(rows, names)})
 
 
-async def insert_transitions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+_INSERT_TRANSITIONS = text(
+    """
+    INSERT INTO alert_transition
+        (alert_id, from_state, to_state, at, value, window_start, window_end, reason)
+    SELECT u.alert_id, u.from_state, u.to_state, :at, u.value, u.window_start, u.window_end,
+           u.reason
+    FROM unnest(CAST(:alert_id AS bigint[]), CAST(:from_state AS text[]),
+                CAST(:to_state AS text[]), CAST(:value AS double precision[]),
+                CAST(:window_start AS timestamptz[]), CAST(:window_end AS timestamptz[]),
+                CAST(:reason AS text[])) WITH ORDINALITY
+         AS u(alert_id, from_state, to_state, value, window_start, window_end, reason, n)
+    ORDER BY u.n  -- ids in the order of the steps (pending before firing)
+    RETURNING id
+    """
+)
+
+
+async def insert_transitions(
+    conn: AsyncConnection, at: datetime, rows: Sequence[dict[str, Any]]
+) -> list[int]:
     if not rows:
         return []
-    result = await conn.execute(insert(alert_transition).returning(alert_transition.c.id), rows)
+    names = ("alert_id", "from_state", "to_state", "value", "window_start", "window_end", "reason")
+    result = await conn.execute(_INSERT_TRANSITIONS, {"at": at, **_arrays(rows, names)})
     return [r[0] for r in result]
 
 

@@ -107,6 +107,7 @@ class _Writes:
     async def flush(self, conn: AsyncConnection) -> tuple[list[str], int]:
         ids = await q.insert_alerts(
             conn,
+            self.at,
             [
                 {
                     "rule_id": o.rule_id,
@@ -122,8 +123,8 @@ class _Writes:
         )
         for o, rule, out in self.new:
             self._steps(ids[(o.rule_id, o.room_id)], o, rule, out)
-        await q.update_alerts(conn, self.updates)
-        transition_ids = await q.insert_transitions(conn, self.transitions)
+        await q.update_alerts(conn, self.at, self.updates)
+        transition_ids = await q.insert_transitions(conn, self.at, self.transitions)
         outbox = await q.insert_outbox(conn, transition_ids)
         return [t["to_state"] for t in self.transitions], outbox
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy import Boolean, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -169,12 +169,12 @@ async def receiver_ids(conn: AsyncConnection, names: Sequence[str]) -> dict[str,
 async def upsert_receiver(
     conn: AsyncConnection, name: str, url: str, format_: str, secret: str | None, now: datetime
 ) -> bool:
-    values = {"url": url, "format": format_, "secret": secret}
+    values: dict[str, Any] = {"url": url, "format": format_, "secret": secret}
     statement = (
         insert(alert_receiver)
         .values(name=name, created_at=now, updated_at=now, **values)
         .on_conflict_do_update(index_elements=[_c.name], set_={**values, "updated_at": now})
-        .returning(literal_column("xmax = 0"))
+        .returning(literal_column("xmax = 0", Boolean))
     )
     return bool((await conn.execute(statement)).scalar_one())
 
