@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roomtemp.alerts import service
+from roomtemp.alerts.delivery import run_sender
 from roomtemp.alerts.schemas import ReceiverIn, RuleIn
 from roomtemp.alerts.worker import run_evaluator
 from roomtemp.clock import Clock, system_clock
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 #: The loops `roomtemp alerts` runs side by side until SIGTERM/SIGINT; each returns once `stop`
 #: is set and its work in hand is done. The webhook sender (delivery.py) appends itself here.
 Loop = Callable[[AsyncEngine, Settings, Clock, asyncio.Event], Awaitable[None]]
-LOOPS: list[Loop] = [run_evaluator]
+LOOPS: list[Loop] = [run_evaluator, run_sender]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
