@@ -107,8 +107,9 @@ class Receiver:
         self._server.server_close()
 
 
-def serve(port: int, secret: str, log_path: str) -> None:
-    """The receiver process: 200 to every correctly signed POST, after logging it durably."""
+def serve(port: int, secret: str, log_path: str, delay: float = 0.0) -> None:
+    """The receiver process: 200 to every correctly signed POST, after logging it durably and
+    waiting `delay` seconds (so that a kill finds requests in flight)."""
     log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115  # open for the process's life
     lock = threading.Lock()
 
@@ -117,16 +118,15 @@ def serve(port: int, secret: str, log_path: str) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             signed = verify(secret, body, self.headers.get("X-Roomtemp-Signature"))
             if signed:
-                line = json.dumps(
-                    {
-                        "key": self.headers.get("Idempotency-Key"),
-                        "status": json.loads(body)["status"],
-                    }
-                )
+                data = json.loads(body)
+                # Alertmanager form: "status"; roomtemp's JSON: the transition's to_state.
+                status = data["status"] if "status" in data else data["transition"]["to_state"]
+                line = json.dumps({"key": self.headers.get("Idempotency-Key"), "status": status})
                 with lock:
                     log.write(line + "\n")
                     log.flush()
                     os.fsync(log.fileno())
+            time.sleep(delay)
             self.send_response(200 if signed else 401)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -139,4 +139,4 @@ def serve(port: int, secret: str, log_path: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]))

@@ -210,6 +210,8 @@ async def run_sender(
     ALERT_DELIVERY_POLL_SECONDS. A failed poll (database away) rolled back: its rows are still
     due, and the next poll takes them."""
     rng = random.Random()  # noqa: S311  # jitter, not a secret
+    # httpx logs every request with its URL at INFO; webhook URLs can be secrets (Slack's).
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     async with httpx.AsyncClient(follow_redirects=False) as client:
         while not stop.is_set():
             try:
