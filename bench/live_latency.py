@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import orjson
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.run import ROOT, database, free_port, machine, server
@@ -39,7 +40,11 @@ from roomtemp.capture import service as capture
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.db import migrate
 from roomtemp.live import service as live
+from roomtemp.settings import Settings
+from tests.broker import Mosquitto, mosquitto_binary
 from tests.postgres_provider import sqlalchemy_url
+
+MQTT_TOPIC = "bench/live"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -68,40 +73,40 @@ async def _events(response: httpx.Response, queue: asyncio.Queue[tuple[str, floa
             name = ""
 
 
-async def latency(url_a: str, url_b: str, events: int) -> dict[str, Any]:
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def latency(send: Send, url_b: str, events: int, building: str) -> dict[str, Any]:
+    """Send one capture at a time; the time until B's stream has the room's events."""
     now = datetime.now(UTC)
-    async with httpx.AsyncClient(timeout=30) as http:
-        first = {
-            "building": "bench",
+
+    def body(value: float, ts: datetime) -> dict[str, Any]:
+        return {
+            "building": building,
             "room": "r1",
-            "value": 21.0,
+            "value": value,
             "unit": "celsius",
-            "ts": now.isoformat(),
+            "ts": ts.isoformat(),
         }
-        assert (await http.post(url_a + "/v1/captures", json=first)).status_code == 201
-        stream_url = url_b + "/v1/buildings/bench/live?captures=true"
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await send(body(21.0, now))
+        await asyncio.sleep(1)  # the building exists before the stream opens
+        stream_url = url_b + f"/v1/buildings/{building}/live?captures=true"
         async with http.stream("GET", stream_url) as response:
+            assert response.status_code == 200, await response.aread()
             queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
             reader = asyncio.create_task(_events(response, queue))
             name, _ = await asyncio.wait_for(queue.get(), 10)
             assert name == "reset", name
             to_average: list[float] = []
             to_capture: list[float] = []
-            post_ms: list[float] = []
+            sent_ms: list[float] = []
             for n in range(events):
                 ts = datetime.now(UTC) - timedelta(milliseconds=1)
-                body = {
-                    "building": "bench",
-                    "room": "r1",
-                    "value": 20.0 + n % 50 / 10,
-                    "unit": "celsius",
-                    "ts": ts.isoformat(),
-                }
                 sent = time.perf_counter()
-                r = await http.post(url_a + "/v1/captures", json=body)
-                answered = time.perf_counter()
-                assert r.status_code == 201, r.text
-                post_ms.append((answered - sent) * 1000)
+                await send(body(20.0 + n % 50 / 10, ts))
+                sent_ms.append((time.perf_counter() - sent) * 1000)
                 got: dict[str, float] = {}
                 while "average" not in got:
                     name, at = await asyncio.wait_for(queue.get(), 10)
@@ -111,10 +116,34 @@ async def latency(url_a: str, url_b: str, events: int) -> dict[str, Any]:
                     to_capture.append((got["capture"] - sent) * 1000)
             reader.cancel()
     return {
-        "post_to_average_event": _summary(to_average),
-        "post_to_capture_event": _summary(to_capture),
-        "post_answered": _summary(post_ms),
+        "to_average_event": _summary(to_average),
+        "to_capture_event": _summary(to_capture),
+        "send_returned": _summary(sent_ms),
     }
+
+
+async def http_latency(url_a: str, url_b: str, events: int) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as http:
+
+        async def post(body: dict[str, Any]) -> None:
+            r = await http.post(url_a + "/v1/captures", json=body)
+            assert r.status_code == 201, r.text
+
+        return await latency(post, url_b, events, "bench-http")
+
+
+async def mqtt_latency(broker_port: int, url_b: str, events: int) -> dict[str, Any]:
+    from tests.mqtt.publisher import Publisher
+
+    publisher = Publisher(broker_port, client_id="bench-live-latency")
+    try:
+
+        async def publish(body: dict[str, Any]) -> None:
+            publisher.publish(MQTT_TOPIC, body)  # QoS 1; returns at once, acked by the broker
+
+        return await latency(publish, url_b, events, "bench-mqtt")
+    finally:
+        publisher.close()
 
 
 def _capture(**fields: Any) -> CaptureIn:
@@ -225,22 +254,35 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores; load average at start "
         f"{m['loadavg_at_start']}, at end {result['loadavg_at_end']}. Two `roomtemp serve` "
-        "replicas on one durable embedded PostgreSQL; POST to A, stream from B.",
+        "replicas on one durable embedded PostgreSQL; POST to A (or publish to Mosquitto, "
+        "stored by "
+        "`roomtemp mqtt`), stream from B; one capture at a time.",
         "",
-        "| latency from POST sent | n | p50 ms | p90 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|",
+        "| from | to | n | p50 ms | p90 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for key, label in (
-        ("post_answered", "201 received"),
-        ("post_to_capture_event", "`capture` event on B"),
-        ("post_to_average_event", "`average` event on B"),
-    ):
-        s = lat[key]
+    rows = [
+        ("http", "send_returned", "POST sent", "201 received"),
+        ("http", "to_capture_event", "POST sent", "`capture` event on B"),
+        ("http", "to_average_event", "POST sent", "`average` event on B"),
+        ("mqtt", "send_returned", "MQTT publish", "publish call returned"),
+        ("mqtt", "to_capture_event", "MQTT publish", "`capture` event on B"),
+        ("mqtt", "to_average_event", "MQTT publish", "`average` event on B"),
+    ]
+    for way, key, start, label in rows:
+        if way not in lat:
+            continue
+        s = lat[way][key]
         cells = [s["n"], s["p50_ms"], s["p90_ms"], s["p99_ms"], s["max_ms"]]
-        lines.append(f"| {label} | " + " | ".join(str(c) for c in cells) + " |")
+        lines.append(f"| {start} | {label} | " + " | ".join(str(c) for c in cells) + " |")
     lines += [
         "",
-        f"LIVE_COALESCE_MS = {result['coalesce_ms']} (a round waits that long for more notifies).",
+        f"LIVE_COALESCE_MS = {result['coalesce_ms']} (a round waits that long for more notifies)"
+        + (
+            f"; MQTT_BATCH_MS = {lat['mqtt']['mqtt_batch_ms']} (the bridge's batch wait)."
+            if "mqtt" in lat
+            else "; MQTT: not measured (no mosquitto)."
+        ),
         "",
         "| ingest (in process) | before: captures/s (median) | after | change |",
         "|---|---|---|---|",
@@ -257,6 +299,27 @@ def _markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mqtt(binary: str, url: str, stream_url: str, events: int) -> dict[str, Any]:
+    """Mosquitto and `roomtemp mqtt` (the bridge, MQTT_BATCH_MS as configured) on the same
+    database; publish to the broker, stream from replica B."""
+    health = free_port()
+    with Mosquitto(binary) as broker:
+        env = {
+            "DATABASE_URL": url,
+            "MQTT_URL": broker.url,
+            "MQTT_HEALTH_PORT": str(health),
+            "MQTT_SUBSCRIPTIONS": orjson.dumps(
+                [{"topic": MQTT_TOPIC, "format": "captures"}]
+            ).decode(),
+            "MQTT_CLIENT_ID": "bench-live",
+            "LOG_LEVEL": "warning",
+        }
+        with server([sys.executable, "-m", "roomtemp", "mqtt"], env, health, "/readyz"):
+            result = asyncio.run(mqtt_latency(broker.port, stream_url, events))
+    result["mqtt_batch_ms"] = Settings(_env_file=None).mqtt_batch_ms
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -266,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--singles", type=int, default=500)
     p.add_argument("--batch", type=int, default=10_000)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--no-mqtt", action="store_true", help="skip the MQTT scenario")
     args = p.parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     info = machine()
@@ -282,13 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         port_a, port_b = free_port(), free_port()
         serve = [sys.executable, "-m", "roomtemp", "serve"]
+        lat: dict[str, Any] = {}
         with (
             server([*serve, "--port", str(port_a)], env, port_a, "/readyz"),
             server([*serve, "--port", str(port_b)], env, port_b, "/readyz"),
         ):
-            lat = asyncio.run(
-                latency(f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}", args.events)
-            )
+            a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+            lat["http"] = asyncio.run(http_latency(a, b, args.events))
+            binary = mosquitto_binary() if not args.no_mqtt else None
+            if binary is not None:
+                lat["mqtt"] = _mqtt(binary, url, b, args.events)
     result = {
         "stamp": stamp,
         "machine": info,

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
+from roomtemp.alerts.alert_routes import router as alerts_router
 from roomtemp.api import docs, errors
 from roomtemp.api.auth import (
     AUTH_RESPONSES,
@@ -214,6 +215,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(export_router, dependencies=read, responses=responses)
     app.include_router(report_router, dependencies=read, responses=responses)
     app.include_router(live_router, dependencies=read, responses=responses)
+    # Alerts: seeing them needs read; ack and silence change deliveries, so admin.
+    app.include_router(alerts_router, dependencies=read_or_admin, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
 

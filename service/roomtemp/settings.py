@@ -339,6 +339,16 @@ class Settings(BaseSettings):
     alert_delivery_poll_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
         default=1.0, description="How often the sender looks for due notifications when idle"
     )
+    alerts_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the alerts process's /healthz, /readyz, /metrics",
+    )
+    alerts_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=9109, description="Port of the alerts process's /healthz, /readyz and /metrics"
+    )
+    alerts_metrics_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=15, description="How often the alerts process reads its gauges from the database"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

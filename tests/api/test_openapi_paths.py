@@ -37,6 +37,12 @@ EXPECTED = [
     ("/v1/buildings/{building}/rooms/{room}/captures", ["get"]),
     ("/v1/sensors/{key}/captures", ["get"]),
     ("/v1/buildings/{building}/report", ["get"]),
+    ("/v1/buildings/{building}/live", ["get"]),
+    ("/v1/buildings/{building}/rooms/{room}/live", ["get"]),
+    ("/v1/alerts", ["get"]),
+    ("/v1/alerts/{alert_id}", ["get"]),
+    ("/v1/alerts/{alert_id}/ack", ["post"]),
+    ("/v1/alerts/{alert_id}/silence", ["post", "delete"]),
 ]
 
 
