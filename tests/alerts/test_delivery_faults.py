@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -140,6 +142,14 @@ def _received(log: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
+def _delivered_metric(port: int) -> float:
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    found = re.search(r'^roomtemp_alert_deliveries_total\{result="delivered"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
@@ -200,8 +210,13 @@ def test_every_transition_delivered_across_evaluator_and_receiver_kills(
         ALERT_DELIVERY_BATCH="10",
         LOG_FORMAT="text",
     )
+    metrics_ports = [free_port(), free_port()]
     a, b = (
-        Process([sys.executable, "-m", "roomtemp", "alerts"], base, tmp_path / f"alerts{i}.log")
+        Process(
+            [sys.executable, "-m", "roomtemp", "alerts"],
+            {**base, "ALERTS_PORT": str(metrics_ports[i])},
+            tmp_path / f"alerts{i}.log",
+        )
         for i in range(2)
     )
     actors = {"a": a, "b": b, "receiver": receiver}
@@ -251,6 +266,9 @@ def test_every_transition_delivered_across_evaluator_and_receiver_kills(
                 break
             time.sleep(0.5)
         assert pending == 0, "the outbox did not drain"
+        # The sender counts what it delivered on the process's /metrics (since its last start).
+        delivered = sum(_delivered_metric(p) for p in metrics_ports)
+        assert delivered > 0
     finally:
         for p in (a, b, receiver):
             p.stop()
