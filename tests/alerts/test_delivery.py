@@ -368,3 +368,22 @@ def test_two_senders_never_send_one_row_twice(env: Env) -> None:
     assert len(set(keys)) == 12
     assert sum(per_sender) == 12
     assert min(per_sender) > 0
+
+
+def test_a_silence_lifted_early_releases_the_held_latest_transition_at_once(env: Env) -> None:
+    until = T0 + timedelta(hours=1)
+    with Receiver(SECRET) as rx:
+        env.setup(rx.url)
+        fired = env.transition("firing", T0, silenced_until=until)
+        env.poll()
+        env.clock.now = T0 + timedelta(minutes=5)
+        resolved = env.transition("resolved", env.clock.now, silenced_until=until)
+        env.poll()
+        assert rx.received == []
+        env.clock.now = T0 + timedelta(minutes=10)
+        env.db.execute("UPDATE alert SET silenced_until = NULL")  # DELETE …/silence
+        env.poll()
+    assert [r.key for r in rx.received] == [f"{resolved}-1"]
+    rows = {row[0]: row for row in env.outbox()}
+    assert rows[f"{fired}-1"][5] == delivery.SUPERSEDED
+    assert rows[f"{resolved}-1"][3] == env.clock.now  # delivered at once, not at `until`

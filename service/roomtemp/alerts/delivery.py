@@ -139,7 +139,8 @@ async def send_due(
     results: list[Result] = []
     async with engine.begin() as conn:
         now = clock()
-        claimed = await q.claim_due(conn, now, settings.alert_delivery_batch)
+        await q.release_held(conn, now, HELD)
+        claimed = await q.claim_due(conn, now, settings.alert_delivery_batch, HELD)
         updates: list[dict[str, Any]] = []
         logged: list[dict[str, Any]] = []
         sending: list[q.Due] = []

@@ -54,8 +54,8 @@ class Due:
     room: str
     sensor_type: str
     canonical_unit: str
-    # Held by a silence that has ended, and a later transition of the alert is queued for the
-    # same receiver: only the latest is sent (docs/alerts.md, Silences).
+    # Held by a silence (now over), and a later transition of the alert is queued for the same
+    # receiver: only the latest is sent (docs/alerts.md, Silences).
     superseded: bool
     # From when the age limit counts: the transition, or the end of the silence that held it.
     age_from: datetime
@@ -72,8 +72,7 @@ _CLAIM = text(
            ru.name, ru.kind, ru.severity, ru.threshold, ru.clear_threshold, ru.unit,
            ru.window_seconds, ru.silent_seconds,
            b.key, r.key, st.key, st.unit,
-           (a.silenced_until IS NOT NULL AND a.silenced_until <= :now
-            AND t.at < a.silenced_until
+           (o.last_error = :held
             AND EXISTS (SELECT 1 FROM alert_outbox o2
                         JOIN alert_transition t2 ON t2.id = o2.transition_id
                         WHERE t2.alert_id = t.alert_id AND o2.receiver_id = o.receiver_id
@@ -97,10 +96,29 @@ _CLAIM = text(
 )
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Due]:
-    """Lock up to `limit` due rows no other sender holds, oldest due first."""
-    result = await conn.execute(_CLAIM, {"now": now, "limit": limit})
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int, held: str) -> list[Due]:
+    """Lock up to `limit` due rows no other sender holds, oldest due first. `held`: the
+    last_error of rows a silence held (a later transition of their alert supersedes them)."""
+    result = await conn.execute(_CLAIM, {"now": now, "limit": limit, "held": held})
     return [Due(*row) for row in result]
+
+
+# Rows held until a silence's end whose silence was lifted or shortened since: due now.
+_RELEASE = text(
+    """
+    UPDATE alert_outbox o SET next_attempt_at = :now
+    FROM alert_transition t JOIN alert a ON a.id = t.alert_id
+    WHERE t.id = o.transition_id
+      AND o.delivered_at IS NULL AND o.given_up_at IS NULL AND o.next_attempt_at > :now
+      AND o.last_error = :held
+      AND (a.silenced_until IS NULL OR a.silenced_until < o.next_attempt_at)
+    """
+)
+
+
+async def release_held(conn: AsyncConnection, now: datetime, held: str) -> int:
+    result = await conn.execute(_RELEASE, {"now": now, "held": held})
+    return result.rowcount
 
 
 _UPDATE = (
