@@ -1,7 +1,7 @@
 """The alerts process's Prometheus metrics, on a registry of its own (its own process and port).
 
 Labels are bounded: building (the registry's buildings) x severity (3) x state (pending,
-firing); to_state (3); result (delivered, failed, given_up). Never a room or a rule: room
+firing); to_state (3); result (delivered, failed, given_up, skipped). Never a room or a rule: room
 alerts are roomtemp's job, not per-room Prometheus series (issue 21)."""
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class AlertMetrics:
         )
         self.deliveries = Counter(
             "roomtemp_alert_deliveries",
-            "Webhook delivery attempts by this process, by result (delivered, failed, given_up)",
+            "Webhook deliveries by this process, by result (delivered, failed, given_up; "
+            "skipped: superseded after a silence)",
             ["result"],
             registry=r,
         )
@@ -73,7 +74,7 @@ class AlertMetrics:
             self.rounds.labels(result=result)
         for to_state in ("pending", "firing", "resolved"):
             self.transitions.labels(to_state=to_state)
-        for result in ("delivered", "failed", "given_up"):
+        for result in ("delivered", "failed", "given_up", "skipped"):
             self.deliveries.labels(result=result)
 
     def observe_round(self, done: Round) -> None:
@@ -87,7 +88,7 @@ class AlertMetrics:
             self.transitions.labels(to_state=to_state).inc()
 
     def observe_delivery(self, result: str) -> None:
-        """The sender's hook: one attempt's result (delivered, failed, given_up)."""
+        """The sender's hook: one notification's result (delivered, failed, given_up, skipped)."""
         self.deliveries.labels(result=result).inc()
 
     def set_open(
