@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             url,
         )
-        bench.register_rooms()
+        bench.data.register_rooms()
         port = free_port()
         env = {"DATABASE_URL": url, "LOG_LEVEL": "warning", "AUTH_REQUIRED": "false"}
         serve = [sys.executable, "-m", "roomtemp", "serve", "--port", str(port)]
