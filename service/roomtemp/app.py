@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomtemp import __version__
+from roomtemp.alerts.alert_routes import router as alerts_router
 from roomtemp.alerts.routes import receivers_router as alert_receivers_router
 from roomtemp.alerts.routes import rules_router as alert_rules_router
 from roomtemp.api import docs, errors
@@ -219,6 +220,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(alert_rules_router, dependencies=read_or_admin, responses=responses)
     # Receivers' URLs can carry credentials (a Slack webhook's path is its token): admin only.
     app.include_router(alert_receivers_router, dependencies=admin, responses=responses)
+    # Alerts: seeing them needs read; ack and silence change deliveries, so admin.
+    app.include_router(alerts_router, dependencies=read_or_admin, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.
     app.include_router(dashboard_router)
 

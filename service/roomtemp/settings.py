@@ -317,6 +317,38 @@ class Settings(BaseSettings):
         description="Alert rules are evaluated at the instants that are multiples of this many "
         "seconds (UTC epoch)",
     )
+    # Webhook delivery (alerts/delivery.py): at-least-once from the alert_outbox table.
+    alert_delivery_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10.0,
+        description="A webhook POST not answered within this counts as a failed attempt",
+    )
+    alert_delivery_first_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=1.0, description="Backoff after the first failed attempt (doubles each time)"
+    )
+    alert_delivery_max_retry_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
+        default=3600.0, description="Cap of the backoff between two attempts"
+    )
+    alert_delivery_max_age_seconds: Annotated[int, Field(ge=1)] = Field(
+        default=86_400,
+        description="A notification still failing this long after its transition (or after the "
+        "silence that held it) is given up, and counted",
+    )
+    alert_delivery_batch: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=20, description="Due notifications one sender takes (and sends at once) per poll"
+    )
+    alert_delivery_poll_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=1.0, description="How often the sender looks for due notifications when idle"
+    )
+    alerts_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the alerts process's /healthz, /readyz, /metrics",
+    )
+    alerts_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=9109, description="Port of the alerts process's /healthz, /readyz and /metrics"
+    )
+    alerts_metrics_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=15, description="How often the alerts process reads its gauges from the database"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -43,6 +43,10 @@ EXPECTED = [
     ("/v1/alert-rules/{name}", ["get", "put", "delete"]),
     ("/v1/alert-receivers", ["get"]),
     ("/v1/alert-receivers/{name}", ["get", "put", "delete"]),
+    ("/v1/alerts", ["get"]),
+    ("/v1/alerts/{alert_id}", ["get"]),
+    ("/v1/alerts/{alert_id}/ack", ["post"]),
+    ("/v1/alerts/{alert_id}/silence", ["post", "delete"]),
 ]
 
 

@@ -15,7 +15,14 @@ from roomtemp.app import create_app
 from tests.conftest import ClientFactory, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-_SAMPLE = {"building": "hq", "room": "r1", "key": "k1", "token_id": "t1", "name": "n1"}
+_SAMPLE = {
+    "building": "hq",
+    "room": "r1",
+    "key": "k1",
+    "token_id": "t1",
+    "name": "n1",
+    "alert_id": "1",
+}
 
 
 def _openapi() -> dict[str, Any]:

@@ -70,6 +70,7 @@ OPERATIONS: list[tuple[str, str, Any, str]] = [
         "admin",
     ),
     ("GET", "/v1/tokens", None, "admin"),
+    ("GET", "/v1/alerts", None, "read"),  # ack and silence (admin): tests/alerts/test_alert_api.py
     ("POST", "/v1/tokens", {"name": "x", "scopes": ["read"]}, "admin"),
     # Alerts: rules are read with read and changed with admin; receivers (URLs can carry
     # credentials) are admin only.

@@ -86,6 +86,7 @@ def test_unknown_assets_are_404_in_the_error_envelope(client: TestClient, name: 
 def test_scripts_use_only_the_public_v1_api_and_no_inline_styles() -> None:
     scripts = sorted(a for a in ASSETS if a.endswith(".js"))
     assert scripts == [
+        "alerts.js",
         "app.js",
         "chart.js",
         "lib.js",

@@ -100,8 +100,21 @@ def find(manifests: list[Manifest], kind: str, name: str | None = None) -> Manif
         for m in manifests
         if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
     ]
+    if name is None:
+        # Unnamed, "the Deployment" (NetworkPolicy, …) is the API's: the worker processes'
+        # objects (component alerts, mqtt) are found by name.
+        matches = [m for m in matches if _component(m) not in WORKERS]
     assert len(matches) == 1, f"expected one {kind} {name or ''}, got {len(matches)}"
     return matches[0]
+
+
+WORKERS = ("alerts", "mqtt")
+
+
+def _component(manifest: Manifest) -> str:
+    labels = manifest["metadata"].get("labels") or {}
+    component: str = labels.get("app.kubernetes.io/component", "")
+    return component
 
 
 def kinds(manifests: list[Manifest]) -> list[str]:

@@ -21,7 +21,6 @@ from tests.deploy.deploy_support import (
     find,
     helm_template,
     k8s_errors,
-    kinds,
     run,
     tool,
 )
@@ -36,8 +35,9 @@ def bridge(manifests: list[Manifest]) -> Manifest:
 
 def test_off_by_default() -> None:
     rendered = helm_template(None, api_versions=PODMONITOR)
-    assert "PodMonitor" not in kinds(rendered)
-    assert [d["metadata"]["name"] for d in rendered if d["kind"] == "Deployment"] == ["roomtemp"]
+    assert not [m for m in rendered if m["metadata"]["name"].endswith("-mqtt")]
+    deployments = sorted(d["metadata"]["name"] for d in rendered if d["kind"] == "Deployment")
+    assert deployments == ["roomtemp", "roomtemp-alerts"]
 
 
 def test_lint_and_valid_kubernetes() -> None:

@@ -71,7 +71,7 @@ def test_env_example_defines_every_variable_the_compose_file_uses() -> None:
 
 def test_service_graph_db_then_migrate_then_api(env_file: str) -> None:
     services = _config(env_file)["services"]
-    assert set(services) == {"db", "migrate", "api", "maintain"}
+    assert set(services) == {"db", "migrate", "api", "maintain", "alerts"}
     db, migrate, api = services["db"], services["migrate"], services["api"]
     assert re.fullmatch(r"postgres:18(-[a-z]+)?", db["image"])  # the project's one major
     assert db["healthcheck"]["test"][0] == "CMD-SHELL"
@@ -98,6 +98,28 @@ def test_service_graph_db_then_migrate_then_api(env_file: str) -> None:
         assert env["DB_HOST"] == "db"
         assert env["DB_PASSWORD"] == db["environment"]["POSTGRES_PASSWORD"]
         assert "DATABASE_URL" not in env
+
+
+def test_alerts_service(env_file: str) -> None:
+    services = _config(env_file)["services"]
+    alerts, api = services["alerts"], services["api"]
+    assert alerts["command"] == ["alerts"]
+    assert alerts["image"] == api["image"]
+    assert alerts["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully", "required": True}
+    }
+    env = alerts["environment"]
+    assert (env["ALERTS_HOST"], env["ALERTS_PORT"], env["ALERT_EVAL_SECONDS"]) == (
+        "0.0.0.0",
+        "9109",
+        "60",
+    )
+    assert env["DB_HOST"] == "db"
+    assert env["DB_PASSWORD"] == services["db"]["environment"]["POSTGRES_PASSWORD"]
+    # Its own probe port, in one shell string (podman's Docker API before 5.8).
+    assert alerts["healthcheck"]["test"][0] == "CMD-SHELL"
+    assert "http://127.0.0.1:9109/readyz" in alerts["healthcheck"]["test"][1]
+    assert "ports" not in alerts  # nothing published: Prometheus or `docker compose exec`
 
 
 def test_mqtt_profile_broker_and_bridge(env_file: str) -> None:

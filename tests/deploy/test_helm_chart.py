@@ -83,6 +83,7 @@ def test_default_render_has_the_core_objects_only() -> None:
             "ConfigMap",
             "CronJob",
             "Deployment",
+            "Deployment",  # the alerts process (tests/deploy/test_chart_alerts.py)
             "Job",
             "PodDisruptionBudget",
             "Service",
@@ -99,6 +100,8 @@ def test_all_features_render_every_optional_object() -> None:
             "Job",
             "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor",
             "PrometheusRule",
+            # The alerts process (tests/deploy/test_chart_alerts.py).
+            "Deployment", "NetworkPolicy", "PrometheusRule",
         ]
     )  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import signal
@@ -16,6 +17,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roomtemp.alerts import service
+from roomtemp.alerts.delivery import run_sender
+from roomtemp.alerts.metrics import AlertMetrics
+from roomtemp.alerts.observe import run_observer
 from roomtemp.alerts.schemas import ReceiverIn, RuleIn
 from roomtemp.alerts.worker import run_evaluator
 from roomtemp.clock import Clock, system_clock
@@ -29,7 +33,7 @@ log = logging.getLogger(__name__)
 #: The loops `roomtemp alerts` runs side by side until SIGTERM/SIGINT; each returns once `stop`
 #: is set and its work in hand is done. The webhook sender (delivery.py) appends itself here.
 Loop = Callable[[AsyncEngine, Settings, Clock, asyncio.Event], Awaitable[None]]
-LOOPS: list[Loop] = [run_evaluator]
+LOOPS: list[Loop] = [run_evaluator, run_sender]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,8 +71,17 @@ async def _serve(engine: AsyncEngine, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("alerts: evaluating every %d s", settings.alert_eval_seconds)
+    metrics = AlertMetrics()
+    # The evaluator reports its rounds, the sender its deliveries to the metrics; the observer
+    # serves them (ALERTS_PORT).
+    hooks: dict[Loop, Loop] = {
+        run_evaluator: functools.partial(run_evaluator, on_round=metrics.observe_round),
+        run_sender: functools.partial(run_sender, on_result=metrics.observe_delivery),
+    }
+    loops = [hooks.get(each, each) for each in LOOPS]
+    loops.append(functools.partial(run_observer, metrics=metrics))
     try:
-        await asyncio.gather(*(each(engine, settings, system_clock, stop) for each in LOOPS))
+        await asyncio.gather(*(each(engine, settings, system_clock, stop) for each in loops))
     finally:
         await engine.dispose()
     log.info("alerts: stopped")

@@ -284,18 +284,19 @@ async def insert_transitions(
     return [r[0] for r in result]
 
 
-# One row per delivered transition (→ firing, firing → resolved) and receiver of its rule, unless
-# the alert is silenced at the transition's instant; idempotency key '<transition>-<receiver>'.
+# One row per delivered transition (→ firing, firing → resolved) and receiver of its rule;
+# idempotency key '<transition>-<receiver>'. Silenced alerts are queued too: the sender holds
+# them until the silence ends and then sends the latest (delivery.py). Due from the
+# transition's instant (not the database's clock), so the sender's clock decides.
 _OUTBOX = text(
     """
-    INSERT INTO alert_outbox (transition_id, receiver_id, idempotency_key)
-    SELECT t.id, rr.receiver_id, t.id || '-' || rr.receiver_id
+    INSERT INTO alert_outbox (transition_id, receiver_id, idempotency_key, next_attempt_at)
+    SELECT t.id, rr.receiver_id, t.id || '-' || rr.receiver_id, t.at
     FROM alert_transition t
     JOIN alert a ON a.id = t.alert_id
     JOIN alert_rule_receiver rr ON rr.rule_id = a.rule_id
     WHERE t.id = ANY(CAST(:ids AS bigint[]))
       AND (t.to_state = 'firing' OR t.from_state = 'firing')
-      AND (a.silenced_until IS NULL OR a.silenced_until <= t.at)
     """
 )
 

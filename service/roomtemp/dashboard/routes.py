@@ -32,6 +32,7 @@ ASSETS = (
     "chart.js",
     "sensors.js",
     "live.js",
+    "alerts.js",
     "style.css",
     "favicon.svg",
 )

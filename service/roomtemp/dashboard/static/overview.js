@@ -4,6 +4,7 @@
 import {
   ApiError, age, api, comfort, comfortBand, enc, fmt, h, listAll, localTime, pool, symbol,
 } from "./lib.js";
+import { alertBanner, buildingBadge, firingAlerts, roomBadge } from "./alerts.js";
 import { fleetSection, silentMinutes } from "./sensors.js";
 
 const BUILDINGS_PER_PAGE = 10;
@@ -33,12 +34,13 @@ function hashOf(base, params) {
   return s ? `${base}?${s}` : base;
 }
 
-/** A room's state for the table: comfort against the band, silence against the threshold. */
-function roomState(r, band, now, silentFor) {
+/** A room's state for the table: comfort against the band, silence, firing alerts. */
+function roomState(r, band, now, silentFor, firing, building) {
   const c = comfort(r.mean, band);
   const a = age(r.last_ts, now);
   const silent = a.minutes > silentFor;
-  return { r, c, a, silent, attention: silent || c.cls === "cold" || c.cls === "warm" };
+  const alerting = firing?.byRoom.has(`${building}/${r.room}`);
+  return { r, c, a, silent, attention: alerting || silent || c.cls === "cold" || c.cls === "warm" };
 }
 
 // Rooms that need attention first (silent, then out of comfort), then the rest by key.
@@ -79,7 +81,7 @@ function legend(band, u, silentFor, avg) {
     "Sensors = how many sent a capture in the window.");
 }
 
-function roomsTable(caption, building, states, u) {
+function roomsTable(caption, building, states, u, firing) {
   const sym = symbol(u);
   const labels = ["Room", `Mean ${sym}`, "Min", "Max", "Captures", "Sensors", "Last capture", "Status"];
   const rows = states.map(({ r, c, a, silent }) => {
@@ -93,7 +95,8 @@ function roomsTable(caption, building, states, u) {
       h("td", { class: "age", "data-label": labels[6], title: r.last_ts || "", text: a.text }),
       h("td", { class: "status", "data-label": labels[7] },
         h("span", { class: `badge ${c.cls}`, text: c.text }),
-        silent ? [" ", h("span", { class: "badge silent", text: "silent" })] : null));
+        silent ? [" ", h("span", { class: "badge silent", text: "silent" })] : null,
+        roomBadge(firing, building, r.room)));
   });
   return h("div", { class: "scroll" },
     h("table", { class: "rooms" },
@@ -148,7 +151,7 @@ export async function overview(ui, q) {
   const page = Math.min(pageOf(q), pages);
   const shown = matches.slice((page - 1) * BUILDINGS_PER_PAGE, page * BUILDINGS_PER_PAGE);
   const silentFor = silentMinutes();
-  const [answers, band, fleet] = await Promise.all([
+  const [answers, band, fleet, firing] = await Promise.all([
     pool(shown, PARALLEL, (m) => api(`/v1/buildings/${enc(m.b.key)}/averages`, { unit: u })),
     buildings.length ? comfortBand(buildings[0].key, "temperature", u) : null,
     // The fleet panel failing (an older server, a token without access) leaves the rooms shown.
@@ -157,11 +160,13 @@ export async function overview(ui, q) {
       return h("section", { class: "fleet" }, h("h2", { text: "Silent sensors" }),
         h("p", { class: "error", text: ui.explain(err) }));
     }),
+    firingAlerts(),
   ]);
   const now = Date.now();
   const params = { q: q.get("q") || "", attention: attention ? "1" : "" };
   const view = h("div", { class: "overview" },
     h("h2", { text: "All rooms" }),
+    alertBanner(firing),
     searchForm("#/", params.q, attention, "buildings and rooms"),
     h("p", { class: "muted found", text: text
       ? `${matches.length} of ${buildings.length} building${buildings.length === 1 ? "" : "s"} match “${q.get("q")}”.`
@@ -170,23 +175,24 @@ export async function overview(ui, q) {
     legend(band, u, silentFor, answers[0]));
   if (!buildings.length) view.append(h("p", { text: "No buildings yet: post a capture to /v1/captures." }));
   shown.forEach((m, i) => {
-    const all = answers[i].rooms.map((r) => roomState(r, band, now, silentFor));
+    const all = answers[i].rooms.map((r) => roomState(r, band, now, silentFor, firing, m.b.key));
     let rooms = m.rooms ? all.filter((s) => m.rooms.has(s.r.room)) : all;
     if (attention) rooms = rooms.filter((s) => s.attention);
-    view.append(buildingSection(m.b, all, rooms.sort(byAttention), u, params));
+    view.append(buildingSection(m.b, all, rooms.sort(byAttention), u, params, firing));
   });
   view.append(...[pager("#/", params, page, pages, "Building"), fleet].filter(Boolean));
   return view;
 }
 
-function buildingSection(b, all, rooms, u, params) {
+function buildingSection(b, all, rooms, u, params, firing) {
   const id = `b-${b.key}`;
   const more = rooms.length - ROOMS_SHOWN;
   const filtered = params.q || params.attention;
   return h("section", { class: "building", "aria-labelledby": id, "data-building": b.key },
-    h("h3", { id }, h("a", { href: `#/building/${enc(b.key)}`, text: title(b) })),
+    h("h3", { id }, h("a", { href: `#/building/${enc(b.key)}`, text: title(b) }),
+      buildingBadge(firing, b.key)),
     summaryLine(all, "room"),
-    rooms.length ? roomsTable(`Rooms of ${title(b)}, in ${symbol(u)}`, b.key, rooms.slice(0, ROOMS_SHOWN), u)
+    rooms.length ? roomsTable(`Rooms of ${title(b)}, in ${symbol(u)}`, b.key, rooms.slice(0, ROOMS_SHOWN), u, firing)
       : h("p", { class: "none", text: params.attention ? "No room needs attention." : "No room matches." }),
     more > 0 ? h("p", { class: "more" }, h("a", {
       href: hashOf(`#/building/${enc(b.key)}`, params),
@@ -199,15 +205,16 @@ export async function buildingView(ui, building, q) {
   const u = ui.unit();
   const text = norm(q.get("q")).trim();
   const attention = q.get("attention") === "1";
-  const [b, avg, band, names] = await Promise.all([
+  const [b, avg, band, names, firing] = await Promise.all([
     api(`/v1/buildings/${enc(building)}`),
     api(`/v1/buildings/${enc(building)}/averages`, { unit: u }),
     comfortBand(building, "temperature", u),
     text ? roomsOf(building) : null,
+    firingAlerts(),
   ]);
   const silentFor = silentMinutes();
   const now = Date.now();
-  const all = avg.rooms.map((r) => roomState(r, band, now, silentFor));
+  const all = avg.rooms.map((r) => roomState(r, band, now, silentFor, firing, building));
   let rooms = all;
   if (names) {
     const keep = new Set(names.filter((r) => hits(text, r.key, r.name)).map((r) => r.key));
@@ -221,7 +228,7 @@ export async function buildingView(ui, building, q) {
   const params = { q: q.get("q") || "", attention: attention ? "1" : "" };
   return h("div", { class: "building-view", "data-building": building },
     h("p", {}, h("a", { href: "#/", text: "← All buildings" })),
-    h("h2", { text: title(b) }),
+    h("h2", {}, title(b), buildingBadge(firing, building)),
     summaryLine(all, "room"),
     searchForm(base, params.q, attention, "rooms"),
     legend(band, u, silentFor, avg),
@@ -229,7 +236,7 @@ export async function buildingView(ui, building, q) {
       `${ROOMS_PER_PAGE} per page.` }),
     rooms.length
       ? roomsTable(`Rooms of ${title(b)}, in ${symbol(u)}`, building,
-        rooms.slice((page - 1) * ROOMS_PER_PAGE, page * ROOMS_PER_PAGE), u)
+        rooms.slice((page - 1) * ROOMS_PER_PAGE, page * ROOMS_PER_PAGE), u, firing)
       : h("p", { class: "none", text: "No room to show." }),
     pager(base, params, page, pages, "Room"));
 }

@@ -1,6 +1,7 @@
 // roomtemp dashboard: one room, every sensor type it has, each charted in its own unit. Short
 // steps read the 15-minute rolling average; a step longer than that window reads buckets
 // (mode=buckets: every capture of [t, t + step) counts, in the building's time zone).
+import { roomAlerts } from "./alerts.js";
 import { renderChart, when } from "./chart.js";
 import {
   ApiError, api, comfort, comfortBand, enc, fmt, h, listAll, localTime, sensorTypes, symbol, unitFor,
@@ -91,7 +92,8 @@ export async function roomView(ui, building, room, q) {
   const range = roomRange(q);
   const choice = chooseStep(range.to - range.from);
   const zoomed = range.to - range.from <= RAW_UP_TO_MS;
-  const [types, keys] = await Promise.all([sensorTypes(), roomTypes(building, room)]);
+  const [types, keys, alerts] = await Promise.all([
+    sensorTypes(), roomTypes(building, room), roomAlerts(building, room)]);
   const loaded = await Promise.all(keys.map((k) =>
     loadType(building, room, types.get(k) || { key: k, unit: null }, u, range, choice, zoomed)));
   const roomHash = `#/room/${enc(building)}/${enc(room)}`;
@@ -115,6 +117,7 @@ export async function roomView(ui, building, room, q) {
       h("a", { href: `#/building/${enc(building)}`, text: `All rooms of ${building}` })),
     h("h2", { text: `${building} / ${room}` }),
     h("p", { class: "muted types", text: `Sensor types: ${keys.join(", ")}` }),
+    alerts,
     h("nav", { class: "ranges", "aria-label": "Time range" }, rangeLinks),
     custom,
     sections.map((s) => s.el));
