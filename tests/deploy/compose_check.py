@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import yaml
 
 from tests.deploy.container_support import (
     PODMAN,
@@ -56,7 +57,15 @@ pytestmark = pytest.mark.timeout(3600)
 PROJECT = "roomtemp-compose-test"
 APP_IMAGE = "localhost/roomtemp:compose-test"
 PG_IMAGE = "localhost/roomtemp-compose-postgres:18"
-SERVICES_WITH_APP_IMAGE = ("migrate", "api", "maintain", "simulator")
+# Every service of docker-compose.yml that runs the roomtemp image (profiles included), read from
+# the file so a new service (alerts, mqtt, ...) is never left to a registry pull.
+SERVICES_WITH_APP_IMAGE = tuple(
+    name
+    for name, service in yaml.safe_load((ROOT / "docker-compose.yml").read_text())[
+        "services"
+    ].items()
+    if "ROOMTEMP_IMAGE" in str(service.get("image", ""))
+)
 README = ROOT / "README.md"
 README_PORT = "127.0.0.1:8000"
 
