@@ -359,19 +359,12 @@ class RoomWindowStats:
     sensors: int = 0
 
 
-# Per room: its sensors of the type (assignment history), per sensor the window's aggregates and
-# newest capture at or before the end (index range scans on (room, sensor, ts)), then pooled.
-_OVERVIEW = text(
-    """
-    WITH rs AS (
-        SELECT DISTINCT a.room_id, a.sensor_id
-        FROM room r
-        JOIN sensor_assignment a ON a.room_id = r.id
-        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
-        WHERE r.building_id = :building_id
-    ),
-    per AS (  -- last_ts: the window's newest capture; only an empty window looks further back
-        SELECT rs.room_id, a.n, a.s, a.lo, a.hi,
+# Per (room, sensor) of `rs` (its columns kept): the window's aggregates and newest capture at
+# or before the end (index range scans on (room, sensor, ts)). last_ts: the window's newest
+# capture; only an empty window looks further back. The overview and the live rounds pool it.
+_PER_SENSOR = """
+    per AS (
+        SELECT rs.*, a.n, a.s, a.lo, a.hi,
                CASE WHEN a.n > 0 THEN a.last_ts ELSE (
                    SELECT MAX(c.ts) FROM capture c
                    WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
@@ -384,7 +377,19 @@ _OVERVIEW = text(
             WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
               AND c.ts > :start AND c.ts <= :end
         ) AS a
-    )
+    )"""
+
+# Per room: its sensors of the type (assignment history), per sensor the window (above), pooled.
+_OVERVIEW = text(
+    f"""
+    WITH rs AS (
+        SELECT DISTINCT a.room_id, a.sensor_id
+        FROM room r
+        JOIN sensor_assignment a ON a.room_id = r.id
+        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
+        WHERE r.building_id = :building_id
+    ),
+{_PER_SENSOR}
     SELECT r.key, CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / SUM(per.n),
            MIN(per.lo), MAX(per.hi),
            MAX(per.last_ts), COUNT(*) FILTER (WHERE per.n > 0)
@@ -393,7 +398,7 @@ _OVERVIEW = text(
     WHERE r.building_id = :building_id
     GROUP BY r.id, r.key
     ORDER BY r.key
-    """
+    """  # noqa: S608 - a fixed fragment; values are bound
 )
 
 
@@ -420,7 +425,7 @@ class KeyedRoomStats:
 # (or those of :sensor_type_ids), only rooms of :building_ids if given (the buildings someone
 # watches): the live streams' one statement per fan-out round.
 _ROOMS_OVERVIEW = text(
-    """
+    f"""
     WITH rs AS (
         SELECT DISTINCT a.room_id, se.sensor_type_id, a.sensor_id
         FROM sensor_assignment a
@@ -432,21 +437,7 @@ _ROOMS_OVERVIEW = text(
           AND (CAST(:sensor_type_ids AS smallint[]) IS NULL
                OR se.sensor_type_id = ANY(CAST(:sensor_type_ids AS smallint[])))
     ),
-    per AS (
-        SELECT rs.room_id, rs.sensor_type_id, a.n, a.s, a.lo, a.hi,
-               CASE WHEN a.n > 0 THEN a.last_ts ELSE (
-                   SELECT MAX(c.ts) FROM capture c
-                   WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-                     AND c.ts <= :start) END AS last_ts
-        FROM rs
-        CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi,
-                   MAX(ts) AS last_ts
-            FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-              AND c.ts > :start AND c.ts <= :end
-        ) AS a
-    )
+{_PER_SENSOR}
     SELECT r.id, b.key, st.key, st.unit, r.key,
            CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / NULLIF(SUM(per.n), 0),
            MIN(per.lo), MAX(per.hi), MAX(per.last_ts), COUNT(*) FILTER (WHERE per.n > 0)
@@ -456,7 +447,7 @@ _ROOMS_OVERVIEW = text(
     JOIN sensor_type st ON st.id = per.sensor_type_id
     GROUP BY r.id, r.key, b.key, st.id, st.key, st.unit
     ORDER BY b.key, r.key, st.key
-    """
+    """  # noqa: S608 - a fixed fragment; values are bound
 )
 
 
