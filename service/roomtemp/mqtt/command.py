@@ -15,11 +15,11 @@ from roomtemp.capture import service as capture
 from roomtemp.clock import system_clock
 from roomtemp.db.engine import create_engine
 from roomtemp.lifecycle.cli import NoDatabase, no_database_message
-from roomtemp.mqtt import health
 from roomtemp.mqtt.client import PahoBroker, broker_address
 from roomtemp.mqtt.metrics import BridgeMetrics
 from roomtemp.mqtt.schemas import load_subscriptions
 from roomtemp.mqtt.service import Bridge, BridgeConfig
+from roomtemp.obs import probe_server
 from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ async def _serve(settings: Settings, url: str, config: BridgeConfig) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    server = await health.serve(
+    server = await probe_server.serve(
         settings.mqtt_health_host, settings.mqtt_health_port, ready, metrics.registry
     )
     log.info(

@@ -1,7 +1,6 @@
 """A small HTTP endpoint for worker processes (no FastAPI): /healthz, /readyz and /metrics.
 
-The `roomtemp alerts` process serves it on ALERTS_PORT (mqtt/health.py is the same for the
-bridge, which predates this module)."""
+`roomtemp alerts` serves it on ALERTS_PORT and `roomtemp mqtt` on MQTT_HEALTH_PORT."""
 
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ async def _answer(method: str, path: str, ready: Ready, registry: CollectorRegis
         return _response("200 OK", b'{"status":"ok"}')
     if path == "/readyz":
         ok, parts = await ready()
-        body = json.dumps(parts, sort_keys=True).encode()
+        body = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
         return _response("200 OK" if ok else "503 Service Unavailable", body)
     if path == "/metrics":
         return _response("200 OK", generate_latest(registry), CONTENT_TYPE_LATEST)
