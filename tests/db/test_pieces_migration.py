@@ -40,8 +40,8 @@ import roomtemp
 from roomtemp.app import create_app
 from roomtemp.clock import fixed_clock
 from roomtemp.db import migrate
-from roomtemp.settings import Settings
 from tests import reference
+from tests.conftest import ROOMY_DEADLINES, make_settings
 from tests.pieces import PIECE_COLUMNS, assert_pieces, bucket_end, bucket_start, piece
 
 MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0009_left_closed_pieces.py"))
@@ -159,7 +159,9 @@ class OldPod:
         plan_path = self.work / f"plan{self.runs}.json"
         out = self.work / f"out{self.runs}.json"
         plan_path.write_text(json.dumps(plan))
-        env = {**os.environ, "PYTHONPATH": str(self.package)}
+        # The old version reads its deadlines from the environment (roomy, as make_settings).
+        roomy = {k.upper(): str(v) for k, v in ROOMY_DEADLINES.items()}
+        env = {**os.environ, **roomy, "PYTHONPATH": str(self.package)}
         proc = subprocess.Popen(
             [sys.executable, "-c", _RUNNER, self.url, CLOCK.isoformat(), str(plan_path),
              str(out), str(self.work / f"go{self.runs}")],
@@ -250,7 +252,7 @@ def report_plan() -> list[Step]:
 
 def reports_by_new_app(url: str) -> list[tuple[int, Any]]:
     app = create_app(
-        Settings(_env_file=None, database_url=url, auth_required=False),
+        make_settings(database_url=url, auth_required=False),
         clock=fixed_clock(CLOCK),
     )
     with TestClient(app) as client:

@@ -25,8 +25,8 @@ from sqlalchemy.engine import make_url
 from roomtemp.app import create_app
 from roomtemp.clock import fixed_clock
 from roomtemp.db import migrate
-from roomtemp.settings import Settings
 from tests import reference
+from tests.conftest import make_settings
 
 MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0007_sensors.py"))
 
@@ -200,7 +200,7 @@ def assert_api_agrees(url: str, rows: dict[tuple[Key, datetime], float]) -> None
     `windows()`, hourly and daily series) against the reference over the 0006 rows."""
     stats = statistics(rows, None)
     app = create_app(
-        Settings(_env_file=None, database_url=url, auth_required=False),
+        make_settings(database_url=url, auth_required=False),
         clock=fixed_clock(FIRST + timedelta(days=80)),
     )
     with TestClient(app) as client:
@@ -246,7 +246,7 @@ def assert_api_agrees(url: str, rows: dict[tuple[Key, datetime], float]) -> None
 def reports(url: str) -> dict[tuple[str, str, str], Any]:
     """The period reports of both buildings and types (whole data, and odd edges), as JSON."""
     app = create_app(
-        Settings(_env_file=None, database_url=url, auth_required=False),
+        make_settings(database_url=url, auth_required=False),
         clock=fixed_clock(FIRST + timedelta(days=80)),
     )
     periods = (
