@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -339,6 +340,12 @@ class Settings(BaseSettings):
     alert_delivery_poll_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
         default=1.0, description="How often the sender looks for due notifications when idle"
     )
+    alert_external_url: str | None = Field(
+        default=None,
+        description="Base URL people open the dashboard at (http(s)://host[:port], no path, "
+        "query or fragment): webhooks link the room's dashboard page (generatorURL, url) and "
+        "carry it as externalURL; unset: those are empty strings",
+    )
     alerts_host: str = Field(
         default="127.0.0.1",
         description="Address of the alerts process's /healthz, /readyz, /metrics",
@@ -377,11 +384,31 @@ class Settings(BaseSettings):
             raise ValueError(exc.details[0].message) from None
         return value
 
-    @field_validator("retention_days", mode="before")
+    @field_validator("retention_days", "alert_external_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes `${RETENTION_DAYS:-}` as an empty string.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("alert_external_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError on a port that is not a number in range
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("ALERT_EXTERNAL_URL must be an http:// or https:// URL with a host")
+        # It is sent to every receiver: never a password in it.
+        if "@" in parts.netloc:
+            raise ValueError("ALERT_EXTERNAL_URL takes no user name or password")
+        # Links are the base + the dashboard's route, and the dashboard only works at the root
+        # of its host (its assets and API calls are absolute paths): no path, query or fragment.
+        if parts.path not in ("", "/") or "?" in value or "#" in value:
+            raise ValueError("ALERT_EXTERNAL_URL takes no path, query or fragment")
+        if any(c.isspace() for c in value):
+            raise ValueError("ALERT_EXTERNAL_URL takes no spaces")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check_url(self) -> Settings:

@@ -1,7 +1,8 @@
 """The webhook sender against a real HTTP receiver on a loopback port and real PostgreSQL: the
-payload forms, the signature (verified by the receiver with hashlib/hmac), retries on 500,
-timeouts and refused connections on the backoff schedule, a stable idempotency key, the delivery
-log, giving up, silences, and two senders never sending one row at once."""
+payload forms and their links to the dashboard, the signature (verified by the receiver with
+hashlib/hmac), retries on 500, timeouts and refused connections on the backoff schedule, a stable
+idempotency key, the delivery log, giving up, silences, and two senders never sending one row at
+once."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx2 as httpx
 import psycopg
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from roomtemp.alerts import delivery, service
@@ -94,13 +97,19 @@ class Env:
         return int(self.run(go))
 
     def setup(
-        self, receiver_url: str, fmt: str = "alertmanager", secret: str | None = SECRET
+        self,
+        receiver_url: str,
+        fmt: str = "alertmanager",
+        secret: str | None = SECRET,
+        building: str = "hq",
+        room: str = "r1",
     ) -> None:
         self.db.execute(
-            "INSERT INTO building (key, name, time_zone) VALUES ('hq', 'HQ', 'Europe/Zurich')"
+            "INSERT INTO building (key, name, time_zone) VALUES (%s, 'HQ', 'Europe/Zurich')",
+            (building,),
         )
         self.db.execute(
-            "INSERT INTO room (building_id, key, name) SELECT id, 'r1', '' FROM building"
+            "INSERT INTO room (building_id, key, name) SELECT id, %s, '' FROM building", (room,)
         )
 
         async def go(engine: AsyncEngine) -> None:
@@ -113,7 +122,7 @@ class Env:
                     ),
                     T0,
                 )
-                body = {"building": "hq", "kind": "above", "threshold": 24, "unit": "celsius",
+                body = {"building": building, "kind": "above", "threshold": 24, "unit": "celsius",
                         "severity": "critical", "receivers": ["hook"]}  # fmt: skip
                 await service.put_rule(conn, "hot", RuleIn.model_validate(body), T0)
 
@@ -168,16 +177,20 @@ class Env:
         ).fetchall()
 
 
-@pytest.fixture
-def env(database_url: str, db: psycopg.Connection[Any]) -> Env:
-    settings = make_settings(
+def _settings(database_url: str, **extra: Any) -> Settings:
+    return make_settings(
         database_url=database_url,
         alert_delivery_timeout_seconds=0.3,
         alert_delivery_first_retry_seconds=1,
         alert_delivery_max_retry_seconds=4,
         alert_delivery_max_age_seconds=20,
+        **extra,
     )
-    return Env(db, database_url, settings)
+
+
+@pytest.fixture
+def env(database_url: str, db: psycopg.Connection[Any]) -> Env:
+    return Env(db, database_url, _settings(database_url))
 
 
 def test_alertmanager_payload_signature_and_log(env: Env) -> None:
@@ -209,6 +222,8 @@ def test_alertmanager_payload_signature_and_log(env: Env) -> None:
     assert second["status"] == "resolved"
     assert done["endsAt"] == "2026-12-01T09:05:00Z"
     assert done["fingerprint"] == am["fingerprint"]
+    # Without ALERT_EXTERNAL_URL no link, as Alertmanager without an external URL.
+    assert (first["externalURL"], am["generatorURL"]) == ("", "")
     assert second["groupKey"] == first["groupKey"]
     headers = rx.received[0].headers
     assert headers["idempotency-key"] == f"{tid}-1"
@@ -236,9 +251,72 @@ def test_plain_json_payload_and_no_signature_without_secret(env: Env) -> None:
     assert body["transition"]["window_start"] == "2026-12-01T08:45:00Z"
     assert body["alert"]["building"] == "hq"
     assert body["alert"]["room"] == "r1"
+    assert body["alert"]["url"] is None  # no ALERT_EXTERNAL_URL
     assert body["rule"]["name"] == "hot"
     assert body["rule"]["threshold"] == pytest.approx(24)
     assert body["rule"]["unit"] == "celsius"
+
+
+# A building key with a character the dashboard escapes (API keys allow `:`), and a room key
+# only the database allows, to show that every link is escaped as the dashboard's own.
+LINKED_BUILDING = "hq:1"
+LINKED_ROOM = "3.14 ü/x"
+ROOM_PAGE = "https://roomtemp.example.com/#/room/hq%3A1/3.14%20%C3%BC%2Fx"
+
+
+def _dashboard_route(link: str) -> list[str]:
+    """What the dashboard's router (app.js `render`) makes of a link: the hash's path, split at
+    `/`, each part URI-decoded."""
+    return [unquote(part) for part in urlsplit(link).fragment.split("/") if part]
+
+
+@pytest.mark.parametrize("fmt", ["alertmanager", "json"])
+def test_payloads_link_the_room_page_under_the_external_url(env: Env, fmt: str) -> None:
+    # A trailing slash is dropped: Alertmanager's externalURL has none either.
+    env.settings = _settings(env.url, alert_external_url="https://roomtemp.example.com/")
+    with Receiver(SECRET) as rx:
+        env.setup(rx.url, fmt=fmt, building=LINKED_BUILDING, room=LINKED_ROOM)
+        env.transition("firing", T0)
+        env.poll()
+    (got,) = rx.received
+    assert got.signed
+    body = got.json
+    if fmt == "alertmanager":
+        assert body["externalURL"] == "https://roomtemp.example.com"
+        (alert,) = body["alerts"]
+        assert alert["labels"]["room"] == LINKED_ROOM
+        link = alert["generatorURL"]
+    else:
+        assert body["alert"]["room"] == LINKED_ROOM
+        link = body["alert"]["url"]
+    assert link == ROOM_PAGE
+    assert _dashboard_route(link) == ["room", LINKED_BUILDING, LINKED_ROOM]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ftp://roomtemp.example.com",
+        "roomtemp.example.com",
+        "https://",
+        "https://roomtemp.example.com/dash",
+        "https://roomtemp.example.com/?x=1",
+        "https://roomtemp.example.com/#/room",
+        "https://user:pw@roomtemp.example.com",
+        "https://roomtemp.example.com:99999",
+    ],
+)
+def test_external_url_must_be_a_bare_http_base(value: str) -> None:
+    with pytest.raises(ValidationError, match="alert_external_url"):
+        make_settings(alert_external_url=value)
+
+
+def test_an_empty_external_url_is_unset() -> None:
+    # docker compose passes `${ALERT_EXTERNAL_URL:-}` as "".
+    assert make_settings(alert_external_url="").alert_external_url is None
+    assert make_settings(alert_external_url="http://10.0.0.5:8000/").alert_external_url == (
+        "http://10.0.0.5:8000"
+    )
 
 
 def _failing_schedule(env: Env, rx_answers: list[int | float]) -> tuple[list[float], Receiver]:

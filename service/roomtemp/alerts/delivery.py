@@ -68,9 +68,10 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
-async def post(client: httpx.AsyncClient, due: q.Due, now: datetime, seconds: float) -> Attempt:
+async def post(client: httpx.AsyncClient, due: q.Due, now: datetime, settings: Settings) -> Attempt:
     """One attempt: sign the exact body bytes and POST them; never raises."""
-    body = payloads.body(due)
+    body = payloads.body(due, settings.alert_external_url)
+    seconds = settings.alert_delivery_timeout_seconds
     started = time.perf_counter()
     try:
         response = await client.post(
@@ -162,8 +163,7 @@ async def send_due(
                         "duration_ms": 0.0,
                     }
                 )
-        timeout = settings.alert_delivery_timeout_seconds
-        attempts = await asyncio.gather(*(post(client, d, now, timeout) for d in sending))
+        attempts = await asyncio.gather(*(post(client, d, now, settings) for d in sending))
         done = clock()
         for due, attempt in zip(sending, attempts, strict=True):
             update_row, result = _outcome(due, attempt, done, settings, rng)

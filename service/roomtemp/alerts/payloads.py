@@ -9,6 +9,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -67,15 +68,30 @@ def labels(due: Due) -> dict[str, str]:
     }
 
 
+def _uri_component(key: str) -> str:
+    # JavaScript's encodeURIComponent, which the dashboard's own links use and whose result its
+    # router decodes: UTF-8, everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ) escaped.
+    return quote(key, safe="!~*'()")
+
+
+def room_page(external_url: str, building: str, room: str) -> str:
+    """The built-in dashboard's page of a room (its hash route `#/room/{building}/{room}`,
+    dashboard/static/app.js) under ALERT_EXTERNAL_URL; "" without one."""
+    if not external_url:
+        return ""
+    return f"{external_url}/#/room/{_uri_component(building)}/{_uri_component(room)}"
+
+
 def fingerprint(label_set: dict[str, str]) -> str:
     """Stable per label set (rule and room), 16 hex digits like Alertmanager's."""
     canonical = "\x00".join(f"{k}\x01{v}" for k, v in sorted(label_set.items()))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def alertmanager(due: Due, external_url: str = "") -> dict[str, Any]:
+def alertmanager(due: Due, external_url: str) -> dict[str, Any]:
     """The Alertmanager webhook v4 message (prometheus/alertmanager notify/webhook `Message`):
-    one alert per notification, grouped by its own labels."""
+    one alert per notification, grouped by its own labels. Without an external URL, externalURL
+    and generatorURL are "", as Alertmanager sends them when it has none."""
     status = "firing" if due.to_state == "firing" else "resolved"
     label_set = labels(due)
     value = _in_rule_unit(due, due.value)
@@ -95,7 +111,7 @@ def alertmanager(due: Due, external_url: str = "") -> dict[str, Any]:
         "startsAt": _ts(due.fired_at or due.started_at),
         # A resolution ends at its transition's instant, a firing alert has no end yet.
         "endsAt": _ts(due.at) if status == "resolved" else _ZERO_TIME,
-        "generatorURL": external_url,
+        "generatorURL": room_page(external_url, due.building, due.room),
         "fingerprint": fingerprint(label_set),
     }
     return {
@@ -112,9 +128,10 @@ def alertmanager(due: Due, external_url: str = "") -> dict[str, Any]:
     }
 
 
-def plain(due: Due) -> dict[str, Any]:
-    """roomtemp's own form: the transition, the alert as it is now, and the rule (values in the
-    rule's unit, like the API)."""
+def plain(due: Due, external_url: str) -> dict[str, Any]:
+    """roomtemp's own form: the transition, the alert as it is now (with the link to its room's
+    dashboard page, null without an external URL), and the rule (values in the rule's unit, like
+    the API)."""
     return {
         "idempotency_key": due.idempotency_key,
         "transition": {
@@ -135,6 +152,7 @@ def plain(due: Due) -> dict[str, Any]:
             "started_at": _ts(due.started_at),
             "fired_at": _ts(due.fired_at),
             "resolved_at": _ts(due.resolved_at),
+            "url": room_page(external_url, due.building, due.room) or None,
         },
         "rule": {
             "name": due.rule,
@@ -150,8 +168,10 @@ def plain(due: Due) -> dict[str, Any]:
     }
 
 
-def body(due: Due, external_url: str = "") -> bytes:
-    payload = alertmanager(due, external_url) if due.format == "alertmanager" else plain(due)
+def body(due: Due, external_url: str | None) -> bytes:
+    """The body in the receiver's format; `external_url`: ALERT_EXTERNAL_URL (None: unset)."""
+    base = external_url or ""
+    payload = alertmanager(due, base) if due.format == "alertmanager" else plain(due, base)
     return orjson.dumps(payload)
 
 
