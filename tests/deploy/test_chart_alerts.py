@@ -1,14 +1,21 @@
 """The chart's alerts process: on by default, one non-root pod (replicas configurable) with probes
-and metrics on its own port, a PodMonitor and its own PrometheusRule (promtool-checked and
+and metrics on its own port, its external URL and delivery settings (schema-checked with the
+bounds of settings.py), a PodMonitor and its own PrometheusRule (promtool-checked and
 unit-tested), a NetworkPolicy that lets it reach webhooks; off with alerts.enabled=false."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+from typing import Any
 
+import annotated_types
+import pytest
 import yaml
 
+from roomtemp.settings import Settings
+from tests.conftest import make_settings
 from tests.deploy.deploy_support import (
     CHART,
     PROMETHEUS_OPERATOR,
@@ -68,6 +75,105 @@ def test_the_deployment() -> None:
     assert api["metadata"]["name"] == "roomtemp"
     api_selector = api["spec"]["selector"]["matchLabels"]
     assert api_selector["app.kubernetes.io/component"] == "api"
+
+
+# alerts.delivery.<key> → the setting it renders.
+DELIVERY = {
+    "timeoutSeconds": "ALERT_DELIVERY_TIMEOUT_SECONDS",
+    "firstRetrySeconds": "ALERT_DELIVERY_FIRST_RETRY_SECONDS",
+    "maxRetrySeconds": "ALERT_DELIVERY_MAX_RETRY_SECONDS",
+    "maxAgeSeconds": "ALERT_DELIVERY_MAX_AGE_SECONDS",
+    "batch": "ALERT_DELIVERY_BATCH",
+    "pollSeconds": "ALERT_DELIVERY_POLL_SECONDS",
+}
+OPTIONAL_ENV = {"ALERT_EXTERNAL_URL", *DELIVERY.values()}
+
+
+def test_delivery_settings_are_left_to_the_process_unless_set() -> None:
+    rendered = helm_template(None)
+    (c,) = containers(alerts(rendered))
+    assert OPTIONAL_ENV.isdisjoint(env_of(c))
+    assert OPTIONAL_ENV.isdisjoint(find(rendered, "ConfigMap", "roomtemp")["data"])
+
+
+def test_external_url_and_delivery_values_reach_the_alerts_env() -> None:
+    rendered = helm_template("ci/all-features-values.yaml")
+    (c,) = containers(alerts(rendered))
+    env = {k: v for k, v in env_of(c).items() if k in OPTIONAL_ENV}
+    assert env == {
+        "ALERT_EXTERNAL_URL": "https://roomtemp.example.com",
+        "ALERT_DELIVERY_TIMEOUT_SECONDS": "2.5",
+        "ALERT_DELIVERY_FIRST_RETRY_SECONDS": "0.5",
+        "ALERT_DELIVERY_MAX_RETRY_SECONDS": "600",
+        "ALERT_DELIVERY_MAX_AGE_SECONDS": "1000000",  # not 1e+06
+        "ALERT_DELIVERY_BATCH": "50",
+        "ALERT_DELIVERY_POLL_SECONDS": "0.25",
+    }
+    # What the process reads from them.
+    settings = make_settings(**{k.lower(): v for k, v in env.items()})
+    assert settings.alert_delivery_max_age_seconds == 1_000_000
+    assert settings.alert_delivery_poll_seconds == 0.25
+    api = env_of(next(containers(find(rendered, "Deployment"))))
+    assert OPTIONAL_ENV.isdisjoint(api)  # alert-only settings stay off the API
+
+
+def _bounds(setting: str) -> dict[str, Any]:
+    """settings.py's constraints of a field, in JSON Schema words."""
+    words = {
+        annotated_types.Gt: ("exclusiveMinimum", "gt"),
+        annotated_types.Ge: ("minimum", "ge"),
+        annotated_types.Le: ("maximum", "le"),
+    }
+    out: dict[str, Any] = {}
+    for item in Settings.model_fields[setting.lower()].metadata:
+        word, attr = words[type(item)]
+        out[word] = getattr(item, attr)
+    return out
+
+
+def test_schema_bounds_are_the_settings_bounds() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    delivery = schema["properties"]["alerts"]["properties"]["delivery"]["properties"]
+    assert set(delivery) == set(DELIVERY)
+    for key, setting in DELIVERY.items():
+        spec = dict(delivery[key])
+        kind = spec.pop("type")
+        python = Settings.model_fields[setting.lower()].annotation
+        assert kind == ["integer" if python is int else "number", "null"], key
+        assert spec == _bounds(setting), key
+
+
+@pytest.mark.parametrize(
+    ("bad", "refusal"),
+    [
+        ("alerts.delivery.timeoutSeconds=0", "at '/alerts/delivery/timeoutSeconds'"),
+        ("alerts.delivery.timeoutSeconds=301", "at '/alerts/delivery/timeoutSeconds'"),
+        ("alerts.delivery.firstRetrySeconds=3601", "at '/alerts/delivery/firstRetrySeconds'"),
+        ("alerts.delivery.maxRetrySeconds=86401", "at '/alerts/delivery/maxRetrySeconds'"),
+        ("alerts.delivery.maxAgeSeconds=0", "at '/alerts/delivery/maxAgeSeconds'"),
+        ("alerts.delivery.batch=1001", "at '/alerts/delivery/batch'"),
+        ("alerts.delivery.batch=many", "at '/alerts/delivery/batch': got string"),
+        ("alerts.delivery.pollSeconds=61", "at '/alerts/delivery/pollSeconds'"),
+        ("alerts.delivery.retries=3", "additional properties 'retries' not allowed"),
+        ("alerts.externalUrl=ftp://roomtemp.example.com", "at '/alerts/externalUrl'"),
+        ("alerts.externalUrl=roomtemp.example.com", "at '/alerts/externalUrl'"),
+        ("alerts.externalUrl=https://roomtemp.example.com/dashboard", "at '/alerts/externalUrl'"),
+        ("alerts.externalUrl=https://roomtemp.example.com/?from=x", "at '/alerts/externalUrl'"),
+        ("alerts.externalUrl=https://user:pw@roomtemp.example.com", "at '/alerts/externalUrl'"),
+    ],
+)
+def test_schema_refuses_bad_delivery_values(bad: str, refusal: str) -> None:
+    for command in ("template", "lint"):
+        proc = run([tool("helm"), command, str(CHART), "--set", bad], check=False)
+        assert proc.returncode != 0, (command, bad)
+        assert refusal in proc.stdout + proc.stderr, (command, proc.stdout, proc.stderr)
+
+
+def test_a_fraction_set_as_json_is_accepted() -> None:
+    # `--set` passes 0.5 as a string (refused: the schema wants a number); --set-json does not.
+    args = ["--set-json", "alerts.delivery.pollSeconds=0.5"]
+    proc = run([tool("helm"), "template", str(CHART), *args])
+    assert 'value: "0.5"' in proc.stdout
 
 
 def test_off() -> None:
