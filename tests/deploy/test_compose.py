@@ -114,12 +114,20 @@ def test_alerts_service(env_file: str) -> None:
         "9109",
         "60",
     )
+    assert env["ALERT_EXTERNAL_URL"] == ""  # unset (settings.py reads "" as unset): no links
     assert env["DB_HOST"] == "db"
     assert env["DB_PASSWORD"] == services["db"]["environment"]["POSTGRES_PASSWORD"]
     # Its own probe port, in one shell string (podman's Docker API before 5.8).
     assert alerts["healthcheck"]["test"][0] == "CMD-SHELL"
     assert "http://127.0.0.1:9109/readyz" in alerts["healthcheck"]["test"][1]
     assert "ports" not in alerts  # nothing published: Prometheus or `docker compose exec`
+
+
+def test_alerts_external_url_passes_through(env_file: str) -> None:
+    with open(env_file, "a", encoding="utf-8") as f:
+        f.write("ALERT_EXTERNAL_URL=http://localhost:8000\n")
+    env = _config(env_file)["services"]["alerts"]["environment"]
+    assert env["ALERT_EXTERNAL_URL"] == "http://localhost:8000"
 
 
 def test_mqtt_profile_broker_and_bridge(env_file: str) -> None:
