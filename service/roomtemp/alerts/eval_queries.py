@@ -94,21 +94,32 @@ class Observed:
 # The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one;
 # with each pair the room's sensors of the type, as the API's pooled averages take them
 # (average/queries.py ROOM_SENSORS: every sensor of the type assigned to the room at some time;
-# their captures attributed to the room). Looked up per pair through the assignment index: a
-# CTE of all pairs' sensors is misestimated by the planner and joined back in quadratic time.
+# their captures attributed to the room). Set-based: the pairs (two branches, not one join with
+# `room_id IS NULL OR …`, which the planner estimated at one row and then joined the sensors
+# back in a loop), the sensor sets of their rooms in one grouped pass, joined by hash or merge.
+# Looking the sensors up per pair cost three index scans each: most of a round.
 _PAIRS = """
-    pr AS (
-        SELECT ru.id AS rule_id, r.id AS room_id, ru.threshold, ru.created_at,
-               ru.silent_seconds, s.a,
-               CAST(:at AS timestamptz) - make_interval(secs => ru.window_seconds) AS start
-        FROM alert_rule ru
-        JOIN room r ON r.building_id = ru.building_id AND (ru.room_id IS NULL OR r.id = ru.room_id)
-        CROSS JOIN LATERAL (
-            SELECT array_agg(DISTINCT a.sensor_id) AS a FROM sensor_assignment a
-            JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = ru.sensor_type_id
-            WHERE a.room_id = r.id
-        ) AS s
+    p AS MATERIALIZED (
+        SELECT ru.id AS rule_id, ru.sensor_type_id, r.id AS room_id, ru.threshold,
+               ru.created_at, ru.silent_seconds, ru.window_seconds
+        FROM alert_rule ru JOIN room r ON r.building_id = ru.building_id
+        WHERE ru.enabled AND ru.kind = :kind AND ru.room_id IS NULL
+        UNION ALL
+        SELECT ru.id, ru.sensor_type_id, r.id, ru.threshold, ru.created_at, ru.silent_seconds,
+               ru.window_seconds
+        FROM alert_rule ru JOIN room r ON r.id = ru.room_id
         WHERE ru.enabled AND ru.kind = :kind
+    ),
+    rs AS MATERIALIZED (
+        SELECT a.room_id, se.sensor_type_id, array_agg(DISTINCT a.sensor_id) AS a
+        FROM sensor_assignment a JOIN sensor se ON se.id = a.sensor_id
+        WHERE a.room_id IN (SELECT room_id FROM p)
+        GROUP BY a.room_id, se.sensor_type_id
+    ),
+    pr AS (
+        SELECT p.rule_id, p.room_id, p.threshold, p.created_at, p.silent_seconds, rs.a,
+               CAST(:at AS timestamptz) - make_interval(secs => p.window_seconds) AS start
+        FROM p LEFT JOIN rs ON rs.room_id = p.room_id AND rs.sensor_type_id = p.sensor_type_id
     ),"""
 
 # Open alerts of rules of this kind (enabled or not): they are carried into the round.
@@ -154,18 +165,26 @@ _MEAN = text(
 )
 
 # silent: no capture of the type in (at - silent_seconds, at]; a room that never had one counts
-# from the rule's creation. The last capture at or before `at`: one backward index step per
-# sensor.
+# from the rule's creation. The newest capture inside that span is a bounded index range scan;
+# only a silent pair looks further back (for its value, the seconds since the last capture).
+# Unbounded "newest at or before at" lookups read every capture of the sensor in a partition:
+# the planner estimates one row for (room, sensor) and sorts instead of walking the index back.
 _SILENT = text(
     _compose(
         """
-    last AS MATERIALIZED (  -- inlined, the last-capture subquery ran once per use of ts
+    last AS MATERIALIZED (
         SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
-               (SELECT MAX(l.ts) FROM unnest(pr.a) AS s(id) CROSS JOIN LATERAL (
-                    SELECT c.ts FROM capture c
-                    WHERE c.room_id = pr.room_id AND c.sensor_id = s.id AND c.ts <= :at
-                    ORDER BY c.ts DESC LIMIT 1) AS l) AS ts
-        FROM pr
+               COALESCE(w.ts, CASE WHEN w.ts IS NULL THEN (
+                   SELECT MAX(c.ts) FROM capture c
+                   WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
+                     AND c.ts <= w.since) END) AS ts
+        FROM pr CROSS JOIN LATERAL (
+            SELECT MAX(c.ts) AS ts, MIN(q.since) AS since
+            FROM (SELECT CAST(:at AS timestamptz) - make_interval(secs => pr.silent_seconds)
+                         AS since) AS q
+            LEFT JOIN capture c ON c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
+                 AND c.ts > q.since AND c.ts <= :at
+        ) AS w
     ),
     m AS (
         SELECT rule_id, room_id, 0 AS n,
