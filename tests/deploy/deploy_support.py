@@ -87,11 +87,31 @@ PROMETHEUS_OPERATOR = (
 
 @cache
 def kustomize_text(directory: str) -> str:
+    """`kubectl kustomize` of a directory under k8s/ (or an absolute one)."""
     return run(["kubectl", "kustomize", str(K8S / directory)]).stdout
 
 
 def kustomize(directory: str) -> list[Manifest]:
     return load_all(kustomize_text(directory))
+
+
+def kustomize_with(
+    tmp_path: Path, layer: str, addition: Manifest, files: dict[str, str] | None = None
+) -> list[Manifest]:
+    """`layer` rendered with `addition`'s lists (`components:`, `patches:` …) appended to its
+    kustomization.yaml and `files` (name: text) beside it, as an operator would add them. Done
+    in a copy of k8s/ under tmp_path: kustomize accepts only relative paths between
+    kustomizations."""
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    path = copy / layer / "kustomization.yaml"
+    for name, text in (files or {}).items():
+        (path.parent / name).write_text(text)
+    kustomization = yaml.safe_load(path.read_text())
+    for key, items in addition.items():
+        kustomization.setdefault(key, []).extend(items)
+    path.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return kustomize(str(path.parent))
 
 
 def find(manifests: list[Manifest], kind: str, name: str | None = None) -> Manifest:

@@ -3,19 +3,26 @@ and the Secrets the ArgoCD steps create are the ones the pods read."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+from pathlib import Path
 
+import pytest
 import yaml
 
+from roomtemp.mqtt.schemas import load_subscriptions
 from tests.deploy.deploy_support import (
     CHART,
     ROOT,
     Manifest,
+    containers,
+    env_of,
     find,
     helm_template,
     k8s_errors,
     kustomize,
+    kustomize_with,
     load_all,
     run,
     tool,
@@ -204,3 +211,87 @@ def test_argocd_steps_apply_the_application_whose_values_exist() -> None:
     text = DEPLOY_DOC.read_text()
     for path in re.findall(r"`((?:helm|k8s)/[\w./-]+)`", text):
         assert (ROOT / path).exists(), path
+
+
+# --- docs/deploy.md, kustomize: the documented MQTT bridge steps ------------------------------
+
+
+def _mqtt_component_block() -> Manifest:
+    """The YAML the doc tells an operator to add to an overlay's kustomization.yaml."""
+    block = DEPLOY_DOC.read_text().split("<!-- mqtt-component:start -->", 1)[1]
+    block = block.split("<!-- mqtt-component:end -->", 1)[0]
+    [text] = re.findall(r"```yaml\n(.*?)```", block, flags=re.DOTALL)
+    addition: Manifest = yaml.safe_load(text)
+    return addition
+
+
+def _secret_keys_created(secret: str) -> set[str]:
+    """Keys (--from-literal / --from-file) of the doc's `create secret generic <secret>`."""
+    keys: set[str] = set()
+    for command in _shell_commands():
+        args = shlex.split(_fill(command))
+        if args[:1] == ["kubectl"] and secret in args and "generic" in args:
+            for arg in args:
+                for flag in ("--from-literal=", "--from-file="):
+                    if arg.startswith(flag):
+                        keys.add(arg.removeprefix(flag).split("=", 1)[0])
+    return keys
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_documented_mqtt_component_runs_the_bridge_in_an_overlay(env: str, tmp_path: Path) -> None:
+    block = _mqtt_component_block()
+    manifests = kustomize_with(tmp_path / "doc", f"overlays/{env}", block)
+    assert k8s_errors(manifests) == []
+    bridge = find(manifests, "Deployment", "roomtemp-mqtt")
+    api = find(manifests, "Deployment")
+    assert bridge["metadata"]["namespace"] == api["metadata"]["namespace"]
+    (container,) = containers(bridge)
+    env_vars = env_of(container)
+    # The patch sets the broker; the other settings and the API's database stay.
+    assert env_vars["MQTT_URL"] == "mqtts://broker.example.com:8883"
+    assert env_vars["MQTT_CLIENT_ID"] == "roomtemp-bridge"
+    assert env_vars["MQTT_SUBSCRIPTIONS_FILE"] == "/etc/roomtemp/mqtt/subscriptions.json"
+    api_env = env_of(next(containers(api)))
+    assert {k: v for k, v in env_vars.items() if k.startswith("DB_")} == {
+        k: v for k, v in api_env.items() if k.startswith("DB_")
+    }
+    # The second patch replaces the subscriptions the bridge mounts, and they load.
+    (volume,) = [v for v in bridge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    config = find(manifests, "ConfigMap", volume["configMap"]["name"])
+    raw = config["data"]["subscriptions.json"]
+    assert json.loads(raw) == [{"preset": "zigbee2mqtt"}]
+    assert load_subscriptions(raw, None)
+    # Other subscriptions, another ConfigMap name: the Deployment changes and the bridge restarts.
+    unpatched = kustomize_with(
+        tmp_path / "component", f"overlays/{env}", {"components": block["components"]}
+    )
+    names = [m["metadata"]["name"] for m in unpatched if m["kind"] == "ConfigMap"]
+    assert volume["configMap"]["name"] not in names
+    assert any(n.startswith("roomtemp-mqtt-") for n in names)
+
+
+def test_documented_mqtt_secrets_are_the_ones_the_component_reads(tmp_path: Path) -> None:
+    manifests = kustomize_with(tmp_path, "overlays/prod", _mqtt_component_block())
+    bridge = find(manifests, "Deployment", "roomtemp-mqtt")
+    (container,) = containers(bridge)
+    read: dict[str, set[str]] = {}
+    for value in env_of(container).values():
+        if isinstance(value, dict) and "secretKeyRef" in value:
+            ref = value["secretKeyRef"]
+            read.setdefault(ref["name"], set()).add(ref["key"])
+    # Files the bridge opens from the mounted TLS Secret are keys of that Secret.
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    for volume in bridge["spec"]["template"]["spec"]["volumes"]:
+        if "secret" in volume:
+            files = [
+                Path(v).name
+                for v in env_of(container).values()
+                if isinstance(v, str) and v.startswith(mounts[volume["name"]] + "/")
+            ]
+            assert files, volume
+            read.setdefault(volume["secret"]["secretName"], set()).update(files)
+    read.pop("roomtemp-db")  # created by the steps above (ArgoCD block)
+    assert set(read) == {"roomtemp-mqtt", "roomtemp-mqtt-tls"}
+    for secret, keys in read.items():
+        assert keys <= _secret_keys_created(secret), secret

@@ -3,8 +3,13 @@ the Helm chart so the two never drift apart."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
+from roomtemp.mqtt.schemas import load_subscriptions
 from tests.deploy.deploy_support import (
     K8S,
     Manifest,
@@ -15,10 +20,25 @@ from tests.deploy.deploy_support import (
     k8s_errors,
     kinds,
     kustomize,
+    kustomize_with,
 )
 
 LAYERS = ["base", "overlays/dev", "overlays/prod"]
 DB_ENV = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLMODE", "DB_PASSWORD")
+MQTT_COMPONENT = K8S / "components" / "mqtt-bridge"
+# The chart scenario the MQTT component mirrors (broker, subscriptions, credentials, TLS).
+MQTT_VALUES = Path(__file__).parent / "mqtt-values.yaml"
+
+
+def with_mqtt(tmp_path: Path, layer: str) -> list[Manifest]:
+    """`layer` with the opt-in MQTT bridge component listed under its `components:`."""
+    component = os.path.relpath(MQTT_COMPONENT, K8S / layer)
+    return kustomize_with(tmp_path, layer, {"components": [component]})
+
+
+def render_with_worker(layer: str, worker: str, tmp_path: Path) -> list[Manifest]:
+    """The layer as shipped, or with the MQTT component when the worker is the bridge."""
+    return with_mqtt(tmp_path, layer) if worker == "mqtt" else kustomize(layer)
 
 
 def test_every_overlay_is_tested() -> None:
@@ -32,6 +52,42 @@ def test_kustomize_renders_valid_kubernetes_1_30(layer: str) -> None:
         kinds(manifests)
     )
     assert k8s_errors(manifests) == []
+    assert find(manifests, "Deployment", "roomtemp-alerts")
+    # The bridge is opt-in (off in the chart by default too).
+    assert not [m for m in manifests if m["metadata"]["name"].startswith("roomtemp-mqtt")]
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_mqtt_component_renders_valid_kubernetes_1_30(layer: str, tmp_path: Path) -> None:
+    manifests = with_mqtt(tmp_path, layer)
+    assert k8s_errors(manifests) == []
+    bridge = find(manifests, "Deployment", "roomtemp-mqtt")
+    (volume,) = [v for v in bridge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    # The generated (hash-suffixed) subscriptions ConfigMap is the one the bridge mounts.
+    config = find(manifests, "ConfigMap", volume["configMap"]["name"])
+    assert config["metadata"]["name"].startswith("roomtemp-mqtt-")
+    assert load_subscriptions(config["data"]["subscriptions.json"], None)  # the bridge's loader
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("worker", ["alerts", "mqtt"])
+def test_workers_have_the_database_env_config_and_image_of_the_api(
+    layer: str, worker: str, tmp_path: Path
+) -> None:
+    manifests = render_with_worker(layer, worker, tmp_path)
+    api = next(containers(find(manifests, "Deployment")))
+    dep = find(manifests, "Deployment", f"roomtemp-{worker}")
+    (container,) = containers(dep)
+    assert container["args"] == [worker]
+    env, api_env = env_of(container), env_of(api)
+    assert {k: env[k] for k in DB_ENV} == {k: api_env[k] for k in DB_ENV}
+    assert container["envFrom"] == api["envFrom"]  # the generated, hash-suffixed ConfigMap
+    assert container["image"] == api["image"]
+    assert dep["metadata"].get("namespace") == find(manifests, "Deployment")["metadata"].get(
+        "namespace"
+    )
+    # Neither process is patched like the API (replicas): one pod, as in the chart.
+    assert dep["spec"]["replicas"] == 1
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -88,6 +144,12 @@ def test_prod_overlay_has_tls_and_pdb() -> None:
     pdb = find(manifests, "PodDisruptionBudget")
     dep = find(manifests, "Deployment")
     assert pdb["spec"]["selector"] == dep["spec"]["selector"]
+    # As in the chart, only the API has a budget: at one replica, a minAvailable of 1 on the
+    # alerts pod would block every node drain.
+    chart_pdbs = [m for m in helm_template(None) if m["kind"] == "PodDisruptionBudget"]
+    for pdbs in (chart_pdbs, [m for m in manifests if m["kind"] == "PodDisruptionBudget"]):
+        (only,) = pdbs
+        assert only["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
 
 
 # --- helm/ and k8s/ must agree ---------------------------------------------------------------
@@ -102,9 +164,7 @@ def _helm_equivalent() -> list[Manifest]:
     )
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job"])
-def test_base_pod_spec_agrees_with_the_chart(kind: str) -> None:
-    chart, base = find(_helm_equivalent(), kind), find(kustomize("base"), kind)
+def _assert_pod_specs_agree(chart: Manifest, base: Manifest) -> None:
     chart_pod, base_pod = chart["spec"]["template"]["spec"], base["spec"]["template"]["spec"]
     for field in (
         "securityContext", "automountServiceAccountToken", "enableServiceLinks", "volumes",
@@ -121,14 +181,51 @@ def test_base_pod_spec_agrees_with_the_chart(kind: str) -> None:
     assert chart["spec"]["template"]["metadata"]["labels"].items() >= (
         base["spec"]["template"]["metadata"]["labels"].items()
     )
+    if chart["kind"] == "Deployment":
+        for field in ("replicas", "selector", "strategy", "revisionHistoryLimit"):
+            assert chart["spec"].get(field) == base["spec"].get(field), field
+    assert _argocd(chart) == _argocd(base)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("Deployment", "roomtemp"), ("Job", None), ("Deployment", "roomtemp-alerts")],
+)
+def test_base_pod_spec_agrees_with_the_chart(kind: str, name: str | None) -> None:
+    chart, base = find(_helm_equivalent(), kind, name), find(kustomize("base"), kind, name)
+    _assert_pod_specs_agree(chart, base)
+
+
+def _argocd(manifest: Manifest) -> dict[str, str]:
+    """The ArgoCD annotations (sync wave, hook): Helm adds its own hook annotations."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    return {k: v for k, v in annotations.items() if k.startswith("argocd.argoproj.io/")}
+
+
+def test_mqtt_component_agrees_with_the_chart_bridge(tmp_path: Path) -> None:
+    chart_all = helm_template(
+        str(MQTT_VALUES), "fullnameOverride=roomtemp", "externalDatabase.existingSecret=roomtemp-db"
+    )
+    base_all = with_mqtt(tmp_path, "base")
+    chart = find(chart_all, "Deployment", "roomtemp-mqtt")
+    base = find(base_all, "Deployment", "roomtemp-mqtt")
+    # kustomize suffixes the generated subscriptions ConfigMap with its hash (Helm rolls the pod
+    # with a checksum annotation instead): compare the volumes by the ConfigMap they name.
+    chart_config = find(chart_all, "ConfigMap", "roomtemp-mqtt")
+    base_volumes = base["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in base_volumes if "configMap" in v]
+    base_config = find(base_all, "ConfigMap", volume["configMap"]["name"])
+    assert json.loads(chart_config["data"]["subscriptions.json"]) == json.loads(
+        base_config["data"]["subscriptions.json"]
+    )
+    volume["configMap"]["name"] = chart_config["metadata"]["name"]
+    _assert_pod_specs_agree(chart, base)
+    assert base_config["metadata"]["labels"].items() <= chart_config["metadata"]["labels"].items()
 
 
 def test_base_hooks_selectors_service_ingress_and_config_agree_with_the_chart() -> None:
     chart, base = _helm_equivalent(), kustomize("base")
-    chart_job_ann = find(chart, "Job")["metadata"]["annotations"]
-    base_job_ann = find(base, "Job")["metadata"]["annotations"]
-    argo = {k: v for k, v in chart_job_ann.items() if k.startswith("argocd.argoproj.io/")}
-    assert argo == base_job_ann
+    assert _argocd(find(chart, "Job")) == find(base, "Job")["metadata"]["annotations"]
     assert (
         find(chart, "Deployment")["spec"]["selector"]
         == find(base, "Deployment")["spec"]["selector"]
@@ -162,7 +259,8 @@ def test_overlay_database_is_set_once_in_the_config_map_and_reaches_every_worklo
     manifests = kustomize(layer)
     config = find(manifests, "ConfigMap")["data"]
     cron = find(manifests, "CronJob")["spec"]["jobTemplate"]
-    for pod_owner in (find(manifests, "Deployment"), find(manifests, "Job"), cron):
+    alerts = find(manifests, "Deployment", "roomtemp-alerts")
+    for pod_owner in (find(manifests, "Deployment"), alerts, find(manifests, "Job"), cron):
         env = env_of(next(containers(pod_owner)))
         assert (env["DB_HOST"], env["DB_SSLMODE"]) == (config["DB_HOST"], config["DB_SSLMODE"])
     # No per-workload database patches left in the overlay.
