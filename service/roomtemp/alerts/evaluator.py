@@ -75,17 +75,21 @@ class _Writes:
             assert rule is not None  # a new alert comes from a rule
             self.new.append((o, rule, outcome))
             return
-        self.updates.append(
-            {
-                "alert_id": o.alert_id,
-                "state": outcome.state,
-                "fired_at": outcome.fired_at,
-                "resolved_at": outcome.resolved_at,
-                "clearing_since": outcome.clearing_since,
-                "value": o.value if o.in_scope else None,
-                "updated_at": self.at,
-            }
-        )
+        if (outcome.state, outcome.fired_at, outcome.resolved_at, outcome.clearing_since) != (
+            o.state,
+            o.fired_at,
+            None,
+            o.clearing_since,
+        ):  # an unchanged alert's value was written by `observe`
+            self.updates.append(
+                {
+                    "alert_id": o.alert_id,
+                    "state": outcome.state,
+                    "fired_at": outcome.fired_at,
+                    "resolved_at": outcome.resolved_at,
+                    "clearing_since": outcome.clearing_since,
+                }
+            )
         self._steps(o.alert_id, o, rule, outcome)
 
     def _steps(self, alert_id: int, o: q.Observed, rule: RuleSpec | None, out: Outcome) -> None:
