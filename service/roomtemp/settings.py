@@ -31,7 +31,11 @@ def normalise_database_url(raw: str) -> str:
 class Settings(BaseSettings):
     """Service configuration; environment variable names are the field names in upper case."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused setting is named, its value never echoed (it may hold a
+    # password, e.g. a URL with credentials), since startup errors end up in logs.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: SecretStr | None = Field(
         default=None,

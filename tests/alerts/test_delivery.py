@@ -307,8 +307,11 @@ def test_payloads_link_the_room_page_under_the_external_url(env: Env, fmt: str) 
     ],
 )
 def test_external_url_must_be_a_bare_http_base(value: str) -> None:
-    with pytest.raises(ValidationError, match="alert_external_url"):
+    with pytest.raises(ValidationError, match="alert_external_url") as refused:
         make_settings(alert_external_url=value)
+    # Startup errors are logged: the refused value is never echoed (it may hold a password).
+    assert "input_value" not in str(refused.value)
+    assert "pw@" not in str(refused.value)
 
 
 def test_an_empty_external_url_is_unset() -> None:

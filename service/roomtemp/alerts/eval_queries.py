@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import driver
 from roomtemp.db.tables import alert_evaluation, alert_rule, building
 
 #: pg_try_advisory_xact_lock key of the evaluation round: one evaluator at a time.
@@ -214,7 +215,9 @@ _SILENT = text(
 async def observe(conn: AsyncConnection, kind: str, at: datetime) -> list[Observed]:
     """The round's pairs of one rule kind: one statement over all its rules and rooms."""
     statement = _SILENT if kind == "silent" else _MEAN
-    rows = await conn.execute(statement, {"kind": kind, "at": at})
+    rows = await driver.fetch_all_binary(
+        conn, statement, {"kind": kind, "at": at}, name=f"alerts_observe_{kind}"
+    )
     return [Observed(*row) for row in rows]
 
 
@@ -234,7 +237,7 @@ async def count_pairs(conn: AsyncConnection) -> int:
 
 def _arrays(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     """Column arrays of `rows`: a batch travels as one array per column (one statement with
-    unnest, not one execution per row)."""
+    unnest, not one execution per row), in the binary format (db/driver.py says why)."""
     return {n: [r[n] for r in rows] for n in names}
 
 
@@ -259,7 +262,9 @@ async def insert_alerts(
     if not rows:
         return {}
     names = ("rule_id", "room_id", "state", "started_at", "fired_at", "value")
-    result = await conn.execute(_INSERT_ALERTS, {"at": at, **_arrays(rows, names)})
+    result = await driver.fetch_all_binary(
+        conn, _INSERT_ALERTS, {"at": at, **_arrays(rows, names)}, name="alerts_insert"
+    )
     return {(rule_id, room_id): id_ for id_, rule_id, room_id in result}
 
 
@@ -283,7 +288,9 @@ async def update_alerts(
     """The alerts whose state changed (their values were taken by `observe`)."""
     if rows:
         names = ("alert_id", "state", "fired_at", "resolved_at", "clearing_since")
-        await conn.execute(_UPDATE_ALERTS, {"at": at, **_arrays(rows, names)})
+        await driver.fetch_all_binary(
+            conn, _UPDATE_ALERTS, {"at": at, **_arrays(rows, names)}, name="alerts_update"
+        )
 
 
 _INSERT_TRANSITIONS = text(
@@ -309,7 +316,9 @@ async def insert_transitions(
     if not rows:
         return []
     names = ("alert_id", "from_state", "to_state", "value", "window_start", "window_end", "reason")
-    result = await conn.execute(_INSERT_TRANSITIONS, {"at": at, **_arrays(rows, names)})
+    result = await driver.fetch_all_binary(
+        conn, _INSERT_TRANSITIONS, {"at": at, **_arrays(rows, names)}, name="alerts_transitions"
+    )
     return [r[0] for r in result]
 
 

@@ -12,6 +12,7 @@ instrumentation leaves an observer in each pooled connection's `info`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,6 +26,8 @@ OBSERVER = "roomtemp.query_observer"
 
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 _compiled: dict[TextClause, str] = {}
+_compiled_binary: dict[TextClause, str] = {}
+_PARAM = re.compile(r"%\((\w+)\)s")
 
 
 def psycopg_sql(stmt: TextClause) -> str:
@@ -51,3 +54,28 @@ async def fetch_one(
     if observe is not None:
         observe(name, time.perf_counter() - started)
     return row
+
+
+async def fetch_all_binary(
+    conn: AsyncConnection, stmt: TextClause, params: Mapping[str, Any], *, name: str
+) -> list[tuple[Any, ...]]:
+    """Every row of `stmt`, its parameters and results in PostgreSQL's binary format.
+
+    For the bulk statements whose parameters are long arrays (a batch as one array per column):
+    in the text format psycopg quotes every element (a regular expression per element), which
+    for 28,000 timestamps costs 0.25 s of CPU against 0.024 s in binary. Parameters must be
+    CAST in the SQL (their types are then exact whatever the driver sends)."""
+    sql = _compiled_binary.get(stmt)
+    if sql is None:
+        sql = _compiled_binary[stmt] = _PARAM.sub(r"%(\1)b", psycopg_sql(stmt))
+    fairy = await conn.get_raw_connection()
+    driver = fairy.driver_connection
+    assert driver is not None
+    started = time.perf_counter()
+    cursor = driver.cursor(binary=True)
+    await cursor.execute(sql, params)
+    rows: list[tuple[Any, ...]] = await cursor.fetchall() if cursor.description else []
+    observe: Callable[[str, float], None] | None = fairy.info.get(OBSERVER)
+    if observe is not None:
+        observe(name, time.perf_counter() - started)
+    return rows
