@@ -111,10 +111,13 @@ _PAIRS = """
         FROM alert_rule ru JOIN room r ON r.id = ru.room_id
         WHERE ru.enabled AND ru.kind = :kind
     ),
-    rs AS MATERIALIZED (
-        SELECT a.room_id, se.sensor_type_id, array_agg(DISTINCT a.sensor_id) AS a
+    rs AS MATERIALIZED (  -- the rooms of the rules' buildings (a CTE's row count is unknown
+        SELECT a.room_id, se.sensor_type_id,  -- to the planner: it looped over p's rooms)
+               array_agg(DISTINCT a.sensor_id) AS a
         FROM sensor_assignment a JOIN sensor se ON se.id = a.sensor_id
-        WHERE a.room_id IN (SELECT room_id FROM p)
+        JOIN room r ON r.id = a.room_id
+        WHERE r.building_id IN (
+            SELECT building_id FROM alert_rule WHERE enabled AND kind = :kind)
         GROUP BY a.room_id, se.sensor_type_id
     ),
     pr AS (
