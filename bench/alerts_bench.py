@@ -11,6 +11,9 @@ slow wave around 22 °C), the newest minute at the first instant; rules go throu
 as the API puts them. Rounds at consecutive minute instants: the first one opens the alerts
 (many inserts), the next ones are the steady state.
 
+After seeding: VACUUM ANALYZE and a CHECKPOINT, so the rounds do not share the disk with the
+seed's write-back. After the rounds: EXPLAIN (ANALYZE, BUFFERS) of each rule kind's statement
+at the next instant (rolled back), so the figures say where a round's time goes.
 Writes bench/results/alerts-<UTC stamp>.{json,md} with the machine and its load average.
 Run: `python -m bench.alerts_bench` (full size) or `--rooms 5000 --minutes 40` (quick).
 """
@@ -33,10 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.alerts_seed import seed_rooms
 from bench.run import ROOT, database, machine
-from roomtemp.alerts import service
+from roomtemp.alerts import eval_queries, service
+from roomtemp.alerts.evaluator import KINDS as RULE_KINDS
 from roomtemp.alerts.evaluator import Round, evaluate_once
 from roomtemp.alerts.schemas import RuleIn
-from roomtemp.db import migrate
+from roomtemp.db import driver, migrate
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
 
 KINDS = (
@@ -68,6 +72,18 @@ async def rounds(engine: AsyncEngine, first: datetime, n: int) -> list[Round]:
     return out
 
 
+def explain(conninfo: str, at: datetime) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each kind's round statement at `at`, rolled back."""
+    plans: dict[str, list[str]] = {}
+    with psycopg.connect(conninfo) as conn:
+        for kind in RULE_KINDS:
+            stmt = eval_queries.SILENT if kind == "silent" else eval_queries.MEAN
+            sql = "EXPLAIN (ANALYZE, BUFFERS) " + driver.psycopg_sql(stmt)
+            plans[kind] = [r[0] for r in conn.execute(sql, {"kind": kind, "at": at})]
+            conn.rollback()
+    return plans
+
+
 def counts(conninfo: str) -> dict[str, Any]:
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute("SELECT state, count(*) FROM alert GROUP BY state").fetchall()
@@ -95,6 +111,9 @@ def markdown(doc: dict[str, Any]) -> str:
     for i, r in enumerate(doc["rounds"], 1):
         lines.append(f"| {i} | {r['seconds']} | {r['transitions']} |")
     lines += ["", f"Alerts after the rounds: {doc['alerts']}. Target: < 1 s per round at 20 M."]
+    for kind, plan in doc.get("plans", {}).items():
+        lines += ["", f"EXPLAIN (ANALYZE, BUFFERS), {kind} rules, the next instant:", "", "```"]
+        lines += [*plan, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -129,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 start=end - timedelta(minutes=args.minutes - 1),
             )
             conn.execute("VACUUM ANALYZE")
+            conn.execute("CHECKPOINT")
         load_s = time.perf_counter() - t0
         print(f"loaded {rows:,} captures in {load_s:.1f} s", flush=True)
 
@@ -142,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rules_s, done = asyncio.run(go())
         result = counts(conninfo)
+        plans = explain(conninfo, end + timedelta(minutes=args.rounds))
     doc = {
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
@@ -161,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rounds": [{"seconds": round(r.seconds, 3), "transitions": r.transitions} for r in done],
         "alerts": result["alerts"],
+        "plans": plans,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%S")

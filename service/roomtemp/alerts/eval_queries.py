@@ -163,7 +163,7 @@ def _compose(per_kind: str) -> str:
 # above/below: the pooled rolling mean over (at - window, at] of the room's sensors of the type,
 # exactly as GET …/average counts it (every capture of those sensors attributed to the room).
 # Only pairs whose condition holds or that have an open alert come back.
-_MEAN = text(
+MEAN = text(
     _compose(
         """
     m AS (
@@ -184,7 +184,7 @@ _MEAN = text(
 # only a silent pair looks further back (for its value, the seconds since the last capture).
 # Unbounded "newest at or before at" lookups read every capture of the sensor in a partition:
 # the planner estimates one row for (room, sensor) and sorts instead of walking the index back.
-_SILENT = text(
+SILENT = text(
     _compose(
         """
     last AS MATERIALIZED (
@@ -217,7 +217,7 @@ _SILENT = text(
 
 async def observe(conn: AsyncConnection, kind: str, at: datetime) -> list[Observed]:
     """The round's pairs of one rule kind: one statement over all its rules and rooms."""
-    statement = _SILENT if kind == "silent" else _MEAN
+    statement = SILENT if kind == "silent" else MEAN
     rows = await driver.fetch_all_binary(
         conn, statement, {"kind": kind, "at": at}, name=f"alerts_observe_{kind}"
     )
