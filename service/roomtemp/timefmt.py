@@ -45,6 +45,13 @@ TIMESTAMP_JSON_SCHEMA: dict[str, object] = {
 TIMESTAMP_HELP = "RFC 3339 with a UTC offset, or Unix seconds"
 DURATION_PATTERN = r"^[0-9]{1,7}[smhd]$"
 _OUT_OF_RANGE = "timestamp is out of range (1970 … 9999)"
+# A time followed by a space and hh:mm: an offset whose `+` a query string decoded as a space
+# (`application/x-www-form-urlencoded`), the one mistake the parser's message cannot explain.
+_PLUS_AS_SPACE = re.compile(r"[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}:\d{2}\s*$")
+PLUS_HINT = (
+    "there is a space where the offset's sign would be: a '+' in a URL query must be sent as "
+    "%2B, or use Z"
+)
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _DURATION = re.compile(r"^(\d{1,7})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -123,6 +130,8 @@ def parse_time(text: str, field: str) -> datetime:
         return parse_timestamp(text)
     except ValueError as exc:
         message = str(exc)
+        if _PLUS_AS_SPACE.search(text):
+            message += f"; {PLUS_HINT}"
         raise InvalidInput(
             f"invalid parameter {field!r}: {message}", [ErrorDetail(message, field)]
         ) from None

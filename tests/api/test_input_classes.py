@@ -184,3 +184,14 @@ def test_report_comfort_bounds_without_unit_are_celsius(client: TestClient) -> N
     assert (explicit["comfort_low"], explicit["comfort_high"]) == (68, 75.2)
     kelvin = _report(client, "&comfort_low=293.15&comfort_high=294&unit=K")
     assert kelvin["rooms"][0]["share_above"] == 1.0
+
+
+@pytest.mark.parametrize("path", READ_PATHS)
+def test_an_unencoded_plus_in_a_time_gets_a_hint(seeded: TestClient, path: str) -> None:
+    # Sent as the operator typed it: the query string decodes the offset's `+` as a space.
+    r = seeded.get(path.format(t="2026-11-22T12:30:00+01:00"))
+    [detail] = assert_envelope(r, 422)["error"]["details"]
+    assert detail["field"] in ("at", "from", "to")
+    assert "a '+' in a URL query must be sent as %2B, or use Z" in detail["message"]
+    assert "%2B" in r.json()["error"]["message"]
+    assert seeded.get(path.format(t="2026-11-22T12:30:00%2B01:00")).status_code == 200

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ClientFactory
+from tests.conftest import NOW, ClientFactory
 from tests.factories import capture
 
 
@@ -236,25 +236,47 @@ def test_auto_register_creates_buildings_and_rooms(
     assert client.get("/v1/buildings").json()["items"][1]["key"] == "b2"
 
 
-def test_auto_register_off_names_unknown_keys(
-    client_factory: ClientFactory, db: psycopg.Connection[Any]
+def _where(details: list[dict[str, Any]]) -> list[tuple[int | None, str, str]]:
+    return [(d["index"], d["field"], d["code"]) for d in details]
+
+
+@pytest.mark.parametrize("micro_batch", [1000, 0], ids=["batcher", "one-transaction-each"])
+def test_auto_register_off_names_the_wrong_field(
+    client_factory: ClientFactory, db: psycopg.Connection[Any], micro_batch: int
 ) -> None:
-    client = client_factory(auto_register=False)
+    client = client_factory(auto_register=False, ingest_micro_batch=micro_batch)
     assert client.put("/v1/buildings/hq", json={}).status_code == 201
     assert client.put("/v1/buildings/hq/rooms/known", json={}).status_code == 201
+    sensor_capture = {"sensor": "zb-ghost", "value": 20, "unit": "celsius", "ts": NOW.isoformat()}
     r = client.post(
         "/v1/captures",
         json=[
             capture(20, room="known"),
             capture(20, room="ghost"),
             capture(20, building="nowhere"),
+            sensor_capture,
+            capture(20, building="nowhere", room="known"),
         ],
     )
     assert r.status_code == 422
     details = error_of(r)["details"]
-    assert [(d["index"], d["code"]) for d in details] == [(1, "unknown_room"), (2, "unknown_room")]
+    assert _where(details) == [
+        (1, "room", "unknown_room"),
+        (2, "building", "unknown_building"),
+        (3, "sensor", "unknown_sensor"),
+        (4, "building", "unknown_building"),
+    ]
     assert "'ghost'" in details[0]["message"]
     assert "'nowhere'" in details[1]["message"]
+    # A single capture (the batcher's path when micro-batching is on): no index.
+    for body, expected in (
+        (capture(20, room="ghost"), (None, "room", "unknown_room")),
+        (capture(20, building="nowhere"), (None, "building", "unknown_building")),
+        (sensor_capture, (None, "sensor", "unknown_sensor")),
+    ):
+        single = client.post("/v1/captures", json=body)
+        assert single.status_code == 422
+        assert _where(error_of(single)["details"]) == [expected]
     assert stored(db) == []
     assert client.post("/v1/captures", json=capture(20, room="known")).status_code == 201
 

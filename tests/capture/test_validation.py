@@ -225,7 +225,10 @@ def test_rejection_counts_items_not_problems_and_sorts_by_index() -> None:
     assert [(p.index, p.message) for p in err.details] == [(1, "a"), (4, "b"), (4, "c")]
 
 
-def test_unknown_room_detail() -> None:
-    assert rules.unknown_room(item(20.0), 2) == ErrorDetail(
+def test_unknown_room_detail_names_the_wrong_field() -> None:
+    assert rules.unknown_room(item(20.0), 2, {"hq"}) == ErrorDetail(
         "unknown room 'a' in building 'hq' (auto-registration is off)", "room", 2, "unknown_room"
+    )
+    assert rules.unknown_room(item(20.0), 2, {"other"}) == ErrorDetail(
+        "unknown building 'hq' (auto-registration is off)", "building", 2, "unknown_building"
     )

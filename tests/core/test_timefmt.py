@@ -2,7 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from roomtemp.timefmt import format_duration, parse_duration, parse_timestamp
+from roomtemp.errors import InvalidInput
+from roomtemp.timefmt import PLUS_HINT, format_duration, parse_duration, parse_time, parse_timestamp
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,26 @@ def test_missing_offset_says_so() -> None:
 def test_rejected_timestamps(bad: object) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies by case
         parse_timestamp(bad)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-22T10:00:00 01:00", "2026-11-22 10:00 05:30", "2026-11-22T10:00:00.25 00:00"],
+)
+def test_a_space_where_the_offset_sign_was_gets_the_hint(text: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_time(text, "at")
+    [detail] = raised.value.details
+    assert detail.field == "at"
+    assert detail.message.endswith(PLUS_HINT)
+    assert str(raised.value).endswith(PLUS_HINT)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-11-22T10:00:00", "2026-11-22T10:00 01"])
+def test_other_bad_times_get_no_hint(text: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_time(text, "at")
+    assert "%2B" not in str(raised.value)
 
 
 def test_durations() -> None:

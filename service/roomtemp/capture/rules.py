@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -138,7 +139,17 @@ def check_item(
     return canonical_value(item, st, index, problems)
 
 
-def unknown_room(item: CaptureIn, index: int | None) -> ErrorDetail:
+def unknown_room(item: CaptureIn, index: int | None, buildings: AbstractSet[str]) -> ErrorDetail:
+    """The problem of an item whose room does not exist (auto-registration off), on the field
+    that is wrong: `building` when that does not exist either (of `buildings`, the ones that
+    do), else `room`."""
+    if item.building not in buildings:
+        return ErrorDetail(
+            f"unknown building {item.building!r} (auto-registration is off)",
+            field="building",
+            index=index,
+            code="unknown_building",
+        )
     return ErrorDetail(
         f"unknown room {item.room!r} in building {item.building!r} (auto-registration is off)",
         field="room",

@@ -155,9 +155,9 @@ async def _validate(
 
 async def _room_ids(
     conn: AsyncConnection, items: Sequence[CaptureItem | None], policy: IngestPolicy
-) -> dict[tuple[str, str], int]:
+) -> registry.RoomIds:
     pairs = [(i.building, i.room) for i in items if isinstance(i, CaptureIn)]
-    return await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
+    return await registry.resolve_rooms(conn, pairs, auto_register=policy.auto_register)
 
 
 async def _resolve_rooms(
@@ -170,11 +170,11 @@ async def _resolve_rooms(
     """
     if checked.problems and policy.auto_register:
         return None
-    rooms = await _room_ids(conn, checked.items, policy)
+    found = await _room_ids(conn, checked.items, policy)
     for n, item in enumerate(checked.items):
-        if isinstance(item, CaptureIn) and (item.building, item.room) not in rooms:
-            checked.problems.append(rules.unknown_room(item, checked.index(n)))
-    return rooms
+        if isinstance(item, CaptureIn) and (item.building, item.room) not in found.ids:
+            checked.problems.append(rules.unknown_room(item, checked.index(n), found.buildings))
+    return found.ids
 
 
 async def _attribute(conn: AsyncConnection, checked: _Checked) -> None:
@@ -326,7 +326,7 @@ async def ingest_valid(
         rejected = rules.rejected(checked.problems, len(checked.items)).details
         checked.without_problems()
     if rooms is None:  # skipped above; with auto-registration every room is found
-        rooms = await _room_ids(conn, checked.items, policy)
+        rooms = (await _room_ids(conn, checked.items, policy)).ids
     # The chunk commits what is valid, so the refused keys are recorded with it.
     await sensor_queries.record_unknown(conn, checked.refused, now)
     counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)
@@ -377,7 +377,8 @@ async def ingest_each(
         for r, v in zip(requests, values, strict=True)
         if v is not None
     ]
-    rooms = await registry.room_ids(conn, pairs, auto_register=policy.auto_register)
+    found = await registry.resolve_rooms(conn, pairs, auto_register=policy.auto_register)
+    rooms = found.ids
     sensors = await sensor_queries.default_sensor_ids(
         conn,
         [
@@ -393,7 +394,7 @@ async def ingest_each(
             continue
         room_id = rooms.get((r.item.building, r.item.room))
         if room_id is None:
-            outcome[n] = rules.rejected([rules.unknown_room(r.item, None)], 1)
+            outcome[n] = rules.rejected([rules.unknown_room(r.item, None, found.buildings)], 1)
             continue
         key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
         final[key] = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -22,10 +22,12 @@ from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
 router = APIRouter(prefix=API_PREFIX, tags=["export"], route_class=AuthFirstRoute)
 
+# Streamed media type -> (Content-Type, file extension of the Content-Disposition filename).
 _STREAM_TYPES = {
-    "text/csv": "text/csv; charset=utf-8",
-    "application/x-ndjson": "application/x-ndjson",
+    "text/csv": ("text/csv; charset=utf-8", "csv"),
+    "application/x-ndjson": ("application/x-ndjson", "ndjson"),
 }
+_FORMATS = {"json": None, "csv": "text/csv", "ndjson": "application/x-ndjson"}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
@@ -56,9 +58,16 @@ ToParam = Annotated[
         json_schema_extra={"pattern": TIMESTAMP_PATTERN},
     ),
 ]
+FormatParam = Annotated[
+    Literal["json", "csv", "ndjson"] | None,
+    Query(description="Overrides the Accept header: JSON pages, or the range streamed"),
+]
 
 
-def _streamed_type(request: Request) -> str | None:
+def _streamed_type(request: Request, fmt: str | None) -> str | None:
+    """The streamed media type asked for (`format`, else the Accept header); None: JSON."""
+    if fmt is not None:
+        return _FORMATS[fmt]
     accept = request.headers.get("accept", "")
     for media in (part.split(";")[0].strip().lower() for part in accept.split(",")):
         if media in _STREAM_TYPES:
@@ -84,19 +93,21 @@ async def get_captures(
         int, Query(ge=1, le=MAX_LIMIT, description="Page size (JSON)")
     ] = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    format: FormatParam = None,
 ) -> Any:
     """Raw captures of one room in time order, in (from, to].
 
     JSON answers one page at a time (keyset cursor, never OFFSET). With `Accept: text/csv` or
-    `Accept: application/x-ndjson` the whole range streams in the capture file format, which
-    `roomtemp import` and `POST /v1/captures` read back unchanged.
+    `Accept: application/x-ndjson` (or `format=csv`, `format=ndjson`) the whole range streams
+    in the capture file format, which `roomtemp import` and `POST /v1/captures` read back
+    unchanged.
     """
     start = parse_time(from_, "from") if from_ is not None else None
     end = parse_time(to, "to") if to is not None else now
     sel = await service.select(
         conn, building, room, sensor_type=sensor_type, start=start, end=end, unit=unit
     )
-    return await _answer(request, conn, state, sel, cursor=cursor, limit=limit)
+    return await _answer(request, conn, state, sel, cursor=cursor, limit=limit, fmt=format)
 
 
 @router.get("/sensors/{key:path}/captures", responses=_SENSOR_RESPONSES)
@@ -121,13 +132,14 @@ async def get_sensor_captures(
         int, Query(ge=1, le=MAX_LIMIT, description="Page size (JSON)")
     ] = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    format: FormatParam = None,
 ) -> Any:
     """Raw captures of one sensor in every room it has been in, in time order, in (from, to];
     pages and streams as for a room."""
     start = parse_time(from_, "from") if from_ is not None else None
     end = parse_time(to, "to") if to is not None else now
     sel = await service.select_sensor(conn, key, start=start, end=end, unit=unit)
-    return await _answer(request, conn, state, sel, cursor=cursor, limit=limit)
+    return await _answer(request, conn, state, sel, cursor=cursor, limit=limit, fmt=format)
 
 
 async def _answer(
@@ -138,8 +150,9 @@ async def _answer(
     *,
     cursor: str | None,
     limit: int,
+    fmt: str | None,
 ) -> Any:
-    media = _streamed_type(request)
+    media = _streamed_type(request, fmt)
     if media is None:
         page = await service.page(conn, sel, cursor=cursor, limit=limit)
         return json_response(
@@ -168,4 +181,16 @@ async def _answer(
             else:
                 yield service.ndjson_lines(sel, rows)
 
-    return StreamingResponse(body(), media_type=_STREAM_TYPES[media])
+    content_type, extension = _STREAM_TYPES[media]
+    return StreamingResponse(
+        body(),
+        media_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{_filename(sel)}.{extension}"'},
+    )
+
+
+def _filename(sel: service.Selection) -> str:
+    """The captures' subject: keys hold no quote or separator of a header (KEY_PATTERN), and a
+    default sensor's "/" becomes "_"."""
+    subject = sel.sensor or f"{sel.building}/{sel.room}/{sel.sensor_type}"
+    return "captures_" + subject.replace("/", "_")

@@ -188,14 +188,15 @@ async def upsert_room(conn: AsyncConnection, building_id: int, key: str, name: s
 
 async def select_room_ids(
     conn: AsyncConnection, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    """Room ids for (building key, room key) pairs that exist."""
+) -> dict[tuple[str, str], int | None]:
+    """Room ids for the (building key, room key) pairs whose building exists; None where the
+    room does not (so a caller can tell an unknown building from an unknown room)."""
     rows = await conn.execute(
         text(
-            "SELECT b.key, r.key, r.id FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[]))"
-            " AS i(bkey, rkey)"
+            "SELECT b.key, i.rkey, r.id"
+            " FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[])) AS i(bkey, rkey)"
             " JOIN building b ON b.key = i.bkey"
-            " JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
+            " LEFT JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
         ),
         {"bkeys": [p[0] for p in pairs], "rkeys": [p[1] for p in pairs]},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -153,6 +154,35 @@ async def put_room(
     return await get_room(conn, building_key, room_key), created
 
 
+@dataclass(frozen=True)
+class RoomIds:
+    """What a set of (building, room) pairs resolved to."""
+
+    #: the id of each pair whose room exists
+    ids: dict[tuple[str, str], int]
+    #: the pairs' buildings that exist (a missing pair whose building is here lacks its room)
+    buildings: frozenset[str]
+
+
+async def resolve_rooms(
+    conn: AsyncConnection, pairs: Sequence[tuple[str, str]], *, auto_register: bool
+) -> RoomIds:
+    """Ids of the (building, room) pairs; with auto_register, missing ones are created first.
+
+    One statement finds the rooms and their buildings alike (three more when rooms are created).
+    """
+    unique = list(dict.fromkeys(pairs))
+    found = await queries.select_room_ids(conn, unique)
+    missing = [p for p in unique if found.get(p) is None]
+    if auto_register and missing:
+        await queries.insert_missing_rooms(conn, missing)
+        found = await queries.select_room_ids(conn, unique)
+    return RoomIds(
+        {p: room_id for p, room_id in found.items() if room_id is not None},
+        frozenset(b for b, _ in found),
+    )
+
+
 async def room_ids(
     conn: AsyncConnection, pairs: Sequence[tuple[str, str]], *, auto_register: bool
 ) -> dict[tuple[str, str], int]:
@@ -160,9 +190,4 @@ async def room_ids(
 
     Pairs that are still missing are simply absent from the answer.
     """
-    unique = list(dict.fromkeys(pairs))
-    found = await queries.select_room_ids(conn, unique)
-    if auto_register and len(found) < len(unique):
-        await queries.insert_missing_rooms(conn, [p for p in unique if p not in found])
-        found = await queries.select_room_ids(conn, unique)
-    return found
+    return (await resolve_rooms(conn, pairs, auto_register=auto_register)).ids
