@@ -150,7 +150,7 @@ def parse_only(rows: int, start: datetime) -> float:
         write_file(f, start, rows)
         t0 = time.perf_counter()
         with open_source(str(f)) as source:
-            for chunk in importer._chunks(source.records, 10_000):
+            for chunk, _ in importer._chunks(source.records, 10_000):
                 importer._parse(chunk)
         return round(rows / (time.perf_counter() - t0))
 

@@ -13,20 +13,22 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+# Only what builds the parser is imported here: `roomtemp --help` must not load the app, the
+# database or MQTT libraries (seconds). Each command imports its heavy modules when it runs.
 from roomtemp.alerts import command as alerts_command
-from roomtemp.db import migrate as migrations
 from roomtemp.export import command as export_command
 from roomtemp.importer import command as import_command
 from roomtemp.lifecycle.cli import NoDatabase, no_database_message
 from roomtemp.mqtt import command as mqtt_command
 from roomtemp.obs import logging as obs_logging
-from roomtemp.obs.metrics import MULTIPROC_ENV
 from roomtemp.partitions import command as maintain_command
 from roomtemp.sensors import command as sensors_command
-from roomtemp.settings import Settings
 from roomtemp.simulator import command as simulate_command
+
+if TYPE_CHECKING:
+    from roomtemp.settings import Settings
 
 log = logging.getLogger("roomtemp")
 
@@ -61,6 +63,8 @@ def _with_running_embedded(settings: Settings, command: str) -> Settings:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from roomtemp.db import migrate as migrations
+
     url = settings.sqlalchemy_url()
     if url is None:
         log.error("%s", no_database_message(settings))
@@ -81,6 +85,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         return _run_uvicorn(host, port, workers, settings)
 
+    from roomtemp.db import migrate as migrations
     from roomtemp.embedded import EmbeddedPostgres, is_available
 
     if not is_available():
@@ -149,6 +154,8 @@ def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> int:
 def _prepare_multiprocess_metrics() -> None:
     """Give the workers a shared, empty PROMETHEUS_MULTIPROC_DIR (prometheus-client reads it
     when imported, so before any worker starts)."""
+    from roomtemp.obs.metrics import MULTIPROC_ENV
+
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
         path = Path(directory)
@@ -284,6 +291,8 @@ def _add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from roomtemp.settings import Settings  # pydantic and SQLAlchemy's URL: not for --help
+
     settings = Settings()
     _configure_logging(settings, args.command)
     settings = _with_running_embedded(settings, args.command)

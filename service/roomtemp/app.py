@@ -84,11 +84,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         metrics.instrument_engine(engine, driver.OBSERVER)
         metrics.instrument_engine(primary_read_engine, driver.OBSERVER)
         metrics.db_pool_max.set(2 * (settings.db_pool_size + settings.db_max_overflow))
-        if not settings.auth_required:
-            log.warning(
-                "AUTH_REQUIRED is false: the API is open to anyone who can reach it "
-                "(local development only)"
-            )
         state = AppState(
             settings=settings,
             engine=engine,

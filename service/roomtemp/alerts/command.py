@@ -10,30 +10,27 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from roomtemp.alerts import service
-from roomtemp.alerts.delivery import run_sender
-from roomtemp.alerts.metrics import AlertMetrics
-from roomtemp.alerts.observe import run_observer
-from roomtemp.alerts.schemas import ReceiverIn, RuleIn
-from roomtemp.alerts.worker import run_evaluator
-from roomtemp.clock import Clock, system_clock
+from roomtemp.clock import system_clock
 from roomtemp.errors import DomainError
 from roomtemp.lifecycle.cli import engine_for
-from roomtemp.pagination import MAX_LIMIT
-from roomtemp.settings import Settings
+
+# The loops, service and schemas (SQLAlchemy, pydantic, httpx) are imported when the command
+# runs: `roomtemp --help` imports this module to build its parser.
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from roomtemp.clock import Clock
+    from roomtemp.settings import Settings
+
+    #: A loop `roomtemp alerts` runs side by side with the others until SIGTERM/SIGINT; it
+    #: returns once `stop` is set and its work in hand is done.
+    Loop = Callable[[AsyncEngine, Settings, Clock, asyncio.Event], Awaitable[None]]
 
 log = logging.getLogger(__name__)
-
-#: The loops `roomtemp alerts` runs side by side until SIGTERM/SIGINT; each returns once `stop`
-#: is set and its work in hand is done. The webhook sender (delivery.py) appends itself here.
-Loop = Callable[[AsyncEngine, Settings, Clock, asyncio.Event], Awaitable[None]]
-LOOPS: list[Loop] = [run_evaluator, run_sender]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +63,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve(engine: AsyncEngine, settings: Settings) -> int:
+    from roomtemp.alerts.delivery import run_sender
+    from roomtemp.alerts.metrics import AlertMetrics
+    from roomtemp.alerts.observe import run_observer
+    from roomtemp.alerts.worker import run_evaluator
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,12 +76,11 @@ async def _serve(engine: AsyncEngine, settings: Settings) -> int:
     metrics = AlertMetrics()
     # The evaluator reports its rounds, the sender its deliveries to the metrics; the observer
     # serves them (ALERTS_PORT).
-    hooks: dict[Loop, Loop] = {
-        run_evaluator: functools.partial(run_evaluator, on_round=metrics.observe_round),
-        run_sender: functools.partial(run_sender, on_result=metrics.observe_delivery),
-    }
-    loops = [hooks.get(each, each) for each in LOOPS]
-    loops.append(functools.partial(run_observer, metrics=metrics))
+    loops: list[Loop] = [
+        functools.partial(run_evaluator, on_round=metrics.observe_round),
+        functools.partial(run_sender, on_result=metrics.observe_delivery),
+        functools.partial(run_observer, metrics=metrics),
+    ]
     try:
         await asyncio.gather(*(each(engine, settings, system_clock, stop) for each in loops))
     finally:
@@ -95,6 +96,8 @@ def _dump(item: object) -> str:
 
 
 async def _manage(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     try:
         async with engine.begin() as conn:
             for line in await _act(conn, args):
@@ -113,6 +116,10 @@ async def _manage(engine: AsyncEngine, args: argparse.Namespace) -> int:
 
 
 async def _act(conn: AsyncConnection, args: argparse.Namespace) -> list[str]:
+    from roomtemp.alerts import service
+    from roomtemp.alerts.schemas import ReceiverIn, RuleIn
+    from roomtemp.pagination import MAX_LIMIT
+
     rules = args.alerts_command == "rules"
     now = system_clock()
     if args.action == "list":

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import IO
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import IO, TYPE_CHECKING
 
 from roomtemp.clock import system_clock
 from roomtemp.errors import DomainError
-from roomtemp.export import service
 from roomtemp.lifecycle.cli import Progress, engine_for
-from roomtemp.registry import service as registry
-from roomtemp.settings import Settings
 from roomtemp.timefmt import parse_time
+
+if TYPE_CHECKING:  # the services (SQLAlchemy) are imported when the command runs
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from roomtemp.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def _rooms(engine: AsyncEngine, building: str) -> list[str]:
+    from roomtemp.registry import service as registry
+
     keys: list[str] = []
     cursor: str | None = None
     async with engine.connect() as conn:
@@ -50,6 +52,8 @@ async def _rooms(engine: AsyncEngine, building: str) -> list[str]:
 
 async def export(settings: Settings, args: argparse.Namespace, out: IO[bytes]) -> int:
     """Write the export; returns the number of captures written."""
+    from roomtemp.export import service
+
     engine = engine_for(settings)
     progress = Progress("export")
     written = 0

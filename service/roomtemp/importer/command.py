@@ -8,14 +8,16 @@ import csv
 import signal
 import sys
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from roomtemp.capture.formats import FormatError
 from roomtemp.clock import system_clock
-from roomtemp.importer import service
 from roomtemp.importer.source import open_source
 from roomtemp.lifecycle.cli import Progress, engine_for
-from roomtemp.settings import Settings
+
+if TYPE_CHECKING:  # the service (SQLAlchemy, pydantic) is imported when the command runs
+    from roomtemp.importer import service
+    from roomtemp.settings import Settings
 
 EXIT_REJECTS = 1
 EXIT_UNREADABLE = 2
@@ -84,6 +86,8 @@ class RejectWriter:
 async def _import(
     settings: Settings, args: argparse.Namespace, rejects: RejectWriter
 ) -> tuple[service.ImportTotals, bool, float]:
+    from roomtemp.importer import service
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
@@ -98,7 +102,7 @@ async def _import(
         with open_source(args.file, args.format) as source:
 
             def on_chunk(t: service.ImportTotals) -> None:
-                progress.update(t.rows, source.fraction_read(), f"{t.rejected:,} rejected")
+                progress.update(t.rows, t.done, f"{t.rejected:,} rejected")
 
             totals = await service.import_records(
                 engine,
@@ -109,10 +113,9 @@ async def _import(
                 on_chunk=on_chunk,
                 on_reject=rejects,
                 should_stop=stop.is_set,
+                position=source.fraction_read,
             )
-            progress.update(
-                totals.rows, source.fraction_read(), f"{totals.rejected:,} rejected", force=True
-            )
+            progress.update(totals.rows, totals.done, f"{totals.rejected:,} rejected", force=True)
             progress.finish()
     finally:
         await engine.dispose()

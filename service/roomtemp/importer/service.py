@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -43,6 +44,9 @@ class ImportTotals:
     updated: int = 0
     rejected: int = 0
     chunks: int = 0
+    # The fraction of the source whose rows are committed, when its size is known (what the
+    # progress percentage and ETA are computed from): 1.0 once the last chunk is committed.
+    done: float | None = None
 
     @property
     def accepted(self) -> int:
@@ -54,14 +58,29 @@ def policy_for(settings: Settings, chunk_size: int) -> capture.IngestPolicy:
     return replace(capture.policy_from(settings), max_batch_size=chunk_size)
 
 
-def _chunks(records: Iterable[formats.Record], size: int) -> Iterator[list[formats.Record]]:
+def _chunks(
+    records: Iterable[formats.Record], size: int
+) -> Iterator[tuple[list[formats.Record], bool]]:
+    """Chunks of `size` records, each with whether it is the last (one record is read ahead)."""
     it = iter(records)
-    while chunk := list(islice(it, size)):
-        yield chunk
+    head = next(it, None)
+    while head is not None:
+        chunk = [head, *islice(it, size - 1)]
+        try:
+            head = next(it, None)
+        except Exception:
+            yield chunk, False  # stored first: the unreadable part comes after it
+            raise
+        yield chunk, head is None
 
 
 def _reject(record: formats.Record, detail: ErrorDetail) -> Reject:
     return Reject(record.line, detail.field, detail.code, detail.message, record.raw)
+
+
+# Where a chunk ends in the file is known only roughly (the decoders read ahead, up to the end of
+# the file while a short last chunk is still to come): below 1 until the last chunk is stored.
+_NOT_ALL = math.nextafter(1.0, 0.0)
 
 
 @dataclass
@@ -69,6 +88,7 @@ class _Parsed:
     rows: int
     pending: list[tuple[formats.Record, CaptureItem]]
     rejects: list[Reject]
+    done: float | None = None  # the fraction of the source that is stored with this chunk
 
 
 def _parse(chunk: list[formats.Record]) -> _Parsed:
@@ -101,10 +121,13 @@ async def import_records(
     on_reject: Callable[[Reject], None] = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
     staged: bool = True,
+    position: Callable[[], float | None] = lambda: None,
 ) -> ImportTotals:
     """Import `records`; stops between chunks when `should_stop()` (everything counted so far
-    is committed). `staged=False` stores through the API's one-statement upsert instead of
-    COPY (same results; kept for comparison in bench/import_speed.py).
+    is committed). `on_chunk` gets the totals after each commit; their `done` is the fraction
+    of the source committed, from `position()`, the fraction read (Source.fraction_read).
+    `staged=False` stores through the API's one-statement upsert instead of COPY (same results;
+    kept for comparison in bench/import_speed.py).
 
     The next chunk is read and parsed in a worker thread while the current one is in the
     database. One chunk at a time is read, so memory stays bounded.
@@ -113,8 +136,15 @@ async def import_records(
     chunks = _chunks(records, chunk_size)
 
     def read_next() -> _Parsed | None:
-        chunk = next(chunks, None)
-        return None if chunk is None else _parse(chunk)
+        chunk, last = next(chunks, (None, True))
+        if chunk is None:
+            return None
+        parsed = _parse(chunk)
+        # Where this chunk ends: sampled now, as by its commit the next one has been read.
+        read = position()
+        if read is not None:
+            parsed.done = 1.0 if last else min(read, _NOT_ALL)
+        return parsed
 
     upcoming = asyncio.ensure_future(asyncio.to_thread(read_next))
     try:
@@ -126,6 +156,7 @@ async def import_records(
                 on_reject(r)
             await _store(engine, parsed.pending, policy, clock, totals, on_reject, staged)
             totals.chunks += 1
+            totals.done = parsed.done
             on_chunk(totals)
             if should_stop():
                 break

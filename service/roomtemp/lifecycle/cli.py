@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+if TYPE_CHECKING:  # the CLI imports this to build its parser: the database comes when used
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-from roomtemp.db.engine import create_engine
-from roomtemp.settings import Settings
+    from roomtemp.settings import Settings
 
 
 class NoDatabase(RuntimeError):
@@ -26,6 +27,8 @@ def no_database_message(settings: Settings) -> str:
 
 
 def engine_for(settings: Settings) -> AsyncEngine:
+    from roomtemp.db.engine import create_engine
+
     url = settings.sqlalchemy_url()
     if url is None:
         raise NoDatabase(no_database_message(settings))
@@ -44,7 +47,7 @@ class Progress:
         self.every = 0.2 if self.tty else every
         self.started = time.monotonic()
         self._last = 0.0
-        self._shown: tuple[int, str] | None = None
+        self._shown: tuple[int, float | None, str] | None = None
 
     def rate(self, rows: int) -> float:
         return rows / max(time.monotonic() - self.started, 1e-9)
@@ -56,15 +59,16 @@ class Progress:
         now = time.monotonic()
         if not force and now - self._last < self.every:
             return
-        if force and self._shown == (rows, extra):
+        if force and self._shown == (rows, done, extra):
             return  # the last line already said this
         self._last = now
-        self._shown = (rows, extra)
+        self._shown = (rows, done, extra)
         rate = self.rate(rows)
         text = f"{self.label}: {rows:,} rows, {rate:,.0f} rows/s"
         if done is not None and 0 < done <= 1:
             eta = (now - self.started) * (1 - done) / done
-            text += f", {done:.0%}, ETA {eta:,.0f} s"
+            # Rounded down: 100% only when all is done.
+            text += f", {math.floor(done * 100)}%, ETA {eta:,.0f} s"
         if extra:
             text += f", {extra}"
         if self.tty:

@@ -6,21 +6,18 @@ import argparse
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from roomtemp.capture import service as capture
 from roomtemp.clock import system_clock
-from roomtemp.db.engine import create_engine
 from roomtemp.lifecycle.cli import NoDatabase, no_database_message
-from roomtemp.mqtt.client import PahoBroker, broker_address
-from roomtemp.mqtt.metrics import BridgeMetrics
-from roomtemp.mqtt.schemas import load_subscriptions
-from roomtemp.mqtt.service import Bridge, BridgeConfig
-from roomtemp.obs import probe_server
-from roomtemp.settings import Settings
+
+# The bridge (paho, SQLAlchemy, pydantic) is imported when the command runs: `roomtemp --help`
+# imports this module to build its parser.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from roomtemp.mqtt.service import BridgeConfig
+    from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +36,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from roomtemp.capture import service as capture
+    from roomtemp.mqtt.client import broker_address
+    from roomtemp.mqtt.schemas import load_subscriptions
+    from roomtemp.mqtt.service import BridgeConfig
+
     url = settings.sqlalchemy_url()
     if url is None:
         raise NoDatabase(no_database_message(settings))
@@ -62,6 +66,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, url: str, config: BridgeConfig) -> int:
+    from roomtemp.db.engine import create_engine
+    from roomtemp.mqtt.client import PahoBroker
+    from roomtemp.mqtt.metrics import BridgeMetrics
+    from roomtemp.mqtt.service import Bridge
+    from roomtemp.obs import probe_server
+
     engine = create_engine(settings, url)
     metrics = BridgeMetrics()
     loop = asyncio.get_running_loop()
@@ -104,6 +114,8 @@ async def _serve(settings: Settings, url: str, config: BridgeConfig) -> int:
 
 
 async def _database_reachable(engine: AsyncEngine) -> bool:
+    from sqlalchemy import text
+
     try:
         async with asyncio.timeout(_READY_TIMEOUT_S), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import logging.config
 import re
@@ -63,8 +64,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """`ts LEVEL logger [request id] message`; `[-]` outside a request (startup, background
+    tasks), as access logs mark a missing field."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        if getattr(record, "request_id", None) is None:
+            record = copy.copy(record)  # other handlers (JSON) still see None
+            record.request_id = "-"
+        return super().formatMessage(record)
 
 
 def logging_config(level: str, fmt: str, stream: str = "stdout") -> dict[str, Any]:

@@ -8,14 +8,14 @@ import logging
 import sys
 import time
 from datetime import timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from roomtemp.clock import system_clock
-from roomtemp.db.failures import describe
 from roomtemp.lifecycle.cli import engine_for
-from roomtemp.partitions import service
-from roomtemp.settings import Settings
+
+if TYPE_CHECKING:  # the service (SQLAlchemy) is imported when the command runs
+    from roomtemp.partitions import service
+    from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
+    from roomtemp.partitions import service
+
     engine = engine_for(settings)
     try:
         now = system_clock()
@@ -67,6 +69,10 @@ async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from roomtemp.db.failures import describe
+
     ahead = args.ahead if args.ahead is not None else settings.partition_ahead
     while True:
         try:

@@ -7,16 +7,18 @@ import argparse
 import asyncio
 import logging
 from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from roomtemp.clock import system_clock
 from roomtemp.errors import DomainError
 from roomtemp.lifecycle.cli import engine_for
-from roomtemp.pagination import MAX_LIMIT
-from roomtemp.sensors import service
-from roomtemp.settings import Settings
 from roomtemp.timefmt import parse_duration, parse_timestamp
+
+if TYPE_CHECKING:  # the service (SQLAlchemy) is imported when the command runs
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from roomtemp.sensors import service
+    from roomtemp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,9 @@ def _line(s: service.SensorRow) -> str:
 
 
 async def _list(conn: AsyncConnection, args: argparse.Namespace, now: datetime) -> None:
+    from roomtemp.pagination import MAX_LIMIT
+    from roomtemp.sensors import service
+
     f = service.SensorFilter(
         building=args.building,
         room=args.room,
@@ -89,6 +94,9 @@ async def _list(conn: AsyncConnection, args: argparse.Namespace, now: datetime) 
 
 
 async def _unknown(conn: AsyncConnection) -> None:
+    from roomtemp.pagination import MAX_LIMIT
+    from roomtemp.sensors import service
+
     print(f"{'KEY':<40} {'FIRST SEEN':<26} {'LAST SEEN':<26} REFUSED")
     cursor: str | None = None
     while True:
@@ -105,6 +113,8 @@ async def _unknown(conn: AsyncConnection) -> None:
 async def _dispatch(
     conn: AsyncConnection, args: argparse.Namespace, settings: Settings, now: datetime
 ) -> None:
+    from roomtemp.sensors import service
+
     command = args.sensors_command
     if command == "list":
         await _list(conn, args, now)

@@ -8,12 +8,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from roomtemp.lifecycle.cli import Progress
-from roomtemp.settings import Settings
 from roomtemp.simulator.client import Poster, Refused, Tally
 from roomtemp.simulator.model import Simulation
 from roomtemp.timefmt import parse_duration
+
+if TYPE_CHECKING:
+    from roomtemp.settings import Settings
 
 
 def _duration(text: str) -> timedelta:
