@@ -12,7 +12,8 @@ as the API puts them. Rounds at consecutive minute instants: the first one opens
 (many inserts), the next ones are the steady state.
 
 After seeding: VACUUM ANALYZE and a CHECKPOINT, so the rounds do not share the disk with the
-seed's write-back. After the rounds: EXPLAIN (ANALYZE, BUFFERS) of each rule kind's statement
+seed's write-back; after the rules: ANALYZE of the rule tables (autovacuum's job in a running
+installation; alerts-20261207T172551 ran without it: the planner took 500 rules for one). After the rounds: EXPLAIN (ANALYZE, BUFFERS) of each rule kind's statement
 at the next instant (rolled back), so the figures say where a round's time goes.
 Writes bench/results/alerts-<UTC stamp>.{json,md} with the machine and its load average.
 Run: `python -m bench.alerts_bench` (full size) or `--rooms 5000 --minutes 40` (quick).
@@ -156,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             engine = create_async_engine(sqlalchemy_url(url))
             try:
                 put_s = await put_rules(engine, buildings, args.rules, end)
+                # What autovacuum does within a minute of the rules' insert (autovacuum_naptime):
+                # without statistics the planner takes 500 rules for one and loops.
+                async with engine.begin() as conn:
+                    await conn.exec_driver_sql("ANALYZE alert_rule, alert_rule_receiver")
                 return put_s, await rounds(engine, end, args.rounds)
             finally:
                 await engine.dispose()
