@@ -13,8 +13,9 @@ as the API puts them. Rounds at consecutive minute instants: the first one opens
 
 After seeding: VACUUM ANALYZE and a CHECKPOINT, so the rounds do not share the disk with the
 seed's write-back; after the rules: ANALYZE of the rule tables (autovacuum's job in a running
-installation; alerts-20261207T172551 ran without it: the planner took 500 rules for one). After the rounds: EXPLAIN (ANALYZE, BUFFERS) of each rule kind's statement
-at the next instant (rolled back), so the figures say where a round's time goes.
+installation; alerts-20261207T172551 ran without it: the planner took 500 rules for one).
+After the rounds: EXPLAIN (ANALYZE, BUFFERS) of each rule kind's statement at the next instant
+(rolled back), so the figures say where a round's time goes.
 Writes bench/results/alerts-<UTC stamp>.{json,md} with the machine and its load average.
 Run: `python -m bench.alerts_bench` (full size) or `--rooms 5000 --minutes 40` (quick).
 """
