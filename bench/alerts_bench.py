@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.alerts_seed import seed_rooms
-from bench.run import ROOT, database, machine
+from bench.run import ROOT, database, machine, write_results
 from roomtemp.alerts import eval_queries, service
 from roomtemp.alerts.evaluator import KINDS as RULE_KINDS
 from roomtemp.alerts.evaluator import Round, evaluate_once
@@ -190,11 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         "alerts": result["alerts"],
         "plans": plans,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%dT%H%M%S")
-    (args.out / f"alerts-{stamp}.json").write_text(json.dumps(doc, indent=2) + "\n")
     text = markdown(doc)
-    (args.out / f"alerts-{stamp}.md").write_text(text)
+    write_results(args.out, f"alerts-{started:%Y%m%dT%H%M%S}", doc, text)
     print(text)
     return 0
 

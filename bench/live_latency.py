@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -35,7 +34,7 @@ import httpx2 as httpx
 import orjson
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.run import ROOT, database, free_port, machine, server
+from bench.run import ROOT, database, free_port, machine, server, write_results
 from roomtemp.capture import service as capture
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.db import migrate
@@ -385,10 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         "latency": lat,
         "ingest": cost,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"live-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"live-{stamp}.md").write_text(_markdown(result))
-    print(_markdown(result))
+    text = _markdown(result)
+    write_results(args.out, f"live-{stamp}", result, text)
+    print(text)
     return 0
 
 

@@ -10,7 +10,6 @@ Run: `make bench-mqtt` (or `python -m bench.mqtt_bench --captures 50000`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench.run import ROOT, Bench, database, free_port, machine, server
+from bench.run import ROOT, Bench, database, free_port, machine, server, write_results
 from roomtemp.db import migrate
 from tests.broker import Mosquitto, mosquitto_binary
 from tests.mqtt.publisher import Publisher, capture
@@ -153,11 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         "http": bench.results,
         "mqtt": mqtt,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%dT%H%M%S")
-    (args.out / f"mqtt-{stamp}.json").write_text(json.dumps(doc, indent=2) + "\n")
     text = markdown(doc)
-    (args.out / f"mqtt-{stamp}.md").write_text(text)
+    write_results(args.out, f"mqtt-{started:%Y%m%dT%H%M%S}", doc, text)
     print(text)
     return 0
 

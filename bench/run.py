@@ -339,6 +339,16 @@ class Bench:
                 )  # fmt: skip
 
 
+def write_results(out: Path, name: str, doc: dict[str, Any], text: str) -> Path:
+    """`out/<name>.json` (the figures, for tools) and `out/<name>.md` (`text`, for people);
+    returns the .md path."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    md = out / f"{name}.md"
+    md.write_text(text)
+    return md
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
