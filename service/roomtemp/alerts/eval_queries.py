@@ -189,16 +189,18 @@ SILENT = text(
         """
     last AS MATERIALIZED (
         SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
-               COALESCE(w.ts, CASE WHEN w.ts IS NULL THEN (
+               COALESCE(w.ts, (  -- evaluated only when the span has no capture
                    SELECT MAX(c.ts) FROM capture c
                    WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-                     AND c.ts <= w.since) END) AS ts
-        FROM pr CROSS JOIN LATERAL (
-            SELECT MAX(c.ts) AS ts, MIN(q.since) AS since
-            FROM (SELECT CAST(:at AS timestamptz) - make_interval(secs => pr.silent_seconds)
-                         AS since) AS q
-            LEFT JOIN capture c ON c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-                 AND c.ts > q.since AND c.ts <= :at
+                     AND c.ts <= s.since)) AS ts
+        FROM pr
+        CROSS JOIN LATERAL (
+            SELECT CAST(:at AS timestamptz) - make_interval(secs => pr.silent_seconds) AS since
+        ) AS s
+        CROSS JOIN LATERAL (
+            SELECT MAX(c.ts) AS ts FROM capture c
+            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
+              AND c.ts > s.since AND c.ts <= :at
         ) AS w
     ),
     m AS (
