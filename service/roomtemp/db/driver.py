@@ -38,6 +38,13 @@ def psycopg_sql(stmt: TextClause) -> str:
     return sql
 
 
+def _observed(info: Mapping[Any, Any], name: str, started: float) -> None:
+    """Report a statement's latency to the engine's observer left in the connection's info."""
+    observe: Callable[[str, float], None] | None = info.get(OBSERVER)
+    if observe is not None:
+        observe(name, time.perf_counter() - started)
+
+
 async def fetch_one(
     conn: AsyncConnection, stmt: TextClause, params: Mapping[str, Any], *, name: str
 ) -> tuple[Any, ...] | None:
@@ -50,9 +57,7 @@ async def fetch_one(
     # (tests/integration/test_driver_statements.py).
     cursor = await driver.execute(psycopg_sql(stmt), params)
     row: tuple[Any, ...] | None = await cursor.fetchone()
-    observe: Callable[[str, float], None] | None = fairy.info.get(OBSERVER)
-    if observe is not None:
-        observe(name, time.perf_counter() - started)
+    _observed(fairy.info, name, started)
     return row
 
 
@@ -75,7 +80,5 @@ async def fetch_all_binary(
     cursor = driver.cursor(binary=True)
     await cursor.execute(sql, params)
     rows: list[tuple[Any, ...]] = await cursor.fetchall() if cursor.description else []
-    observe: Callable[[str, float], None] | None = fairy.info.get(OBSERVER)
-    if observe is not None:
-        observe(name, time.perf_counter() - started)
+    _observed(fairy.info, name, started)
     return rows
