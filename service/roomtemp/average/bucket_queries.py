@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import driver
 from roomtemp.db.pieces import hour_runs, rollup_layout
 
 
@@ -45,17 +46,19 @@ class BucketRow:
 _ROOM_KEYS = """
     rs AS (
         SELECT DISTINCT a.room_id AS g, a.room_id, a.sensor_id FROM sensor_assignment a
-        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
-        WHERE a.room_id = :room_id
+        JOIN sensor se
+          ON se.id = a.sensor_id AND se.sensor_type_id = CAST(:sensor_type_id AS smallint)
+        WHERE a.room_id = CAST(:room_id AS integer)
     ),
     groups AS (SELECT CAST(:room_id AS integer) AS g, CAST(NULL AS text) AS key)"""
 
 _BUILDING_KEYS = """
-    rooms AS (SELECT id, key FROM room WHERE building_id = :building_id),
+    rooms AS (SELECT id, key FROM room WHERE building_id = CAST(:building_id AS smallint)),
     rs AS (
         SELECT DISTINCT a.room_id AS g, a.room_id, a.sensor_id FROM rooms r
         JOIN sensor_assignment a ON a.room_id = r.id
-        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
+        JOIN sensor se
+          ON se.id = a.sensor_id AND se.sensor_type_id = CAST(:sensor_type_id AS smallint)
     ),
     groups AS (SELECT id AS g, key FROM rooms)"""
 
@@ -103,7 +106,7 @@ _RAW_PIECES = """
                1 AS n, c.value AS s, c.value AS lo, c.value AS hi,
                CAST(0 AS double precision) AS vs, CAST(0 AS double precision) AS span
         FROM rs JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-        WHERE c.ts >= :first AND c.ts < :last
+        WHERE c.ts >= CAST(:first AS timestamptz) AND c.ts < :last
     )"""
 
 # The pieces `p` of the rollup path (left-closed 1-hour and 1-day rollups, db/pieces.py): raw
@@ -296,7 +299,8 @@ async def select_buckets(
         statements = ROOM_BUCKETS
     raw_hours, days = rollup_layout(q.edges) if rollups else ([], [])
     hours_from, hours_to = hour_runs(q.edges, raw_hours, days) if rollups else ([], [])
-    rows = await conn.execute(
+    rows = await driver.fetch_all_binary(
+        conn,
         statements.rollup if rollups else statements.raw,
         {
             "raw_hours": raw_hours,
@@ -311,5 +315,6 @@ async def select_buckets(
             "first": q.edges[0],
             "last": q.edges[-1],
         },
+        name="select buckets",
     )
     return [BucketRow(*r) for r in rows]

@@ -113,16 +113,18 @@ class BuildingBuckets:
 
 
 def _points(rows: list[BucketRow], local: list[datetime], scale: Scale) -> list[BucketPoint]:
-    v = scale.value
+    # In the canonical unit the values pass as they are: a building series has 50,000 of them,
+    # and a conversion call each was 0.65 s of 3.5 s profiling four 500-room requests.
+    same, v = scale.unit == scale.source, scale.value
     return [
         BucketPoint(
             local[r.index - 1],
             local[r.index],
             r.count,
-            v(r.mean),
-            v(r.min),
-            v(r.max),
-            v(r.time_weighted_mean),
+            r.mean if same else v(r.mean),
+            r.min if same else v(r.min),
+            r.max if same else v(r.max),
+            r.time_weighted_mean if same else v(r.time_weighted_mean),
             r.sensors,
         )
         for r in rows
