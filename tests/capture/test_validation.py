@@ -11,6 +11,7 @@ from roomtemp.capture import rules, service
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge
 from roomtemp.registry.queries import SensorTypeRow
+from roomtemp.registry.service import RoomIds
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 POLICY = service.IngestPolicy(
@@ -226,9 +227,10 @@ def test_rejection_counts_items_not_problems_and_sorts_by_index() -> None:
 
 
 def test_unknown_room_detail_names_the_wrong_field() -> None:
-    assert rules.unknown_room(item(20.0), 2, {"hq"}) == ErrorDetail(
+    found = RoomIds({}, frozenset({"hq"}))
+    assert found.missing("hq", "a", 2) == ErrorDetail(
         "unknown room 'a' in building 'hq' (auto-registration is off)", "room", 2, "unknown_room"
     )
-    assert rules.unknown_room(item(20.0), 2, {"other"}) == ErrorDetail(
-        "unknown building 'hq' (auto-registration is off)", "building", 2, "unknown_building"
+    assert found.missing("other", "a", 2) == ErrorDetail(
+        "unknown building 'other' (auto-registration is off)", "building", 2, "unknown_building"
     )

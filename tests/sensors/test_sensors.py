@@ -136,10 +136,24 @@ def test_register_get_rename(client: TestClient) -> None:
 
 
 def test_no_auto_register_refuses_unknown_rooms(client_factory: ClientFactory) -> None:
+    """The detail names the field that is wrong: the building when it does not exist either."""
     client = client_factory(auto_register=False)
+
+    def problem(r: Any) -> tuple[int, str, str]:
+        detail = r.json()["error"]["details"][0]
+        return r.status_code, detail["field"], detail["code"]
+
     r = client.post("/v1/sensors", json=sensor("zb-1"))
-    assert r.status_code == 422
-    assert r.json()["error"]["details"][0]["code"] == "unknown_room"
+    assert problem(r) == (422, "building", "unknown_building")
+    assert client.put("/v1/buildings/hq", json={"name": "HQ"}).status_code == 201
+    r = client.post("/v1/sensors", json=sensor("zb-1"))
+    assert problem(r) == (422, "room", "unknown_room")
+    assert client.put("/v1/buildings/hq/rooms/r1", json={"name": "R1"}).status_code == 201
+    assert client.post("/v1/sensors", json=sensor("zb-1")).status_code == 201
+    move = client.post("/v1/sensors/zb-1/moves", json={"building": "annex", "room": "lab"})
+    assert problem(move) == (422, "building", "unknown_building")
+    move = client.post("/v1/sensors/zb-1/moves", json={"building": "hq", "room": "lab"})
+    assert problem(move) == (422, "room", "unknown_room")
 
 
 def test_bulk_register_from_the_unknown_list(

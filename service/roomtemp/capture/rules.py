@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from roomtemp import units
-from roomtemp.capture.schemas import CaptureIn, CaptureItem, SensorCaptureIn
+from roomtemp.capture.schemas import CaptureItem, SensorCaptureIn
 from roomtemp.capture.sensor_queries import SensorRow
 from roomtemp.errors import ErrorDetail, InvalidInput, PayloadTooLarge, UnknownSensors
 from roomtemp.registry.service import SensorTypeRow
@@ -137,25 +136,6 @@ def check_item(
         )
         return None
     return canonical_value(item, st, index, problems)
-
-
-def unknown_room(item: CaptureIn, index: int | None, buildings: AbstractSet[str]) -> ErrorDetail:
-    """The problem of an item whose room does not exist (auto-registration off), on the field
-    that is wrong: `building` when that does not exist either (of `buildings`, the ones that
-    do), else `room`."""
-    if item.building not in buildings:
-        return ErrorDetail(
-            f"unknown building {item.building!r} (auto-registration is off)",
-            field="building",
-            index=index,
-            code="unknown_building",
-        )
-    return ErrorDetail(
-        f"unknown room {item.room!r} in building {item.building!r} (auto-registration is off)",
-        field="room",
-        index=index,
-        code="unknown_room",
-    )
 
 
 def type_key_of(item: CaptureItem, sensors: dict[str, SensorRow]) -> str | None:

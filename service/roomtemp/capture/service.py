@@ -173,7 +173,7 @@ async def _resolve_rooms(
     found = await _room_ids(conn, checked.items, policy)
     for n, item in enumerate(checked.items):
         if isinstance(item, CaptureIn) and (item.building, item.room) not in found.ids:
-            checked.problems.append(rules.unknown_room(item, checked.index(n), found.buildings))
+            checked.problems.append(found.missing(item.building, item.room, checked.index(n)))
     return found.ids
 
 
@@ -394,7 +394,7 @@ async def ingest_each(
             continue
         room_id = rooms.get((r.item.building, r.item.room))
         if room_id is None:
-            outcome[n] = rules.rejected([rules.unknown_room(r.item, None, found.buildings)], 1)
+            outcome[n] = rules.rejected([found.missing(r.item.building, r.item.room)], 1)
             continue
         key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
         final[key] = value

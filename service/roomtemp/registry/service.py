@@ -163,6 +163,23 @@ class RoomIds:
     #: the pairs' buildings that exist (a missing pair whose building is here lacks its room)
     buildings: frozenset[str]
 
+    def missing(self, building: str, room: str, index: int | None = None) -> ErrorDetail:
+        """The problem of a pair that did not resolve (auto-registration off), on the field
+        that is wrong: `building` when that does not exist either, else `room`."""
+        if building not in self.buildings:
+            return ErrorDetail(
+                f"unknown building {building!r} (auto-registration is off)",
+                field="building",
+                index=index,
+                code="unknown_building",
+            )
+        return ErrorDetail(
+            f"unknown room {room!r} in building {building!r} (auto-registration is off)",
+            field="room",
+            index=index,
+            code="unknown_room",
+        )
+
 
 async def resolve_rooms(
     conn: AsyncConnection, pairs: Sequence[tuple[str, str]], *, auto_register: bool

@@ -126,9 +126,10 @@ async def register(
     if existing:
         raise Conflict(f"sensor already registered: {', '.join(existing)}", code="sensor_exists")
     types = await registry.sensor_types_by_key(conn, sorted({s.sensor_type for s in sensors}))
-    rooms = await registry.room_ids(
+    found = await registry.resolve_rooms(
         conn, [(s.building, s.room) for s in sensors], auto_register=auto_register
     )
+    rooms = found.ids
     for index, s in enumerate(sensors):
         if s.sensor_type not in types:
             problems.append(
@@ -140,15 +141,7 @@ async def register(
                 )
             )
         if (s.building, s.room) not in rooms:
-            problems.append(
-                ErrorDetail(
-                    f"unknown room {s.room!r} in building {s.building!r} "
-                    "(auto-registration is off)",
-                    field="room",
-                    index=index,
-                    code="unknown_room",
-                )
-            )
+            problems.append(found.missing(s.building, s.room, index))
     if problems:
         raise InvalidInput("invalid sensors", problems)
     inserted = await queries.insert_sensors(
@@ -231,13 +224,11 @@ async def move(
             "move must start after the latest one",
             code="move_not_after_latest",
         )
-    found = await registry.room_ids(conn, [(building, room)], auto_register=auto_register)
-    if (building, room) not in found:
-        raise InvalidInput(
-            f"unknown room {room!r} in building {building!r} (auto-registration is off)",
-            [ErrorDetail("unknown room", field="room", code="unknown_room")],
-        )
-    new_room = found[(building, room)]
+    found = await registry.resolve_rooms(conn, [(building, room)], auto_register=auto_register)
+    if (building, room) not in found.ids:
+        problem = found.missing(building, room)
+        raise InvalidInput(problem.message, [problem])
+    new_room = found.ids[(building, room)]
     if new_room == old_room:
         raise Conflict(f"sensor {key!r} is already in that room", code="sensor_already_there")
     await locks.lock_rooms(conn, [old_room, new_room])
