@@ -72,6 +72,7 @@ def test_report_matches_reference(client: TestClient) -> None:
         headers={"Accept": "text/csv"},
     )
     assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == 'attachment; filename="report_site_temperature.csv"'
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [x["room"] for x in rows] == sorted(rooms)
     a = next(x for x in rows if x["room"] == "a")

@@ -148,7 +148,13 @@ async def get_report(
                     row = asdict(p.rooms[room.room])
                     bounds = (p.start.isoformat(), p.end.isoformat())
                     writer.writerow([*bounds, *(_cell(row[c]) for c in CSV_COLUMNS)])
-        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+        # A download, named after its subject like the export's (keys hold no quote or "/").
+        name = f"report_{report.building}_{report.sensor_type}"
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     if report.periods is not None:
         return json_response(
             GroupedReportOut(
