@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,10 +140,24 @@ def check_item(
     return canonical_value(item, st, index, problems)
 
 
-def unknown_room(item: CaptureIn, index: int | None, buildings: AbstractSet[str]) -> ErrorDetail:
+def unknown_room(
+    item: CaptureIn,
+    index: int | None,
+    buildings: AbstractSet[str],
+    renamed: Mapping[tuple[str, str], str] | None = None,
+) -> ErrorDetail:
     """The problem of an item whose room does not exist (auto-registration off), on the field
     that is wrong: `building` when that does not exist either (of `buildings`, the ones that
-    do), else `room`."""
+    do), else `room`. A key renamed away (`renamed`: pair → sentence) is never auto-registered
+    again: its problem says the new key."""
+    why = (renamed or {}).get((item.building, item.room))
+    if why is not None:
+        return ErrorDetail(
+            f"{why}; send the new key",
+            field="building" if item.building not in buildings else "room",
+            index=index,
+            code="renamed_key",
+        )
     if item.building not in buildings:
         return ErrorDetail(
             f"unknown building {item.building!r} (auto-registration is off)",

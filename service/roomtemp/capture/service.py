@@ -173,7 +173,9 @@ async def _resolve_rooms(
     found = await _room_ids(conn, checked.items, policy)
     for n, item in enumerate(checked.items):
         if isinstance(item, CaptureIn) and (item.building, item.room) not in found.ids:
-            checked.problems.append(rules.unknown_room(item, checked.index(n), found.buildings))
+            checked.problems.append(
+                rules.unknown_room(item, checked.index(n), found.buildings, found.renamed)
+            )
     return found.ids
 
 
@@ -325,8 +327,14 @@ async def ingest_valid(
     if checked.problems:
         rejected = rules.rejected(checked.problems, len(checked.items)).details
         checked.without_problems()
-    if rooms is None:  # skipped above; with auto-registration every room is found
-        rooms = (await _room_ids(conn, checked.items, policy)).ids
+    if rooms is None:  # skipped above; auto-registration finds every room but renamed keys
+        found = await _room_ids(conn, checked.items, policy)
+        rooms = found.ids
+        for n, item in enumerate(checked.items):
+            if isinstance(item, CaptureIn) and (item.building, item.room) not in rooms:
+                rejected.append(rules.unknown_room(item, n, found.buildings, found.renamed))
+                checked.items[n] = None
+        rejected.sort(key=lambda p: p.index or 0)
     # The chunk commits what is valid, so the refused keys are recorded with it.
     await sensor_queries.record_unknown(conn, checked.refused, now)
     counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)
@@ -394,7 +402,9 @@ async def ingest_each(
             continue
         room_id = rooms.get((r.item.building, r.item.room))
         if room_id is None:
-            outcome[n] = rules.rejected([rules.unknown_room(r.item, None, found.buildings)], 1)
+            outcome[n] = rules.rejected(
+                [rules.unknown_room(r.item, None, found.buildings, found.renamed)], 1
+            )
             continue
         key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
         final[key] = value

@@ -52,6 +52,14 @@ class BuildingIn(_NameIn):
     )
 
 
+class KeyPatch(BaseModel):
+    """PATCH of a building or room: a new key (what clients send). The old key is refused
+    afterwards: 404 naming the new one, and ingest never auto-registers it again."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Annotated[str, Field(min_length=1, max_length=64)] = Field(description="The new key")
+
+
 class BuildingOut(_Out):
     key: str
     name: str
