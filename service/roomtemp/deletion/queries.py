@@ -18,12 +18,12 @@ _BY_BUCKET = (
     " GROUP BY 1, 2"
 )
 _DELETE_RANGE = text(
-    "WITH gone AS (DELETE FROM capture WHERE room_id = :room"
-    " AND ts >= :start AND ts < :end RETURNING sensor_id, ts)" + _BY_BUCKET  # noqa: S608
+    "WITH gone AS (DELETE FROM capture WHERE room_id = :room"  # noqa: S608 - fixed fragments
+    " AND ts >= :start AND ts < :end RETURNING sensor_id, ts)" + _BY_BUCKET
 )
 _DELETE_SENSOR_RANGE = text(
-    "WITH gone AS (DELETE FROM capture WHERE room_id = :room AND sensor_id = :sensor"
-    " AND ts >= :start AND ts < :end RETURNING sensor_id, ts)" + _BY_BUCKET  # noqa: S608
+    "WITH gone AS (DELETE FROM capture WHERE room_id = :room"  # noqa: S608 - fixed fragments
+    " AND sensor_id = :sensor AND ts >= :start AND ts < :end RETURNING sensor_id, ts)" + _BY_BUCKET
 )
 
 Bucket = tuple[int, datetime, int]  # (sensor id, 15-minute bucket end, captures deleted)
