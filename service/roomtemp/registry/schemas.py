@@ -8,6 +8,8 @@ from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
 
+from roomtemp.keys import Key
+
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 
@@ -57,7 +59,7 @@ class KeyPatch(BaseModel):
     afterwards: 404 naming the new one, and ingest never auto-registers it again."""
 
     model_config = ConfigDict(extra="forbid")
-    key: Annotated[str, Field(min_length=1, max_length=64)] = Field(description="The new key")
+    key: Key = Field(description="The new key")
 
 
 class BuildingOut(_Out):
