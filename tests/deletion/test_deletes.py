@@ -4,17 +4,24 @@ from the raw captures in Python, retries, the audit through the API, renames, sc
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.capture import service as ingest
+from roomtemp.capture.schemas import CaptureIn
 from tests.conftest import NOW, ClientFactory
 from tests.deletion.support import ROLLUPS, assert_rollups_match_raw
 from tests.factories import capture
 from tests.system.ops.server import TOKEN_HASH_KEY, issue_token
 
+_POLICY = ingest.IngestPolicy(
+    auto_register=True, max_batch_size=100, max_future_skew=timedelta(minutes=5)
+)
 DAY = NOW.replace(hour=0) - timedelta(days=1)  # 2026-11-21T00:00Z, a whole UTC day
 
 
@@ -273,7 +280,7 @@ def test_audit_lists_filters_and_pages(client: TestClient, db: psycopg.Connectio
 
 
 def test_renamed_keys_are_refused_afterwards(
-    client: TestClient, db: psycopg.Connection[Any]
+    client: TestClient, db: psycopg.Connection[Any], database_url: str
 ) -> None:
     post_series(client, "r1", DAY, 30)
     r = client.patch("/v1/buildings/hq", json={"key": "main"})
@@ -305,8 +312,26 @@ def test_renamed_keys_are_refused_afterwards(
     error(client.patch("/v1/buildings/main", json={"key": "a/b"}), 422, "validation_error")
     assert client.put("/v1/buildings/hq", json={}).status_code == 201
     assert client.post("/v1/captures", json=capture(21.0, building="hq", room="r1")).is_success
-    # The import path (valid rows stored, others set aside) refuses renamed keys the same way.
     assert count(db, "SELECT count(*) FROM renamed_room") == 1
+    # The import path (valid rows stored, others set aside) refuses renamed keys the same way.
+    items = [
+        CaptureIn.model_validate(
+            capture(20.0, building="main", room=room, ts=iso(NOW - timedelta(minutes=1)))
+        )
+        for room in ("r1", "lab")
+    ]
+
+    async def import_chunk() -> tuple[Any, Any]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                return await ingest.ingest_valid(conn, items, policy=_POLICY, now=NOW)
+        finally:
+            await engine.dispose()
+
+    counts, rejected = asyncio.run(import_chunk())
+    assert counts.inserted == 1
+    assert [(p.index, p.code) for p in rejected] == [(0, "renamed_key")]
 
 
 def test_deletes_need_admin_and_the_audit_names_the_token(
