@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.run import ROOT, database, machine, write_results
@@ -89,7 +90,7 @@ async def seed(engine: AsyncEngine, rooms: int, sensors_per_room: int, first: da
 class Load(threading.Thread):
     """Ingest without pause: every room and sensor one capture per batch, at a moving edge."""
 
-    def __init__(self, url: str, rooms: int, sensors_per_room: int, start: datetime,
+    def __init__(self, url: str | URL, rooms: int, sensors_per_room: int, start: datetime,
                  now: datetime) -> None:  # fmt: skip
         super().__init__(daemon=True)
         self.url, self.rooms, self.sensors, self.edge, self.now = (
@@ -128,7 +129,7 @@ def rate(load: Load, seconds: float) -> float:
     return (load.rows - before) / (time.perf_counter() - t0)
 
 
-async def delete_days(url: str, trials: int, rooms: int, first: datetime, days: int,
+async def delete_days(url: str | URL, trials: int, rooms: int, first: datetime, days: int,
                       now: datetime) -> list[dict[str, Any]]:  # fmt: skip
     engine = create_async_engine(url)
     done = []
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         if load.error is not None:
             raise load.error
     seconds = [t["seconds"] for t in trials]
+    span = {"median": statistics.median(seconds), "max": max(seconds), "min": min(seconds)}
     doc = {
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
@@ -202,11 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "params": vars(args) | {"out": str(args.out)},
         "seeded_captures": seeded,
         "trials": trials,
-        "seconds": {
-            "median": statistics.median(seconds),
-            "max": max(seconds),
-            "min": min(seconds),
-        },
+        "seconds": span,
         "load_rows_per_second": {"without_deletes": round(idle_rate), "during": round(busy_rate)},
     }
     rows = trials[0]["rows"]
@@ -216,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         f"({seeded:,} captures); a thread ingests into every room without pause.\n\n"
         f"| trials | rows per room-day | median s | min s | max s | load rows/s without / "
         f"during |\n|---:|---:|---:|---:|---:|---:|\n"
-        f"| {len(trials)} | {rows:,} | {doc['seconds']['median']:.3f} | "
-        f"{doc['seconds']['min']:.3f} | {doc['seconds']['max']:.3f} | "
+        f"| {len(trials)} | {rows:,} | {span['median']:.3f} | "
+        f"{span['min']:.3f} | {span['max']:.3f} | "
         f"{round(idle_rate):,} / {round(busy_rate):,} |\n\n"
         f"Machine: {mach['cores']} cores, load average at end "
-        f"{', '.join(str(x) for x in doc['machine']['loadavg_at_end'])}.\n"
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n"
     )
     write_results(args.out, f"deletes-{started:%Y%m%dT%H%M%S}", doc, text)
     print(text)
