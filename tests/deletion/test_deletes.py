@@ -5,6 +5,8 @@ from the raw captures in Python, retries, the audit through the API, renames, sc
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from roomtemp.capture import service as ingest
 from roomtemp.capture.schemas import CaptureIn
+from roomtemp.db.locks import ROOM_LOCK_CLASS
 from tests.conftest import NOW, ClientFactory
 from tests.deletion.support import ROLLUPS, assert_rollups_match_raw
 from tests.factories import capture
@@ -361,3 +364,30 @@ def test_deletes_need_admin_and_the_audit_names_the_token(
         ("captures", "only-admin", 1),
     ]
     assert items[0]["token"] == tokens["admin"].split("_")[1]
+
+
+def test_ingest_that_resolved_a_room_deleted_meanwhile_gets_409_not_500(
+    client: TestClient, db: psycopg.Connection[Any], conninfo: str
+) -> None:
+    """The room is resolved, then ingest waits for the room's lock, which a delete holds; when
+    the delete commits, the insert's foreign key fails: 409 deleted_meanwhile, retryable."""
+    post_series(client, "r1", DAY, 1)
+    room_id = count(db, "SELECT id FROM room WHERE key = 'r1'")
+    with psycopg.connect(conninfo) as deleter:
+        deleter.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROOM_LOCK_CLASS, room_id))
+        for table in ("capture", *ROLLUPS):
+            deleter.execute(f"DELETE FROM {table} WHERE room_id = %s", (room_id,))
+        deleter.execute("DELETE FROM sensor_assignment WHERE room_id = %s", (room_id,))
+        deleter.execute("DELETE FROM sensor WHERE default_room_id = %s", (room_id,))
+        deleter.execute("DELETE FROM room WHERE id = %s", (room_id,))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            body = [capture(21.0, room="r1", ts=iso(DAY + timedelta(minutes=5)))]
+            answer = pool.submit(client.post, "/v1/captures", json=body)
+            time.sleep(1.0)  # the request waits for the room's lock (or the room's row)
+            assert not answer.done()
+            deleter.commit()
+            r = answer.result(timeout=30)
+    message = error(r, 409, "deleted_meanwhile")
+    assert "retry" in message
+    retried = client.post("/v1/captures", json=body)  # auto-registers the room anew
+    assert retried.status_code == 201, retried.text
