@@ -139,7 +139,22 @@ def test_room_with_a_registered_sensor_or_an_alert_rule_is_refused(
     assert "'hot'" in error(client.delete("/v1/buildings/hq/rooms/r1"), 409, "has_alert_rules")
     error(client.delete("/v1/buildings/hq"), 409, "has_alert_rules")
     assert client.delete("/v1/alert-rules/hot").is_success
+    # A rule on the whole building keeps the building, not its rooms: a room goes with its
+    # alerts (and their transitions).
+    rule = {"building": "hq", "kind": "above", "threshold": 25, "receivers": ["ops"]}
+    assert client.put("/v1/alert-rules/warm", json=rule).status_code == 201
+    db.execute(
+        "WITH a AS (INSERT INTO alert (rule_id, room_id, state, started_at)"
+        " SELECT ar.id, r.id, 'firing', %s FROM alert_rule ar, room r WHERE r.key = 'r1'"
+        " RETURNING id)"
+        " INSERT INTO alert_transition (alert_id, to_state, at, reason) SELECT id, 'firing', %s,"
+        " 'test' FROM a",
+        (NOW, NOW),
+    )
     assert client.delete("/v1/buildings/hq/rooms/r1").status_code == 200
+    assert count(db, "SELECT count(*) FROM alert") == 0
+    assert count(db, "SELECT count(*) FROM alert_transition") == 0
+    error(client.delete("/v1/buildings/hq"), 409, "has_alert_rules")
     kinds = [e["kind"] for e in client.get("/v1/deletions").json()["items"]]
     assert kinds == ["room", "sensor"]  # newest first; the sensor's delete is audited too
 
