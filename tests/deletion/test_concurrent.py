@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -17,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from roomtemp.capture import service as ingest
 from roomtemp.capture.schemas import CaptureIn, CaptureItem, SensorCaptureIn
+from roomtemp.db.locks import ROOM_LOCK_CLASS
 from roomtemp.deletion import service as deletion
+from roomtemp.errors import NotFound
 from tests.conftest import NOW
 from tests.deletion.support import assert_rollups_match_raw
+from tests.factories import capture
 
 START = NOW - timedelta(hours=14)  # the seeded span crosses midnight (pieces of two days)
 MINUTES = 8 * 60
@@ -126,3 +130,39 @@ def test_deletes_under_concurrent_ingest_keep_every_rollup_level_exact(
         "SELECT count(*), sum(captures_deleted) FROM deletion_audit WHERE kind = 'captures'"
     ).fetchone()
     assert audit == (40, sum(counts))
+
+
+def test_two_identical_room_deletes_at_once_one_deletes_the_other_gets_404(
+    client: TestClient, db: psycopg.Connection[Any], database_url: str, conninfo: str
+) -> None:
+    body = [
+        capture(21.0, room="r1", ts=(START + timedelta(minutes=m)).isoformat()) for m in range(9)
+    ]
+    assert client.post("/v1/captures", json=body).status_code == 201
+    room_id = db.execute("SELECT id FROM room WHERE key = 'r1'").fetchone()[0]  # type: ignore[index]
+
+    def delete() -> str:
+        async def go() -> str:
+            engine = create_async_engine(database_url)
+            try:
+                async with engine.begin() as conn:
+                    entry = await deletion.delete_room(
+                        conn, "hq", "r1", "delete", token=None, now=NOW
+                    )
+                return f"deleted {entry.captures_deleted}"
+            except NotFound:
+                return "404"
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    with psycopg.connect(conninfo) as blocker:  # both requests queue behind the room's lock
+        blocker.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROOM_LOCK_CLASS, room_id))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = [pool.submit(delete) for _ in range(2)]
+            time.sleep(1.0)
+            blocker.commit()
+            results = sorted(a.result(timeout=60) for a in answers)
+    assert results == ["404", "deleted 9"]
+    assert db.execute("SELECT count(*) FROM deletion_audit").fetchone() == (1,)
