@@ -406,3 +406,17 @@ def test_ingest_that_resolved_a_room_deleted_meanwhile_gets_409_not_500(
     assert "retry" in message
     retried = client.post("/v1/captures", json=body)  # auto-registers the room anew
     assert retried.status_code == 201, retried.text
+
+
+def test_a_long_default_sensor_key_is_audited_whole(client: TestClient) -> None:
+    building, room = "b" * 64, "r" * 64
+    post_series(client, room, DAY, 10, building=building)
+    key = f"{building}/{room}/temperature"
+    r = client.delete(
+        f"/v1/buildings/{building}/rooms/{room}/captures",
+        params={"from": iso(DAY), "to": iso(NOW), "sensor": key},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["sensor"], r.json()["captures_deleted"]) == (key, 10)
+    listed = client.get("/v1/deletions", params={"sensor": key}).json()["items"]
+    assert [e["id"] for e in listed] == [r.json()["id"]]

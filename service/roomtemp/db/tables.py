@@ -404,7 +404,8 @@ deletion_audit = Table(
     Column("room_id", Integer, nullable=True),
     Column("room_key", String(KEY_LENGTH), nullable=True),
     Column("sensor_id", Integer, nullable=True),
-    Column("sensor_key", String(KEY_LENGTH), nullable=True),
+    # A registered key, or a default sensor's "{building}/{room}/{type}" (3 keys and 2 slashes).
+    Column("sensor_key", String(3 * KEY_LENGTH + 2), nullable=True),
     Column("sensor_type_id", SmallInteger, nullable=True),
     Column("sensor_type_key", String(KEY_LENGTH), nullable=True),
     Column("range_from", DateTime(timezone=True), nullable=True),

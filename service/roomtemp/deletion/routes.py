@@ -144,7 +144,7 @@ async def list_deletions(
     kind: Literal["building", "room", "sensor", "sensor_type", "captures"] | None = None,
     building: Annotated[str | None, Query(max_length=KEY_MAX_LENGTH)] = None,
     room: Annotated[str | None, Query(max_length=KEY_MAX_LENGTH)] = None,
-    sensor: Annotated[str | None, Query(max_length=KEY_MAX_LENGTH)] = None,
+    sensor: Annotated[str | None, Query(max_length=3 * KEY_MAX_LENGTH + 2)] = None,
     since: Annotated[str | None, _time_param("Deleted at or after")] = None,
     until: Annotated[str | None, _time_param("Deleted before")] = None,
     limit: Limit = DEFAULT_PAGE,

@@ -40,7 +40,7 @@ _TABLES = (
         room_id integer,
         room_key varchar(64),
         sensor_id integer,
-        sensor_key varchar(64),
+        sensor_key varchar(194),  -- a default sensor's "{building}/{room}/{type}"
         sensor_type_id smallint,
         sensor_type_key varchar(64),
         range_from timestamptz,
