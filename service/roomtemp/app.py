@@ -38,6 +38,7 @@ from roomtemp.dashboard.routes import router as dashboard_router
 from roomtemp.db import driver
 from roomtemp.db.engine import create_engine, create_read_engine
 from roomtemp.db.migrate import head_revision
+from roomtemp.deletion.routes import router as deletion_router
 from roomtemp.export.routes import router as export_router
 from roomtemp.live.hub import Hub, HubSettings
 from roomtemp.live.listener import Listener
@@ -209,6 +210,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
     app.include_router(sensors_router, dependencies=read_or_admin, responses=responses)
     app.include_router(token_router, dependencies=admin, responses=responses)
+    # Deletes and their audit (it names tokens and every building): admin only.
+    app.include_router(deletion_router, dependencies=admin, responses=responses)
     app.include_router(export_router, dependencies=read, responses=responses)
     app.include_router(report_router, dependencies=read, responses=responses)
     app.include_router(live_router, dependencies=read, responses=responses)

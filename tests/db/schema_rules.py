@@ -42,6 +42,11 @@ IGNORED = frozenset(
         "alert_outbox",
         "alert_delivery",
         "alert_evaluation",
+        # Deletes (0012): the audit names rooms that may be gone (no foreign key), and the
+        # renamed keys are looked up by the coordinator only; local tables there.
+        "deletion_audit",
+        "renamed_building",
+        "renamed_room",
     }
 )
 DISTRIBUTION_COLUMN = "room_id"

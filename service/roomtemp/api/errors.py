@@ -164,6 +164,16 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(
             422, "invalid_data", "the request contains data the database cannot store"
         )
+    if sqlstate(exc) == "23503":
+        # foreign_key_violation: a building, room or sensor the request resolved was deleted
+        # (DELETE, admin) before the request wrote what refers to it. Retrying resolves again.
+        log.info("write refers to a row deleted meanwhile (%s)", describe(exc))
+        return error_response(
+            409,
+            "deleted_meanwhile",
+            "a building, room, sensor or sensor type this request names was deleted while it "
+            "ran; retry",
+        )
     log_unexpected(exc)
     return error_response(500, "internal_error", "internal server error")
 

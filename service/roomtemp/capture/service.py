@@ -325,8 +325,14 @@ async def ingest_valid(
     if checked.problems:
         rejected = rules.rejected(checked.problems, len(checked.items)).details
         checked.without_problems()
-    if rooms is None:  # skipped above; with auto-registration every room is found
-        rooms = (await _room_ids(conn, checked.items, policy)).ids
+    if rooms is None:  # skipped above; auto-registration finds every room but renamed keys
+        found = await _room_ids(conn, checked.items, policy)
+        rooms = found.ids
+        for n, item in enumerate(checked.items):
+            if isinstance(item, CaptureIn) and (item.building, item.room) not in rooms:
+                rejected.append(found.missing(item.building, item.room, n))
+                checked.items[n] = None
+        rejected.sort(key=lambda p: p.index or 0)
     # The chunk commits what is valid, so the refused keys are recorded with it.
     await sensor_queries.record_unknown(conn, checked.refused, now)
     counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)

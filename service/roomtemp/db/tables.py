@@ -387,3 +387,61 @@ alert_evaluation = Table(
     Column("transitions", Integer, nullable=False),
     Column("seconds", Double, nullable=False),
 )
+
+
+# Deletes with rules (issue 23, migration 0012; docs/data-lifecycle.md#deleting). The deleted
+# entity is gone: its ids carry no foreign key, and its keys are as they were at the deletion.
+deletion_audit = Table(
+    "deletion_audit",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    # NULL: AUTH_REQUIRED was off ("anonymous"); the token's name is read through the key.
+    Column("token_public_id", String(32), ForeignKey("api_token.public_id"), nullable=True),
+    Column("kind", Text, nullable=False),
+    Column("building_id", Integer, nullable=True),
+    Column("building_key", String(KEY_LENGTH), nullable=True, index=True),
+    Column("room_id", Integer, nullable=True),
+    Column("room_key", String(KEY_LENGTH), nullable=True),
+    Column("sensor_id", Integer, nullable=True),
+    # A registered key, or a default sensor's "{building}/{room}/{type}" (3 keys and 2 slashes).
+    Column("sensor_key", String(3 * KEY_LENGTH + 2), nullable=True),
+    Column("sensor_type_id", SmallInteger, nullable=True),
+    Column("sensor_type_key", String(KEY_LENGTH), nullable=True),
+    Column("range_from", DateTime(timezone=True), nullable=True),
+    Column("range_to", DateTime(timezone=True), nullable=True),
+    Column("captures_deleted", BigInteger, nullable=False),
+    CheckConstraint(
+        "kind IN ('building', 'room', 'sensor', 'sensor_type', 'captures')", name="kind"
+    ),
+    CheckConstraint("range_from < range_to", name="range"),
+    CheckConstraint("captures_deleted >= 0", name="count"),
+)
+
+# A key renamed away points to the building/room that has it now (never auto-registered again).
+renamed_building = Table(
+    "renamed_building",
+    metadata,
+    Column("old_key", String(KEY_LENGTH), nullable=False),
+    Column(
+        "building_id",
+        Integer,
+        ForeignKey("building.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("renamed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("old_key"),
+)
+
+renamed_room = Table(
+    "renamed_room",
+    metadata,
+    Column("building_id", Integer, ForeignKey("building.id", ondelete="CASCADE"), nullable=False),
+    Column("old_key", String(KEY_LENGTH), nullable=False),
+    Column(
+        "room_id", Integer, ForeignKey("room.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("renamed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("building_id", "old_key"),
+)

@@ -228,3 +228,68 @@ async def insert_missing_rooms(conn: AsyncConnection, pairs: Sequence[tuple[str,
         ),
         {"bkeys": [p[0] for p in ordered], "rkeys": [p[1] for p in ordered]},
     )
+
+
+# Renames (migration 0012): the old key is remembered, pointing to the building or room that has
+# the new one, so ingest never auto-registers it again and a read can say where it went.
+async def rename_building(
+    conn: AsyncConnection, building_id: int, old: str, new: str, now: datetime
+) -> None:
+    for statement in (
+        "UPDATE building SET key = :new WHERE id = :id",
+        # The new key names this building now: a rename away from it earlier is over.
+        "DELETE FROM renamed_building WHERE old_key = :new",
+        "INSERT INTO renamed_building (old_key, building_id, renamed_at) VALUES (:old, :id, :now)"
+        " ON CONFLICT (old_key) DO UPDATE SET building_id = :id, renamed_at = :now",
+    ):
+        await conn.execute(text(statement), {"id": building_id, "old": old, "new": new, "now": now})
+
+
+async def rename_room(
+    conn: AsyncConnection, building_id: int, room_id: int, old: str, new: str, now: datetime
+) -> None:
+    params = {"b": building_id, "id": room_id, "old": old, "new": new, "now": now}
+    for statement in (
+        "UPDATE room SET key = :new WHERE id = :id",
+        "DELETE FROM renamed_room WHERE building_id = :b AND old_key = :new",
+        "INSERT INTO renamed_room (building_id, old_key, room_id, renamed_at)"
+        " VALUES (:b, :old, :id, :now)"
+        " ON CONFLICT (building_id, old_key) DO UPDATE SET room_id = :id, renamed_at = :now",
+    ):
+        await conn.execute(text(statement), params)
+
+
+async def forget_building_rename(conn: AsyncConnection, key: str) -> None:
+    """An explicit PUT of an old key: it names a new building from now on."""
+    await conn.execute(text("DELETE FROM renamed_building WHERE old_key = :k"), {"k": key})
+
+
+async def forget_room_rename(conn: AsyncConnection, building_id: int, key: str) -> None:
+    await conn.execute(
+        text("DELETE FROM renamed_room WHERE building_id = :b AND old_key = :k"),
+        {"b": building_id, "k": key},
+    )
+
+
+async def select_renames(
+    conn: AsyncConnection, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """For the (building key, room key) pairs whose building or room key was renamed away: a
+    sentence saying to what (the key it has now)."""
+    rows = await conn.execute(
+        text(
+            "SELECT i.bkey, i.rkey, CASE WHEN rb.old_key IS NOT NULL"
+            "  THEN format('building %L was renamed to %L', i.bkey, nb.key)"
+            "  ELSE format('room %L in building %L was renamed to %L', i.rkey, i.bkey, nr.key)"
+            " END"
+            " FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[])) AS i(bkey, rkey)"
+            " LEFT JOIN renamed_building rb ON rb.old_key = i.bkey"
+            " LEFT JOIN building nb ON nb.id = rb.building_id"
+            " LEFT JOIN building b ON b.key = i.bkey"
+            " LEFT JOIN renamed_room rr ON rr.building_id = b.id AND rr.old_key = i.rkey"
+            " LEFT JOIN room nr ON nr.id = rr.room_id"
+            " WHERE rb.old_key IS NOT NULL OR rr.old_key IS NOT NULL"
+        ),
+        {"bkeys": [p[0] for p in pairs], "rkeys": [p[1] for p in pairs]},
+    )
+    return {(b, r): why for b, r, why in rows}

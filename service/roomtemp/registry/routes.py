@@ -14,6 +14,7 @@ from roomtemp.api.deps import (
     DEFAULT_PAGE,
     Cursor,
     Limit,
+    Now,
     PathKey,
     ReadConnection,
     State,
@@ -25,6 +26,7 @@ from roomtemp.registry.schemas import (
     BuildingIn,
     BuildingOut,
     BuildingPage,
+    KeyPatch,
     RoomIn,
     RoomOut,
     RoomPage,
@@ -80,6 +82,23 @@ async def put_building(
     return _put_answer(BuildingOut.of(_effective(row, state)), created)
 
 
+_RENAME: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown (or renamed away: the message names the new key)"},
+    409: {"description": "key_exists: the new key is taken"},
+}
+
+
+@router.patch("/buildings/{building}", responses=_RENAME, response_model=BuildingOut)
+async def rename_building(
+    building: PathKey, body: KeyPatch, conn: Transaction, state: State, now: Now
+) -> Response:
+    """Rename a building's key. The old key is refused from then on (404 naming the new key;
+    captures sent with it are refused, never auto-registered) until a PUT creates a building
+    with it again. Rooms, sensors, captures and rollups keep their ids: nothing else moves."""
+    row = await service.rename_building(conn, building, body.key, now)
+    return json_response(BuildingOut.of(_effective(row, state)))
+
+
 @router.get(
     "/buildings/{building}/rooms",
     responses={404: {"description": "Unknown building"}},
@@ -112,6 +131,15 @@ async def put_room(building: PathKey, room: PathKey, body: RoomIn, conn: Transac
     """Create a room in an existing building (201) or rename it (200)."""
     row, created = await service.put_room(conn, building, room, name=body.name)
     return _put_answer(RoomOut.of(row), created)
+
+
+@router.patch("/buildings/{building}/rooms/{room}", responses=_RENAME, response_model=RoomOut)
+async def rename_room(
+    building: PathKey, room: PathKey, body: KeyPatch, conn: Transaction, now: Now
+) -> Response:
+    """Rename a room's key, with the same rule as for buildings: the old key is refused from
+    then on (404 naming the new key; captures sent with it are refused)."""
+    return json_response(RoomOut.of(await service.rename_room(conn, building, room, body.key, now)))
 
 
 @router.get("/sensor-types", response_model=SensorTypePage)

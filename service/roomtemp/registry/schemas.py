@@ -8,6 +8,8 @@ from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
 
+from roomtemp.keys import Key
+
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 
@@ -50,6 +52,14 @@ class BuildingIn(_NameIn):
         "and months; null or absent: the server's DEFAULT_TIME_ZONE",
         examples=["Europe/Zurich"],
     )
+
+
+class KeyPatch(BaseModel):
+    """PATCH of a building or room: a new key (what clients send). The old key is refused
+    afterwards: 404 naming the new one, and ingest never auto-registers it again."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Key = Field(description="The new key")
 
 
 class BuildingOut(_Out):

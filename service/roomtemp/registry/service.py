@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import timegrid, units
 from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from roomtemp.keys import is_valid_key
 from roomtemp.pagination import decode_key_cursor, next_cursor
 from roomtemp.registry import queries
 from roomtemp.registry.queries import BuildingRow, RoomRow, SensorTypeRow
@@ -94,10 +96,16 @@ async def put_sensor_type(
     return await queries.upsert_sensor_type(conn, key, canonical, min_value, max_value, description)
 
 
+async def _not_found(conn: AsyncConnection, what: str, building: str, room: str = "") -> NotFound:
+    """404 for a missing building or room; a key renamed away says what it is called now."""
+    renamed = (await queries.select_renames(conn, [(building, room)])).get((building, room))
+    return NotFound(f"{renamed}: use the new key" if renamed else what)
+
+
 async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
     row = await queries.select_building(conn, key)
     if row is None:
-        raise NotFound(f"building {key!r} does not exist")
+        raise await _not_found(conn, f"building {key!r} does not exist", key)
     return row
 
 
@@ -115,6 +123,8 @@ async def put_building(
     if time_zone is not None:
         timegrid.zone(time_zone, "time_zone")  # InvalidInput (422) naming the field
     created = await queries.upsert_building(conn, key, name or key, time_zone)
+    if created:  # an old key given again on purpose names this new building from now on
+        await queries.forget_building_rename(conn, key)
     return await get_building(conn, key), created
 
 
@@ -133,7 +143,12 @@ async def get_room(conn: AsyncConnection, building_key: str, room_key: str) -> R
     row = await queries.select_room(conn, building_key, room_key)
     if row is None:
         await get_building(conn, building_key)  # says which of the two is missing
-        raise NotFound(f"room {room_key!r} does not exist in building {building_key!r}")
+        raise await _not_found(
+            conn,
+            f"room {room_key!r} does not exist in building {building_key!r}",
+            building_key,
+            room_key,
+        )
     return row
 
 
@@ -151,7 +166,42 @@ async def put_room(
 ) -> tuple[RoomRow, bool]:
     b = await get_building(conn, building_key)
     created = await queries.upsert_room(conn, b.id, room_key, name or room_key)
+    if created:
+        await queries.forget_room_rename(conn, b.id, room_key)
     return await get_room(conn, building_key, room_key), created
+
+
+def _check_new_key(key: str) -> None:
+    if not is_valid_key(key):
+        raise InvalidInput("invalid key", [ErrorDetail("not a valid key", field="key")])
+
+
+async def rename_building(conn: AsyncConnection, key: str, new: str, now: datetime) -> BuildingRow:
+    """Give a building a new key. The old one is refused from then on (404 naming the new key;
+    ingest never auto-registers it again) until a PUT creates a building with it on purpose."""
+    _check_new_key(new)
+    b = await get_building(conn, key)
+    if new != key:
+        if await queries.select_building(conn, new) is not None:
+            raise Conflict(f"building {new!r} exists already", code="key_exists")
+        await queries.rename_building(conn, b.id, key, new, now)
+    return await get_building(conn, new)
+
+
+async def rename_room(
+    conn: AsyncConnection, building_key: str, room_key: str, new: str, now: datetime
+) -> RoomRow:
+    """Give a room a new key in its building; the old one is refused as for buildings."""
+    _check_new_key(new)
+    row = await get_room(conn, building_key, room_key)
+    if new != room_key:
+        if await queries.select_room(conn, building_key, new) is not None:
+            raise Conflict(
+                f"room {new!r} exists already in building {building_key!r}", code="key_exists"
+            )
+        b = await get_building(conn, building_key)
+        await queries.rename_room(conn, b.id, row.id, room_key, new, now)
+    return await get_room(conn, building_key, new)
 
 
 @dataclass(frozen=True)
@@ -162,10 +212,21 @@ class RoomIds:
     ids: dict[tuple[str, str], int]
     #: the pairs' buildings that exist (a missing pair whose building is here lacks its room)
     buildings: frozenset[str]
+    #: missing pairs whose building or room key was renamed away: the sentence saying to what
+    renamed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def missing(self, building: str, room: str, index: int | None = None) -> ErrorDetail:
-        """The problem of a pair that did not resolve (auto-registration off), on the field
-        that is wrong: `building` when that does not exist either, else `room`."""
+        """The problem of a pair that did not resolve, on the field that is wrong: `building`
+        when that does not exist either, else `room`. A key renamed away is never
+        auto-registered again: its problem says the new key."""
+        why = self.renamed.get((building, room))
+        if why is not None:
+            return ErrorDetail(
+                f"{why}; send the new key",
+                field="building" if building not in self.buildings else "room",
+                index=index,
+                code="renamed_key",
+            )
         if building not in self.buildings:
             return ErrorDetail(
                 f"unknown building {building!r} (auto-registration is off)",
@@ -191,12 +252,16 @@ async def resolve_rooms(
     unique = list(dict.fromkeys(pairs))
     found = await queries.select_room_ids(conn, unique)
     missing = [p for p in unique if found.get(p) is None]
-    if auto_register and missing:
-        await queries.insert_missing_rooms(conn, missing)
+    # Only when some pair is missing: the common batch names known rooms and pays nothing.
+    renamed = await queries.select_renames(conn, missing) if missing else {}
+    creatable = [p for p in missing if p not in renamed]
+    if auto_register and creatable:
+        await queries.insert_missing_rooms(conn, creatable)
         found = await queries.select_room_ids(conn, unique)
     return RoomIds(
         {p: room_id for p, room_id in found.items() if room_id is not None},
         frozenset(b for b, _ in found),
+        renamed,
     )
 
 

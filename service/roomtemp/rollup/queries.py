@@ -495,3 +495,17 @@ async def capture_span(
         )
     ).one()
     return row[0], row[1]
+
+
+_FORGET_ROOMS = tuple(
+    text(f"DELETE FROM {table} WHERE room_id = ANY(CAST(:ids AS integer[]))")  # noqa: S608
+    for table in ("capture_rollup_15m", "capture_rollup_1h", "capture_rollup_1d")
+)
+
+
+async def forget_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> int:
+    """Delete every bucket of these rooms (all their captures are gone); how many."""
+    deleted = 0
+    for stmt in _FORGET_ROOMS:
+        deleted += (await conn.execute(stmt, {"ids": arrays.int_literal(room_ids)})).rowcount
+    return deleted

@@ -59,6 +59,11 @@ async def captures_removed(conn: AsyncConnection, keys: Sequence[Key]) -> int:
     return dropped
 
 
+async def rooms_removed(conn: AsyncConnection, room_ids: Sequence[int]) -> int:
+    """After deleting every capture of these rooms: drop all their buckets; how many."""
+    return await queries.forget_rooms(conn, room_ids) if room_ids else 0
+
+
 async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None:
     """Recompute all buckets overlapping [start, end] (after loading captures around ingest)."""
     await queries.rebuild(conn, start, end)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from roomtemp.api import API_PREFIX
 from roomtemp.api.auth import AuthFirstRoute
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, Now, ReadConnection, State, Transaction
 from roomtemp.api.responses import json_response
+from roomtemp.deletion import service as deletion
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.keys import KEY_MAX_LENGTH, KEY_PATTERN
 from roomtemp.sensors import service
@@ -206,6 +207,7 @@ async def patch_sensor(key: SensorKey, body: SensorPatch, conn: Transaction, now
 @router.delete(_KEY, responses={**_NOT_FOUND, **_DELETE_CONFLICT}, response_model=DeletedOut)
 async def delete_sensor(
     key: SensorKey,
+    request: Request,
     conn: Transaction,
     now: Now,
     captures: Annotated[
@@ -217,8 +219,19 @@ async def delete_sensor(
     ] = None,
 ) -> Response:
     """Delete a sensor. One with captures is refused (409 sensor_has_captures) without
-    ?captures=delete or ?captures=keep. Default sensors cannot be deleted."""
+    ?captures=delete or ?captures=keep. Default sensors cannot be deleted. A deletion is
+    recorded in the audit (GET /v1/deletions); a retry answers 404."""
     done = await service.delete(conn, key, captures or "refuse", now)
+    if done.outcome == "deleted":
+        principal = getattr(request.state, "principal", None)
+        await deletion.record_sensor(
+            conn,
+            key,
+            done.sensor_id,
+            done.captures_deleted,
+            token=None if principal is None else principal.public_id,
+            now=now,
+        )
     return json_response(
         DeletedOut(key=done.key, outcome=done.outcome, captures_deleted=done.captures_deleted)
     )

@@ -38,6 +38,7 @@ class Deleted:
     key: str
     outcome: Literal["deleted", "retired"]
     captures_deleted: int
+    sensor_id: int = 0  # the id it had (the deletion audit records it)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ async def delete(conn: AsyncConnection, key: str, mode: DeleteMode, now: datetim
     await locks.lock_sensor(conn, row.id)  # no batch attributes captures to it meanwhile
     if not await queries.has_captures(conn, row.id):
         await queries.delete_sensor(conn, row.id)
-        return Deleted(key, "deleted", 0)
+        return Deleted(key, "deleted", 0, row.id)
     if mode == "refuse":
         raise Conflict(
             f"sensor {key!r} has captures: delete with ?captures=delete (captures too) or "
@@ -189,7 +190,7 @@ async def delete(conn: AsyncConnection, key: str, mode: DeleteMode, now: datetim
         )
     if mode == "keep":
         await queries.retire_sensor(conn, row.id, now)
-        return Deleted(key, "retired", 0)
+        return Deleted(key, "retired", 0, row.id)
     room_ids = await queries.assigned_room_ids(conn, row.id)
     await locks.lock_rooms(conn, room_ids)
     total = 0
@@ -198,7 +199,7 @@ async def delete(conn: AsyncConnection, key: str, mode: DeleteMode, now: datetim
         total += sum(n for _, n in buckets)
         await rollup.captures_removed(conn, [(room_id, row.id, b) for b, _ in buckets])
     await queries.delete_sensor(conn, row.id)
-    return Deleted(key, "deleted", total)
+    return Deleted(key, "deleted", total, row.id)
 
 
 async def move(

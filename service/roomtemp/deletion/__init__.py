@@ -1,0 +1,1 @@
+"""Deletes with rules: buildings, rooms, sensor types, captures over a range; the audit."""
