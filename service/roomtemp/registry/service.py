@@ -15,6 +15,7 @@ from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
 from roomtemp.pagination import decode_key_cursor, next_cursor
 from roomtemp.registry import queries
 from roomtemp.registry.queries import BuildingRow, RoomRow, SensorTypeRow
+from roomtemp.tenancy import EVERY_BUILDING, BuildingScope, unknown_building
 
 __all__ = ["BuildingRow", "RoomRow", "SensorTypeRow"]
 
@@ -97,14 +98,18 @@ async def put_sensor_type(
 async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
     row = await queries.select_building(conn, key)
     if row is None:
-        raise NotFound(f"building {key!r} does not exist")
+        raise unknown_building(key)
     return row
 
 
 async def list_buildings(
-    conn: AsyncConnection, cursor: str | None, limit: int
+    conn: AsyncConnection, cursor: str | None, limit: int, reach: BuildingScope = EVERY_BUILDING
 ) -> tuple[list[BuildingRow], str | None]:
-    return _page(await queries.select_buildings_page(conn, decode_key_cursor(cursor), limit), limit)
+    """A page of the buildings `reach` covers, in key order."""
+    rows = await queries.select_buildings_page(
+        conn, decode_key_cursor(cursor), limit, reach.sql_keys()
+    )
+    return _page(rows, limit)
 
 
 async def put_building(
