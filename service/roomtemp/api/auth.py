@@ -4,11 +4,11 @@ Attach to whole routers in app.py (`include_router(r, dependencies=[Depends(requ
 401 when the token is missing or wrong, 403 when it lacks the scope, 429 when it is too fast
 or when its client address has failed authentication too often.
 
-Tokens scoped to buildings (docs/operations.md, API tokens): the same check refuses a `{building}` path outside
-the token's buildings (404 for GET, as for a building that does not exist; 403 for writes).
-Every other /v1 route takes `Reach` (the buildings the caller reaches, for its service to
-filter by) or `EveryBuilding` (refuses scoped tokens); tests/auth/test_tenants.py walks the
-routes and fails on one that does neither. Routers built with
+Tokens scoped to buildings (docs/operations.md, API tokens): the same check refuses a
+`{building}` path outside the token's buildings (404 for GET, as for a building that does not
+exist; 403 for writes). Every other /v1 route takes `Reach` (the buildings the caller reaches,
+for its service to filter by) or `EVERY_BUILDING_ONLY` (refuses scoped tokens);
+tests/auth/test_tenants.py walks the routes and fails on one that does neither. Routers built with
 `route_class=AuthFirstRoute` run that check before FastAPI reads and validates the body and
 the parameters, so an unauthenticated caller learns nothing about what a valid request is.
 """
