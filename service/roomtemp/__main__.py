@@ -280,7 +280,8 @@ def _add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "token",
         help="manage API tokens",
         description="Create, list and revoke API tokens in DATABASE_URL. Scopes: ingest (POST "
-        "captures), read (averages, registry reads), admin (registry writes, tokens).",
+        "captures), read (averages, registry reads), admin (registry writes, tokens); --building "
+        "limits a token to buildings (docs/operations.md).",
     )
     tok.set_defaults(func=cmd_token)
     tsub = tok.add_subparsers(dest="token_command", required=True)
