@@ -178,6 +178,10 @@ def _token_key(settings: Settings) -> bytes | None:
     return settings.token_hash_key.get_secret_value().encode()
 
 
+def _buildings(keys: tuple[str, ...] | None) -> str:
+    return "*" if keys is None else ",".join(keys) or "(none left)"
+
+
 async def _token_command(settings: Settings, args: argparse.Namespace, url: str) -> int:
     from roomtemp.auth import service as tokens
     from roomtemp.db.engine import create_engine
@@ -189,9 +193,12 @@ async def _token_command(settings: Settings, args: argparse.Namespace, url: str)
                 key = _token_key(settings)
                 if key is None:
                     return 2
-                info, token = await tokens.create_token(conn, key, args.name, scopes=args.scope)
+                info, token = await tokens.create_token(
+                    conn, key, args.name, scopes=args.scope, buildings=args.building
+                )
                 print(f"id:     {info.public_id}\nname:   {info.name}")
                 print(f"scopes: {' '.join(info.scopes)}")
+                print(f"buildings: {_buildings(info.buildings)}")
                 print(f"token:  {token}")
                 print(
                     "Store the token now: it is not shown again (the server keeps a hash).",
@@ -199,12 +206,15 @@ async def _token_command(settings: Settings, args: argparse.Namespace, url: str)
                 )
             elif args.token_command == "list":  # noqa: S105 - a subcommand name
                 infos = await tokens.list_tokens(conn, include_revoked=args.all)
-                print(f"{'ID':<13} {'NAME':<24} {'SCOPES':<20} {'CREATED':<26} REVOKED")
+                print(
+                    f"{'ID':<13} {'NAME':<24} {'SCOPES':<20} {'CREATED':<26} {'REVOKED':<26} "
+                    "BUILDINGS"
+                )
                 for i in infos:
                     revoked = i.revoked_at.isoformat() if i.revoked_at else "-"
                     print(
                         f"{i.public_id:<13} {i.name:<24} {','.join(i.scopes):<20} "
-                        f"{i.created_at.isoformat():<26} {revoked}"
+                        f"{i.created_at.isoformat():<26} {revoked:<26} {_buildings(i.buildings)}"
                     )
             else:
                 info = await tokens.revoke_token(conn, args.id)
@@ -270,7 +280,8 @@ def _add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "token",
         help="manage API tokens",
         description="Create, list and revoke API tokens in DATABASE_URL. Scopes: ingest (POST "
-        "captures), read (averages, registry reads), admin (registry writes, tokens).",
+        "captures), read (averages, registry reads), admin (registry writes, tokens); --building "
+        "limits a token to buildings (docs/operations.md).",
     )
     tok.set_defaults(func=cmd_token)
     tsub = tok.add_subparsers(dest="token_command", required=True)
@@ -283,6 +294,11 @@ def _add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="a scope; repeat for several",
     )
     create.add_argument("--name", required=True, help="who holds it, e.g. gateway-7")
+    create.add_argument(
+        "--building",
+        action="append",
+        help="limit the token to this building (its key; repeat for several; default: all)",
+    )
     lst = tsub.add_parser("list", help="list tokens (never the secrets)")
     lst.add_argument("--all", action="store_true", help="include revoked tokens")
     revoke = tsub.add_parser("revoke", help="revoke a token by its id; effective at once")

@@ -18,6 +18,7 @@ from roomtemp.alerts.routes import rules_router as alert_rules_router
 from roomtemp.api import docs, errors
 from roomtemp.api.auth import (
     AUTH_RESPONSES,
+    EVERY_BUILDING_ONLY,
     FailureLimiter,
     RateLimiter,
     require,
@@ -203,21 +204,27 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
 
     ingest, read = scoped(require(Scope.INGEST)), scoped(require(Scope.READ))
     admin = scoped(require(Scope.ADMIN))
+    # Tokens and receivers concern every building: a token limited to buildings gets 403 (it
+    # could otherwise issue itself an unlimited token, or read a receiver's credentials).
+    every_building = [EVERY_BUILDING_ONLY] if settings.auth_required else []
     read_or_admin = scoped(require_by_method(Scope.READ, Scope.ADMIN))
     # Each feature router carries API_PREFIX (api/__init__.py) itself.
     app.include_router(capture_router, dependencies=ingest, responses=responses)
     app.include_router(average_router, dependencies=read, responses=responses)
     app.include_router(registry_router, dependencies=read_or_admin, responses=responses)
     app.include_router(sensors_router, dependencies=read_or_admin, responses=responses)
-    app.include_router(token_router, dependencies=admin, responses=responses)
-    # Deletes and their audit (it names tokens and every building): admin only.
+    app.include_router(token_router, dependencies=admin + every_building, responses=responses)
+    # Deletes and their audit: admin only; the routes outside one building's path (a sensor
+    # type, the audit naming tokens and every building) refuse scoped tokens themselves.
     app.include_router(deletion_router, dependencies=admin, responses=responses)
     app.include_router(export_router, dependencies=read, responses=responses)
     app.include_router(report_router, dependencies=read, responses=responses)
     app.include_router(live_router, dependencies=read, responses=responses)
     app.include_router(alert_rules_router, dependencies=read_or_admin, responses=responses)
     # Receivers' URLs can carry credentials (a Slack webhook's path is its token): admin only.
-    app.include_router(alert_receivers_router, dependencies=admin, responses=responses)
+    app.include_router(
+        alert_receivers_router, dependencies=admin + every_building, responses=responses
+    )
     # Alerts: seeing them needs read; ack and silence change deliveries, so admin.
     app.include_router(alerts_router, dependencies=read_or_admin, responses=responses)
     # The dashboard page and its assets are open; its API calls carry a read token.

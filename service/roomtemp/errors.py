@@ -56,6 +56,14 @@ class NotFound(DomainError):
         super().__init__(message, [], "not_found")
 
 
+class Forbidden(DomainError):
+    """The caller is known but may not do this (→ 403): e.g. a write to a building outside its
+    token's buildings."""
+
+    def __init__(self, message: str, code: str = "forbidden") -> None:
+        super().__init__(message, [], code)
+
+
 class Conflict(DomainError):
     def __init__(self, message: str, code: str = "conflict") -> None:
         super().__init__(message, [], code)

@@ -87,6 +87,34 @@ OPERATIONS: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/alert-rules/hot", None, "read"),
 ]
 SCOPES = ("ingest", "read", "admin")
+#: The tenant dimension: the answer to a token that has the scope and is limited to hq (own) or
+#: to another building (other). Reads of hq from other: 404, as for a building that does not
+#: exist; writes: 403; lists answer without hq (tests/auth/test_tenants.py checks their items);
+#: tokens, receivers and sensor-type writes concern every building: 403 to both.
+OK, HIDDEN, REFUSED = (200, 201), (404,), (403,)
+TENANT: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {
+    ("POST", "/v1/captures"): (OK, REFUSED),
+    ("GET", "/v1/buildings/hq/rooms/3.14/average"): (OK, HIDDEN),
+    ("GET", OPERATIONS[2][1]): (OK, HIDDEN),
+    ("GET", "/v1/buildings/hq/averages"): (OK, HIDDEN),
+    ("GET", "/v1/buildings"): (OK, OK),
+    ("GET", "/v1/buildings/hq"): (OK, HIDDEN),
+    ("GET", "/v1/buildings/hq/rooms"): (OK, HIDDEN),
+    ("GET", "/v1/sensor-types"): (OK, OK),
+    ("GET", "/v1/sensor-types/temperature"): (OK, OK),
+    ("PUT", "/v1/buildings/hq"): (OK, REFUSED),
+    ("PUT", "/v1/buildings/hq/rooms/3.14"): (OK, REFUSED),
+    ("PUT", "/v1/sensor-types/humidity"): (REFUSED, REFUSED),
+    ("GET", "/v1/tokens"): (REFUSED, REFUSED),
+    ("GET", "/v1/alerts"): (OK, OK),
+    ("POST", "/v1/tokens"): (REFUSED, REFUSED),
+    ("PUT", "/v1/alert-receivers/ops"): (REFUSED, REFUSED),
+    ("GET", "/v1/alert-receivers"): (REFUSED, REFUSED),
+    ("GET", "/v1/alert-receivers/ops"): (REFUSED, REFUSED),
+    ("PUT", "/v1/alert-rules/hot"): (OK, REFUSED),
+    ("GET", "/v1/alert-rules"): (OK, OK),
+    ("GET", "/v1/alert-rules/hot"): (OK, HIDDEN),
+}
 
 
 def test_each_scope_can_do_exactly_its_operations(
@@ -114,6 +142,22 @@ def test_each_scope_can_do_exactly_its_operations(
                 assert 'error="insufficient_scope"' in r.headers["WWW-Authenticate"]
             checked += 1
     assert checked == len(OPERATIONS) * len(SCOPES)
+
+    # The tenant dimension: the same operations with tokens limited to hq or to annex.
+    admin = bearer(tokens["admin"])
+    assert client.put("/v1/buildings/annex", json={}, headers=admin).status_code == 201
+    assert set(TENANT) == {(m, p) for m, p, _, _ in OPERATIONS}
+    for scope in SCOPES:
+        for side, building in enumerate(("hq", "annex")):
+            token = issue_token(database_url, f"{scope}-{building}", scope, buildings=[building])
+            for method, path, body, allowed in OPERATIONS:
+                r = client.request(method, path, json=body, headers=bearer(token))
+                expected = TENANT[(method, path)][side] if scope == allowed else REFUSED
+                assert r.status_code in expected, (method, path, scope, building, r.text)
+                if r.status_code == 403:
+                    assert r.json()["error"]["code"] == "forbidden"
+                checked += 1
+    assert checked == len(OPERATIONS) * len(SCOPES) * 3
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ silence, and the per-building counts behind the roomtemp_alerts gauge."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -85,6 +86,8 @@ class AlertFilter:
     building: str | None = None
     room: str | None = None
     severity: str | None = None
+    #: Only alerts in these buildings (a token limited to buildings); None: all.
+    buildings: Sequence[str] | None = None
 
 
 async def select_alerts_page(
@@ -98,6 +101,8 @@ async def select_alerts_page(
         query = query.where(_a.state == where.state)
     if where.building is not None:
         query = query.where(building.c.key == where.building)
+    if where.buildings is not None:
+        query = query.where(building.c.key.in_(list(where.buildings)))
     if where.room is not None:
         query = query.where(room.c.key == where.room)
     if where.severity is not None:

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roomtemp import units
 from roomtemp.alerts import alert_queries as q
 from roomtemp.alerts.alert_queries import AlertFilter, DeliveryRow, TransitionRow
-from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from roomtemp.errors import Conflict, ErrorDetail, Forbidden, InvalidInput, NotFound
 from roomtemp.pagination import decode_int_cursor, encode_cursor
+from roomtemp.tenancy import BuildingScope
 from roomtemp.timefmt import parse_duration
 
 __all__ = ["AlertFilter", "AlertView", "Delivery", "Snapshot"]
@@ -129,6 +130,21 @@ def _deliveries(rows: list[DeliveryRow]) -> list[Delivery]:
         if r.attempted_at is not None and r.duration_ms is not None:
             d.log.append(Attempt(r.attempted_at, r.status, r.error, r.duration_ms))
     return list(out.values())
+
+
+async def check_reach(
+    conn: AsyncConnection, alert_id: int, reach: BuildingScope, *, write: bool
+) -> None:
+    """An alert in a building outside `reach`: a read answers as for one that does not exist,
+    a write (ack, silence) is Forbidden."""
+    if reach.unlimited:
+        return
+    row = await q.select_alert(conn, alert_id)
+    if row is None or reach.allows(row.building):
+        return
+    if write:
+        raise Forbidden(f"alert {alert_id} is in a building this token may not write to")
+    raise NotFound(f"alert {alert_id} does not exist")
 
 
 async def get_alert(conn: AsyncConnection, alert_id: int, now: datetime) -> AlertView:

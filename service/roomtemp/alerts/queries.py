@@ -93,10 +93,15 @@ async def select_rule(conn: AsyncConnection, name: str) -> RuleRow | None:
     return None if row is None else RuleRow(*row)
 
 
-async def select_rules_page(conn: AsyncConnection, after: str | None, limit: int) -> list[RuleRow]:
+async def select_rules_page(
+    conn: AsyncConnection, after: str | None, limit: int, buildings: Sequence[str] | None = None
+) -> list[RuleRow]:
+    """A page of rules; `buildings`: only the rules of these buildings."""
     query = _RULES.order_by(_r.name).limit(limit)
     if after is not None:
         query = query.where(_r.name > after)
+    if buildings is not None:
+        query = query.where(building.c.key.in_(list(buildings)))
     return [RuleRow(*row) for row in await conn.execute(query)]
 
 

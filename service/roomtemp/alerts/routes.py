@@ -17,7 +17,7 @@ from roomtemp.alerts.schemas import (
     RulePage,
 )
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import AuthFirstRoute, Reach
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, Now, PathKey, ReadConnection, Transaction
 from roomtemp.api.responses import json_response
 
@@ -34,21 +34,23 @@ _RECEIVER = "/alert-receivers/{name}"
 
 @rules_router.get("/alert-rules", response_model=RulePage)
 async def list_rules(
-    conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    conn: ReadConnection, reach: Reach, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Response:
     """Alert rules in name order, one page at a time."""
-    rows, nxt = await service.list_rules(conn, cursor, limit)
+    rows, nxt = await service.list_rules(conn, cursor, limit, reach)
     return json_response(RulePage.of(rows, nxt))
 
 
 @rules_router.get(_RULE, responses=_NOT_FOUND, response_model=RuleOut)
-async def get_rule(name: PathKey, conn: ReadConnection) -> Response:
+async def get_rule(name: PathKey, conn: ReadConnection, reach: Reach) -> Response:
     """One alert rule; thresholds in the unit it was given in."""
-    return json_response(RuleOut.of(await service.get_rule(conn, name)))
+    return json_response(RuleOut.of(await service.get_rule(conn, name, reach)))
 
 
 @rules_router.put(_RULE, responses={**_CREATED, **_INVALID}, response_model=RuleOut)
-async def put_rule(name: PathKey, body: RuleIn, conn: Transaction, now: Now) -> Response:
+async def put_rule(
+    name: PathKey, body: RuleIn, conn: Transaction, now: Now, reach: Reach
+) -> Response:
     """Create (201) or replace (200) an alert rule.
 
     Scope: every room of `building`, or one `room`; one `sensor_type`. `above`/`below`: the
@@ -58,14 +60,14 @@ async def put_rule(name: PathKey, body: RuleIn, conn: Transaction, now: Now) -> 
     (past `clear_threshold`) for `clear_after_seconds`. `schedule`: working hours in the
     building's time zone. docs/alerts.md.
     """
-    view, created = await service.put_rule(conn, name, body, now)
+    view, created = await service.put_rule(conn, name, body, now, reach)
     return json_response(RuleOut.of(view), status_code=201 if created else 200)
 
 
 @rules_router.delete(_RULE, status_code=204, responses=_NOT_FOUND)
-async def delete_rule(name: PathKey, conn: Transaction) -> Response:
+async def delete_rule(name: PathKey, conn: Transaction, reach: Reach) -> Response:
     """Delete an alert rule with its alerts, their history and pending notifications."""
-    await service.delete_rule(conn, name)
+    await service.delete_rule(conn, name, reach)
     return Response(status_code=204)
 
 

@@ -13,9 +13,10 @@ from roomtemp.alerts import queries
 from roomtemp.alerts.queries import ReceiverRow, RuleRow
 from roomtemp.alerts.schedule import parse_schedule, schedule_json
 from roomtemp.alerts.schemas import ReceiverIn, RuleIn
-from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
+from roomtemp.errors import ErrorDetail, Forbidden, InvalidInput, NotFound
 from roomtemp.pagination import decode_key_cursor, next_cursor
 from roomtemp.registry import service as registry
+from roomtemp.tenancy import EVERY_BUILDING, BuildingScope
 
 __all__ = ["ReceiverRow", "RuleRow", "RuleView"]
 
@@ -127,10 +128,28 @@ async def _receiver_ids(conn: AsyncConnection, names: list[str]) -> list[int]:
     return [found[n] for n in names]
 
 
+async def _check_rule_write(
+    conn: AsyncConnection, name: str, reach: BuildingScope, building: str | None = None
+) -> None:
+    """Forbidden unless `reach` covers `building` and the existing rule `name`'s building."""
+    if reach.unlimited:
+        return
+    if building is not None:
+        reach.check_write([building])
+    row = await queries.select_rule(conn, name)
+    if row is not None and not reach.allows(row.building):
+        raise Forbidden(f"alert rule {name!r} is in a building this token may not write to")
+
+
 async def put_rule(
-    conn: AsyncConnection, name: str, body: RuleIn, now: datetime
+    conn: AsyncConnection,
+    name: str,
+    body: RuleIn,
+    now: datetime,
+    reach: BuildingScope = EVERY_BUILDING,
 ) -> tuple[RuleView, bool]:
     """Create (True) or replace (False) the rule `name`."""
+    await _check_rule_write(conn, name, reach, body.building)
     values = {
         **await _scope(conn, body),
         "kind": body.kind,
@@ -148,22 +167,31 @@ async def put_rule(
     return await get_rule(conn, name), created
 
 
-async def get_rule(conn: AsyncConnection, name: str) -> RuleView:
+async def get_rule(
+    conn: AsyncConnection, name: str, reach: BuildingScope = EVERY_BUILDING
+) -> RuleView:
+    """A rule; one in a building outside `reach` answers as one that does not exist."""
     row = await queries.select_rule(conn, name)
-    if row is None:
+    if row is None or not reach.allows(row.building):
         raise NotFound(f"alert rule {name!r} does not exist")
     return _view(row)
 
 
 async def list_rules(
-    conn: AsyncConnection, cursor: str | None, limit: int
+    conn: AsyncConnection,
+    cursor: str | None,
+    limit: int,
+    reach: BuildingScope = EVERY_BUILDING,
 ) -> tuple[list[RuleView], str | None]:
-    rows = await queries.select_rules_page(conn, decode_key_cursor(cursor), limit)
+    rows = await queries.select_rules_page(conn, decode_key_cursor(cursor), limit, reach.sql_keys())
     return [_view(r) for r in rows], next_cursor([r.name for r in rows], limit)
 
 
-async def delete_rule(conn: AsyncConnection, name: str) -> None:
+async def delete_rule(
+    conn: AsyncConnection, name: str, reach: BuildingScope = EVERY_BUILDING
+) -> None:
     """Delete a rule with its alerts, their transitions and pending deliveries."""
+    await _check_rule_write(conn, name, reach)
     if not await queries.delete_rule(conn, name):
         raise NotFound(f"alert rule {name!r} does not exist")
 

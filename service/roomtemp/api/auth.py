@@ -2,7 +2,13 @@
 
 Attach to whole routers in app.py (`include_router(r, dependencies=[Depends(require(...))])`):
 401 when the token is missing or wrong, 403 when it lacks the scope, 429 when it is too fast
-or when its client address has failed authentication too often. Routers built with
+or when its client address has failed authentication too often.
+
+Tokens scoped to buildings (docs/operations.md, API tokens): the same check refuses a
+`{building}` path outside the token's buildings (404 for GET, as for a building that does not
+exist; 403 for writes). Every other /v1 route takes `Reach` (the buildings the caller reaches,
+for its service to filter by) or `EVERY_BUILDING_ONLY` (refuses scoped tokens);
+tests/auth/test_tenants.py walks the routes and fails on one that does neither. Routers built with
 `route_class=AuthFirstRoute` run that check before FastAPI reads and validates the body and
 the parameters, so an unauthenticated caller learns nothing about what a valid request is.
 """
@@ -23,7 +29,9 @@ from roomtemp.api.deps import ReadyState, ready_state, transaction
 from roomtemp.api.params import DeclaredParamsRoute
 from roomtemp.auth import service
 from roomtemp.auth.service import Principal, Scope
+from roomtemp.errors import Forbidden
 from roomtemp.obs.metrics import Metrics
+from roomtemp.tenancy import EVERY_BUILDING, BuildingScope, unknown_building
 
 _REALM = 'Bearer realm="roomtemp"'
 _bearer = HTTPBearer(
@@ -34,7 +42,7 @@ _bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid token"},
-    403: {"description": "The token lacks the scope"},
+    403: {"description": "The token lacks the scope, or writes to a building it is not limited to"},
     429: {
         "description": "Too many requests for this token, or too many failed authentications "
         "from this client address; see Retry-After"
@@ -167,9 +175,44 @@ async def _authorize(
             "rate limit exceeded for this token; retry later",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
+    _check_building_path(request, principal.reach)
     request.state.principal = principal
     request.state.authorized = True
     return principal
+
+
+def _check_building_path(request: Request, reach: BuildingScope) -> None:
+    """The one check of every `/v1/buildings/{building}/…` route: outside the token's buildings
+    a read is 404 exactly as for a building that does not exist, a write 403."""
+    building = request.path_params.get("building")
+    if building is None or reach.allows(building):
+        return
+    if request.method in ("GET", "HEAD"):
+        raise unknown_building(building)
+    raise Forbidden(f"this token is not allowed to write to building {building!r}")
+
+
+async def building_scope(request: Request) -> BuildingScope:
+    """The buildings the caller reaches: its token's (set by the auth check, which runs first),
+    every building when authentication is off."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None:
+        return principal.reach
+    if request.app.state.roomtemp.settings.auth_required:
+        # Fail closed: a route reached without the auth check must not see every building.
+        raise RuntimeError(f"{request.url.path}: building scope asked before authentication")
+    return EVERY_BUILDING
+
+
+async def every_building(request: Request) -> None:
+    """Refuses (403) tokens limited to buildings: the route concerns every building."""
+    (await building_scope(request)).check_unlimited(f"{request.method} {request.url.path}")
+
+
+#: The buildings the caller reaches; services filter by it (tenancy.BuildingScope).
+Reach = Annotated[BuildingScope, Depends(building_scope)]
+#: A route that only tokens reaching every building may use (tokens, receivers, sensor types).
+EVERY_BUILDING_ONLY = Depends(every_building)
 
 
 Dependency = Callable[[Request, ReadyState, Credentials], Awaitable[Principal | None]]

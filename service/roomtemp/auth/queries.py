@@ -1,14 +1,26 @@
-"""SQL for API tokens."""
+"""SQL for API tokens and the buildings of scoped tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db.tables import api_token
+from roomtemp.db.tables import api_token, api_token_building, building
+
+#: A scoped token's building keys, sorted; an empty array for an unscoped token.
+_BUILDING_KEYS = (
+    func.array(
+        select(building.c.key)
+        .join(api_token_building, api_token_building.c.building_id == building.c.id)
+        .where(api_token_building.c.token_id == api_token.c.id)
+        .order_by(building.c.key)
+        .scalar_subquery()
+    )
+).label("buildings")
 
 _COLUMNS = (
     api_token.c.public_id,
@@ -16,41 +28,68 @@ _COLUMNS = (
     api_token.c.scopes,
     api_token.c.created_at,
     api_token.c.revoked_at,
+    api_token.c.building_scoped,
+    _BUILDING_KEYS,
 )
+TokenRow = Row[tuple[str, str, list[str], datetime, datetime | None, bool, list[str]]]
+
+
+async def select_building_ids(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
+    """The ids of the buildings among `keys` that exist."""
+    stmt = select(building.c.key, building.c.id).where(building.c.key.in_(list(keys)))
+    return {k: i for k, i in (await conn.execute(stmt)).all()}
 
 
 async def insert_token(
-    conn: AsyncConnection, public_id: str, name: str, scopes: Sequence[str], token_hash: bytes
-) -> Row[tuple[str, str, list[str], datetime, datetime | None]]:
-    stmt = (
-        insert(api_token)
-        .values(public_id=public_id, name=name, scopes=list(scopes), token_hash=token_hash)
-        .returning(*_COLUMNS)
-    )
+    conn: AsyncConnection,
+    public_id: str,
+    name: str,
+    scopes: Sequence[str],
+    token_hash: bytes,
+    building_ids: Sequence[int] | None,
+) -> TokenRow:
+    """A new token; `building_ids` None: it reaches every building."""
+    values: dict[str, Any] = {
+        "public_id": public_id,
+        "name": name,
+        "scopes": list(scopes),
+        "token_hash": token_hash,
+        "building_scoped": building_ids is not None,
+    }
+    token_id = (
+        await conn.execute(insert(api_token).values(**values).returning(api_token.c.id))
+    ).scalar_one()
+    if building_ids:
+        await conn.execute(
+            insert(api_token_building),
+            [{"token_id": token_id, "building_id": b} for b in building_ids],
+        )
+    stmt = select(*_COLUMNS).where(api_token.c.id == token_id)
     return (await conn.execute(stmt)).one()
 
 
 async def select_token_for_auth(
     conn: AsyncConnection, public_id: str
-) -> Row[tuple[bytes, list[str], datetime | None, str]] | None:
+) -> Row[tuple[bytes, list[str], datetime | None, str, bool, list[str]]] | None:
     stmt = select(
-        api_token.c.token_hash, api_token.c.scopes, api_token.c.revoked_at, api_token.c.name
+        api_token.c.token_hash,
+        api_token.c.scopes,
+        api_token.c.revoked_at,
+        api_token.c.name,
+        api_token.c.building_scoped,
+        _BUILDING_KEYS,
     ).where(api_token.c.public_id == public_id)
     return (await conn.execute(stmt.execution_options(query_name="select api_token"))).first()
 
 
-async def select_tokens(
-    conn: AsyncConnection, *, include_revoked: bool
-) -> Sequence[Row[tuple[str, str, list[str], datetime, datetime | None]]]:
+async def select_tokens(conn: AsyncConnection, *, include_revoked: bool) -> Sequence[TokenRow]:
     stmt = select(*_COLUMNS).order_by(api_token.c.created_at, api_token.c.id)
     if not include_revoked:
         stmt = stmt.where(api_token.c.revoked_at.is_(None))
     return (await conn.execute(stmt)).all()
 
 
-async def revoke_token(
-    conn: AsyncConnection, public_id: str
-) -> Row[tuple[str, str, list[str], datetime, datetime | None]] | None:
+async def revoke_token(conn: AsyncConnection, public_id: str) -> TokenRow | None:
     """Set revoked_at (kept if already revoked); None when there is no such token."""
     stmt = (
         update(api_token)

@@ -50,7 +50,11 @@ async def create_token(body: TokenIn, state: State, conn: Transaction) -> Respon
     409 `tokens_not_configured`: a permanent configuration state, not an outage to retry.
     """
     info, token = await service.create_token(
-        conn, _key(state), body.name, scopes=[s.value for s in body.scopes]
+        conn,
+        _key(state),
+        body.name,
+        scopes=[s.value for s in body.scopes],
+        buildings=body.buildings,
     )
     return json_response(
         TokenCreated(**TokenOut.of(info).model_dump(), token=token), status_code=201

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.auth import queries
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
+from roomtemp.tenancy import EVERY_BUILDING, BuildingScope
 
 TOKEN_PREFIX = "rt"  # noqa: S105 - the public prefix, not a secret
 _TOKEN = re.compile(r"^rt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -41,15 +42,18 @@ class TokenInfo:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+    #: The building keys a scoped token reaches; None: every building.
+    buildings: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's public id, name and scopes."""
+    """Who is calling: the token's public id, name, scopes and the buildings it reaches."""
 
     public_id: str
     name: str
     scopes: frozenset[str]
+    reach: BuildingScope = EVERY_BUILDING
 
 
 def digest(key: bytes, token: str) -> bytes:
@@ -63,9 +67,17 @@ def new_token() -> tuple[str, str]:
 
 
 def _info(row: Sequence[object]) -> TokenInfo:
-    public_id, name, scopes, created_at, revoked_at = row
+    public_id, name, scopes, created_at, revoked_at, scoped, buildings = row
     assert isinstance(scopes, list)
-    return TokenInfo(str(public_id), str(name), tuple(scopes), created_at, revoked_at)  # type: ignore[arg-type]
+    assert isinstance(buildings, list)
+    return TokenInfo(
+        str(public_id),
+        str(name),
+        tuple(scopes),
+        created_at,  # type: ignore[arg-type]
+        revoked_at,  # type: ignore[arg-type]
+        tuple(buildings) if scoped else None,
+    )
 
 
 def _check(name: str, scopes: Sequence[str]) -> list[str]:
@@ -86,13 +98,37 @@ def _check(name: str, scopes: Sequence[str]) -> list[str]:
     return sorted(set(scopes), key=[s.value for s in Scope].index)
 
 
+async def _building_ids(conn: AsyncConnection, keys: Sequence[str]) -> list[int]:
+    """The ids of `keys`; InvalidInput naming every key that is not a building."""
+    found = await queries.select_building_ids(conn, keys)
+    unknown = sorted(set(keys) - set(found))
+    if unknown or not keys:
+        message = (
+            f"unknown building(s): {', '.join(map(repr, unknown))}; register them first"
+            if unknown
+            else "buildings, when given, must name at least one building"
+        )
+        raise InvalidInput("invalid token request", [ErrorDetail(message, field="buildings")])
+    return sorted(found.values())
+
+
 async def create_token(
-    conn: AsyncConnection, key: bytes, name: str, *, scopes: Sequence[str]
+    conn: AsyncConnection,
+    key: bytes,
+    name: str,
+    *,
+    scopes: Sequence[str],
+    buildings: Sequence[str] | None = None,
 ) -> tuple[TokenInfo, str]:
-    """Store a new token's hash; return its description and the token (shown once only)."""
+    """Store a new token's hash; return its description and the token (shown once only).
+
+    `buildings`: the keys of the only buildings it reaches (each must exist); None: all."""
     ordered = _check(name, scopes)
+    building_ids = None if buildings is None else await _building_ids(conn, buildings)
     public_id, token = new_token()
-    row = await queries.insert_token(conn, public_id, name, ordered, digest(key, token))
+    row = await queries.insert_token(
+        conn, public_id, name, ordered, digest(key, token), building_ids
+    )
     return _info(row), token
 
 
@@ -106,10 +142,12 @@ async def authenticate(conn: AsyncConnection, key: bytes, presented: str) -> Pri
         # Same work as a hit, so response time says nothing about which public ids exist.
         hmac.compare_digest(digest(key, presented), bytes(32))
         return None
-    stored, scopes, revoked_at, name = row
+    stored, scopes, revoked_at, name, scoped, buildings = row
     if not hmac.compare_digest(digest(key, presented), bytes(stored)) or revoked_at is not None:
         return None
-    return Principal(match.group(1), name, frozenset(scopes))
+    # Keys read at each request: a renamed or deleted building takes effect at once.
+    reach = BuildingScope(frozenset(buildings) if scoped else None)
+    return Principal(match.group(1), name, frozenset(scopes), reach)
 
 
 async def list_tokens(conn: AsyncConnection, *, include_revoked: bool = False) -> list[TokenInfo]:

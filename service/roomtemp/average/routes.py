@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import AuthFirstRoute, Reach
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State, TzParam
 from roomtemp.api.responses import json_response
 from roomtemp.average import bucket_body, service
@@ -24,6 +24,7 @@ from roomtemp.average.schemas import (
     SensorBucketsOut,
     SensorSeriesOut,
 )
+from roomtemp.sensors import service as sensors
 from roomtemp.timefmt import (
     TIMESTAMP_HELP,
     TIMESTAMP_PATTERN,
@@ -290,11 +291,13 @@ async def get_sensor_average(
     key: SensorKey,
     conn: ReadConnection,
     now: Now,
+    reach: Reach,
     at: TimeParam = None,
     window: WindowParam = "15m",
     unit: UnitParam = None,
 ) -> Response:
     """Statistics of one sensor's own captures in (at - window, at], in whichever rooms it was."""
+    await sensors.check_reach(conn, key, reach, write=False)
     end, span = service.window_ending(at, window, now)
     avg = await service.sensor_average(conn, key, at=end, window=span, unit=unit)
     return json_response(SensorAverageOut(sensor=avg.sensor, **_stats(avg)))
@@ -310,6 +313,7 @@ async def get_sensor_series(
     request: Request,
     conn: ReadConnection,
     state: State,
+    reach: Reach,
     from_: Annotated[str, _time_query("Exclusive start; ", alias="from")],
     to: Annotated[str, _time_query("Inclusive end; ")],
     step: StepParam = "15m",
@@ -322,6 +326,7 @@ async def get_sensor_series(
     (from, to], over its captures in whichever rooms it was. `mode=buckets`: every capture of
     [from, to) in one bucket, in the zone of the building the sensor is in now; `mode=auto`:
     buckets when step is longer than window."""
+    await sensors.check_reach(conn, key, reach, write=False)
     auto = mode == "auto"
     if bucket_body.chosen_mode(mode, request.query_params) == "buckets":
         buckets = await bucket_body.sensor(

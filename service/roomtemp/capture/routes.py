@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import AuthFirstRoute, Reach
 from roomtemp.api.deps import Now, ReadyState, transaction
 from roomtemp.api.errors import details_from_pydantic
 from roomtemp.api.responses import json_response
@@ -95,7 +95,7 @@ _UPLOAD_SCHEMA = {"type": "string", "description": "One capture per line (CSV wi
         }
     },
 )
-async def post_captures(request: Request, state: ReadyState, now: Now) -> Response:
+async def post_captures(request: Request, state: ReadyState, now: Now, reach: Reach) -> Response:
     """Store one capture or a JSON array of captures, all or nothing.
 
     An item names either a building and room (and sensor_type), written to the room's default
@@ -111,6 +111,9 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     Gateways may upload `application/x-ndjson` (one capture object per line) or `text/csv`
     (a header naming the capture fields, then one capture per row) with the same batch rules;
     problems are indexed by data row.
+
+    A token limited to buildings: a batch with any capture outside them (named, or of a sensor
+    that was in another building at `ts`) is refused as a whole, 403, nothing stored.
     """
     policy = service.policy_from(state.settings)
     metrics = state.metrics
@@ -122,6 +125,7 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
     else:
         items, problems, single = parse_body(body, policy)
     item = items[0]
+    service.check_reach(items, reach)  # before the batcher: it shares transactions
     try:
         # The batcher shares a transaction between single captures of the building/room form;
         # the sensor form (assignment locks, status) takes the ordinary path.
@@ -131,7 +135,7 @@ async def post_captures(request: Request, state: ReadyState, now: Now) -> Respon
             # Committed before the response is sent: a 201 means durable.
             async with transaction(state) as conn:
                 batch = service.ParsedBatch(items, problems, single=single)
-                counts = await service.ingest(conn, batch, policy=policy, now=now)
+                counts = await service.ingest(conn, batch, policy=policy, now=now, reach=reach)
     except InvalidInput as exc:
         metrics.observe_rejected(len(items), [d.code for d in exc.details])
         if isinstance(exc, UnknownSensors):

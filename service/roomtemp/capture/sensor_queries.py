@@ -157,6 +157,18 @@ _UPSERT_STATUS = text(
 StatusReport = tuple[int, datetime, float | None, float | None]  # sensor id, ts, battery, signal
 
 
+async def building_keys_of_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> set[str]:
+    """The keys of the buildings these rooms are in."""
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT b.key FROM room r JOIN building b ON b.id = r.building_id"
+            " WHERE r.id = ANY(CAST(:ids AS integer[]))"
+        ),
+        {"ids": sorted(set(room_ids))},
+    )
+    return {k for (k,) in rows}
+
+
 def _nullable_floats(values: Sequence[float | None]) -> str:
     return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
 

@@ -17,11 +17,12 @@ from roomtemp.capture.rules import policy_from as policy_from
 from roomtemp.capture.schemas import CaptureIn, CaptureItem, SensorCaptureIn
 from roomtemp.capture.sensor_queries import SensorRow
 from roomtemp.db import locks
-from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.errors import ErrorDetail, Forbidden, InvalidInput
 from roomtemp.live import service as live
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
 from roomtemp.rollup import service as rollups
+from roomtemp.tenancy import EVERY_BUILDING, BuildingScope
 
 
 async def _store(
@@ -282,6 +283,27 @@ async def _upsert(conn: AsyncConnection, batch: _Final, storage: Storage) -> Ing
     return await _upsert_rows(conn, batch)
 
 
+def check_reach(items: Sequence[CaptureItem | None], reach: BuildingScope) -> None:
+    """Forbidden (403, nothing stored) when a building/room capture names a building outside
+    `reach`: checked before anything is written or auto-registered."""
+    reach.check_write(i.building for i in items if isinstance(i, CaptureIn))
+
+
+async def _check_attributed_reach(
+    conn: AsyncConnection, checked: _Checked, reach: BuildingScope
+) -> None:
+    """Forbidden when a sensor-form capture was attributed to a room outside `reach` (the
+    building is not named: the caller may not know where that sensor is)."""
+    if reach.unlimited or not checked.attributed:
+        return
+    buildings = await sensor_queries.building_keys_of_rooms(conn, list(checked.attributed.values()))
+    if any(not reach.allows(b) for b in buildings):
+        raise Forbidden(
+            "a sensor in this batch was, at its capture's ts, in a building this token may not "
+            "write to; nothing was stored"
+        )
+
+
 async def ingest(
     conn: AsyncConnection,
     batch: ParsedBatch,
@@ -289,17 +311,21 @@ async def ingest(
     policy: IngestPolicy,
     now: datetime,
     storage: Storage = Storage.UPSERT,
+    reach: BuildingScope = EVERY_BUILDING,
 ) -> IngestCounts:
     """Validate the whole batch, then store all of it or nothing (the API's rule).
 
-    Raises InvalidInput listing every bad item by index (no index for a single capture).
+    Raises InvalidInput listing every bad item by index (no index for a single capture), and
+    Forbidden when an item is in a building outside `reach` (the whole batch is refused).
     """
+    check_reach(batch.items, reach)
     checked = await _validate(conn, batch, policy, now)
     rooms = await _resolve_rooms(conn, checked, policy)
     if not checked.problems:
         await _attribute(conn, checked)
     if checked.problems or rooms is None:
         raise rules.rejected(checked.problems, len(checked.items), checked.refused)
+    await _check_attributed_reach(conn, checked, reach)
     counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)
     await sensor_queries.upsert_status(conn, _status_reports(checked))
     return counts

@@ -154,6 +154,24 @@ api_token = Table(
     Column("token_hash", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # True: the token reaches only the buildings in api_token_building (migration 0013).
+    Column("building_scoped", Boolean, nullable=False, server_default=text("false")),
+)
+
+# The buildings of a scoped token. Deleting a building deletes its rows, which narrows the token
+# (building_scoped stays true), never widens it.
+api_token_building = Table(
+    "api_token_building",
+    metadata,
+    Column("token_id", Integer, ForeignKey("api_token.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "building_id",
+        Integer,
+        ForeignKey("building.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    PrimaryKeyConstraint("token_id", "building_id"),
 )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import EVERY_BUILDING_ONLY, AuthFirstRoute
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, Now, PathKey, ReadConnection, Transaction
 from roomtemp.api.responses import json_response
 from roomtemp.deletion import service
@@ -86,6 +86,7 @@ async def delete_room(
 
 @router.delete(
     "/sensor-types/{key}",
+    dependencies=[EVERY_BUILDING_ONLY],  # a type is every building's
     responses={
         404: {"description": "Unknown sensor type"},
         409: {"description": "sensor_type_in_use: captures, registered sensors or alert rules"},
@@ -138,7 +139,7 @@ async def delete_captures(
     return json_response(DeletionOut.of(entry))
 
 
-@router.get("/deletions", response_model=DeletionPage)
+@router.get("/deletions", response_model=DeletionPage, dependencies=[EVERY_BUILDING_ONLY])
 async def list_deletions(
     conn: ReadConnection,
     kind: Literal["building", "room", "sensor", "sensor_type", "captures"] | None = None,

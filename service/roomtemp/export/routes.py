@@ -11,13 +11,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import AuthFirstRoute, Reach
 from roomtemp.api.deps import Cursor, Now, PathKey, ReadConnection, SensorTypeParam, State
 from roomtemp.api.responses import json_response
 from roomtemp.api.state import AppState
 from roomtemp.export import service
 from roomtemp.export.schemas import CaptureOut, CapturesPage
 from roomtemp.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from roomtemp.sensors import service as sensors
 from roomtemp.timefmt import TIMESTAMP_HELP, TIMESTAMP_PATTERN, parse_time
 
 router = APIRouter(prefix=API_PREFIX, tags=["export"], route_class=AuthFirstRoute)
@@ -125,6 +126,7 @@ async def get_sensor_captures(
     conn: ReadConnection,
     state: State,
     now: Now,
+    reach: Reach,
     from_: FromParam = None,
     to: ToParam = None,
     unit: Annotated[str | None, Query(max_length=32, description="Convert to this unit")] = None,
@@ -136,6 +138,7 @@ async def get_sensor_captures(
 ) -> Any:
     """Raw captures of one sensor in every room it has been in, in time order, in (from, to];
     pages and streams as for a room."""
+    await sensors.check_reach(conn, key, reach, write=False)
     start = parse_time(from_, "from") if from_ is not None else None
     end = parse_time(to, "to") if to is not None else now
     sel = await service.select_sensor(conn, key, start=start, end=end, unit=unit)

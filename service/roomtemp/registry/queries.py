@@ -120,11 +120,14 @@ async def select_building(conn: AsyncConnection, key: str) -> BuildingRow | None
 
 
 async def select_buildings_page(
-    conn: AsyncConnection, after: str | None, limit: int
+    conn: AsyncConnection, after: str | None, limit: int, only: Sequence[str] | None = None
 ) -> list[BuildingRow]:
+    """A page of buildings; `only`: just these keys (a token scoped to buildings)."""
     query = _building_query().order_by(building.c.key).limit(limit)
     if after is not None:
         query = query.where(building.c.key > after)
+    if only is not None:
+        query = query.where(building.c.key.in_(list(only)))
     return [BuildingRow(*r) for r in await conn.execute(query)]
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import EVERY_BUILDING_ONLY, AuthFirstRoute, Reach
 from roomtemp.api.deps import (
     DEFAULT_PAGE,
     Cursor,
@@ -50,10 +50,14 @@ def _effective(row: service.BuildingRow, state: State) -> service.BuildingRow:
 
 @router.get("/buildings", response_model=BuildingPage)
 async def list_buildings(
-    conn: ReadConnection, state: State, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    conn: ReadConnection,
+    state: State,
+    reach: Reach,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
 ) -> Response:
-    """Buildings in key order, one page at a time."""
-    rows, nxt = await service.list_buildings(conn, cursor, limit)
+    """Buildings in key order, one page at a time (a token limited to buildings: just those)."""
+    rows, nxt = await service.list_buildings(conn, cursor, limit, reach)
     return json_response(BuildingPage.of([_effective(r, state) for r in rows], nxt))
 
 
@@ -165,6 +169,7 @@ async def get_sensor_type(key: PathKey, conn: ReadConnection) -> Response:
     "/sensor-types/{key}",
     responses={**_CREATED, 409: {"description": "Unit change on a type with captures"}},
     response_model=SensorTypeOut,
+    dependencies=[EVERY_BUILDING_ONLY],  # a type's range and unit apply to every building
 )
 async def put_sensor_type(key: PathKey, body: SensorTypeIn, conn: Transaction) -> Response:
     """Register a sensor type (201) or update it (200). Its unit is fixed once it has captures."""

@@ -17,6 +17,7 @@ from roomtemp.keys import is_valid_key
 from roomtemp.pagination import decode_key_cursor, next_cursor
 from roomtemp.registry import queries
 from roomtemp.registry.queries import BuildingRow, RoomRow, SensorTypeRow
+from roomtemp.tenancy import EVERY_BUILDING, BuildingScope, unknown_building
 
 __all__ = ["BuildingRow", "RoomRow", "SensorTypeRow"]
 
@@ -105,14 +106,18 @@ async def _not_found(conn: AsyncConnection, what: str, building: str, room: str 
 async def get_building(conn: AsyncConnection, key: str) -> BuildingRow:
     row = await queries.select_building(conn, key)
     if row is None:
-        raise await _not_found(conn, f"building {key!r} does not exist", key)
+        raise await _not_found(conn, str(unknown_building(key)), key)
     return row
 
 
 async def list_buildings(
-    conn: AsyncConnection, cursor: str | None, limit: int
+    conn: AsyncConnection, cursor: str | None, limit: int, reach: BuildingScope = EVERY_BUILDING
 ) -> tuple[list[BuildingRow], str | None]:
-    return _page(await queries.select_buildings_page(conn, decode_key_cursor(cursor), limit), limit)
+    """A page of the buildings `reach` covers, in key order."""
+    rows = await queries.select_buildings_page(
+        conn, decode_key_cursor(cursor), limit, reach.sql_keys()
+    )
+    return _page(rows, limit)
 
 
 async def put_building(

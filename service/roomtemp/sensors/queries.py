@@ -68,6 +68,8 @@ class SensorFilter:
     sensor_type: str | None = None
     silent_before: datetime | None = None  # no capture (or creation) at or after this
     include_retired: bool = False
+    #: Only sensors that were never in a room outside these buildings (a scoped token).
+    buildings: Sequence[str] | None = None
 
 
 _PAGE_WHERE = """
@@ -78,6 +80,10 @@ _PAGE_WHERE = """
       AND (CAST(:include_retired AS boolean) OR retired_at IS NULL)
       AND (CAST(:silent_before AS timestamptz) IS NULL
            OR coalesce(last_capture_at, created_at) < CAST(:silent_before AS timestamptz))
+      AND (CAST(:buildings AS text[]) IS NULL OR NOT EXISTS (
+           SELECT 1 FROM sensor_assignment a
+           JOIN room ar ON ar.id = a.room_id JOIN building ab ON ab.id = ar.building_id
+           WHERE a.sensor_id = listed.id AND ab.key <> ALL (CAST(:buildings AS text[]))))
     ORDER BY key
     LIMIT :limit
 """
@@ -102,6 +108,7 @@ async def select_sensors_page(
             "sensor_type": f.sensor_type,
             "include_retired": f.include_retired,
             "silent_before": f.silent_before,
+            "buildings": None if f.buildings is None else list(f.buildings),
             "limit": limit,
         },
     )
@@ -198,6 +205,18 @@ async def has_captures(conn: AsyncConnection, sensor_id: int) -> bool:
         {"id": sensor_id},
     )
     return bool(found)
+
+
+async def assigned_building_keys(conn: AsyncConnection, sensor_id: int) -> list[str]:
+    """The keys of every building the sensor has been in (its assignments)."""
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT b.key FROM sensor_assignment a JOIN room r ON r.id = a.room_id"
+            " JOIN building b ON b.id = r.building_id WHERE a.sensor_id = :id"
+        ),
+        {"id": sensor_id},
+    )
+    return [r for (r,) in rows]
 
 
 async def assigned_room_ids(conn: AsyncConnection, sensor_id: int) -> list[int]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from roomtemp.api import API_PREFIX
-from roomtemp.api.auth import AuthFirstRoute
+from roomtemp.api.auth import EVERY_BUILDING_ONLY, AuthFirstRoute, Reach
 from roomtemp.api.deps import DEFAULT_PAGE, Cursor, Limit, Now, ReadConnection, State, Transaction
 from roomtemp.api.responses import json_response
 from roomtemp.deletion import service as deletion
@@ -90,6 +90,7 @@ def _duration(text: str | None, field: str) -> Any:
 async def list_sensors(
     conn: ReadConnection,
     now: Now,
+    reach: Reach,
     building: Annotated[str | None, Query(max_length=KEY_MAX_LENGTH)] = None,
     room: Annotated[str | None, Query(max_length=KEY_MAX_LENGTH, description="Needs building")] = (
         None
@@ -108,9 +109,11 @@ async def list_sensors(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Response:
-    """Sensors in key order with where they are and their health, one page at a time."""
+    """Sensors in key order with where they are and their health, one page at a time (a token
+    limited to buildings: the sensors that were never in another building)."""
     span = _duration(silent_for, "silent_for")
     f = service.SensorFilter(
+        buildings=reach.sql_keys(),
         building=building,
         room=room,
         sensor_type=sensor_type,
@@ -128,12 +131,13 @@ async def list_sensors(
     response_model=SensorOut | SensorList,
 )
 async def register_sensors(
-    body: SensorIn | list[SensorIn], conn: Transaction, state: State, now: Now
+    body: SensorIn | list[SensorIn], conn: Transaction, state: State, now: Now, reach: Reach
 ) -> Response:
     """Register one sensor, or an array of them (all or none). Their keys leave the unknown list."""
     items = body if isinstance(body, list) else [body]
     if not items:
         raise InvalidInput("empty list", [ErrorDetail("send at least one sensor", field="body")])
+    reach.check_write(s.building for s in items)
     rows = await service.register(
         conn,
         [service.NewSensor(s.key, s.sensor_type, s.building, s.room, s.name) for s in items],
@@ -145,7 +149,8 @@ async def register_sensors(
     return json_response(SensorOut.of(rows[0]), status_code=201)
 
 
-@router.get("/sensors/unknown", response_model=UnknownPage)
+# Unknown keys belong to no building yet: only tokens that reach every building see them.
+@router.get("/sensors/unknown", response_model=UnknownPage, dependencies=[EVERY_BUILDING_ONLY])
 async def list_unknown(
     conn: ReadConnection, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Response:
@@ -156,8 +161,9 @@ async def list_unknown(
 
 
 @router.get(_KEY + "/assignments", responses=_NOT_FOUND, response_model=AssignmentList)
-async def list_assignments(key: SensorKey, conn: ReadConnection) -> Response:
+async def list_assignments(key: SensorKey, conn: ReadConnection, reach: Reach) -> Response:
     """Where the sensor has been: rooms with `from` and `to` (null: open)."""
+    await service.check_reach(conn, key, reach, write=False)
     rows = await service.assignments(conn, key)
     return json_response(AssignmentList(items=[AssignmentOut.of(r) for r in rows]))
 
@@ -169,10 +175,12 @@ async def list_assignments(key: SensorKey, conn: ReadConnection) -> Response:
     response_model=MovedOut,
 )
 async def move_sensor(
-    key: SensorKey, body: MoveIn, conn: Transaction, state: State, now: Now
+    key: SensorKey, body: MoveIn, conn: Transaction, state: State, now: Now, reach: Reach
 ) -> Response:
     """Move the sensor to another room from `from` (default now); its captures at or after
     `from` are attributed to the new room, rollups of both rooms follow."""
+    reach.check_write([body.building])
+    await service.check_reach(conn, key, reach, write=True)
     moved = await service.move(
         conn,
         key,
@@ -193,14 +201,18 @@ async def move_sensor(
 
 
 @router.get(_KEY, responses=_NOT_FOUND, response_model=SensorOut)
-async def get_sensor(key: SensorKey, conn: ReadConnection, now: Now) -> Response:
+async def get_sensor(key: SensorKey, conn: ReadConnection, now: Now, reach: Reach) -> Response:
     """One sensor, with its current room and health."""
+    await service.check_reach(conn, key, reach, write=False)
     return json_response(SensorOut.of(await service.get_sensor(conn, key, now)))
 
 
 @router.patch(_KEY, responses=_NOT_FOUND, response_model=SensorOut)
-async def patch_sensor(key: SensorKey, body: SensorPatch, conn: Transaction, now: Now) -> Response:
+async def patch_sensor(
+    key: SensorKey, body: SensorPatch, conn: Transaction, now: Now, reach: Reach
+) -> Response:
     """Rename a sensor."""
+    await service.check_reach(conn, key, reach, write=True)
     return json_response(SensorOut.of(await service.rename(conn, key, body.name, now)))
 
 
@@ -210,6 +222,7 @@ async def delete_sensor(
     request: Request,
     conn: Transaction,
     now: Now,
+    reach: Reach,
     captures: Annotated[
         Literal["delete", "keep"] | None,
         Query(
@@ -221,6 +234,7 @@ async def delete_sensor(
     """Delete a sensor. One with captures is refused (409 sensor_has_captures) without
     ?captures=delete or ?captures=keep. Default sensors cannot be deleted. A deletion is
     recorded in the audit (GET /v1/deletions); a retry answers 404."""
+    await service.check_reach(conn, key, reach, write=True)
     done = await service.delete(conn, key, captures or "refuse", now)
     if done.outcome == "deleted":
         principal = getattr(request.state, "principal", None)

@@ -10,13 +10,14 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import locks
-from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from roomtemp.errors import Conflict, ErrorDetail, Forbidden, InvalidInput, NotFound
 from roomtemp.keys import is_valid_key
 from roomtemp.pagination import decode_cursor, next_cursor
 from roomtemp.registry import service as registry
 from roomtemp.rollup import service as rollup
 from roomtemp.sensors import queries
 from roomtemp.sensors.queries import AssignmentRow, SensorFilter, SensorRow, UnknownRow
+from roomtemp.tenancy import BuildingScope
 
 __all__ = ["AssignmentRow", "SensorFilter", "SensorRow", "UnknownRow"]
 
@@ -74,6 +75,26 @@ async def sensor_id(conn: AsyncConnection, key: str) -> int:
     if found is None:
         raise NotFound(f"sensor {key!r} does not exist")
     return found
+
+
+async def check_reach(
+    conn: AsyncConnection, key: str, reach: BuildingScope, *, write: bool
+) -> None:
+    """A scoped token reaches a sensor only if every room it has been in is in its buildings
+    (its captures and series never show another building's data). Otherwise a read answers as
+    for a sensor that does not exist, a write is Forbidden (403)."""
+    if reach.unlimited:
+        return
+    outside = [
+        b
+        for b in await queries.assigned_building_keys(conn, await sensor_id(conn, key))
+        if not reach.allows(b)
+    ]
+    if not outside:
+        return
+    if write:
+        raise Forbidden(f"sensor {key!r} has been in a building this token may not write to")
+    raise NotFound(f"sensor {key!r} does not exist")
 
 
 async def get_sensor(conn: AsyncConnection, key: str, now: datetime) -> SensorRow:

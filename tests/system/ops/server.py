@@ -57,8 +57,11 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def issue_token(database_url: str, name: str, *scopes: str) -> str:
-    """A token stored through the token service (in process: faster than the CLI)."""
+def issue_token(
+    database_url: str, name: str, *scopes: str, buildings: list[str] | None = None
+) -> str:
+    """A token stored through the token service (in process: faster than the CLI);
+    `buildings`: limited to these building keys."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from roomtemp.auth import service
@@ -68,7 +71,7 @@ def issue_token(database_url: str, name: str, *scopes: str) -> str:
         try:
             async with engine.begin() as conn:
                 _, token = await service.create_token(
-                    conn, TOKEN_HASH_KEY.encode(), name, scopes=list(scopes)
+                    conn, TOKEN_HASH_KEY.encode(), name, scopes=list(scopes), buildings=buildings
                 )
                 return token
         finally:
