@@ -39,7 +39,7 @@ def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE capture, room, building, api_token, unknown_sensor, alert_receiver, "
-            "alert_evaluation RESTART IDENTITY CASCADE"
+            "alert_evaluation, retention_horizon RESTART IDENTITY CASCADE"
         )
         conn.execute("DELETE FROM sensor_type WHERE key <> 'temperature'")
         yield conn

@@ -209,6 +209,16 @@ capture_rollup_15m = _rollup("capture_rollup_15m")
 capture_rollup_1h = _pieces("capture_rollup_1h")
 capture_rollup_1d = _pieces("capture_rollup_1d")
 
+# Per level ('raw', '15m', '1h', '1d'): data before `dropped_before` was dropped by retention
+# (migration 0014, partitions/service.py). No row: nothing of that level dropped.
+retention_horizon = Table(
+    "retention_horizon",
+    metadata,
+    Column("level", String(8), primary_key=True),
+    Column("dropped_before", DateTime(timezone=True), nullable=False),
+    CheckConstraint("level IN ('raw', '15m', '1h', '1d')", name="level"),
+)
+
 
 # Alerts (issue 21, migration 0011; docs/alerts.md). Bookkeeping the evaluator writes: on Citus
 # local tables on the coordinator, not facts (tests/db/schema_rules.py).
