@@ -95,6 +95,8 @@ def _head(series: BucketSeries) -> dict[str, Any]:
         "time_zone": series.time_zone,
         "from": series.start,
         "to": series.end,
+        "resolution": series.resolution,
+        "raw_from": series.raw_from,
     }
 
 
@@ -178,6 +180,8 @@ async def building(
         result.start,
         result.end,
         [],
+        result.resolution,
+        result.raw_from,
     )
     return _dumps(
         {

@@ -17,12 +17,15 @@ stretch before it; a capture at the instant of a move belongs to the new room (o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db.pieces import hour_runs, rollup_layout
+
+#: The raw horizon when nothing was dropped (`-infinity` in SQL terms: before every capture).
+NO_HORIZON = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,34 @@ _SENSOR_KEYS = """
     ),
     groups AS (SELECT 0 AS g, CAST(NULL AS text) AS key)"""
 
+# The last capture of (rs.room_id, rs.sensor_id) before `first`: from the raw captures, or,
+# where they were dropped (before :raw_from, the raw horizon), from the last 1-hour or 1-day piece
+# before it (its last_ts, last_value): one backward index step in each, the latest wins.
+LAST_BEFORE_FIRST = """
+            SELECT u.ts, u.value FROM (
+                (SELECT c.ts, c.value FROM capture c
+                 WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
+                 ORDER BY c.ts DESC LIMIT 1)
+                UNION ALL
+                (SELECT x.last_ts, x.last_value FROM capture_rollup_1h x
+                 WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+                   AND x.start < :raw_from
+                   AND x.start <= CAST(:first AS timestamptz) - CAST('1 hour' AS interval)
+                 ORDER BY x.start DESC LIMIT 1)
+                UNION ALL
+                (SELECT x.last_ts, x.last_value FROM capture_rollup_1d x
+                 WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+                   AND x.start < :raw_from
+                   AND x.start <= CAST(:first AS timestamptz) - CAST('1 day' AS interval)
+                 ORDER BY x.start DESC LIMIT 1)
+            ) AS u
+            ORDER BY u.ts DESC LIMIT 1"""
+
 # Carry: per (room, sensor) its last capture before `first` (one backward index step each).
-_ROOM_CARRY = """
+_ROOM_CARRY = f"""
     prev AS (
         SELECT rs.g, rs.sensor_id, p.ts, p.value FROM rs CROSS JOIN LATERAL (
-            SELECT c.ts, c.value FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
-            ORDER BY c.ts DESC LIMIT 1
+            {LAST_BEFORE_FIRST}
         ) AS p
     ),
     cut AS (  -- moves that can end a held stretch: after the carried capture, before `last`
@@ -84,13 +108,11 @@ _ROOM_CARRY = """
     )"""
 
 # A sensor's own series: its last capture anywhere before `first`; moves cut nothing.
-_SENSOR_CARRY = """
+_SENSOR_CARRY = f"""
     prev AS (
         SELECT 0 AS g, CAST(:sensor_id AS integer) AS sensor_id, p.ts, p.value
         FROM rs CROSS JOIN LATERAL (
-            SELECT c.ts, c.value FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
-            ORDER BY c.ts DESC LIMIT 1
+            {LAST_BEFORE_FIRST}
         ) AS p
         ORDER BY p.ts DESC LIMIT 1
     ),
@@ -123,7 +145,7 @@ _ROLLUP_PIECES = f"""
         SELECT rs.g, rs.room_id, rs.sensor_id,
                date_bin(CAST('1 hour' AS interval), a.valid_from, {_ORIGIN})
         FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
-        WHERE a.valid_from >= :first AND a.valid_from < :last
+        WHERE a.valid_from >= :first AND a.valid_from < :last AND a.valid_from >= :raw_from
     ),
     moved_days AS (  -- days of :days in which the sensor moved: read by the hour
         SELECT DISTINCT rawh.g, rawh.room_id, rawh.sensor_id, d.d
@@ -283,11 +305,17 @@ def rollups_pay(edges: list[datetime]) -> bool:
 
 
 async def select_buckets(
-    conn: AsyncConnection, q: BucketQuery, *, rollups: bool = False
+    conn: AsyncConnection,
+    q: BucketQuery,
+    *,
+    rollups: bool = False,
+    raw_from: datetime | None = None,
 ) -> list[BucketRow]:
     """Every bucket of every group, in order (group key, bucket); from the raw captures, or
     (`rollups`) from the 1-hour and 1-day pieces with raw captures only where they cannot be
-    used. Both give the same answer."""
+    used. Both give the same answer. `raw_from`: the raw horizon (retention dropped the raw
+    captures before it): the carry comes from the pieces there and moves before it cut no
+    piece (rollups must be True when the range starts before it)."""
     if q.building_id is not None:
         statements = BUILDING_BUCKETS
     elif q.sensor_id is not None:
@@ -310,6 +338,7 @@ async def select_buckets(
             "edges": q.edges,
             "first": q.edges[0],
             "last": q.edges[-1],
+            "raw_from": raw_from if raw_from is not None else NO_HORIZON,
         },
     )
     return [BucketRow(*r) for r in rows]

@@ -513,3 +513,9 @@ async def capture_span(
         )
     ).one()
     return row[0], row[1]
+
+
+async def select_horizons(conn: AsyncConnection) -> dict[str, datetime]:
+    """Per level ('raw', '15m', '1h', '1d'), the instant before which retention dropped it."""
+    rows = await conn.execute(text("SELECT level, dropped_before FROM retention_horizon"))
+    return {r[0]: r[1] for r in rows}

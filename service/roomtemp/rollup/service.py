@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
-from roomtemp.rollup import queries
+from roomtemp.rollup import queries, retention
 
 Key = tuple[int, int, datetime]  # (room_id, sensor_id, ts)
 
@@ -103,3 +103,8 @@ async def align_comfort(
         if (low, high) != want and await set_comfort(conn, st_id, low=want[0], high=want[1]):
             changed.append(key)
     return changed
+
+
+async def horizons(conn: AsyncConnection) -> retention.Horizons:
+    """Where raw captures and each rollup level start being kept (`roomtemp maintain`)."""
+    return retention.Horizons.of(await queries.select_horizons(conn))
