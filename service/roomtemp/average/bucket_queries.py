@@ -17,15 +17,12 @@ stretch before it; a capture at the instant of a move belongs to the new room (o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db.pieces import hour_runs, rollup_layout
-
-#: The raw horizon when nothing was dropped (`-infinity` in SQL terms: before every capture).
-NO_HORIZON = datetime.min.replace(tzinfo=UTC)
+from roomtemp.db.pieces import LAST_BEFORE_FIRST, NO_HORIZON, hour_runs, rollup_layout
 
 
 @dataclass(frozen=True)
@@ -68,29 +65,6 @@ _SENSOR_KEYS = """
         WHERE sensor_id = CAST(:sensor_id AS integer)
     ),
     groups AS (SELECT 0 AS g, CAST(NULL AS text) AS key)"""
-
-# The last capture of (rs.room_id, rs.sensor_id) before `first`: from the raw captures, or,
-# where they were dropped (before :raw_from, the raw horizon), from the last 1-hour or 1-day piece
-# before it (its last_ts, last_value): one backward index step in each, the latest wins.
-LAST_BEFORE_FIRST = """
-            SELECT u.ts, u.value FROM (
-                (SELECT c.ts, c.value FROM capture c
-                 WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
-                 ORDER BY c.ts DESC LIMIT 1)
-                UNION ALL
-                (SELECT x.last_ts, x.last_value FROM capture_rollup_1h x
-                 WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-                   AND x.start < :raw_from
-                   AND x.start <= CAST(:first AS timestamptz) - CAST('1 hour' AS interval)
-                 ORDER BY x.start DESC LIMIT 1)
-                UNION ALL
-                (SELECT x.last_ts, x.last_value FROM capture_rollup_1d x
-                 WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-                   AND x.start < :raw_from
-                   AND x.start <= CAST(:first AS timestamptz) - CAST('1 day' AS interval)
-                 ORDER BY x.start DESC LIMIT 1)
-            ) AS u
-            ORDER BY u.ts DESC LIMIT 1"""
 
 # Carry: per (room, sensor) its last capture before `first` (one backward index step each).
 _ROOM_CARRY = f"""

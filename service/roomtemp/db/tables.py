@@ -77,6 +77,9 @@ sensor_type = Table(
     # Canonical unit; the 1-h/1-d rollups count seconds below/above these (rollup.set_comfort).
     Column("comfort_low", Double, nullable=True),
     Column("comfort_high", Double, nullable=True),
+    # The pieces count the bounds above from here on (older ones: earlier bounds, their raw
+    # captures dropped); NULL: all of them (migration 0014).
+    Column("comfort_counted_from", DateTime(timezone=True), nullable=True),
 )
 
 # A device that reports captures of one sensor type. `key` is the device id as the device reports

@@ -148,7 +148,13 @@ async def get_report(
                     row = asdict(p.rooms[room.room])
                     bounds = (p.start.isoformat(), p.end.isoformat())
                     writer.writerow([*bounds, *(_cell(row[c]) for c in CSV_COLUMNS)])
-        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+        # The JSON body's resolution and raw_from, for CSV readers (docs/data-lifecycle.md).
+        headers = {"X-Resolution": report.resolution}
+        if report.raw_from is not None:
+            headers["X-Raw-From"] = report.raw_from.isoformat()
+        return Response(
+            buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers
+        )
     if report.periods is not None:
         return json_response(
             GroupedReportOut(
@@ -159,6 +165,8 @@ async def get_report(
                 to=report.end,
                 comfort_low=report.comfort.low,
                 comfort_high=report.comfort.high,
+                resolution=report.resolution,
+                raw_from=report.raw_from,
                 group_by=group_by or "",
                 time_zone=report.time_zone or "",
                 rooms=[
@@ -182,6 +190,8 @@ async def get_report(
             to=report.end,
             comfort_low=report.comfort.low,
             comfort_high=report.comfort.high,
+            resolution=report.resolution,
+            raw_from=report.raw_from,
             rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
         )
     )

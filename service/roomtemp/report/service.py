@@ -16,6 +16,7 @@ from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.report import queries
 from roomtemp.report.queries import PeriodQuery, RoomPeriodRow
+from roomtemp.rollup import retention
 from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import EPOCH
 
@@ -69,6 +70,8 @@ class BuildingReport:
     rooms: list[RoomReport]
     periods: list[Period] | None = None  # with group_by
     time_zone: str | None = None  # with group_by
+    resolution: str = retention.RAW  # raw, 1h or 1d: what the report was computed from
+    raw_from: datetime | None = None  # raw captures are kept from here (None: all kept)
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -251,25 +254,34 @@ async def building_report(
     with_shares = comfort_low is not None and comfort_high is not None
     if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
         raise _bad("comfort_low", "must not be above comfort_high")
-    # Checked again in the report statement itself (same snapshot as the rollups it reads).
-    from_rollups = use_rollups and (
-        not with_shares or await rollups.comfort_bounds(conn, st.id) == (low, high)
-    )
-    reader = _Reader(conn, b.id, st.id, low, high, scale, with_shares, from_rollups)
-    periods = None
-    zone_name = None
+    whole = [start.astimezone(UTC), end.astimezone(UTC)]
+    edges: list[datetime] = []
+    local = None
     if group_by is not None:
         local = registry.zone_for(b, tz, default_zone)
-        zone_name = local.key
         step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
         edges = timegrid.bucket_edges(start, end, step, local)
+    kept = await rollups.horizons(conn)
+    # Where raw captures were dropped only whole pieces can answer (finer is refused).
+    resolution = retention.resolution(sorted({*whole, *edges}), kept, field="from")
+    # Checked again in the report statement itself (same snapshot as the rollups it reads).
+    stored = await rollups.comfort_kept(conn, st.id) if with_shares else None
+    valid = not with_shares or (stored is not None and stored[:2] == (low, high))
+    if resolution != retention.RAW:
+        _check_comfort_kept(valid, stored, start, kept, scale.unit, st.unit)
+    from_rollups = resolution != retention.RAW or (use_rollups and valid)
+    reader = _Reader(conn, b.id, st.id, low, high, scale, with_shares, from_rollups, kept.raw)
+    periods = None
+    zone_name = None
+    if local is not None:
+        zone_name = local.key
         # One statement for every period, however many (not one per period).
         per_period = await reader(edges)
         periods = [
             Period(a.astimezone(local), z.astimezone(local), {r.room: r for r in rooms})
             for (a, z), rooms in zip(itertools.pairwise(edges), per_period, strict=True)
         ]
-    [rooms] = await reader([start.astimezone(UTC), end.astimezone(UTC)])
+    [rooms] = await reader(whole)
     return BuildingReport(
         building=b.key,
         sensor_type=st.key,
@@ -280,7 +292,44 @@ async def building_report(
         rooms=rooms,
         periods=periods,
         time_zone=zone_name,
+        resolution=resolution,
+        raw_from=kept.raw,
     )
+
+
+def _check_comfort_kept(
+    valid: bool,
+    stored: tuple[float | None, float | None, datetime | None] | None,
+    start: datetime,
+    kept: retention.Horizons,
+    unit: str,
+    canonical: str,
+) -> None:
+    """Before the raw horizon the shares below/above comfort come from the pieces only: refuse
+    bounds they were not counted for, or a start before they were recounted for the current
+    bounds (a comfort change recomputes only where raw captures are kept)."""
+    assert kept.raw is not None
+    if stored is None:
+        return
+    low, high, counted_from = stored
+    if counted_from is not None and start < counted_from:
+        raise retention.refuse(
+            "from",
+            f"the comfort bounds changed after raw captures before {kept.raw.isoformat()} were "
+            f"dropped: shares below/above are kept from {counted_from.isoformat()} only; start "
+            "there, or leave out the shares (comfort_low/comfort_high) for earlier ranges",
+        )
+    if not valid:
+        shown = [
+            "none" if b is None else f"{units.convert(b, canonical, unit):g} {unit}"
+            for b in (low, high)
+        ]
+        raise retention.refuse(
+            "comfort_low",
+            f"raw captures are kept from {kept.raw.isoformat()}; before that the shares "
+            f"below/above comfort are kept for the stored bounds only ({shown[0]} to "
+            f"{shown[1]}): ask those, or a start at or after {kept.raw.isoformat()}",
+        )
 
 
 @dataclass(frozen=True)
@@ -297,13 +346,14 @@ class _Reader:
     scale: Scale
     with_shares: bool
     from_rollups: bool
+    raw_from: datetime | None = None
 
     async def __call__(self, edges: list[datetime]) -> list[list[RoomReport]]:
         q = PeriodQuery(self.building_id, self.sensor_type_id, edges, self.low, self.high)
         rows = None
         if self.from_rollups:
             rows = await queries.select_room_periods(
-                self.conn, q, rollups=True, with_shares=self.with_shares
+                self.conn, q, rollups=True, with_shares=self.with_shares, raw_from=self.raw_from
             )
         if rows is None:
             rows = await queries.select_room_periods(self.conn, q)

@@ -494,9 +494,23 @@ async def select_temperature_comfort(
 async def update_comfort(
     conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
 ) -> None:
+    """New bounds, counted by the pieces from the raw horizon on (all of them without one)."""
     await conn.execute(
-        text("UPDATE sensor_type SET comfort_low = :low, comfort_high = :high WHERE id = :id"),
+        text(
+            "UPDATE sensor_type SET comfort_low = :low, comfort_high = :high, "
+            f"comfort_counted_from = NULLIF({RAW_FROM}, CAST('-infinity' AS timestamptz)) "
+            "WHERE id = :id"
+        ),
         {"id": sensor_type_id, "low": low, "high": high},
+    )
+
+
+async def select_comfort_counted_from(
+    conn: AsyncConnection, sensor_type_id: int
+) -> datetime | None:
+    return await conn.scalar(  # type: ignore[no-any-return]
+        text("SELECT comfort_counted_from FROM sensor_type WHERE id = :id"),
+        {"id": sensor_type_id},
     )
 
 

@@ -44,7 +44,7 @@ def _on_utc_midnight(t: datetime) -> bool:
     return _on_hour(t) and t.astimezone(UTC).hour == 0
 
 
-def _refuse(field: str, message: str) -> InvalidInput:
+def refuse(field: str, message: str) -> InvalidInput:
     return InvalidInput(
         f"invalid parameter {field!r}: {message}",
         [ErrorDetail(message, field, code="resolution_unavailable")],
@@ -62,7 +62,7 @@ def resolution(edges: list[datetime], horizons: Horizons, *, field: str = "step"
     raw = horizons.raw
     assert raw is not None
     if horizons.d1 is not None and start < horizons.d1:
-        raise _refuse(
+        raise refuse(
             "from",
             f"no data is kept before {horizons.d1.isoformat()} (retention); "
             "start at or after it",
@@ -70,7 +70,7 @@ def resolution(edges: list[datetime], horizons: Horizons, *, field: str = "step"
     hours_from = horizons.h1
     if hours_from is not None and start < hours_from:
         if any(not _on_utc_midnight(e) for e in edges if e <= hours_from):
-            raise _refuse(
+            raise refuse(
                 field,
                 f"raw captures are kept from {raw.isoformat()} and 1-hour rollups from "
                 f"{hours_from.isoformat()}; before that the finest step is 1 day, on UTC days: "
@@ -79,7 +79,7 @@ def resolution(edges: list[datetime], horizons: Horizons, *, field: str = "step"
             )
         return DAYS
     if any(not _on_hour(e) for e in edges if e <= raw):
-        raise _refuse(
+        raise refuse(
             field,
             f"raw captures are kept from {raw.isoformat()}; before that the finest step is "
             "1 hour, on whole UTC hours: use step=1h or coarser (in a zone whose offset is a "
@@ -92,7 +92,7 @@ def require_raw(start: datetime, horizons: Horizons, *, what: str, field: str = 
     """Refuse (InvalidInput on `field`) a computation that needs raw captures from `start` on."""
     if horizons.raw_gone(start):
         assert horizons.raw is not None
-        raise _refuse(
+        raise refuse(
             field,
             f"{what} needs raw captures, kept from {horizons.raw.isoformat()} (retention); "
             "for earlier ranges ask bucket mode (step=1h or coarser), answered from the rollups",

@@ -71,11 +71,22 @@ async def comfort_bounds(
     return await queries.select_comfort(conn, sensor_type_id)
 
 
+async def comfort_kept(
+    conn: AsyncConnection, sensor_type_id: int
+) -> tuple[float | None, float | None, datetime | None]:
+    """The comfort bounds the pieces count seconds for, and from when they all do (None: every
+    piece; before it, pieces whose raw captures were dropped keep earlier bounds' seconds)."""
+    low, high = await queries.select_comfort(conn, sensor_type_id)
+    return low, high, await queries.select_comfort_counted_from(conn, sensor_type_id)
+
+
 async def set_comfort(
     conn: AsyncConnection, sensor_type_id: int, *, low: float | None, high: float | None
 ) -> bool:
     """Store new comfort bounds for a sensor type and recompute the rollups in the same
-    transaction (all buckets over the span of its captures). Returns whether anything changed.
+    transaction (all buckets over the span of its captures, those holding time before the raw
+    horizon excepted: their raw captures are gone, comfort_kept says from when the new bounds
+    are counted). Returns whether anything changed.
     """
     if await queries.select_comfort(conn, sensor_type_id, lock=True) == (low, high):
         return False

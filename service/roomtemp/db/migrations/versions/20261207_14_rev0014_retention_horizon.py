@@ -7,6 +7,10 @@ moved forward). Series and reports read it to answer from the rollups where raw 
 gone (and to refuse a step finer than what is kept), and the rollup recomputations read it to
 leave alone every bucket that holds dropped time (docs/data-lifecycle.md).
 
+`sensor_type.comfort_counted_from`: a comfort change recomputes the seconds below/above of the
+pieces only where raw captures are kept; the pieces before keep the seconds of the earlier
+bounds, so the change records from when the pieces count the current bounds (NULL: all do).
+
 A missing row means nothing of that level was dropped since this revision; drops made by an
 earlier `roomtemp maintain` (which removed the rollups with the raw captures) leave nothing to
 answer from, so they need no row. On Citus it is a reference table (read by the rollup
@@ -38,10 +42,15 @@ def upgrade() -> None:
             "level IN ('raw', '15m', '1h', '1d')", name="ck_retention_horizon_level"
         ),
     )
+    op.add_column(
+        "sensor_type",
+        sa.Column("comfort_counted_from", sa.DateTime(timezone=True), nullable=True),
+    )
     bind = op.get_bind()
     if bind.scalar(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")):
         op.execute("SELECT create_reference_table('retention_horizon')")
 
 
 def downgrade() -> None:
+    op.drop_column("sensor_type", "comfort_counted_from")
     op.drop_table("retention_horizon")
