@@ -176,6 +176,18 @@ def test_a_year_of_hourly_data_survives_raw_retention(
     assert "a rolling window needs raw captures" in r.json()["error"]["details"][0]["message"]
     r = client.get("/v1/buildings/hq/rooms/a/average", params={"at": "2026-03-01T00:00:00Z"})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "at"
+    # mode=auto (the dashboards): buckets of at least 1 hour, from the rollups, over such a
+    # range; rolling windows where raw captures are kept.
+    for path in ("/v1/buildings/hq/rooms/a/averages", "/v1/sensors/hq/a/temperature/averages"):
+        r = client.get(path, params={"mode": "auto", "step": "5m", "window": "15m", **{
+            "from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}})  # fmt: skip
+        assert r.status_code == 200, r.text
+        auto = r.json()
+        assert (auto["mode"], auto["step"], auto["resolution"]) == ("buckets", "1h", "1h")
+        assert len(auto["points"]) == 24
+    r = client.get("/v1/buildings/hq/rooms/a/averages", params={"mode": "auto", "step": "5m", **{
+        "from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z"}})  # fmt: skip
+    assert r.status_code == 200 and "window" in r.json(), r.text
     # Where raw captures are kept the rolling mode answers as before.
     r = client.get("/v1/buildings/hq/rooms/a/average", params={"at": "2026-10-01T00:00:00Z"})
     assert r.status_code == 200, r.text

@@ -53,15 +53,33 @@ function toLocalInput(ms) {
   return d.toISOString().slice(0, 16);
 }
 
+const refused = (err) => err instanceof ApiError && err.status === 422;
+
 async function series(base, params, choice) {
-  if (!choice.buckets) return api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW });
+  const rolling = () => api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW });
+  // mode=auto: where retention dropped the raw captures the service answers buckets of at
+  // least 1 hour from its rollups (the response's `resolution` says so).
+  const auto = () => api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW, mode: "auto" });
+  if (!choice.buckets) {
+    try {
+      return await rolling();
+    } catch (err) {
+      if (!refused(err)) throw err;
+      return auto();
+    }
+  }
   try {
     return await api(`${base}/averages`, { ...params, step: choice.step, mode: "buckets" });
   } catch (err) {
-    // A service without bucket mode refuses `mode` (422): fall back to rolling windows, which
-    // the legend then names as such.
-    if (!(err instanceof ApiError) || err.status !== 422) throw err;
-    return api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW });
+    // A step finer than the rollups kept, or a service without bucket mode (it refuses `mode`
+    // too): mode=auto, else rolling windows, which the legend then names as such.
+    if (!refused(err)) throw err;
+    try {
+      return await auto();
+    } catch (again) {
+      if (!refused(again)) throw again;
+      return rolling();
+    }
   }
 }
 
@@ -81,7 +99,11 @@ async function loadType(building, room, type, chosenUnit, range, choice, zoomed)
   const [latest, s, raw, band] = await Promise.all([
     api(`${base}/average`, common),
     series(base, span, choice),
-    zoomed ? api(`${base}/averages`, { ...span, step: "1m", window: "1m" }) : null,
+    // Per-minute means need raw captures: none where retention dropped them (422).
+    zoomed ? api(`${base}/averages`, { ...span, step: "1m", window: "1m" }).catch((err) => {
+      if (refused(err)) return null;
+      throw err;
+    }) : null,
     comfortBand(building, type.key, unit),
   ]);
   return { type, latest, series: s, raw, band };
@@ -157,6 +179,8 @@ function typeSection({ type, latest, series: s, raw, band }, range, zoomed) {
         h("span", { class: "summary", text:
           ` · step ${s.step} · ${s.points.length} points, ${withData} with data` +
           (buckets ? ` · ${captures} captures` : "") +
+          (s.resolution && s.resolution !== "raw"
+            ? ` · from the ${s.resolution} rollups (raw captures kept from ${localTime(s.raw_from)})` : "") +
           (zoomed ? ` · ${rawCount} capture minutes` : "") }))),
     readout,
     dataTable(s, sym, tz));
