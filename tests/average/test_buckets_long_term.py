@@ -142,13 +142,15 @@ def test_a_year_of_hourly_data_survives_raw_retention(
         (room, step): _series(client, room, step, tz) for room in ROOMS for step, tz, _ in cases
     }
     for (room, step), body in before.items():
-        assert body["resolution"] == "raw" and body["raw_from"] is None
+        assert body["resolution"] == "raw"
+        assert body["raw_from"] is None
         zone = next(z for s, _, z in cases if s == step)
         _check(body, seeded[room], room, ref_edges(YEAR[0], YEAR[1], step, zone))
 
     _maintain(database_url, 90, {"15m": 365, "1h": None, "1d": None})
     first = db.execute("SELECT min(ts) FROM capture").fetchone()
-    assert first is not None and first[0] >= RAW_FROM  # raw captures before August are gone
+    assert first is not None
+    assert first[0] >= RAW_FROM
 
     for (room, step), body in before.items():
         tz = next(t for s, t, _ in cases if s == step)
@@ -164,7 +166,8 @@ def test_a_year_of_hourly_data_survives_raw_retention(
     day = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))
     err = _series(client, "a", "15m", "UTC", status=422, span=day)["error"]
     [detail] = err["details"]
-    assert detail["code"] == "resolution_unavailable" and detail["field"] == "step"
+    assert detail["code"] == "resolution_unavailable"
+    assert detail["field"] == "step"
     assert "finest step is 1 hour" in detail["message"]
     assert "2026-08-01T00:00:00+00:00" in detail["message"]
     _series(client, "a", "1h", "Asia/Kolkata", status=422, span=day)
@@ -175,7 +178,8 @@ def test_a_year_of_hourly_data_survives_raw_retention(
     assert r.status_code == 422, r.text
     assert "a rolling window needs raw captures" in r.json()["error"]["details"][0]["message"]
     r = client.get("/v1/buildings/hq/rooms/a/average", params={"at": "2026-03-01T00:00:00Z"})
-    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "at"
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["field"] == "at"
     # mode=auto (the dashboards): buckets of at least 1 hour, from the rollups, over such a
     # range; rolling windows where raw captures are kept.
     for path in ("/v1/buildings/hq/rooms/a/averages", "/v1/sensors/hq/a/temperature/averages"):
@@ -187,7 +191,8 @@ def test_a_year_of_hourly_data_survives_raw_retention(
         assert len(auto["points"]) == 24
     r = client.get("/v1/buildings/hq/rooms/a/averages", params={"mode": "auto", "step": "5m", **{
         "from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z"}})  # fmt: skip
-    assert r.status_code == 200 and "window" in r.json(), r.text
+    assert r.status_code == 200, r.text
+    assert "window" in r.json()
     # Where raw captures are kept the rolling mode answers as before.
     r = client.get("/v1/buildings/hq/rooms/a/average", params={"at": "2026-10-01T00:00:00Z"})
     assert r.status_code == 200, r.text

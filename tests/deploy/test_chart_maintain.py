@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
 from roomtemp.settings import Settings
-
 from tests.deploy.deploy_support import (
     CHART,
     containers,
@@ -102,11 +103,11 @@ def test_chart_refuses_rollups_shorter_than_raw(sets: list[str], message: str) -
     proc = run([tool("helm"), "template", "roomtemp", str(CHART), *args], check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
-    env = {"retention_days": 90 if len(sets) > 1 else None}
+    env: dict[str, Any] = {"retention_days": 90 if len(sets) > 1 else None}
     env["rollup_15m_retention_days" if len(sets) > 1 else "rollup_1d_retention_days"] = (
         30 if len(sets) > 1 else 400
     )
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="RETENTION_DAYS"):
         Settings(_env_file=None, **env)
 
 

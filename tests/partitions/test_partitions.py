@@ -236,7 +236,7 @@ def _rollup_rows(db: psycopg.Connection[Any]) -> dict[str, list[str]]:
         table: [
             r[0]
             for r in db.execute(
-                f"SELECT CAST(x AS text) FROM {table} x ORDER BY room_id, sensor_id, {key}"  # noqa: S608
+                f"SELECT CAST(x AS text) FROM {table} x ORDER BY room_id, sensor_id, {key}"
             )
         ]
         for table, key in (

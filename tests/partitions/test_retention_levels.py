@@ -104,7 +104,8 @@ def test_each_level_is_dropped_by_its_own_retention(
         "15m": len(before["capture_rollup_15m"]) - len(kept_15m),
         "1h": len(before["capture_rollup_1h"]) - len(kept_1h),
     }
-    assert report.expired_rollup_buckets["15m"] > 0 and report.expired_rollup_buckets["1h"] > 0
+    assert report.expired_rollup_buckets["15m"] > 0
+    assert report.expired_rollup_buckets["1h"] > 0
     assert len(after["capture_rollup_1d"]) == 2 * 3 * 365
 
     # Idempotent; a level's horizon only moves forward (a longer retention later keeps what is
@@ -125,8 +126,9 @@ def test_a_level_is_never_dropped_where_raw_captures_are_kept(
     report = _maintain(database_url, NOW, {"15m": 90, "1h": 90, "1d": 90})
     assert report.horizons == {"raw": RAW_FROM, "15m": RAW_FROM, "1h": RAW_FROM, "1d": RAW_FROM}
     for table, key in (("capture_rollup_15m", "bucket"), ("capture_rollup_1d", "start")):
-        first = db.execute(f"SELECT min({key}) FROM {table}").fetchone()  # noqa: S608
-        assert first is not None and first[0] >= RAW_FROM
+        first = db.execute(f"SELECT min({key}) FROM {table}").fetchone()
+        assert first is not None
+        assert first[0] >= RAW_FROM
     _assert_rollups_exact(db)  # what is left is exactly the captures left
 
 
@@ -172,7 +174,9 @@ def test_recomputations_leave_buckets_holding_dropped_time(
     hour = db.execute("SELECT count, max FROM capture_rollup_1h WHERE start = %s", [RAW_FROM])
     assert hour.fetchone() == (2, pytest.approx(30 + 273.15))
     # Deletes naming dropped captures (nothing left in raw) forget no frozen bucket.
-    room_id, sensor_id = db.execute("SELECT room_id, sensor_id FROM capture LIMIT 1").fetchone()
+    row = db.execute("SELECT room_id, sensor_id FROM capture LIMIT 1").fetchone()
+    assert row is not None
+    room_id, sensor_id = row
     keys = [(room_id, sensor_id, t) for t in stamps[:2]]
     _run(database_url, lambda conn: rollups.captures_removed(conn, keys))
     assert frozen() == kept

@@ -14,13 +14,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from roomtemp.partitions import service as partitions
 from tests.average.test_buckets_long_term import (
-    NOW,
     YEAR,
     _iso,
     _maintain,
     seeded,  # noqa: F401 - the fixture
 )
-from tests.conftest import ClientFactory
+from tests.conftest import NOW, ClientFactory
 
 TOL = 1e-9
 
@@ -64,7 +63,8 @@ def test_a_year_report_survives_raw_retention(
 ) -> None:
     client = client_factory()
     before = _report(client).json()
-    assert before["resolution"] == "raw" and before["raw_from"] is None
+    assert before["resolution"] == "raw"
+    assert before["raw_from"] is None
     assert sum(p["count"] for r in before["rooms"] for p in r["periods"]) > 2 * 8000
 
     _maintain(database_url, 90, {})
@@ -78,7 +78,8 @@ def test_a_year_report_survives_raw_retention(
 
     # Other comfort bounds than those counted: refused before the raw horizon, answered after.
     detail = _report(client, status=422, comfort_low="19").json()["error"]["details"][0]
-    assert detail["field"] == "comfort_low" and detail["code"] == "resolution_unavailable"
+    assert detail["field"] == "comfort_low"
+    assert detail["code"] == "resolution_unavailable"
     assert "shares below/above comfort are kept for the stored bounds only" in detail["message"]
     late = datetime(2026, 8, 1, tzinfo=UTC)
     assert _report(client, start=late, comfort_low="19", tz="UTC").json()["resolution"] == "raw"
@@ -103,5 +104,6 @@ def test_a_year_report_survives_raw_retention(
     settings = {"comfort_low_celsius": 19.0, "comfort_high_celsius": 23.0}
     client = client_factory(**settings)
     detail = _report(client, status=422).json()["error"]["details"][0]
-    assert detail["field"] == "from" and "the comfort bounds changed" in detail["message"]
+    assert detail["field"] == "from"
+    assert "the comfort bounds changed" in detail["message"]
     assert _report(client, start=late, tz="UTC").json()["resolution"] == "raw"

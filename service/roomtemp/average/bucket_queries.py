@@ -79,7 +79,7 @@ _ROOM_CARRY = f"""
         LEFT JOIN prev ON prev.g = rs.g AND prev.sensor_id = rs.sensor_id
         WHERE a.valid_from < :last
           AND a.valid_from > COALESCE(prev.ts, CAST(:first AS timestamptz))
-    )"""
+    )"""  # noqa: S608 - fixed fragments; values are bound
 
 # A sensor's own series: its last capture anywhere before `first`; moves cut nothing.
 _SENSOR_CARRY = f"""
@@ -90,7 +90,8 @@ _SENSOR_CARRY = f"""
         ) AS p
         ORDER BY p.ts DESC LIMIT 1
     ),
-    cut AS (SELECT 0 AS g, 0 AS sensor_id, CAST(NULL AS timestamptz) AS t0 WHERE false)"""
+    cut AS (SELECT 0 AS g, 0 AS sensor_id, CAST(NULL AS timestamptz) AS t0 WHERE false)
+"""  # noqa: S608 - fixed fragments; values are bound
 
 # The pieces `p` of the raw path: each capture of [first, last) is a piece of its own.
 _RAW_PIECES = """

@@ -15,7 +15,6 @@ from roomtemp.average.bucket_queries import BucketQuery, BucketRow
 from roomtemp.average.service import Scale, find_sensor, scale_for, scale_of
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
-from roomtemp.rollup import retention
 from roomtemp.rollup import service as rollups
 
 #: A building series answers rooms x buckets points: 500 rooms x a year of days fit, not
@@ -86,8 +85,8 @@ async def _plan(conn: AsyncConnection, grid: Grid, allowed: bool) -> Plan:
     always where the raw captures were dropped (a step finer than the pieces kept there is
     refused, rollup/retention.py)."""
     kept = await rollups.horizons(conn)
-    resolution = retention.resolution(grid.edges, kept)
-    use = resolution != retention.RAW or (allowed and bucket_queries.rollups_pay(grid.edges))
+    resolution = rollups.resolution(grid.edges, kept)
+    use = resolution != rollups.RAW or (allowed and bucket_queries.rollups_pay(grid.edges))
     return Plan(use, resolution, kept.raw)
 
 
@@ -115,7 +114,7 @@ class BucketSeries:
     start: datetime
     end: datetime
     points: list[BucketPoint]
-    resolution: str = retention.RAW  # raw, 1h or 1d: what the answer was computed from
+    resolution: str = rollups.RAW  # raw, 1h or 1d: what the answer was computed from
     raw_from: datetime | None = None  # raw captures are kept from here (None: all kept)
 
 
@@ -129,7 +128,7 @@ class BuildingBuckets:
     start: datetime
     end: datetime
     rooms: list[tuple[str, list[BucketPoint]]]
-    resolution: str = retention.RAW
+    resolution: str = rollups.RAW
     raw_from: datetime | None = None
 
 

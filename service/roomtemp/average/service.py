@@ -13,7 +13,6 @@ from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
-from roomtemp.rollup import retention
 from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import from_micros, parse_time, to_micros
 
@@ -109,7 +108,7 @@ async def require_raw(conn: AsyncConnection, start: datetime, field: str = "from
     """Refuse (422) a rolling window reaching before the raw horizon: rolling windows are
     computed from the raw captures, which retention dropped there (the rollups outlive them:
     bucket mode answers from those)."""
-    retention.require_raw(start, await rollups.horizons(conn), what="a rolling window", field=field)
+    rollups.require_raw(start, await rollups.horizons(conn), what="a rolling window", field=field)
 
 
 async def room_average(

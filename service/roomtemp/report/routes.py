@@ -152,9 +152,7 @@ async def get_report(
         headers = {"X-Resolution": report.resolution}
         if report.raw_from is not None:
             headers["X-Raw-From"] = report.raw_from.isoformat()
-        return Response(
-            buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers
-        )
+        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
     if report.periods is not None:
         return json_response(
             GroupedReportOut(

@@ -7,6 +7,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +17,6 @@ from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
 from roomtemp.report import queries
 from roomtemp.report.queries import PeriodQuery, RoomPeriodRow
-from roomtemp.rollup import retention
 from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import EPOCH
 
@@ -70,7 +70,7 @@ class BuildingReport:
     rooms: list[RoomReport]
     periods: list[Period] | None = None  # with group_by
     time_zone: str | None = None  # with group_by
-    resolution: str = retention.RAW  # raw, 1h or 1d: what the report was computed from
+    resolution: str = rollups.RAW  # raw, 1h or 1d: what the report was computed from
     raw_from: datetime | None = None  # raw captures are kept from here (None: all kept)
 
 
@@ -255,21 +255,20 @@ async def building_report(
     if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
         raise _bad("comfort_low", "must not be above comfort_high")
     whole = [start.astimezone(UTC), end.astimezone(UTC)]
-    edges: list[datetime] = []
-    local = None
-    if group_by is not None:
-        local = registry.zone_for(b, tz, default_zone)
-        step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
-        edges = timegrid.bucket_edges(start, end, step, local)
+    local, edges = _group_edges(b, group_by, tz, default_zone, start, end)
     kept = await rollups.horizons(conn)
     # Where raw captures were dropped only whole pieces can answer (finer is refused).
-    resolution = retention.resolution(sorted({*whole, *edges}), kept, field="from")
-    # Checked again in the report statement itself (same snapshot as the rollups it reads).
-    stored = await rollups.comfort_kept(conn, st.id) if with_shares else None
-    valid = not with_shares or (stored is not None and stored[:2] == (low, high))
-    if resolution != retention.RAW:
-        _check_comfort_kept(valid, stored, start, kept, scale.unit, st.unit)
-    from_rollups = resolution != retention.RAW or (use_rollups and valid)
+    resolution = rollups.resolution(sorted({*whole, *edges}), kept, field="from")
+    from_rollups = await _from_rollups(
+        conn,
+        st,
+        resolution,
+        kept,
+        start=start,
+        bounds=(low, high) if with_shares else None,
+        unit=scale.unit,
+        allowed=use_rollups,
+    )
     reader = _Reader(conn, b.id, st.id, low, high, scale, with_shares, from_rollups, kept.raw)
     periods = None
     zone_name = None
@@ -297,11 +296,50 @@ async def building_report(
     )
 
 
+def _group_edges(
+    b: registry.BuildingRow,
+    group_by: str | None,
+    tz: str | None,
+    default_zone: str,
+    start: datetime,
+    end: datetime,
+) -> tuple[ZoneInfo | None, list[datetime]]:
+    """The zone and edges (UTC) of the local periods of `group_by` covering [start, end)."""
+    if group_by is None:
+        return None, []
+    local = registry.zone_for(b, tz, default_zone)
+    step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
+    return local, timegrid.bucket_edges(start, end, step, local)
+
+
+async def _from_rollups(
+    conn: AsyncConnection,
+    st: registry.SensorTypeRow,
+    resolution: str,
+    kept: rollups.Horizons,
+    *,
+    start: datetime,
+    bounds: tuple[float, float] | None,
+    unit: str,
+    allowed: bool,
+) -> bool:
+    """Whether the report reads the pieces: when `allowed` and their comfort seconds were
+    counted for `bounds` (None: no shares asked; checked again in the report statement itself,
+    same snapshot as the pieces), and always where raw captures were dropped, refusing there
+    shares the pieces were not counted for."""
+    stored = await rollups.comfort_kept(conn, st.id) if bounds is not None else None
+    valid = bounds is None or (stored is not None and stored[:2] == bounds)
+    if resolution == rollups.RAW:
+        return allowed and valid
+    _check_comfort_kept(valid, stored, start, kept, unit, st.unit)
+    return True
+
+
 def _check_comfort_kept(
     valid: bool,
     stored: tuple[float | None, float | None, datetime | None] | None,
     start: datetime,
-    kept: retention.Horizons,
+    kept: rollups.Horizons,
     unit: str,
     canonical: str,
 ) -> None:
@@ -313,7 +351,7 @@ def _check_comfort_kept(
         return
     low, high, counted_from = stored
     if counted_from is not None and start < counted_from:
-        raise retention.refuse(
+        raise rollups.refuse(
             "from",
             f"the comfort bounds changed after raw captures before {kept.raw.isoformat()} were "
             f"dropped: shares below/above are kept from {counted_from.isoformat()} only; start "
@@ -324,7 +362,7 @@ def _check_comfort_kept(
             "none" if b is None else f"{units.convert(b, canonical, unit):g} {unit}"
             for b in (low, high)
         ]
-        raise retention.refuse(
+        raise rollups.refuse(
             "comfort_low",
             f"raw captures are kept from {kept.raw.isoformat()}; before that the shares "
             f"below/above comfort are kept for the stored bounds only ({shown[0]} to "

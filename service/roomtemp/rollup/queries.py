@@ -491,18 +491,18 @@ async def select_temperature_comfort(
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
+_UPDATE_COMFORT = text(
+    f"""UPDATE sensor_type SET comfort_low = :low, comfort_high = :high,
+           comfort_counted_from = NULLIF({RAW_FROM}, CAST('-infinity' AS timestamptz))
+       WHERE id = :id"""  # noqa: S608 - a fixed fragment; values are bound
+)
+
+
 async def update_comfort(
     conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
 ) -> None:
     """New bounds, counted by the pieces from the raw horizon on (all of them without one)."""
-    await conn.execute(
-        text(
-            "UPDATE sensor_type SET comfort_low = :low, comfort_high = :high, "
-            f"comfort_counted_from = NULLIF({RAW_FROM}, CAST('-infinity' AS timestamptz)) "
-            "WHERE id = :id"
-        ),
-        {"id": sensor_type_id, "low": low, "high": high},
-    )
+    await conn.execute(_UPDATE_COMFORT, {"id": sensor_type_id, "low": low, "high": high})
 
 
 async def select_comfort_counted_from(

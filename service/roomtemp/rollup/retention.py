@@ -64,8 +64,7 @@ def resolution(edges: list[datetime], horizons: Horizons, *, field: str = "step"
     if horizons.d1 is not None and start < horizons.d1:
         raise refuse(
             "from",
-            f"no data is kept before {horizons.d1.isoformat()} (retention); "
-            "start at or after it",
+            f"no data is kept before {horizons.d1.isoformat()} (retention); start at or after it",
         )
     hours_from = horizons.h1
     if hours_from is not None and start < hours_from:

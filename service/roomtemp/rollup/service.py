@@ -9,6 +9,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
 from roomtemp.rollup import queries, retention
+from roomtemp.rollup.retention import RAW, Horizons, refuse, require_raw, resolution
+
+# What other features use of rollup/retention.py (features meet through services).
+__all__ = [
+    "RAW",
+    "Horizons",
+    "align_comfort",
+    "captures_added",
+    "captures_changed",
+    "captures_removed",
+    "comfort_bounds",
+    "comfort_kept",
+    "horizons",
+    "rebuild",
+    "refuse",
+    "require_raw",
+    "resolution",
+    "set_comfort",
+]
 
 Key = tuple[int, int, datetime]  # (room_id, sensor_id, ts)
 
