@@ -71,9 +71,11 @@ def sizes(conn: psycopg.Connection[Any]) -> dict[str, int]:
     out: dict[str, int] = {}
     for rel in ("capture", *ROLLUPS):
         row = conn.execute(
-            "SELECT COALESCE(sum(pg_total_relation_size(relid)), 0) "
-            "FROM pg_partition_tree(%s::regclass)",
-            [rel],
+            # A partitioned table's size is its partitions'; a plain table has no partition tree.
+            "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "WHERE c.oid = %s::regclass "
+            "OR c.oid IN (SELECT relid FROM pg_partition_tree(%s::regclass))",
+            [rel, rel],
         ).fetchone()
         out[rel] = int(row[0]) if row else 0
     for rel in ("capture", *ROLLUPS):
@@ -129,7 +131,9 @@ def text_of(doc: dict[str, Any]) -> str:
         f"# Storage: raw 90 days vs everything raw, {doc['rooms']} rooms x 1 year, "
         f"a capture every {doc['minutes']} min",
         "",
-        f"Run {doc['started']} on {doc['machine']['cores']} cores; load {doc['load']}.",
+        f"Run {doc['started']} on {doc['machine']['cores']} cores; load {doc['load']}. Raw "
+        f"captures are kept from {doc['raw_from']} (monthly partitions: the month holding "
+        "now - 90 days stays whole).",
         "",
         "| | everything raw | raw 90 days, rollups kept |",
         "|---|---|---|",
