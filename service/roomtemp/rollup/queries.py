@@ -26,8 +26,10 @@ Raw captures are dropped by retention while the rollups stay (partitions/): no s
 recomputes, merges into or forgets a bucket that holds time before the raw horizon
 (retention_horizon, level 'raw', a UTC midnight), since its raw captures are partly gone. Those
 are the 15-minute buckets ending before horizon + 15 minutes and the pieces starting before the
-horizon. Ingest refuses captures that old (beyond_retention), so only recomputations (updates,
-deletes, comfort changes, rebuilds after imports) reach such buckets, and leave them as they are.
+horizon. Ingest refuses captures that old (beyond_retention); one it accepts within its clock
+skew margin of the horizon joins no such bucket either (and its raw row goes at the next
+`roomtemp maintain`), and recomputations (updates, deletes, comfort changes, rebuilds after
+imports) leave them as they are.
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ _PIECES_OF_NEW = """
                {of_captures}
         FROM ({captures}) AS s
         JOIN st ON st.id = s.sensor_id
+        WHERE {live}
         GROUP BY s.room_id, s.sensor_id, s.start
     ),
     {name} AS (
@@ -212,6 +215,7 @@ APPEND = text(
         SELECT roomtemp_bucket(ts, interval '15 minutes') AS bucket,
                sum(value), min(value), max(value), count(*), room_id, sensor_id
         FROM new
+        WHERE ts > {RAW_FROM}
         GROUP BY room_id, sensor_id, bucket
         ORDER BY room_id, sensor_id, bucket
         ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
@@ -224,6 +228,7 @@ APPEND = text(
                 name=name,
                 table=table,
                 captures=_bucketed("new", stride),
+                live=_LIVE_PIECE.format(b="s.start"),
                 columns=pieces.column_list(),
                 of_captures=pieces.of_captures("st.comfort_low", "st.comfort_high"),
                 appended=pieces.appended(
