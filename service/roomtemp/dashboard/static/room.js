@@ -1,6 +1,5 @@
-// roomtemp dashboard: one room, every sensor type it has, each charted in its own unit. Short
-// steps read the 15-minute rolling average; a step longer than that window reads buckets
-// (mode=buckets: every capture of [t, t + step) counts, in the building's time zone).
+// roomtemp dashboard: one room, each sensor type in its own unit. Steps up to the 15-minute
+// window read rolling averages, longer ones buckets [t, t + step) in the building's zone.
 import { roomAlerts } from "./alerts.js";
 import { renderChart, when } from "./chart.js";
 import {
@@ -53,32 +52,17 @@ function toLocalInput(ms) {
   return d.toISOString().slice(0, 16);
 }
 
-const refused = (err) => err instanceof ApiError && err.status === 422;
+const refused = (e) => e instanceof ApiError && e.status === 422;
 
+// On 422: mode=auto (rollups where raw is gone), then rolling windows.
 async function series(base, params, choice) {
-  const rolling = () => api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW });
-  // mode=auto: where retention dropped the raw captures the service answers buckets of at
-  // least 1 hour from its rollups (the response's `resolution` says so).
-  const auto = () => api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW, mode: "auto" });
-  if (!choice.buckets) {
+  const tries = [{ window: WINDOW, mode: "auto" }, { window: WINDOW }];
+  tries.unshift(choice.buckets ? { mode: "buckets" } : tries.pop());
+  for (const [i, x] of tries.entries()) {
     try {
-      return await rolling();
+      return await api(`${base}/averages`, { ...params, step: choice.step, ...x });
     } catch (err) {
-      if (!refused(err)) throw err;
-      return auto();
-    }
-  }
-  try {
-    return await api(`${base}/averages`, { ...params, step: choice.step, mode: "buckets" });
-  } catch (err) {
-    // A step finer than the rollups kept, or a service without bucket mode (it refuses `mode`
-    // too): mode=auto, else rolling windows, which the legend then names as such.
-    if (!refused(err)) throw err;
-    try {
-      return await auto();
-    } catch (again) {
-      if (!refused(again)) throw again;
-      return rolling();
+      if (!refused(err) || i === tries.length - 1) throw err;
     }
   }
 }
@@ -99,11 +83,8 @@ async function loadType(building, room, type, chosenUnit, range, choice, zoomed)
   const [latest, s, raw, band] = await Promise.all([
     api(`${base}/average`, common),
     series(base, span, choice),
-    // Per-minute means need raw captures: none where retention dropped them (422).
-    zoomed ? api(`${base}/averages`, { ...span, step: "1m", window: "1m" }).catch((err) => {
-      if (refused(err)) return null;
-      throw err;
-    }) : null,
+    zoomed ? api(`${base}/averages`, { ...span, step: "1m", window: "1m" })
+      .catch((e) => (refused(e) ? null : Promise.reject(e))) : null,
     comfortBand(building, type.key, unit),
   ]);
   return { type, latest, series: s, raw, band };
@@ -179,8 +160,7 @@ function typeSection({ type, latest, series: s, raw, band }, range, zoomed) {
         h("span", { class: "summary", text:
           ` · step ${s.step} · ${s.points.length} points, ${withData} with data` +
           (buckets ? ` · ${captures} captures` : "") +
-          (s.resolution && s.resolution !== "raw"
-            ? ` · from the ${s.resolution} rollups (raw captures kept from ${localTime(s.raw_from)})` : "") +
+          (/\d/.test(s.resolution) ? ` · from ${s.resolution} rollups` : "") +
           (zoomed ? ` · ${rawCount} capture minutes` : "") }))),
     readout,
     dataTable(s, sym, tz));
