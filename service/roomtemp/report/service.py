@@ -393,6 +393,9 @@ class _Reader:
             rows = await queries.select_room_periods(
                 self.conn, q, rollups=True, with_shares=self.with_shares, raw_from=self.raw_from
             )
+        if rows is None and self.raw_from is not None and edges[0] < self.raw_from:
+            # The bounds changed between the check and the statement; raw captures are gone.
+            raise rollups.refuse("comfort_low", "the comfort bounds changed meanwhile: ask again")
         if rows is None:
             rows = await queries.select_room_periods(self.conn, q)
             assert rows is not None  # the raw statement always answers
