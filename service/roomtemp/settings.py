@@ -174,6 +174,23 @@ class Settings(BaseSettings):
         description="Captures older than this are rejected at ingest and their partitions "
         "dropped by `roomtemp maintain`; unset keeps everything",
     )
+    # Rollups outlive the raw captures (docs/data-lifecycle.md): unset keeps a level forever.
+    # A level is never dropped where raw captures are kept, so each is at least RETENTION_DAYS.
+    rollup_15m_retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Days of 15-minute rollups `roomtemp maintain` keeps (at least "
+        "RETENTION_DAYS); unset keeps them forever",
+    )
+    rollup_1h_retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Days of 1-hour rollups `roomtemp maintain` keeps (at least RETENTION_DAYS); "
+        "unset keeps them forever",
+    )
+    rollup_1d_retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Days of 1-day rollups `roomtemp maintain` keeps (at least RETENTION_DAYS); "
+        "unset keeps them forever",
+    )
 
     comfort_low_celsius: float = Field(
         default=20.0, description="Default lower comfort bound of temperature reports (°C)"
@@ -388,7 +405,14 @@ class Settings(BaseSettings):
             raise ValueError(exc.details[0].message) from None
         return value
 
-    @field_validator("retention_days", "alert_external_url", mode="before")
+    @field_validator(
+        "retention_days",
+        "rollup_15m_retention_days",
+        "rollup_1h_retention_days",
+        "rollup_1d_retention_days",
+        "alert_external_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes `${RETENTION_DAYS:-}` as an empty string.
@@ -424,6 +448,30 @@ class Settings(BaseSettings):
                 "DB_READ_HOST goes with the DB_* parts (DB_HOST, DB_USER, ...); "
                 "with DATABASE_URL, set DATABASE_READ_URL instead"
             )
+        return self
+
+    def rollup_retention_days(self) -> dict[str, int | None]:
+        """Days kept per rollup level ('15m', '1h', '1d'); None: forever."""
+        return {
+            "15m": self.rollup_15m_retention_days,
+            "1h": self.rollup_1h_retention_days,
+            "1d": self.rollup_1d_retention_days,
+        }
+
+    @model_validator(mode="after")
+    def _check_rollup_retention(self) -> Settings:
+        # A rollup level shorter than the raw captures would leave ranges that have raw data
+        # but no rollups, which the series and reports read as "no captures".
+        for level, days in self.rollup_retention_days().items():
+            if days is None:
+                continue
+            name = f"ROLLUP_{level.upper()}_RETENTION_DAYS"
+            if self.retention_days is None:
+                raise ValueError(f"{name} needs RETENTION_DAYS (raw captures kept forever)")
+            if days < self.retention_days:
+                raise ValueError(
+                    f"{name} ({days}) must be at least RETENTION_DAYS ({self.retention_days})"
+                )
         return self
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ DIMENSIONS = frozenset(
         "sensor_assignment",  # has a room_id, but is a small history of where sensors are
         "sensor_status",
         "unknown_sensor",
+        "retention_horizon",  # read by the rollup statements on every node (0014)
     }
 )
 #: Bookkeeping, neither fact nor dimension.

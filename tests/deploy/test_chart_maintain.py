@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
+from roomtemp.settings import Settings
 from tests.deploy.deploy_support import (
     CHART,
     containers,
@@ -60,6 +64,51 @@ def test_partition_and_retention_settings_reach_the_config_map() -> None:
     cron = find(manifests, "CronJob")
     assert (cron["spec"]["schedule"], cron["spec"]["timeZone"]) == ("5 0 * * *", "Europe/Zurich")
     assert k8s_errors(manifests) == []
+
+
+def test_rollup_retention_reaches_the_config_map_and_agrees_with_settings() -> None:
+    config = find(helm_template(None), "ConfigMap")["data"]
+    assert not [k for k in config if k.startswith("ROLLUP_")]  # kept forever by default
+    manifests = helm_template(
+        None,
+        "config.retentionDays=90",
+        "config.rollup15mRetentionDays=730",
+        "config.rollup1hRetentionDays=3650",
+    )
+    config = find(manifests, "ConfigMap")["data"]
+    assert (config["ROLLUP_15M_RETENTION_DAYS"], config["ROLLUP_1H_RETENTION_DAYS"]) == (
+        "730",
+        "3650",
+    )
+    assert "ROLLUP_1D_RETENTION_DAYS" not in config
+    # The API and maintain read the same ConfigMap; Settings accepts what the chart renders.
+    settings = Settings(_env_file=None, **{k.lower(): v for k, v in config.items()})
+    assert settings.rollup_retention_days() == {"15m": 730, "1h": 3650, "1d": None}
+    assert k8s_errors(manifests) == []
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["config.rollup1dRetentionDays=400"], "needs config.retentionDays"),
+        (
+            ["config.retentionDays=90", "config.rollup15mRetentionDays=30"],
+            "must be at least config.retentionDays",
+        ),
+    ],
+)
+def test_chart_refuses_rollups_shorter_than_raw(sets: list[str], message: str) -> None:
+    """The chart refuses what Settings refuses, with the same rule (tests/core)."""
+    args = [arg for s in sets for arg in ("--set", s)]
+    proc = run([tool("helm"), "template", "roomtemp", str(CHART), *args], check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    env: dict[str, Any] = {"retention_days": 90 if len(sets) > 1 else None}
+    env["rollup_15m_retention_days" if len(sets) > 1 else "rollup_1d_retention_days"] = (
+        30 if len(sets) > 1 else 400
+    )
+    with pytest.raises(ValidationError, match="RETENTION_DAYS"):
+        Settings(_env_file=None, **env)
 
 
 def test_cronjob_can_be_disabled() -> None:

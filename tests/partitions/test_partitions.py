@@ -230,11 +230,28 @@ def _assert_rollups_exact(db: psycopg.Connection[Any]) -> None:
         assert_pieces(stored_pieces(db, table), expected_pieces(final, stride, low, high))
 
 
-def test_rollups_expire_with_their_partitions(
+def _rollup_rows(db: psycopg.Connection[Any]) -> dict[str, list[str]]:
+    """Every row of every rollup table, as PostgreSQL's text of the whole row (byte for byte)."""
+    return {
+        table: [
+            r[0]
+            for r in db.execute(
+                f"SELECT CAST(x AS text) FROM {table} x ORDER BY room_id, sensor_id, {key}"
+            )
+        ]
+        for table, key in (
+            ("capture_rollup_15m", "bucket"),
+            ("capture_rollup_1h", "start"),
+            ("capture_rollup_1d", "start"),
+        )
+    }
+
+
+def test_rollups_outlive_their_partitions(
     database_url: str, clean_partitions: psycopg.Connection[Any], client_factory: ClientFactory
 ) -> None:
-    """Dropped partitions take their rollup buckets along; the boundary bucket is recomputed.
-    Rows deleted from the default partition for retention leave no buckets behind either."""
+    """Dropped partitions leave every rollup row as it was, the 15-minute bucket that straddles
+    the raw horizon included; so do rows deleted from the default partition for retention."""
     db = clean_partitions
     client = client_factory()
     boundary = datetime(2026, 9, 1, tzinfo=UTC)
@@ -243,18 +260,23 @@ def test_rollups_expire_with_their_partitions(
     assert client.post("/v1/captures", json=body).status_code == 201
     _maintain(database_url, NOW, ahead=0)  # August and September partitions exist now
     _assert_rollups_exact(db)
+    before = _rollup_rows(db)
 
-    # Retention of 60 days on 2026-11-22 (cutoff Sep 23): August goes whole, with the 15-minute
-    # buckets ending at or before Sep 1 00:00 and the 1-hour and 1-day pieces starting before
-    # it (3 buckets); the 15-minute one ending at 00:00 is recomputed from the capture at 00:00,
-    # and the pieces starting at 00:00 keep it.
+    # Retention of 60 days on 2026-11-22 (cutoff Sep 23): August goes whole; raw captures are
+    # kept from Sep 1 00:00 (the start of the month holding the cutoff).
     report = _maintain(database_url, NOW, ahead=0, retention_days=60)
     assert report.dropped == [("capture_p202608", 1)]
-    assert report.expired_rollup_buckets == 3
-    rows = db.execute("SELECT start, count, sum FROM capture_rollup_1d ORDER BY start").fetchall()
-    assert rows[0][:2] == (boundary, 2)
-    assert rows[0][2] == pytest.approx(21 + 22 + 2 * 273.15)
-    _assert_rollups_exact(db)
+    assert report.expired_rollup_buckets == {}
+    assert report.horizons == {"raw": boundary}
+    assert "raw data kept from 2026-09-01T00:00:00+00:00" in report.lines()
+    assert db.execute("SELECT * FROM retention_horizon").fetchall() == [("raw", boundary)]
+    assert _rollup_rows(db) == before
+    # The 1-day piece of Aug 31 and the 15-minute bucket ending at Sep 1 00:00 (it holds 23:55
+    # and 00:00) still count the dropped capture.
+    day = db.execute("SELECT count, sum FROM capture_rollup_1d WHERE start = '2026-08-31'")
+    assert day.fetchone() == (1, pytest.approx(20 + 273.15))
+    quarter = db.execute("SELECT count FROM capture_rollup_15m WHERE bucket = %s", [boundary])
+    assert quarter.fetchone() == (2,)
 
     # October has no partition (maintenance did not run since): its rows land in the default.
     october = [
@@ -264,21 +286,18 @@ def test_rollups_expire_with_their_partitions(
     body.append(capture(25, room="x", ts=datetime(2026, 10, 30, tzinfo=UTC)))
     assert client.post("/v1/captures", json=body).status_code == 201
     assert db.execute("SELECT count(*) FROM capture_default").fetchone() == (7,)
-    _assert_rollups_exact(db)
+    before = _rollup_rows(db)
 
-    # 50 days before Nov 23 00:10 is Oct 4 00:10: September goes whole and the default loses
-    # the four rows before the cutoff, across midnight: the day piece of Oct 3 goes with them,
-    # the buckets they shared with later rows are recomputed.
+    # 50 days before Nov 23 00:10 is Oct 4 00:10: September goes whole; the raw horizon is
+    # Oct 1 (the month holding the cutoff) and October gets its partition with all 7 rows.
     report = _maintain(
         database_url, datetime(2026, 11, 23, 0, 10, tzinfo=UTC), ahead=0, retention_days=50
     )
     assert report.dropped == [("capture_p202609", 2)]
-    assert report.expired_default_rows == 4
-    assert report.created == [("capture_p202610", 3)]
-    day = db.execute("SELECT count(*) FROM capture_rollup_1d WHERE start = '2026-10-03'")
-    assert day.fetchone() == (0,)
-    assert db.execute("SELECT count(*) FROM capture").fetchone() == (3,)
-    _assert_rollups_exact(db)
+    assert report.expired_default_rows == 0
+    assert report.created == [("capture_p202610", 7)]
+    assert report.horizons == {"raw": datetime(2026, 10, 1, tzinfo=UTC)}
+    assert _rollup_rows(db) == before
 
 
 def _compact(url: str, now: datetime, after: timedelta) -> list[tuple[str, int, int]]:

@@ -144,6 +144,18 @@ PARTITION_AHEAD: {{ .Values.config.partitionAhead | quote }}
 {{- with .Values.config.retentionDays }}
 RETENTION_DAYS: {{ . | quote }}
 {{- end }}
+{{- /* Rollup levels outlive the raw captures; the same rule as Settings, checked at render. */}}
+{{- range $env, $key := dict "ROLLUP_15M_RETENTION_DAYS" "rollup15mRetentionDays" "ROLLUP_1H_RETENTION_DAYS" "rollup1hRetentionDays" "ROLLUP_1D_RETENTION_DAYS" "rollup1dRetentionDays" }}
+{{- with index $.Values.config $key }}
+{{- if not $.Values.config.retentionDays }}
+{{- fail (printf "config.%s needs config.retentionDays (raw captures kept forever)" $key) }}
+{{- end }}
+{{- if lt (int .) (int $.Values.config.retentionDays) }}
+{{- fail (printf "config.%s (%v) must be at least config.retentionDays (%v)" $key . $.Values.config.retentionDays) }}
+{{- end }}
+{{ $env }}: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- /* Scale-out settings only when set, so the defaults match k8s/base/config.env. */}}
 {{- if .Values.config.dbReadFallback }}
 DB_READ_FALLBACK: "true"

@@ -13,6 +13,7 @@ from roomtemp import timegrid
 from roomtemp.average import bucket_service
 from roomtemp.average.bucket_service import BucketPoint, BucketSeries
 from roomtemp.errors import ErrorDetail, InvalidInput
+from roomtemp.rollup import service as rollups
 from roomtemp.settings import Settings
 from roomtemp.timefmt import parse_time
 
@@ -40,6 +41,29 @@ def chosen_mode(mode: str, params: Mapping[str, str]) -> str:
     step = timegrid.parse_interval(params.get("step", DEFAULT_STEP), "step")
     window = timegrid.parse_interval(params.get("window", DEFAULT_WINDOW), "window")
     return "buckets" if step.nominal > window.nominal else "rolling"
+
+
+#: The finest bucket the rollups answer where raw captures were dropped (rollup/retention.py).
+_ROLLUP_STEP = "1h"
+
+
+async def choose(
+    conn: AsyncConnection, mode: str, params: Mapping[str, str]
+) -> tuple[str, Mapping[str, str]]:
+    """The mode and parameters a series request runs with: chosen_mode, except that with
+    mode=auto a range starting where retention dropped the raw captures (rolling windows need
+    them) is answered in buckets of at least 1 hour, from the rollups, so a dashboard zoomed
+    into last year still gets an answer, at the finest resolution kept."""
+    chosen = chosen_mode(mode, params)
+    if mode != "auto" or "from" not in params:
+        return chosen, params
+    kept = await rollups.horizons(conn)
+    if not kept.raw_gone(parse_time(params["from"], "from")):
+        return chosen, params
+    step = timegrid.parse_interval(params.get("step", DEFAULT_STEP), "step")
+    if step.nominal < timegrid.parse_interval(_ROLLUP_STEP, "step").nominal:
+        params = {**params, "step": _ROLLUP_STEP}
+    return "buckets", params
 
 
 def refuse_in_rolling(params: Mapping[str, str], *also: str, auto: bool = False) -> None:
@@ -95,6 +119,8 @@ def _head(series: BucketSeries) -> dict[str, Any]:
         "time_zone": series.time_zone,
         "from": series.start,
         "to": series.end,
+        "resolution": series.resolution,
+        "raw_from": series.raw_from,
     }
 
 
@@ -178,6 +204,8 @@ async def building(
         result.start,
         result.end,
         [],
+        result.resolution,
+        result.raw_from,
     )
     return _dumps(
         {

@@ -23,7 +23,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import driver
-from roomtemp.db.pieces import hour_runs, rollup_layout
+from roomtemp.db.pieces import LAST_BEFORE_FIRST, NO_HORIZON, hour_runs, rollup_layout
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,10 @@ _SENSOR_KEYS = """
     groups AS (SELECT 0 AS g, CAST(NULL AS text) AS key)"""
 
 # Carry: per (room, sensor) its last capture before `first` (one backward index step each).
-_ROOM_CARRY = """
+_ROOM_CARRY = f"""
     prev AS (
         SELECT rs.g, rs.sensor_id, p.ts, p.value FROM rs CROSS JOIN LATERAL (
-            SELECT c.ts, c.value FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
-            ORDER BY c.ts DESC LIMIT 1
+            {LAST_BEFORE_FIRST}
         ) AS p
     ),
     cut AS (  -- moves that can end a held stretch: after the carried capture, before `last`
@@ -84,20 +82,19 @@ _ROOM_CARRY = """
         LEFT JOIN prev ON prev.g = rs.g AND prev.sensor_id = rs.sensor_id
         WHERE a.valid_from < :last
           AND a.valid_from > COALESCE(prev.ts, CAST(:first AS timestamptz))
-    )"""
+    )"""  # noqa: S608 - fixed fragments; values are bound
 
 # A sensor's own series: its last capture anywhere before `first`; moves cut nothing.
-_SENSOR_CARRY = """
+_SENSOR_CARRY = f"""
     prev AS (
         SELECT 0 AS g, CAST(:sensor_id AS integer) AS sensor_id, p.ts, p.value
         FROM rs CROSS JOIN LATERAL (
-            SELECT c.ts, c.value FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
-            ORDER BY c.ts DESC LIMIT 1
+            {LAST_BEFORE_FIRST}
         ) AS p
         ORDER BY p.ts DESC LIMIT 1
     ),
-    cut AS (SELECT 0 AS g, 0 AS sensor_id, CAST(NULL AS timestamptz) AS t0 WHERE false)"""
+    cut AS (SELECT 0 AS g, 0 AS sensor_id, CAST(NULL AS timestamptz) AS t0 WHERE false)
+"""  # noqa: S608 - fixed fragments; values are bound
 
 # The pieces `p` of the raw path: each capture of [first, last) is a piece of its own.
 _RAW_PIECES = """
@@ -126,7 +123,7 @@ _ROLLUP_PIECES = f"""
         SELECT rs.g, rs.room_id, rs.sensor_id,
                date_bin(CAST('1 hour' AS interval), a.valid_from, {_ORIGIN})
         FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
-        WHERE a.valid_from >= :first AND a.valid_from < :last
+        WHERE a.valid_from >= :first AND a.valid_from < :last AND a.valid_from >= :raw_from
     ),
     moved_days AS (  -- days of :days in which the sensor moved: read by the hour
         SELECT DISTINCT rawh.g, rawh.room_id, rawh.sensor_id, d.d
@@ -286,11 +283,17 @@ def rollups_pay(edges: list[datetime]) -> bool:
 
 
 async def select_buckets(
-    conn: AsyncConnection, q: BucketQuery, *, rollups: bool = False
+    conn: AsyncConnection,
+    q: BucketQuery,
+    *,
+    rollups: bool = False,
+    raw_from: datetime | None = None,
 ) -> list[BucketRow]:
     """Every bucket of every group, in order (group key, bucket); from the raw captures, or
     (`rollups`) from the 1-hour and 1-day pieces with raw captures only where they cannot be
-    used. Both give the same answer."""
+    used. Both give the same answer. `raw_from`: the raw horizon (retention dropped the raw
+    captures before it): the carry comes from the pieces there and moves before it cut no
+    piece (rollups must be True when the range starts before it)."""
     if q.building_id is not None:
         statements = BUILDING_BUCKETS
     elif q.sensor_id is not None:
@@ -314,6 +317,7 @@ async def select_buckets(
             "edges": q.edges,
             "first": q.edges[0],
             "last": q.edges[-1],
+            "raw_from": raw_from if raw_from is not None else NO_HORIZON,
         },
         name="select buckets",
     )

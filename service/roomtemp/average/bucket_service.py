@@ -15,6 +15,7 @@ from roomtemp.average.bucket_queries import BucketQuery, BucketRow
 from roomtemp.average.service import Scale, find_sensor, scale_for, scale_of
 from roomtemp.errors import ErrorDetail, InvalidInput
 from roomtemp.registry import service as registry
+from roomtemp.rollup import service as rollups
 
 #: A building series answers rooms x buckets points: 500 rooms x a year of days fit, not
 #: 500 rooms x 10,000 buckets (hundreds of MB of JSON).
@@ -69,9 +70,24 @@ async def _grid(conn: AsyncConnection, req: Request, building: str, default_zone
     return Grid(zone, timegrid.bucket_edges(req.start, req.end, req.step, zone))
 
 
-def _rollups(grid: Grid, allowed: bool) -> bool:
-    """Read the 1-hour/1-day pieces (same answer, less to read) when allowed and worth it."""
-    return allowed and bucket_queries.rollups_pay(grid.edges)
+@dataclass(frozen=True)
+class Plan:
+    """How a series is read: from the pieces or the raw captures, at which resolution, and
+    where raw captures start being kept (None: nothing dropped)."""
+
+    rollups: bool
+    resolution: str
+    raw_from: datetime | None
+
+
+async def _plan(conn: AsyncConnection, grid: Grid, allowed: bool) -> Plan:
+    """Read the 1-hour/1-day pieces (same answer, less to read) when allowed and worth it, and
+    always where the raw captures were dropped (a step finer than the pieces kept there is
+    refused, rollup/retention.py)."""
+    kept = await rollups.horizons(conn)
+    resolution = rollups.resolution(grid.edges, kept)
+    use = resolution != rollups.RAW or (allowed and bucket_queries.rollups_pay(grid.edges))
+    return Plan(use, resolution, kept.raw)
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,8 @@ class BucketSeries:
     start: datetime
     end: datetime
     points: list[BucketPoint]
+    resolution: str = rollups.RAW  # raw, 1h or 1d: what the answer was computed from
+    raw_from: datetime | None = None  # raw captures are kept from here (None: all kept)
 
 
 @dataclass(frozen=True)
@@ -110,6 +128,8 @@ class BuildingBuckets:
     start: datetime
     end: datetime
     rooms: list[tuple[str, list[BucketPoint]]]
+    resolution: str = rollups.RAW
+    raw_from: datetime | None = None
 
 
 def _points(rows: list[BucketRow], local: list[datetime], scale: Scale) -> list[BucketPoint]:
@@ -132,7 +152,12 @@ def _points(rows: list[BucketRow], local: list[datetime], scale: Scale) -> list[
 
 
 def _series(
-    req: Request, grid: Grid, sensor_type: str, scale: Scale, points: list[BucketPoint]
+    req: Request,
+    grid: Grid,
+    sensor_type: str,
+    scale: Scale,
+    points: list[BucketPoint],
+    plan: Plan,
 ) -> BucketSeries:
     return BucketSeries(
         sensor_type,
@@ -143,6 +168,8 @@ def _series(
         grid.edges[0].astimezone(grid.zone),
         grid.edges[-1].astimezone(grid.zone),
         points,
+        plan.resolution,
+        plan.raw_from,
     )
 
 
@@ -161,11 +188,15 @@ async def room_buckets(
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
     grid = await _grid(conn, req, building, default_zone)
+    plan = await _plan(conn, grid, use_rollups)
     rows = await bucket_queries.select_buckets(
-        conn, BucketQuery(st.id, grid.edges, room_id=r.id), rollups=_rollups(grid, use_rollups)
+        conn,
+        BucketQuery(st.id, grid.edges, room_id=r.id),
+        rollups=plan.rollups,
+        raw_from=plan.raw_from,
     )
     local = [e.astimezone(grid.zone) for e in grid.edges]
-    return _series(req, grid, st.key, scale, _points(rows, local, scale))
+    return _series(req, grid, st.key, scale, _points(rows, local, scale), plan)
 
 
 @dataclass(frozen=True)
@@ -187,13 +218,15 @@ async def sensor_buckets(
     found = await find_sensor(conn, key)
     scale = scale_of(found.sensor_type, found.unit, unit)
     grid = await _grid(conn, req, found.building, default_zone)
+    plan = await _plan(conn, grid, use_rollups)
     rows = await bucket_queries.select_buckets(
         conn,
         BucketQuery(found.sensor_type_id, grid.edges, sensor_id=found.id),
-        rollups=_rollups(grid, use_rollups),
+        rollups=plan.rollups,
+        raw_from=plan.raw_from,
     )
     local = [e.astimezone(grid.zone) for e in grid.edges]
-    series = _series(req, grid, found.sensor_type, scale, _points(rows, local, scale))
+    series = _series(req, grid, found.sensor_type, scale, _points(rows, local, scale), plan)
     return SensorBuckets(found.api_key, series)
 
 
@@ -219,10 +252,12 @@ async def building_buckets(
             f"{b.room_count} rooms x {len(grid.edges) - 1} buckets is {points:,} points; at most "
             f"{MAX_BUILDING_POINTS:,} per building series: widen the step or narrow the range",
         )
+    plan = await _plan(conn, grid, use_rollups)
     rows = await bucket_queries.select_buckets(
         conn,
         BucketQuery(st.id, grid.edges, building_id=b.id),
-        rollups=_rollups(grid, use_rollups),
+        rollups=plan.rollups,
+        raw_from=plan.raw_from,
     )
     local = [e.astimezone(grid.zone) for e in grid.edges]
     rooms: list[tuple[str, list[BucketRow]]] = []
@@ -239,4 +274,6 @@ async def building_buckets(
         local[0],
         local[-1],
         [(room, _points(rs, local, scale)) for room, rs in rooms],
+        plan.resolution,
+        plan.raw_from,
     )

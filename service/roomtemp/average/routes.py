@@ -196,12 +196,14 @@ async def get_room_series(
     Points without captures are present with count 0 and null values. With `mode=buckets`,
     every capture of [from, to) counts in exactly one bucket [t, end) (local days, weeks and
     months of the zone); the sum of the counts is the number of captures covered. `mode=auto`
-    picks buckets when step is longer than window.
+    picks buckets when step is longer than window, and buckets of at least 1 hour (from the
+    rollups) when `from` is before the raw captures kept (retention).
     """
     auto = mode == "auto"
-    if bucket_body.chosen_mode(mode, request.query_params) == "buckets":
+    chosen, params = await bucket_body.choose(conn, mode, request.query_params)
+    if chosen == "buckets":
         buckets = await bucket_body.room(
-            conn, state.settings, request.query_params, building, room, sensor_type, unit, auto
+            conn, state.settings, params, building, room, sensor_type, unit, auto
         )
         return Response(buckets, media_type="application/json")
     bucket_body.refuse_in_rolling(request.query_params, auto=auto)
@@ -328,10 +330,9 @@ async def get_sensor_series(
     buckets when step is longer than window."""
     await sensors.check_reach(conn, key, reach, write=False)
     auto = mode == "auto"
-    if bucket_body.chosen_mode(mode, request.query_params) == "buckets":
-        buckets = await bucket_body.sensor(
-            conn, state.settings, request.query_params, key, unit, auto
-        )
+    chosen, params = await bucket_body.choose(conn, mode, request.query_params)
+    if chosen == "buckets":
+        buckets = await bucket_body.sensor(conn, state.settings, params, key, unit, auto)
         return Response(buckets, media_type="application/json")
     bucket_body.refuse_in_rolling(request.query_params, auto=auto)
     series = await service.sensor_series(

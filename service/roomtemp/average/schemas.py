@@ -115,6 +115,15 @@ class _BucketHead(BaseModel):
     time_zone: str = Field(description="IANA zone of the bucket edges")
     from_: datetime = Field(alias="from", description="Start of the first bucket")
     to: datetime = Field(description="End of the last bucket")
+    resolution: str = Field(
+        description="What the answer was computed from: raw (the captures), or 1h / 1d (the "
+        "1-hour or 1-day rollups only: raw captures before raw_from were dropped by retention; "
+        "every figure is still exact for the captures the rollups hold)"
+    )
+    raw_from: datetime | None = Field(
+        description="Raw captures are kept from this instant (older ones were dropped, their "
+        "rollups kept); null when nothing was dropped"
+    )
 
     model_config = {"populate_by_name": True}
 

@@ -13,6 +13,7 @@ from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
+from roomtemp.rollup import service as rollups
 from roomtemp.timefmt import from_micros, parse_time, to_micros
 
 MIN_WINDOW = timedelta(minutes=1)
@@ -103,6 +104,13 @@ class RoomAverage:
     stats: WindowStats
 
 
+async def require_raw(conn: AsyncConnection, start: datetime, field: str = "from") -> None:
+    """Refuse (422) a rolling window reaching before the raw horizon: rolling windows are
+    computed from the raw captures, which retention dropped there (the rollups outlive them:
+    bucket mode answers from those)."""
+    rollups.require_raw(start, await rollups.horizons(conn), what="a rolling window", field=field)
+
+
 async def room_average(
     conn: AsyncConnection,
     building: str,
@@ -113,6 +121,7 @@ async def room_average(
     window: timedelta,
     unit: str | None,
 ) -> RoomAverage:
+    await require_raw(conn, at - window, "at")
     found = await queries.select_window_stats_by_keys(
         conn, building, room, sensor_type, at - window, at
     )
@@ -218,6 +227,7 @@ async def sensor_average(
     conn: AsyncConnection, key: str, *, at: datetime, window: timedelta, unit: str | None
 ) -> SensorAverage:
     """One sensor's own statistics of (at - window, at], in whichever rooms it was."""
+    await require_raw(conn, at - window, "at")
     found = await find_sensor(conn, key)
     scale = scale_of(found.sensor_type, found.unit, unit)
     stats = await sensor_queries.select_sensor_window_stats(conn, found.id, at - window, at)
@@ -258,6 +268,7 @@ async def _points(
     first, last, count = series_bounds(start, end, step, max_points=max_points)
     if not count:
         return []
+    await require_raw(conn, first - window)
     bucket = queries.rollup_bucket(step, window) if use_rollups else None
     if bucket is None:
         _check_raw_cost(count, window)
@@ -329,6 +340,7 @@ async def building_averages(
     window: timedelta,
     unit: str | None,
 ) -> BuildingAverages:
+    await require_raw(conn, at - window, "at")
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)

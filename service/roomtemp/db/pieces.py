@@ -19,7 +19,7 @@ differences, not from differences of Unix seconds, so they are exact to the micr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 # Columns of a piece, in the order the fragments produce them and the tables store them.
 COLUMNS = (
@@ -180,3 +180,30 @@ def hour_runs(
         starts.append(t)
         ends.append(end)
     return starts, ends
+
+
+#: The raw horizon when nothing was dropped (before every capture).
+NO_HORIZON = datetime.min.replace(tzinfo=UTC)
+
+# The last capture of (rs.room_id, rs.sensor_id) before `first`: from the raw captures, or,
+# where they were dropped (before :raw_from, the raw horizon), from the last 1-hour or 1-day piece
+# before it (its last_ts, last_value): one backward index step in each, the latest wins.
+LAST_BEFORE_FIRST = """
+            SELECT u.ts, u.value FROM (
+                (SELECT c.ts, c.value FROM capture c
+                 WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
+                 ORDER BY c.ts DESC LIMIT 1)
+                UNION ALL
+                (SELECT x.last_ts, x.last_value FROM capture_rollup_1h x
+                 WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+                   AND x.start < :raw_from
+                   AND x.start <= CAST(:first AS timestamptz) - CAST('1 hour' AS interval)
+                 ORDER BY x.start DESC LIMIT 1)
+                UNION ALL
+                (SELECT x.last_ts, x.last_value FROM capture_rollup_1d x
+                 WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+                   AND x.start < :raw_from
+                   AND x.start <= CAST(:first AS timestamptz) - CAST('1 day' AS interval)
+                 ORDER BY x.start DESC LIMIT 1)
+            ) AS u
+            ORDER BY u.ts DESC LIMIT 1"""

@@ -77,6 +77,9 @@ sensor_type = Table(
     # Canonical unit; the 1-h/1-d rollups count seconds below/above these (rollup.set_comfort).
     Column("comfort_low", Double, nullable=True),
     Column("comfort_high", Double, nullable=True),
+    # The pieces count the bounds above from here on (older ones: earlier bounds, their raw
+    # captures dropped); NULL: all of them (migration 0014).
+    Column("comfort_counted_from", DateTime(timezone=True), nullable=True),
 )
 
 # A device that reports captures of one sensor type. `key` is the device id as the device reports
@@ -226,6 +229,16 @@ def _pieces(name: str) -> Table:
 capture_rollup_15m = _rollup("capture_rollup_15m")
 capture_rollup_1h = _pieces("capture_rollup_1h")
 capture_rollup_1d = _pieces("capture_rollup_1d")
+
+# Per level ('raw', '15m', '1h', '1d'): data before `dropped_before` was dropped by retention
+# (migration 0014, partitions/service.py). No row: nothing of that level dropped.
+retention_horizon = Table(
+    "retention_horizon",
+    metadata,
+    Column("level", String(8), primary_key=True),
+    Column("dropped_before", DateTime(timezone=True), nullable=False),
+    CheckConstraint("level IN ('raw', '15m', '1h', '1d')", name="level"),
+)
 
 
 # Alerts (issue 21, migration 0011; docs/alerts.md). Bookkeeping the evaluator writes: on Citus

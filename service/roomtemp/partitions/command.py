@@ -1,4 +1,4 @@
-"""`roomtemp maintain`: create partitions ahead, expire old ones."""
+"""`roomtemp maintain`: create partitions ahead, expire old ones and old rollups."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="create time partitions ahead and drop those past retention",
         description="Create the current and the next PARTITION_AHEAD partitions of captures "
         "(PARTITION_INTERVAL month or day), move rows out of the default partition, drop "
-        "whole partitions older than RETENTION_DAYS (and their rollups), recompute the report "
+        "whole partitions older than RETENTION_DAYS (the rollups stay), drop each rollup level "
+        "past its own ROLLUP_15M/1H/1D_RETENTION_DAYS (unset: kept forever), recompute the report "
         "rollups of temperature sensor types when COMFORT_LOW/HIGH_CELSIUS changed, and rebuild "
         "the primary-key index of partitions that ended PARTITION_COMPACT_AFTER_DAYS ago with "
         "full pages. Idempotent; concurrent runs wait for each other (advisory lock). Run it "
@@ -55,6 +56,7 @@ async def _maintain(settings: Settings, ahead: int) -> service.MaintainReport:
                 interval=settings.partition_interval,
                 ahead=ahead,
                 retention_days=settings.retention_days,
+                rollup_retention_days=settings.rollup_retention_days(),
                 comfort_celsius=(settings.comfort_low_celsius, settings.comfort_high_celsius),
             )
         if settings.partition_compact_after_days is not None:

@@ -93,45 +93,48 @@ async def drop_partition(conn: AsyncConnection, name: str) -> int:
     return int(count or 0)
 
 
-async def delete_default_before(
-    conn: AsyncConnection, cutoff: datetime
-) -> list[tuple[int, int, datetime]]:
-    """Delete rows before `cutoff` from the default partition; their (room, sensor, ts) keys."""
+async def delete_default_before(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Delete rows before `cutoff` from the default partition; how many."""
     result = await conn.execute(
-        text("DELETE FROM capture_default WHERE ts < :cutoff RETURNING room_id, sensor_id, ts"),
-        {"cutoff": cutoff},
+        text("DELETE FROM capture_default WHERE ts < :cutoff"), {"cutoff": cutoff}
     )
-    return [(r[0], r[1], r[2]) for r in result]
+    return result.rowcount
 
 
-# Rollups (rollup/), aligned to the epoch, so a partition boundary at UTC midnight is also a
-# bucket boundary of every stride: the 15-minute buckets are keyed by their end and hold
-# (bucket - 15m, bucket], the 1-hour and 1-day pieces by their start and hold [start, start +
-# stride). Per table: the buckets holding only captures before :oldest, or the one at :oldest.
-_EXPIRED = {
-    "capture_rollup_15m": "bucket <= :oldest",
-    "capture_rollup_1h": "start < :oldest",
-    "capture_rollup_1d": "start < :oldest",
+# Rollups (rollup/) are kept by their own retention, each level in one table. Data of a level
+# before its horizon is gone: the 15-minute buckets are keyed by their end and hold
+# (bucket - 15m, bucket], so the one ending at the horizon still holds the captures at it and
+# stays; the 1-hour and 1-day pieces are keyed by their start and hold [start, start + stride).
+ROLLUP_TABLES = {
+    "15m": ("capture_rollup_15m", "bucket"),
+    "1h": ("capture_rollup_1h", "start"),
+    "1d": ("capture_rollup_1d", "start"),
 }
-ROLLUP_TABLES = tuple(_EXPIRED)
 
 
-async def rollup_tables(conn: AsyncConnection) -> list[str]:
-    rows = await conn.execute(
-        text("SELECT t FROM unnest(CAST(:names AS text[])) AS t WHERE to_regclass(t) IS NOT NULL"),
-        {"names": list(ROLLUP_TABLES)},
+async def delete_rollups_before(conn: AsyncConnection, level: str, horizon: datetime) -> int:
+    """Delete the buckets of rollup `level` keyed before `horizon`; how many."""
+    table, column = ROLLUP_TABLES[level]
+    delete = f"DELETE FROM {table} WHERE {column} < :h"  # noqa: S608 - a known table
+    return (await conn.execute(text(delete), {"h": horizon})).rowcount
+
+
+async def horizons(conn: AsyncConnection) -> dict[str, datetime]:
+    """Per level ('raw', '15m', '1h', '1d'), the instant before which its data was dropped."""
+    rows = await conn.execute(text("SELECT level, dropped_before FROM retention_horizon"))
+    return {r[0]: r[1] for r in rows}
+
+
+async def record_horizon(conn: AsyncConnection, level: str, horizon: datetime) -> None:
+    """Move the horizon of `level` forward to `horizon` (never back)."""
+    await conn.execute(
+        text(
+            "INSERT INTO retention_horizon (level, dropped_before) VALUES (:level, :h) "
+            "ON CONFLICT (level) DO UPDATE SET dropped_before = "
+            "GREATEST(retention_horizon.dropped_before, EXCLUDED.dropped_before)"
+        ),
+        {"level": level, "h": horizon},
     )
-    return [r[0] for r in rows]
-
-
-async def delete_rollups_through(conn: AsyncConnection, table: str, oldest: datetime) -> int:
-    """Delete the buckets that hold captures before `oldest` only, and the 15-minute one ending
-    exactly at `oldest` (it also holds the captures at `oldest`: the caller recomputes it from
-    the captures left); how many."""
-    if table not in _EXPIRED:
-        raise ValueError(f"not a rollup table: {table!r}")
-    delete = f"DELETE FROM {table} WHERE {_EXPIRED[table]}"  # noqa: S608 - a known table
-    return (await conn.execute(text(delete), {"oldest": oldest})).rowcount
 
 
 # -- compaction of ended partitions ------------------------------------------------------------

@@ -8,6 +8,7 @@ covers (ingest never fails); maintenance moves them into their own partition.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -68,7 +69,10 @@ class MaintainReport:
     created: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows moved in)
     dropped: list[tuple[str, int]] = field(default_factory=list)  # (partition, rows dropped)
     expired_default_rows: int = 0
-    expired_rollup_buckets: int = 0  # of dropped partitions and of expired default rows
+    # Per rollup level ('15m', '1h', '1d'): buckets dropped past that level's retention.
+    expired_rollup_buckets: dict[str, int] = field(default_factory=dict)
+    # Per level ('raw' and the rollup levels): the data before this instant is gone.
+    horizons: dict[str, datetime] = field(default_factory=dict)
     kept: int = 0  # partitions left as they were
     comfort_recomputed: list[str] = field(default_factory=list)  # sensor types
     # (partition, bytes of its primary-key index before, after)
@@ -77,10 +81,14 @@ class MaintainReport:
     def lines(self) -> list[str]:
         out = [f"created {n} (moved {m} rows from capture_default)" for n, m in self.created]
         out += [f"dropped {n} ({m} rows past retention)" for n, m in self.dropped]
-        if self.expired_rollup_buckets:
-            out.append(f"deleted {self.expired_rollup_buckets} rollup buckets of expired captures")
         if self.expired_default_rows:
             out.append(f"deleted {self.expired_default_rows} expired rows from capture_default")
+        out += [
+            f"deleted {n} {level} rollup buckets past their retention"
+            for level, n in self.expired_rollup_buckets.items()
+            if n
+        ]
+        out += [f"{level} data kept from {at.isoformat()}" for level, at in self.horizons.items()]
         out += [
             f"comfort bounds of {key!r} set to the defaults; its rollups were recomputed"
             for key in self.comfort_recomputed
@@ -104,30 +112,59 @@ async def _existing_partitions(conn: AsyncConnection) -> dict[str, Period]:
     return existing
 
 
+def _day_start(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 async def _expire(
-    conn: AsyncConnection, existing: dict[str, Period], cutoff: datetime, report: MaintainReport
-) -> None:
-    """Drop the partitions entirely before `cutoff` (and their rollups), then the default
-    partition's rows before it; `existing` loses the dropped partitions."""
+    conn: AsyncConnection,
+    existing: dict[str, Period],
+    cutoff: datetime,
+    interval: Interval,
+    report: MaintainReport,
+) -> datetime:
+    """Drop the partitions entirely before `cutoff` and the default partition's rows before the
+    raw horizon; `existing` loses the dropped partitions. Returns the raw horizon: the start of
+    the period holding `cutoff`, or the end of a dropped partition if later (partitions of the
+    other interval), or the horizon stored before if later still. Always a UTC midnight, so a
+    1-hour or 1-day piece lies wholly on one side of it. Rollups are left as they are."""
+    horizon = period_of(cutoff, interval).start
     for name, period in sorted(existing.items(), key=lambda kv: kv[1]):
         if period.end <= cutoff:
             report.dropped.append((name, await queries.drop_partition(conn, name)))
+            horizon = max(horizon, period.end)
             del existing[name]
-    if report.dropped:
-        # Rollups go with their partitions: no capture before `oldest` is left once the default
-        # partition's expired rows are gone too (below), so every bucket of captures before it
-        # goes (15 minutes: ending at or before it; pieces: starting before it); the 15-minute
-        # bucket ending exactly at `oldest` also holds the captures at `oldest`: recomputed.
-        oldest = max(period_from_name(name).end for name, _ in report.dropped)  # type: ignore[union-attr]
-        for table in await queries.rollup_tables(conn):
-            report.expired_rollup_buckets += await queries.delete_rollups_through(
-                conn, table, oldest
-            )
-        await rollups.rebuild(conn, oldest, oldest)
-    expired = await queries.delete_default_before(conn, cutoff)
-    report.expired_default_rows = len(expired)
-    # Their buckets are recomputed from what is left, and dropped when nothing is.
-    report.expired_rollup_buckets += await rollups.captures_removed(conn, expired)
+    stored = (await queries.horizons(conn)).get("raw")
+    if stored is not None:
+        horizon = max(horizon, stored)
+    report.expired_default_rows = await queries.delete_default_before(conn, horizon)
+    await queries.record_horizon(conn, "raw", horizon)
+    report.horizons["raw"] = horizon
+    return horizon
+
+
+async def _expire_rollups(
+    conn: AsyncConnection,
+    now: datetime,
+    raw_horizon: datetime,
+    retention_days: Mapping[str, int | None],
+    report: MaintainReport,
+) -> None:
+    """Drop each rollup level's buckets past its own retention (whole UTC days), never where raw
+    captures are kept (so never after `raw_horizon`), and record its horizon."""
+    for level, days in retention_days.items():
+        if days is None:
+            continue
+        horizon = min(_day_start(now - timedelta(days=days)), raw_horizon)
+        stored = (await queries.horizons(conn)).get(level)
+        if stored is not None and stored >= horizon:
+            report.horizons[level] = stored
+            continue
+        report.expired_rollup_buckets[level] = await queries.delete_rollups_before(
+            conn, level, horizon
+        )
+        await queries.record_horizon(conn, level, horizon)
+        report.horizons[level] = horizon
 
 
 async def _create_wanted(
@@ -163,20 +200,25 @@ async def maintain(
     interval: Interval,
     ahead: int,
     retention_days: int | None,
+    rollup_retention_days: Mapping[str, int | None] | None = None,
     comfort_celsius: tuple[float, float] | None = None,
 ) -> MaintainReport:
     """Create the current and `ahead` next partitions, give rows in the default their own
-    partition, drop partitions entirely past retention; with `comfort_celsius`, store those
-    default comfort bounds on temperature sensor types whose rollups were counted for others
-    (recomputing their rollups: ingest of those types waits meanwhile). Idempotent; concurrent
-    runs serialise on an advisory lock. The caller owns the transaction (all of it or nothing).
+    partition, drop partitions entirely past retention and each rollup level's buckets past its
+    own retention ({'15m': days, '1h': …, '1d': …}, None or missing: forever); with
+    `comfort_celsius`, store those default comfort bounds on temperature sensor types whose
+    rollups were counted for others (recomputing their rollups where raw captures are kept:
+    ingest of those types waits meanwhile). Dropping raw captures changes no stored rollup.
+    Idempotent; concurrent runs serialise on an advisory lock. The caller owns the transaction
+    (all of it or nothing).
     """
     await queries.lock(conn)
     report = MaintainReport()
     cutoff = retention_cutoff(now, retention_days)
     existing = await _existing_partitions(conn)
     if cutoff is not None:
-        await _expire(conn, existing, cutoff, report)
+        raw_horizon = await _expire(conn, existing, cutoff, interval, report)
+        await _expire_rollups(conn, now, raw_horizon, rollup_retention_days or {}, report)
     await _create_wanted(
         conn, now, interval=interval, ahead=ahead, cutoff=cutoff, existing=existing, report=report
     )

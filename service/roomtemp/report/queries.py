@@ -96,7 +96,7 @@ _ROLLUP_PIECES = f"""
         SELECT rs.room_id, rs.sensor_id,
                roomtemp_bucket_start(a.valid_from, CAST('1 hour' AS interval))
         FROM rs JOIN sensor_assignment a ON a.sensor_id = rs.sensor_id
-        WHERE a.valid_from >= :first AND a.valid_from < :last
+        WHERE a.valid_from >= :first AND a.valid_from < :last AND a.valid_from >= :raw_from
     ),
     moved_days AS (  -- days of :days in which the sensor moved: read by the hour
         SELECT DISTINCT rawh.room_id, rawh.sensor_id, d.d
@@ -175,9 +175,7 @@ _BODY = f"""
     prev AS (
         SELECT rs.room_id, rs.sensor_id, ARRAY[date_part('epoch', c.ts), c.value] AS before
         FROM rs CROSS JOIN LATERAL (
-            SELECT c.ts, c.value FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts < :first
-            ORDER BY c.ts DESC LIMIT 1
+            {pieces.LAST_BEFORE_FIRST}
         ) AS c
     ),
     cells AS MATERIALIZED (  -- hash-joined with agg on all three keys (see below)
@@ -247,12 +245,18 @@ class PeriodQuery:
 
 
 async def select_room_periods(
-    conn: AsyncConnection, q: PeriodQuery, *, rollups: bool = False, with_shares: bool = False
+    conn: AsyncConnection,
+    q: PeriodQuery,
+    *,
+    rollups: bool = False,
+    with_shares: bool = False,
+    raw_from: datetime | None = None,
 ) -> list[RoomPeriodRow] | None:
     """Every (period, room, sensor) in that order; from the raw captures, or (`rollups`) from the
     rollup pieces with raw captures only where they cannot be used. Both give the same answer;
     the rollup path answers None when the rollups' comfort seconds are not for (low, high) and
-    `with_shares` (the caller then reads raw captures)."""
+    `with_shares` (the caller then reads raw captures). `raw_from`: the raw horizon (the carry
+    comes from the pieces before it, and moves before it cut no piece)."""
     raw_hours, days = pieces.rollup_layout(q.edges) if rollups else ([], [])
     hours_from, hours_to = pieces.hour_runs(q.edges, raw_hours, days) if rollups else ([], [])
     rows = await conn.execute(
@@ -270,6 +274,7 @@ async def select_room_periods(
             "hours_from": hours_from,
             "hours_to": hours_to,
             "with_shares": with_shares,
+            "raw_from": raw_from if raw_from is not None else pieces.NO_HORIZON,
         },
     )
     out = []

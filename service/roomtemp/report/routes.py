@@ -148,13 +148,16 @@ async def get_report(
                     row = asdict(p.rooms[room.room])
                     bounds = (p.start.isoformat(), p.end.isoformat())
                     writer.writerow([*bounds, *(_cell(row[c]) for c in CSV_COLUMNS)])
-        # A download, named after its subject like the export's (keys hold no quote or "/").
+        # A download, named after its subject like the export's (keys hold no quote or "/"),
+        # with the JSON body's resolution and raw_from for CSV readers (docs/data-lifecycle.md).
         name = f"report_{report.building}_{report.sensor_type}"
-        return Response(
-            buffer.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}.csv"',
+            "X-Resolution": report.resolution,
+        }
+        if report.raw_from is not None:
+            headers["X-Raw-From"] = report.raw_from.isoformat()
+        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
     if report.periods is not None:
         return json_response(
             GroupedReportOut(
@@ -165,6 +168,8 @@ async def get_report(
                 to=report.end,
                 comfort_low=report.comfort.low,
                 comfort_high=report.comfort.high,
+                resolution=report.resolution,
+                raw_from=report.raw_from,
                 group_by=group_by or "",
                 time_zone=report.time_zone or "",
                 rooms=[
@@ -188,6 +193,8 @@ async def get_report(
             to=report.end,
             comfort_low=report.comfort.low,
             comfort_high=report.comfort.high,
+            resolution=report.resolution,
+            raw_from=report.raw_from,
             rooms=[RoomReportOut(**asdict(r)) for r in report.rooms],
         )
     )

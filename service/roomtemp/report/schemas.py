@@ -39,6 +39,14 @@ class BuildingReportOut(BaseModel):
     to: datetime = Field(description="Exclusive")
     comfort_low: float | None
     comfort_high: float | None
+    resolution: str = Field(
+        description="What the report was computed from: raw (the captures), or 1h / 1d (the "
+        "1-hour or 1-day rollups only: raw captures before raw_from were dropped by retention; "
+        "every figure is still exact for the captures the rollups hold)"
+    )
+    raw_from: datetime | None = Field(
+        description="Raw captures are kept from this instant; null when nothing was dropped"
+    )
     rooms: list[RoomReportOut]
 
     model_config = {"populate_by_name": True}

@@ -7,6 +7,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -69,6 +70,8 @@ class BuildingReport:
     rooms: list[RoomReport]
     periods: list[Period] | None = None  # with group_by
     time_zone: str | None = None  # with group_by
+    resolution: str = rollups.RAW  # raw, 1h or 1d: what the report was computed from
+    raw_from: datetime | None = None  # raw captures are kept from here (None: all kept)
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -251,25 +254,33 @@ async def building_report(
     with_shares = comfort_low is not None and comfort_high is not None
     if with_shares and not comfort_low <= comfort_high:  # type: ignore[operator]
         raise _bad("comfort_low", "must not be above comfort_high")
-    # Checked again in the report statement itself (same snapshot as the rollups it reads).
-    from_rollups = use_rollups and (
-        not with_shares or await rollups.comfort_bounds(conn, st.id) == (low, high)
+    whole = [start.astimezone(UTC), end.astimezone(UTC)]
+    local, edges = _group_edges(b, group_by, tz, default_zone, start, end)
+    kept = await rollups.horizons(conn)
+    # Where raw captures were dropped only whole pieces can answer (finer is refused).
+    resolution = rollups.resolution(sorted({*whole, *edges}), kept, field="from")
+    from_rollups = await _from_rollups(
+        conn,
+        st,
+        resolution,
+        kept,
+        start=start,
+        bounds=(low, high) if with_shares else None,
+        unit=scale.unit,
+        allowed=use_rollups,
     )
-    reader = _Reader(conn, b.id, st.id, low, high, scale, with_shares, from_rollups)
+    reader = _Reader(conn, b.id, st.id, low, high, scale, with_shares, from_rollups, kept.raw)
     periods = None
     zone_name = None
-    if group_by is not None:
-        local = registry.zone_for(b, tz, default_zone)
+    if local is not None:
         zone_name = local.key
-        step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
-        edges = timegrid.bucket_edges(start, end, step, local)
         # One statement for every period, however many (not one per period).
         per_period = await reader(edges)
         periods = [
             Period(a.astimezone(local), z.astimezone(local), {r.room: r for r in rooms})
             for (a, z), rooms in zip(itertools.pairwise(edges), per_period, strict=True)
         ]
-    [rooms] = await reader([start.astimezone(UTC), end.astimezone(UTC)])
+    [rooms] = await reader(whole)
     return BuildingReport(
         building=b.key,
         sensor_type=st.key,
@@ -280,7 +291,83 @@ async def building_report(
         rooms=rooms,
         periods=periods,
         time_zone=zone_name,
+        resolution=resolution,
+        raw_from=kept.raw,
     )
+
+
+def _group_edges(
+    b: registry.BuildingRow,
+    group_by: str | None,
+    tz: str | None,
+    default_zone: str,
+    start: datetime,
+    end: datetime,
+) -> tuple[ZoneInfo | None, list[datetime]]:
+    """The zone and edges (UTC) of the local periods of `group_by` covering [start, end)."""
+    if group_by is None:
+        return None, []
+    local = registry.zone_for(b, tz, default_zone)
+    step = timegrid.bucket_step(timegrid.parse_interval(GROUPS[group_by]))
+    return local, timegrid.bucket_edges(start, end, step, local)
+
+
+async def _from_rollups(
+    conn: AsyncConnection,
+    st: registry.SensorTypeRow,
+    resolution: str,
+    kept: rollups.Horizons,
+    *,
+    start: datetime,
+    bounds: tuple[float, float] | None,
+    unit: str,
+    allowed: bool,
+) -> bool:
+    """Whether the report reads the pieces: when `allowed` and their comfort seconds were
+    counted for `bounds` (None: no shares asked; checked again in the report statement itself,
+    same snapshot as the pieces), and always where raw captures were dropped, refusing there
+    shares the pieces were not counted for."""
+    stored = await rollups.comfort_kept(conn, st.id) if bounds is not None else None
+    valid = bounds is None or (stored is not None and stored[:2] == bounds)
+    if resolution == rollups.RAW:
+        return allowed and valid
+    _check_comfort_kept(valid, stored, start, kept, unit, st.unit)
+    return True
+
+
+def _check_comfort_kept(
+    valid: bool,
+    stored: tuple[float | None, float | None, datetime | None] | None,
+    start: datetime,
+    kept: rollups.Horizons,
+    unit: str,
+    canonical: str,
+) -> None:
+    """Before the raw horizon the shares below/above comfort come from the pieces only: refuse
+    bounds they were not counted for, or a start before they were recounted for the current
+    bounds (a comfort change recomputes only where raw captures are kept)."""
+    assert kept.raw is not None
+    if stored is None:
+        return
+    low, high, counted_from = stored
+    if counted_from is not None and start < counted_from:
+        raise rollups.refuse(
+            "from",
+            f"the comfort bounds changed after raw captures before {kept.raw.isoformat()} were "
+            f"dropped: shares below/above are kept from {counted_from.isoformat()} only; start "
+            "there, or leave out the shares (comfort_low/comfort_high) for earlier ranges",
+        )
+    if not valid:
+        shown = [
+            "none" if b is None else f"{units.convert(b, canonical, unit):g} {unit}"
+            for b in (low, high)
+        ]
+        raise rollups.refuse(
+            "comfort_low",
+            f"raw captures are kept from {kept.raw.isoformat()}; before that the shares "
+            f"below/above comfort are kept for the stored bounds only ({shown[0]} to "
+            f"{shown[1]}): ask those, or a start at or after {kept.raw.isoformat()}",
+        )
 
 
 @dataclass(frozen=True)
@@ -297,14 +384,18 @@ class _Reader:
     scale: Scale
     with_shares: bool
     from_rollups: bool
+    raw_from: datetime | None = None
 
     async def __call__(self, edges: list[datetime]) -> list[list[RoomReport]]:
         q = PeriodQuery(self.building_id, self.sensor_type_id, edges, self.low, self.high)
         rows = None
         if self.from_rollups:
             rows = await queries.select_room_periods(
-                self.conn, q, rollups=True, with_shares=self.with_shares
+                self.conn, q, rollups=True, with_shares=self.with_shares, raw_from=self.raw_from
             )
+        if rows is None and self.raw_from is not None and edges[0] < self.raw_from:
+            # The bounds changed between the check and the statement; raw captures are gone.
+            raise rollups.refuse("comfort_low", "the comfort bounds changed meanwhile: ask again")
         if rows is None:
             rows = await queries.select_room_periods(self.conn, q)
             assert rows is not None  # the raw statement always answers

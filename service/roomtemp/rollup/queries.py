@@ -21,6 +21,15 @@ raw captures (late data), as is every bucket of a batch that changed a stored va
 last-write-wins update can lower or raise a min or max). A bucket's sum is a sum of its own
 captures in either case, only added in another order, so rounding cannot build up beyond one
 bucket.
+
+Raw captures are dropped by retention while the rollups stay (partitions/): no statement here
+recomputes, merges into or forgets a bucket that holds time before the raw horizon
+(retention_horizon, level 'raw', a UTC midnight), since its raw captures are partly gone. Those
+are the 15-minute buckets ending before horizon + 15 minutes and the pieces starting before the
+horizon. Ingest refuses captures that old (beyond_retention); one it accepts within its clock
+skew margin of the horizon joins no such bucket either (and its raw row goes at the next
+`roomtemp maintain`), and recomputations (updates, deletes, comfort changes, rebuilds after
+imports) leave them as they are.
 """
 
 from __future__ import annotations
@@ -42,6 +51,14 @@ _KEYS_OF = f"""
     CROSS JOIN LATERAL (SELECT {arrays.timestamptz_of_micros("i.us")} AS ts) AS t
 """  # noqa: S608 - fixed fragments; values are bound
 _KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket")
+# The raw horizon: captures before it were dropped (-infinity: none were).
+RAW_FROM = (
+    "(SELECT COALESCE(max(dropped_before), CAST('-infinity' AS timestamptz))"
+    " FROM retention_horizon WHERE level = 'raw')"
+)
+# Buckets holding no dropped time: 15-minute ones (end-keyed) and pieces (start-keyed).
+_LIVE_15M = "{b} >= " + RAW_FROM + " + interval '15 minutes'"
+_LIVE_PIECE = "{b} >= " + RAW_FROM
 _PIECE_KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket_start")
 
 # The comfort bounds of the batch's sensors' types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
@@ -82,7 +99,7 @@ REFRESH_15M = text(
         WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
           AND c.ts > k.bucket - interval '15 minutes' AND c.ts <= k.bucket
     ) AS a
-    WHERE a.n > 0
+    WHERE a.n > 0 AND {_LIVE_15M.format(b="k.bucket")}
     ORDER BY k.room_id, k.sensor_id, k.bucket
     ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
     SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
@@ -107,7 +124,7 @@ def _refresh_pieces(table: str, stride: str, summary: str, rows: str, alias: str
         SELECT {summary}
         FROM ({rows}) AS {alias}
     ) AS a
-    WHERE a.count > 0
+    WHERE a.count > 0 AND {_LIVE_PIECE.format(b="k.bucket")}
     ORDER BY k.room_id, k.sensor_id, k.bucket
     {_upsert_tail()}
     """  # noqa: S608 - fixed fragments; values are bound
@@ -168,6 +185,7 @@ _PIECES_OF_NEW = """
                {of_captures}
         FROM ({captures}) AS s
         JOIN st ON st.id = s.sensor_id
+        WHERE {live}
         GROUP BY s.room_id, s.sensor_id, s.start
     ),
     {name} AS (
@@ -197,6 +215,7 @@ APPEND = text(
         SELECT roomtemp_bucket(ts, interval '15 minutes') AS bucket,
                sum(value), min(value), max(value), count(*), room_id, sensor_id
         FROM new
+        WHERE ts > {RAW_FROM}
         GROUP BY room_id, sensor_id, bucket
         ORDER BY room_id, sensor_id, bucket
         ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
@@ -209,6 +228,7 @@ APPEND = text(
                 name=name,
                 table=table,
                 captures=_bucketed("new", stride),
+                live=_LIVE_PIECE.format(b="s.start"),
                 columns=pieces.column_list(),
                 of_captures=pieces.of_captures("st.comfort_low", "st.comfort_high"),
                 appended=pieces.appended(
@@ -235,6 +255,7 @@ _FORGET = """
     DELETE FROM {table} AS r
     USING ({keys}) AS k
     WHERE r.room_id = k.room_id AND r.sensor_id = k.sensor_id AND r.{time} = k.bucket
+      AND {live}
       AND NOT EXISTS (
           SELECT 1 FROM capture c
           WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id AND {holds}
@@ -248,6 +269,7 @@ FORGET_15M = text(
         time="bucket",
         keys=_KEYS.format(stride="15 minutes"),
         holds=_ENDS.format(stride="15 minutes"),
+        live=_LIVE_15M.format(b="r.bucket"),
     )
 )
 FORGET_PIECES = tuple(
@@ -257,6 +279,7 @@ FORGET_PIECES = tuple(
             time="start",
             keys=_PIECE_KEYS.format(stride=stride),
             holds=_STARTS.format(stride=stride),
+            live=_LIVE_PIECE.format(b="r.start"),
         )
     )
     for table, stride in (("capture_rollup_1h", "1 hour"), ("capture_rollup_1d", "1 day"))
@@ -380,7 +403,7 @@ REBUILD_15M = text(
     SELECT roomtemp_bucket(ts, interval '15 minutes') AS b,
            SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_id
     FROM capture
-    WHERE {_overlapping("ts", "15 minutes")}
+    WHERE {_overlapping("ts", "15 minutes")} AND ts > {RAW_FROM}
     GROUP BY room_id, sensor_id, b
     ORDER BY room_id, sensor_id, b
     ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
@@ -413,7 +436,7 @@ REBUILD_1H = _rebuild_pieces(
     pieces.of_captures("st.comfort_low", "st.comfort_high"),
     f"""
         {_bucketed("capture", "1 hour")}
-        WHERE {_overlapping_piece("c.ts", "1 hour")}
+        WHERE {_overlapping_piece("c.ts", "1 hour")} AND {_LIVE_PIECE.format(b="c.ts")}
     """,
     "s",
     "start",
@@ -429,7 +452,7 @@ REBUILD_1D = _rebuild_pieces(
                                 roomtemp_bucket_start(h.start, interval '1 day')
                    ORDER BY h.start) - h.last_ts) AS seg
         FROM capture_rollup_1h h
-        WHERE {_overlapping_piece("h.start", "1 day")}
+        WHERE {_overlapping_piece("h.start", "1 day")} AND {_LIVE_PIECE.format(b="h.start")}
     """,  # noqa: S608 - fixed fragments
     "p",
     "day",
@@ -473,12 +496,26 @@ async def select_temperature_comfort(
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
+_UPDATE_COMFORT = text(
+    f"""UPDATE sensor_type SET comfort_low = :low, comfort_high = :high,
+           comfort_counted_from = NULLIF({RAW_FROM}, CAST('-infinity' AS timestamptz))
+       WHERE id = :id"""  # noqa: S608 - a fixed fragment; values are bound
+)
+
+
 async def update_comfort(
     conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
 ) -> None:
-    await conn.execute(
-        text("UPDATE sensor_type SET comfort_low = :low, comfort_high = :high WHERE id = :id"),
-        {"id": sensor_type_id, "low": low, "high": high},
+    """New bounds, counted by the pieces from the raw horizon on (all of them without one)."""
+    await conn.execute(_UPDATE_COMFORT, {"id": sensor_type_id, "low": low, "high": high})
+
+
+async def select_comfort_counted_from(
+    conn: AsyncConnection, sensor_type_id: int
+) -> datetime | None:
+    return await conn.scalar(  # type: ignore[no-any-return]
+        text("SELECT comfort_counted_from FROM sensor_type WHERE id = :id"),
+        {"id": sensor_type_id},
     )
 
 
@@ -509,3 +546,9 @@ async def forget_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> int:
     for stmt in _FORGET_ROOMS:
         deleted += (await conn.execute(stmt, {"ids": arrays.int_literal(room_ids)})).rowcount
     return deleted
+
+
+async def select_horizons(conn: AsyncConnection) -> dict[str, datetime]:
+    """Per level ('raw', '15m', '1h', '1d'), the instant before which retention dropped it."""
+    rows = await conn.execute(text("SELECT level, dropped_before FROM retention_horizon"))
+    return {r[0]: r[1] for r in rows}

@@ -8,7 +8,26 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
-from roomtemp.rollup import queries
+from roomtemp.rollup import queries, retention
+from roomtemp.rollup.retention import RAW, Horizons, refuse, require_raw, resolution
+
+# What other features use of rollup/retention.py (features meet through services).
+__all__ = [
+    "RAW",
+    "Horizons",
+    "align_comfort",
+    "captures_added",
+    "captures_changed",
+    "captures_removed",
+    "comfort_bounds",
+    "comfort_kept",
+    "horizons",
+    "rebuild",
+    "refuse",
+    "require_raw",
+    "resolution",
+    "set_comfort",
+]
 
 Key = tuple[int, int, datetime]  # (room_id, sensor_id, ts)
 
@@ -76,11 +95,22 @@ async def comfort_bounds(
     return await queries.select_comfort(conn, sensor_type_id)
 
 
+async def comfort_kept(
+    conn: AsyncConnection, sensor_type_id: int
+) -> tuple[float | None, float | None, datetime | None]:
+    """The comfort bounds the pieces count seconds for, and from when they all do (None: every
+    piece; before it, pieces whose raw captures were dropped keep earlier bounds' seconds)."""
+    low, high = await queries.select_comfort(conn, sensor_type_id)
+    return low, high, await queries.select_comfort_counted_from(conn, sensor_type_id)
+
+
 async def set_comfort(
     conn: AsyncConnection, sensor_type_id: int, *, low: float | None, high: float | None
 ) -> bool:
     """Store new comfort bounds for a sensor type and recompute the rollups in the same
-    transaction (all buckets over the span of its captures). Returns whether anything changed.
+    transaction (all buckets over the span of its captures, those holding time before the raw
+    horizon excepted: their raw captures are gone, comfort_kept says from when the new bounds
+    are counted). Returns whether anything changed.
     """
     if await queries.select_comfort(conn, sensor_type_id, lock=True) == (low, high):
         return False
@@ -108,3 +138,8 @@ async def align_comfort(
         if (low, high) != want and await set_comfort(conn, st_id, low=want[0], high=want[1]):
             changed.append(key)
     return changed
+
+
+async def horizons(conn: AsyncConnection) -> retention.Horizons:
+    """Where raw captures and each rollup level start being kept (`roomtemp maintain`)."""
+    return retention.Horizons.of(await queries.select_horizons(conn))

@@ -1,6 +1,5 @@
-// roomtemp dashboard: one room, every sensor type it has, each charted in its own unit. Short
-// steps read the 15-minute rolling average; a step longer than that window reads buckets
-// (mode=buckets: every capture of [t, t + step) counts, in the building's time zone).
+// roomtemp dashboard: one room, each sensor type in its own unit. Steps up to the 15-minute
+// window read rolling averages, longer ones buckets [t, t + step) in the building's zone.
 import { roomAlerts } from "./alerts.js";
 import { renderChart, when } from "./chart.js";
 import {
@@ -53,15 +52,18 @@ function toLocalInput(ms) {
   return d.toISOString().slice(0, 16);
 }
 
+const refused = (e) => e instanceof ApiError && e.status === 422;
+
+// On 422: mode=auto (rollups where raw is gone), then rolling windows.
 async function series(base, params, choice) {
-  if (!choice.buckets) return api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW });
-  try {
-    return await api(`${base}/averages`, { ...params, step: choice.step, mode: "buckets" });
-  } catch (err) {
-    // A service without bucket mode refuses `mode` (422): fall back to rolling windows, which
-    // the legend then names as such.
-    if (!(err instanceof ApiError) || err.status !== 422) throw err;
-    return api(`${base}/averages`, { ...params, step: choice.step, window: WINDOW });
+  const tries = [{ window: WINDOW, mode: "auto" }, { window: WINDOW }];
+  tries.unshift(choice.buckets ? { mode: "buckets" } : tries.pop());
+  for (const [i, x] of tries.entries()) {
+    try {
+      return await api(`${base}/averages`, { ...params, step: choice.step, ...x });
+    } catch (err) {
+      if (!refused(err) || i === tries.length - 1) throw err;
+    }
   }
 }
 
@@ -81,7 +83,8 @@ async function loadType(building, room, type, chosenUnit, range, choice, zoomed)
   const [latest, s, raw, band] = await Promise.all([
     api(`${base}/average`, common),
     series(base, span, choice),
-    zoomed ? api(`${base}/averages`, { ...span, step: "1m", window: "1m" }) : null,
+    zoomed ? api(`${base}/averages`, { ...span, step: "1m", window: "1m" })
+      .catch((e) => (refused(e) ? null : Promise.reject(e))) : null,
     comfortBand(building, type.key, unit),
   ]);
   return { type, latest, series: s, raw, band };
@@ -157,6 +160,7 @@ function typeSection({ type, latest, series: s, raw, band }, range, zoomed) {
         h("span", { class: "summary", text:
           ` · step ${s.step} · ${s.points.length} points, ${withData} with data` +
           (buckets ? ` · ${captures} captures` : "") +
+          (/\d/.test(s.resolution) ? ` · from ${s.resolution} rollups` : "") +
           (zoomed ? ` · ${rawCount} capture minutes` : "") }))),
     readout,
     dataTable(s, sym, tz));
