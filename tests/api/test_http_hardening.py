@@ -76,9 +76,9 @@ def test_cors_is_off_by_default_and_configurable(client_factory: ClientFactory) 
 
 
 def test_405_lists_every_allowed_method(client: TestClient) -> None:
-    r = client.delete("/v1/buildings/hq")
+    r = client.post("/v1/buildings/hq")
     assert r.status_code == 405
-    assert r.headers["allow"] == "GET, PUT"
+    assert r.headers["allow"] == "GET, PUT, PATCH, DELETE"
 
 
 def test_metrics_follow_naming_conventions_and_count(
