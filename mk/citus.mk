@@ -9,6 +9,8 @@
 
 CITUS_PG_BIN := /usr/lib/postgresql/15/bin
 CITUS_BUILD_DIR := .cache/citus/build
+# The nodes' server logs after the run (Citus's refusals, with DETAIL, are only there).
+CITUS_LOG_DIR := .cache/citus/logs
 # The database-facing suites: every feature package's SQL and API tests. Left out: tool, deploy,
 # docs and CI checks (no database), the embedded server's own tests, and the live-server system
 # suites (browser, faults, PgBouncer, replica), which have their own targets.
@@ -25,5 +27,5 @@ citus-test: $(VENV)/.synced ## the database-facing suite on a 3-node Citus clust
 		exit 2; \
 	fi
 	scripts/citus/build.sh "$(CITUS_SRC)" $(CITUS_BUILD_DIR)
-	TEST_CITUS_BINDIR=$(CITUS_PG_BIN) $(BIN)/pytest $(addprefix tests/,$(CITUS_TEST_DIRS)) \
+	TEST_CITUS_BINDIR=$(CITUS_PG_BIN) CITUS_LOG_DIR=$(CITUS_LOG_DIR) $(BIN)/pytest $(addprefix tests/,$(CITUS_TEST_DIRS)) \
 	  -p no:cacheprovider $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -88,7 +89,19 @@ def citus_cluster(bin_dir: Path, database: str = "roomtemp_test") -> Iterator[st
             )
             yield urls[0]
     finally:
+        _keep_logs(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _keep_logs(base: Path) -> None:
+    """Copy each node's server.log to CITUS_LOG_DIR, if set: the statements Citus refused are
+    there (with their DETAIL), not in the client's exception (make citus-test sets it)."""
+    target = os.environ.get("CITUS_LOG_DIR", "").strip()
+    if not target:
+        return
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for log in base.glob("*/server.log"):
+        shutil.copyfile(log, Path(target) / f"{log.parent.name}.log")
 
 
 def _join(urls: list[str]) -> None:
