@@ -255,18 +255,19 @@ APPEND = text(
 )
 
 # Buckets of these keys that hold no capture any more (after captures were deleted); {holds} is
-# the bucket's span for captures c and keys k.
+# the bucket's span for captures c and buckets r. The captures are matched to the bucket row r
+# (not to the keys k): a join of two distributed tables on room_id, co-located on Citus.
 _FORGET = """
     DELETE FROM {table} AS r
     USING ({keys}) AS k
     WHERE r.room_id = k.room_id AND r.sensor_id = k.sensor_id AND r.{time} = k.bucket
       AND NOT EXISTS (
           SELECT 1 FROM capture c
-          WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id AND {holds}
+          WHERE c.room_id = r.room_id AND c.sensor_id = r.sensor_id AND {holds}
       )
 """
-_ENDS = "c.ts > k.bucket - interval '{stride}' AND c.ts <= k.bucket"
-_STARTS = "c.ts >= k.bucket AND c.ts < k.bucket + interval '{stride}'"
+_ENDS = "c.ts > r.bucket - interval '{stride}' AND c.ts <= r.bucket"
+_STARTS = "c.ts >= r.start AND c.ts < r.start + interval '{stride}'"
 FORGET_15M = text(
     _FORGET.format(
         table="capture_rollup_15m",
