@@ -66,7 +66,7 @@ def main() -> None:
             version = conn.execute("SELECT citus_version()").fetchone()
             room = {"room_id": 7, "sensor_type_id": 1}
             window = {"start": END - timedelta(minutes=15), "end": END}
-            statements = {
+            statements: dict[str, tuple[Any, dict[str, Any]]] = {
                 "latest average: keys resolved first (reference tables)": (
                     avg._ROOM_KEYS,
                     {"building": "hq", "room": "r7", "sensor_type": "temperature"},
