@@ -15,9 +15,27 @@ from roomtemp.app import create_app
 from roomtemp.clock import fixed_clock
 from roomtemp.db import migrate
 from roomtemp.settings import Settings
-from tests.postgres_provider import libpq_conninfo, provide_database_url, sqlalchemy_url
+from tests.postgres_provider import (
+    citus_bindir,
+    libpq_conninfo,
+    provide_database_url,
+    sqlalchemy_url,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On Citus (TEST_CITUS_BINDIR), skip the tests marked single_node, saying why."""
+    on_citus = citus_bindir() is not None
+    for item in items:
+        marker = item.get_closest_marker("single_node")
+        if marker is None:
+            continue
+        if not marker.args or not str(marker.args[0]).strip():
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.single_node needs a reason")
+        if on_citus:
+            item.add_marker(pytest.mark.skip(reason=f"single node only: {marker.args[0]}"))
 
 
 @pytest.fixture(scope="session")

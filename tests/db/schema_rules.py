@@ -32,7 +32,7 @@ DIMENSIONS = frozenset(
 IGNORED = frozenset(
     {
         "alembic_version",
-        "api_token",  # read by the coordinator only
+        "api_token",  # bookkeeping; a reference table on Citus (migration 0015)
         "api_token_building",  # the buildings of a scoped token (0013), likewise
         # Alerts (0011): the evaluator's bookkeeping, written on the coordinator only; `alert`
         # names a room but is keyed by its own id (an episode), not a fact sharded by room.

@@ -76,6 +76,9 @@ def test_plan_skips_what_is_distributed_already() -> None:
     assert [s[1] for s in steps[1:]] == [{"t": "capture_rollup_1h", "c": "capture"}]
 
 
+@pytest.mark.single_node(
+    "reads 0005's plan off a schema that 0005 has not distributed (asserts no citus extension)"
+)
 def test_discovery_on_the_live_schema(database_url: str) -> None:
     engine = create_engine(database_url, poolclass=pool.NullPool)
     try:

@@ -63,7 +63,25 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BROKEN))
+# Citus refuses the broken schema itself for this case (a reference table cannot reference a
+# distributed one), so the checker cannot be shown it there.
+_CITUS_REFUSES = {"dimension referencing a fact"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c,
+            marks=pytest.mark.single_node(
+                "Citus refuses a foreign key from a reference table to a distributed table"
+            ),
+        )
+        if c in _CITUS_REFUSES
+        else c
+        for c in sorted(BROKEN)
+    ],
+)
 def test_a_broken_rule_is_reported(conninfo: str, db: psycopg.Connection[Any], case: str) -> None:
     # `db` empties the tables first: a new primary key must not trip over other tests' rows.
     ddl, expected = BROKEN[case]

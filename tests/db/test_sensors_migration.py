@@ -609,6 +609,9 @@ def test_citus_plan_references_sensor_tables_and_colocates_the_new_facts() -> No
     ]
 
 
+@pytest.mark.single_node(
+    "reads 0007's plan off a schema that 0007 has not distributed (asserts no citus extension)"
+)
 def test_citus_discovery_on_the_live_schema(database_url: str) -> None:
     """The foreign keys the plan drops and re-adds are read from the live schema: every key of
     the sensor tables, and nothing else."""

@@ -318,6 +318,10 @@ def _fillfactor(conn: psycopg.Connection[Any], index: str) -> list[str] | None:
     return row[0] if row else None
 
 
+@pytest.mark.single_node(
+    "measures the partitions' index sizes on the server it connects to: on Citus the "
+    "coordinator's partitions are empty shells and the rows live in the workers' shards"
+)
 def test_compaction_rebuilds_ended_partitions_only(
     database_url: str, clean_partitions: psycopg.Connection[Any]
 ) -> None:

@@ -91,10 +91,18 @@ async def select_tokens(conn: AsyncConnection, *, include_revoked: bool) -> Sequ
 
 async def revoke_token(conn: AsyncConnection, public_id: str) -> TokenRow | None:
     """Set revoked_at (kept if already revoked); None when there is no such token."""
+    # Only an unrevoked token is updated; an already revoked one is read as it is. Not one
+    # UPDATE with coalesce(revoked_at, now()): on Citus (api_token is a reference table) a
+    # modification refuses non-immutable functions inside COALESCE.
     stmt = (
         update(api_token)
-        .where(api_token.c.public_id == public_id)
-        .values(revoked_at=func.coalesce(api_token.c.revoked_at, func.now()))
+        .where(api_token.c.public_id == public_id, api_token.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
         .returning(*_COLUMNS)
     )
-    return (await conn.execute(stmt)).first()
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        row = (
+            await conn.execute(select(*_COLUMNS).where(api_token.c.public_id == public_id))
+        ).first()
+    return row

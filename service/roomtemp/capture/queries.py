@@ -16,23 +16,27 @@ CaptureKey = tuple[int, int, datetime]
 # Room locks live in db/locks.py (moving a sensor takes them too); ingest uses them from here.
 lock_rooms = locks.lock_rooms
 
-# One statement per batch. `existing` reads the rows as they were before this statement (all CTEs
-# share one snapshot), which tells new, identical and changed captures apart without RETURNING
-# system columns (that fails on partitioned tables). Identical re-sends are not rewritten.
+# Two statements per batch, both over the batch's rows: first the stored values of its keys, then
+# the upsert. The rooms' locks (lock_rooms) are held, so nothing changes the keys in between.
+# One statement with `existing` as a CTE beside the upsert read the rows as they were before the
+# statement on plain PostgreSQL, but not on Citus, which runs the CTEs as separate steps: there
+# the read saw the rows the upsert had just written and every new capture counted as a
+# duplicate (issue 20). RETURNING a system column to tell inserts apart fails on partitioned
+# tables. `room_id = ANY` lets Citus prune to the batch's shards. Identical re-sends are not
+# rewritten.
+_EXISTING = text(
+    f"""
+    SELECT c.room_id, c.sensor_id, c.ts, c.value
+    FROM capture c JOIN ({arrays.CAPTURE_ROWS}) AS i USING (room_id, sensor_id, ts)
+    WHERE c.room_id = ANY(CAST(:room_ids AS integer[]))
+    """  # noqa: S608 - fixed fragments; values are bound
+)
 _UPSERT = text(
     f"""
-    WITH input AS ({arrays.CAPTURE_ROWS}),
-    existing AS (
-        SELECT c.room_id, c.sensor_id, c.ts, c.value
-        FROM capture c JOIN input i USING (room_id, sensor_id, ts)
-    ),
-    upsert AS (
-        INSERT INTO capture (ts, value, room_id, sensor_id)
-        SELECT ts, value, room_id, sensor_id FROM input
-        ON CONFLICT (room_id, sensor_id, ts)
-        DO UPDATE SET value = EXCLUDED.value WHERE capture.value <> EXCLUDED.value
-    )
-    SELECT room_id, sensor_id, ts, value FROM existing
+    INSERT INTO capture (ts, value, room_id, sensor_id)
+    SELECT ts, value, room_id, sensor_id FROM ({arrays.CAPTURE_ROWS}) AS i
+    ON CONFLICT (room_id, sensor_id, ts)
+    DO UPDATE SET value = EXCLUDED.value WHERE capture.value <> EXCLUDED.value
     """  # noqa: S608 - fixed fragments; values are bound
 )
 
@@ -45,16 +49,16 @@ async def upsert_captures(
     values: Sequence[float],
 ) -> dict[CaptureKey, float]:
     """Insert or replace captures (keys must be unique); returns the values they replaced."""
-    rows = await conn.execute(
-        _UPSERT,
-        {
-            "room_ids": arrays.int_literal(room_ids),
-            "sensor_ids": arrays.int_literal(sensor_ids),
-            "ts": arrays.micros_literal(ts),
-            "vals": arrays.float_literal(values),
-        },
-    )
-    return {(r, s, t): v for r, s, t, v in rows}
+    params = {
+        "room_ids": arrays.int_literal(room_ids),
+        "sensor_ids": arrays.int_literal(sensor_ids),
+        "ts": arrays.micros_literal(ts),
+        "vals": arrays.float_literal(values),
+    }
+    rows = await conn.execute(_EXISTING, params)
+    replaced = {(r, s, t): v for r, s, t, v in rows}
+    await conn.execute(_UPSERT, params)
+    return replaced
 
 
 # The staged load: binary COPY into a temporary table, then one INSERT … SELECT. The table lives

