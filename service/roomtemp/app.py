@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -109,6 +110,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         state.ingest_batcher = ingest_batcher(settings, engine)
         refresher = silent_sensor_refresher(settings, primary_read_engine, metrics, clock)
         stop_live = _start_live(state, url)
+        # What start-up allocated (modules, routes, models, pools) lives as long as the process:
+        # frozen, full collections no longer walk it. They ran every other 500-room bucket series
+        # (12,500 buckets, ~100,000 objects) and doubled its latency: 0.23 s p50 -> 0.115 s
+        # (curl, 40 requests each, 20 M captures).
+        gc.freeze()
         yield
         await stop_live()
         await refresher.close()

@@ -90,7 +90,7 @@ async def _plan(conn: AsyncConnection, grid: Grid, allowed: bool) -> Plan:
     return Plan(use, resolution, kept.raw)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as BucketRow: 12,500 of them per 500-room series
 class BucketPoint:
     t: datetime  # in the zone (its offset at that instant)
     end: datetime
