@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from roomtemp.db.driver import psycopg_sql
-from roomtemp.rollup import queries as rollup_queries
+from roomtemp.rollup import rebuild_queries
 
 
 class Dataset:
@@ -81,7 +81,7 @@ class Dataset:
     def rebuild_rollups(self, start: datetime, end: datetime) -> float:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             t0 = time.perf_counter()
-            for stmt in rollup_queries.REBUILDS:
+            for stmt in rebuild_queries.REBUILDS:
                 conn.execute(psycopg_sql(stmt), {"start": start, "end": end})
             return time.perf_counter() - t0
 

@@ -58,7 +58,7 @@ RAW_FROM = (
 )
 # Buckets holding no dropped time: 15-minute ones (end-keyed) and pieces (start-keyed).
 _LIVE_15M = "{b} >= " + RAW_FROM + " + interval '15 minutes'"
-_LIVE_PIECE = "{b} >= " + RAW_FROM
+LIVE_PIECE = "{b} >= " + RAW_FROM
 _PIECE_KEYS = _KEYS_OF.replace("{function}", "roomtemp_bucket_start")
 
 # The comfort bounds of the batch's sensors' types, read first (select_bounds) and passed to the
@@ -108,7 +108,7 @@ _PIECE_UPSERT = """
 """
 
 
-def _upsert_tail() -> str:
+def upsert_tail() -> str:
     return _PIECE_UPSERT.format(
         assign=", ".join(f"{c} = EXCLUDED.{c}" for c in pieces.COLUMNS),
         old=pieces.column_list("r."),
@@ -151,10 +151,10 @@ def _refresh_pieces(table: str, summary: str, rows: str, alias: str) -> TextClau
     SELECT {alias}.bucket, {alias}.room_id, {alias}.sensor_id, {summary}
     FROM ({rows}) AS {alias}
     JOIN st ON st.id = {alias}.sensor_id
-    WHERE {_LIVE_PIECE.format(b=alias + ".bucket")}
+    WHERE {LIVE_PIECE.format(b=alias + ".bucket")}
     GROUP BY {alias}.room_id, {alias}.sensor_id, {alias}.bucket, st.comfort_low, st.comfort_high
     ORDER BY {alias}.room_id, {alias}.sensor_id, {alias}.bucket
-    {_upsert_tail()}
+    {upsert_tail()}
     """  # noqa: S608 - fixed fragments; values are bound
     )
 
@@ -194,7 +194,7 @@ REFRESH_1D = _refresh_pieces(
 
 # Captures of `source` (as c) with the start of their piece of {stride} and `held`, the seconds
 # to the next capture in the same piece: the input of pieces.OF_CAPTURES, one piece per start.
-def _bucketed(source: str, stride: str) -> str:
+def bucketed(source: str, stride: str) -> str:
     return f"""
         SELECT c.room_id, c.sensor_id, c.ts, c.value, date_part('epoch', c.ts) AS at,
                roomtemp_bucket_start(c.ts, interval '{stride}') AS start,
@@ -254,8 +254,8 @@ APPEND = text(
             _PIECES_OF_NEW.format(
                 name=name,
                 table=table,
-                captures=_bucketed("new", stride),
-                live=_LIVE_PIECE.format(b="s.start"),
+                captures=bucketed("new", stride),
+                live=LIVE_PIECE.format(b="s.start"),
                 columns=pieces.column_list(),
                 of_captures=pieces.of_captures("st.comfort_low", "st.comfort_high"),
                 appended=pieces.appended(
@@ -307,7 +307,7 @@ FORGET_PIECES = tuple(
             time="start",
             keys=_PIECE_KEYS.format(stride=stride),
             holds=_STARTS.format(stride=stride),
-            live=_LIVE_PIECE.format(b="r.start"),
+            live=LIVE_PIECE.format(b="r.start"),
         )
     )
     for table, stride in (("capture_rollup_1h", "1 hour"), ("capture_rollup_1d", "1 day"))
@@ -415,163 +415,6 @@ async def forget_empty_buckets(
     for stmt in FORGET_PIECES:
         deleted += (await conn.execute(stmt, spanned)).rowcount
     return deleted
-
-
-# Whole-range rebuild, for captures loaded around the API (COPY, imports): every bucket that
-# overlaps [:start, :end] is recomputed.
-def _overlapping(column: str, stride: str) -> str:
-    """`column` (a bucket end or a capture time) lies in a 15-minute-style bucket (end-keyed)
-    of `stride` overlapping [:start, :end]."""
-    return f"""{column} > roomtemp_bucket(CAST(:start AS timestamptz), interval '{stride}')
-                     - interval '{stride}'
-          AND {column} <= roomtemp_bucket(CAST(:end AS timestamptz), interval '{stride}')"""
-
-
-def _overlapping_piece(column: str, stride: str) -> str:
-    """`column` (a piece start or a capture time) lies in a piece of `stride` overlapping
-    [:start, :end]."""
-    return f"""{column} >= roomtemp_bucket_start(CAST(:start AS timestamptz), interval '{stride}')
-          AND {column} < roomtemp_bucket_start(CAST(:end AS timestamptz), interval '{stride}')
-                         + interval '{stride}'"""
-
-
-REBUILD_15M = text(
-    f"""
-    INSERT INTO capture_rollup_15m AS r (bucket, sum, min, max, count, room_id, sensor_id)
-    SELECT roomtemp_bucket(ts, interval '15 minutes') AS b,
-           SUM(value), MIN(value), MAX(value), COUNT(*), room_id, sensor_id
-    FROM capture
-    WHERE {_overlapping("ts", "15 minutes")} AND ts > {RAW_FROM}
-    GROUP BY room_id, sensor_id, b
-    ORDER BY room_id, sensor_id, b
-    ON CONFLICT (room_id, sensor_id, bucket) DO UPDATE
-    SET sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, count = EXCLUDED.count
-    """  # noqa: S608 - fixed fragments; values are bound
-)
-
-
-def _rebuild_pieces(table: str, summary: str, rows: str, alias: str, bucket: str) -> TextClause:
-    """Recompute the pieces of `table` from `rows` (a subquery aliased `alias`, its piece start
-    in column `bucket`), one piece per start, summarised by `summary`."""
-    return text(
-        f"""
-    INSERT INTO {table} AS r (start, room_id, sensor_id, {pieces.column_list()})
-    SELECT {alias}.{bucket}, {alias}.room_id, {alias}.sensor_id,
-           {summary}
-    FROM ({rows}) AS {alias}
-    JOIN sensor sn ON sn.id = {alias}.sensor_id
-    JOIN sensor_type st ON st.id = sn.sensor_type_id
-    GROUP BY {alias}.room_id, {alias}.sensor_id, {alias}.{bucket}, st.comfort_low,
-             st.comfort_high
-    ORDER BY {alias}.room_id, {alias}.sensor_id, {alias}.{bucket}
-    {_upsert_tail()}
-    """  # noqa: S608 - fixed fragments; values are bound
-    )
-
-
-REBUILD_1H = _rebuild_pieces(
-    "capture_rollup_1h",
-    pieces.of_captures("st.comfort_low", "st.comfort_high"),
-    f"""
-        {_bucketed("capture", "1 hour")}
-        WHERE {_overlapping_piece("c.ts", "1 hour")} AND {_LIVE_PIECE.format(b="c.ts")}
-    """,
-    "s",
-    "start",
-)
-
-REBUILD_1D = _rebuild_pieces(
-    "capture_rollup_1d",
-    pieces.of_pieces("st.comfort_low", "st.comfort_high"),
-    f"""
-        SELECT h.*, roomtemp_bucket_start(h.start, interval '1 day') AS day,
-               date_part('epoch', LEAD(h.first_ts) OVER (
-                   PARTITION BY h.room_id, h.sensor_id,
-                                roomtemp_bucket_start(h.start, interval '1 day')
-                   ORDER BY h.start) - h.last_ts) AS seg
-        FROM capture_rollup_1h h
-        WHERE {_overlapping_piece("h.start", "1 day")} AND {_LIVE_PIECE.format(b="h.start")}
-    """,  # noqa: S608 - fixed fragments
-    "p",
-    "day",
-)
-
-REBUILDS = (REBUILD_15M, REBUILD_1H, REBUILD_1D)
-
-
-async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None:
-    """Recompute every bucket overlapping [start, end] from the raw captures."""
-    for stmt in REBUILDS:
-        await conn.execute(stmt, {"start": start, "end": end})
-
-
-_COMFORT = text("SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id")
-_COMFORT_LOCKED = text(
-    "SELECT comfort_low, comfort_high FROM sensor_type WHERE id = :id FOR UPDATE"
-)
-
-
-async def select_comfort(
-    conn: AsyncConnection, sensor_type_id: int, *, lock: bool = False
-) -> tuple[float | None, float | None]:
-    """The stored bounds of a sensor type; `lock`: locked against ingest until the transaction
-    ends."""
-    if lock:
-        await locks.lock_sensor_type(conn, sensor_type_id)
-    stmt = _COMFORT_LOCKED if lock else _COMFORT
-    row = (await conn.execute(stmt, {"id": sensor_type_id})).one()
-    return row[0], row[1]
-
-
-async def select_temperature_comfort(
-    conn: AsyncConnection, unit_names: Sequence[str]
-) -> list[tuple[int, str, str, float | None, float | None]]:
-    rows = await conn.execute(
-        text(
-            "SELECT id, key, unit, comfort_low, comfort_high FROM sensor_type "
-            "WHERE unit = ANY(:units) ORDER BY id"
-        ),
-        {"units": list(unit_names)},
-    )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-
-_UPDATE_COMFORT = text(
-    f"""UPDATE sensor_type SET comfort_low = :low, comfort_high = :high,
-           comfort_counted_from = NULLIF({RAW_FROM}, CAST('-infinity' AS timestamptz))
-       WHERE id = :id"""  # noqa: S608 - a fixed fragment; values are bound
-)
-
-
-async def update_comfort(
-    conn: AsyncConnection, sensor_type_id: int, low: float | None, high: float | None
-) -> None:
-    """New bounds, counted by the pieces from the raw horizon on (all of them without one)."""
-    await conn.execute(_UPDATE_COMFORT, {"id": sensor_type_id, "low": low, "high": high})
-
-
-async def select_comfort_counted_from(
-    conn: AsyncConnection, sensor_type_id: int
-) -> datetime | None:
-    return await conn.scalar(  # type: ignore[no-any-return]
-        text("SELECT comfort_counted_from FROM sensor_type WHERE id = :id"),
-        {"id": sensor_type_id},
-    )
-
-
-async def capture_span(
-    conn: AsyncConnection, sensor_type_id: int
-) -> tuple[datetime | None, datetime | None]:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT min(ts), max(ts) FROM capture"
-                " WHERE sensor_id IN (SELECT id FROM sensor WHERE sensor_type_id = :id)"
-            ),
-            {"id": sensor_type_id},
-        )
-    ).one()
-    return row[0], row[1]
 
 
 _FORGET_ROOMS = tuple(

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import units
-from roomtemp.rollup import queries, retention
+from roomtemp.rollup import comfort_queries, queries, rebuild_queries, retention
 from roomtemp.rollup.retention import RAW, Horizons, refuse, require_raw, resolution
 
 # What other features use of rollup/retention.py (features meet through services).
@@ -85,14 +85,14 @@ async def rooms_removed(conn: AsyncConnection, room_ids: Sequence[int]) -> int:
 
 async def rebuild(conn: AsyncConnection, start: datetime, end: datetime) -> None:
     """Recompute all buckets overlapping [start, end] (after loading captures around ingest)."""
-    await queries.rebuild(conn, start, end)
+    await rebuild_queries.rebuild(conn, start, end)
 
 
 async def comfort_bounds(
     conn: AsyncConnection, sensor_type_id: int
 ) -> tuple[float | None, float | None]:
     """The comfort bounds (canonical unit) the 1-h and 1-d rollups count seconds for."""
-    return await queries.select_comfort(conn, sensor_type_id)
+    return await comfort_queries.select_comfort(conn, sensor_type_id)
 
 
 async def comfort_kept(
@@ -100,8 +100,8 @@ async def comfort_kept(
 ) -> tuple[float | None, float | None, datetime | None]:
     """The comfort bounds the pieces count seconds for, and from when they all do (None: every
     piece; before it, pieces whose raw captures were dropped keep earlier bounds' seconds)."""
-    low, high = await queries.select_comfort(conn, sensor_type_id)
-    return low, high, await queries.select_comfort_counted_from(conn, sensor_type_id)
+    low, high = await comfort_queries.select_comfort(conn, sensor_type_id)
+    return low, high, await comfort_queries.select_comfort_counted_from(conn, sensor_type_id)
 
 
 async def set_comfort(
@@ -112,12 +112,12 @@ async def set_comfort(
     horizon excepted: their raw captures are gone, comfort_kept says from when the new bounds
     are counted). Returns whether anything changed.
     """
-    if await queries.select_comfort(conn, sensor_type_id, lock=True) == (low, high):
+    if await comfort_queries.select_comfort(conn, sensor_type_id, lock=True) == (low, high):
         return False
-    await queries.update_comfort(conn, sensor_type_id, low, high)
-    first, last = await queries.capture_span(conn, sensor_type_id)
+    await comfort_queries.update_comfort(conn, sensor_type_id, low, high)
+    first, last = await comfort_queries.capture_span(conn, sensor_type_id)
     if first is not None and last is not None:
-        await queries.rebuild(conn, first, last)
+        await rebuild_queries.rebuild(conn, first, last)
     return True
 
 
@@ -128,7 +128,7 @@ async def align_comfort(
     reports with the default bounds read rollups; the keys of the types whose rollups were
     recomputed (`roomtemp maintain` calls it with COMFORT_LOW/HIGH_CELSIUS)."""
     changed = []
-    for st_id, key, unit, low, high in await queries.select_temperature_comfort(
+    for st_id, key, unit, low, high in await comfort_queries.select_temperature_comfort(
         conn, units.TEMPERATURE_UNITS
     ):
         want = (
