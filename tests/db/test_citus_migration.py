@@ -6,10 +6,8 @@ the live schema's facts, never executed.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Iterator
-from types import ModuleType
 
 import psycopg
 import pytest
@@ -17,20 +15,12 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 
 from roomtemp.db import migrate
+from tests.db.migration_files import load_migration, migration_file
 
-MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0005_citus_distribution.py"))
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("citus_0005", MIGRATION)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+MIGRATION = migration_file("0005_citus_distribution")
 
 
-citus = _load()
+citus = load_migration(MIGRATION, "citus_0005")
 
 
 def quote(name: str) -> str:

@@ -8,27 +8,16 @@ PostgreSQL it checks that there is nothing to compare (no citus extension, 0015 
 
 from __future__ import annotations
 
-import importlib.util
-from types import ModuleType
 from typing import Any
 
 import psycopg
 
-from roomtemp.db import migrate
+from tests.db.migration_files import load_migration, migration_file
 
-MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0015_citus_tables.py"))
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("citus_0015", MIGRATION)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+MIGRATION = migration_file("0015_citus_tables")
 
 
-citus = _load()
+citus = load_migration(MIGRATION, "citus_0015")
 KINDS = {"reference", "distributed", "local"}
 
 

@@ -12,7 +12,6 @@ the swap are checked too.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -25,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from io import BytesIO
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -42,21 +40,13 @@ from roomtemp.clock import fixed_clock
 from roomtemp.db import migrate
 from tests import reference
 from tests.conftest import ROOMY_DEADLINES, make_settings
+from tests.db.migration_files import load_migration, migration_file
 from tests.pieces import PIECE_COLUMNS, assert_pieces, bucket_end, bucket_start, piece
 
-MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0009_left_closed_pieces.py"))
+MIGRATION = migration_file("0009_left_closed_pieces")
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pieces_0009", MIGRATION)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-m0009 = _load()
+m0009 = load_migration(MIGRATION, "pieces_0009")
 
 FIRST = datetime(2026, 9, 28, 22, 0, tzinfo=UTC)
 CLOCK = datetime(2026, 12, 20, tzinfo=UTC)

@@ -3,7 +3,6 @@ the copy; what an old pod gets after the swap; the exact downgrade rule; the Cit
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
 import threading
@@ -11,7 +10,6 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -27,20 +25,12 @@ from roomtemp.clock import fixed_clock
 from roomtemp.db import migrate
 from tests import reference
 from tests.conftest import make_settings
+from tests.db.migration_files import load_migration, migration_file
 
-MIGRATION = next(migrate.MIGRATIONS_DIR.glob("versions/*_rev0007_sensors.py"))
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sensors_0007", MIGRATION)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+MIGRATION = migration_file("0007_sensors")
 
 
-m0007 = _load()
+m0007 = load_migration(MIGRATION, "sensors_0007")
 
 ROOMS = (("hq", "a"), ("hq", "b"), ("lab", "x"))
 TYPES = ("temperature", "humidity")
