@@ -268,13 +268,3 @@ async def resolve_rooms(
         frozenset(b for b, _ in found),
         renamed,
     )
-
-
-async def room_ids(
-    conn: AsyncConnection, pairs: Sequence[tuple[str, str]], *, auto_register: bool
-) -> dict[tuple[str, str], int]:
-    """Ids of the (building, room) pairs; with auto_register, missing ones are created first.
-
-    Pairs that are still missing are simply absent from the answer.
-    """
-    return (await resolve_rooms(conn, pairs, auto_register=auto_register)).ids
