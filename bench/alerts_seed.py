@@ -16,6 +16,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from roomtemp.alerts.evaluator import evaluate_once
+from roomtemp.db import room_sensors
 
 
 def seed_rooms(
@@ -48,6 +49,7 @@ def seed_rooms(
         "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
         "SELECT '-infinity', id, default_room_id FROM sensor WHERE default_room_id IS NOT NULL"
     )
+    conn.execute(room_sensors.RECORD_ALL)
     cur = conn.execute(
         "INSERT INTO capture (ts, value, room_id, sensor_id) "
         "SELECT %s + make_interval(mins => m), "

@@ -35,6 +35,7 @@ INSERT INTO room (building_id, key, name) SELECT b.id, 'r' || g, 'Room ' || g
 INSERT INTO sensor (sensor_type_id, default_room_id) SELECT 1, id FROM room;
 INSERT INTO sensor_assignment (sensor_id, valid_from, room_id)
   SELECT id, '-infinity', default_room_id FROM sensor;
+INSERT INTO room_sensor (room_id, sensor_id) SELECT room_id, sensor_id FROM sensor_assignment;
 INSERT INTO capture (ts, value, room_id, sensor_id)
   SELECT %(end)s - interval '1 minute' * m, 293 + random(), s.default_room_id, s.id
   FROM sensor s, generate_series(0, 1439) m;

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from roomtemp.db import room_sensors
 from roomtemp.db.driver import psycopg_sql
 from roomtemp.rollup import rebuild_queries
 
@@ -49,6 +50,7 @@ class Dataset:
                 "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
                 "SELECT '-infinity', id, default_room_id FROM sensor"
             )
+            conn.execute(room_sensors.RECORD_ALL)
 
     def copy_minutes(self, first: datetime, minutes: int) -> tuple[int, float]:
         """COPY (binary) one capture per room per minute from `first`; rows and seconds."""
@@ -118,6 +120,7 @@ class Dataset:
                     "SELECT default_room_id, id FROM s ORDER BY id"
                 )
             ]
+            conn.execute(room_sensors.RECORD_ALL)
             t0 = time.perf_counter()
             with (
                 conn.cursor() as cur,

@@ -41,7 +41,7 @@ from roomtemp.capture import queries as capture_queries
 from roomtemp.capture import service as capture
 from roomtemp.capture.schemas import CaptureIn
 from roomtemp.clock import system_clock
-from roomtemp.db import migrate
+from roomtemp.db import migrate, room_sensors
 from roomtemp.importer import service as importer
 from roomtemp.importer.source import open_source
 from roomtemp.rollup import service as rollups
@@ -242,6 +242,7 @@ async def preload(
                 "SELECT id, '-infinity', default_room_id FROM s"
             )
         )
+        await conn.execute(text(room_sensors.RECORD_ALL))
         await conn.execute(
             text(
                 "INSERT INTO capture (ts, value, room_id, sensor_id) "

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from roomtemp.db import migrate
+from roomtemp.db import migrate, room_sensors
 from roomtemp.report import service as report
 from roomtemp.rollup import service as rollups
 from tests.postgres_provider import libpq_conninfo, provide_database_url, sqlalchemy_url
@@ -52,6 +52,7 @@ def seed_month(conn: psycopg.Connection[Any], rooms: int, minutes: int) -> None:
         "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
         "SELECT '-infinity', id, default_room_id FROM sensor"
     )
+    conn.execute(room_sensors.RECORD_ALL)
     conn.execute(
         "INSERT INTO capture (ts, value, room_id, sensor_id) "
         "SELECT ts, 293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random(), r, r "

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from roomtemp.db import migrate
+from roomtemp.db import migrate, room_sensors
 from roomtemp.report import service as report
 from roomtemp.rollup import service as rollups
 from tests.postgres_provider import libpq_conninfo, provide_database_url, sqlalchemy_url
@@ -102,6 +102,7 @@ def load(conninfo: str, rooms: int, minutes: int) -> int:
             "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
             "SELECT '-infinity', id, default_room_id FROM sensor"
         )
+        conn.execute(room_sensors.RECORD_ALL)
         for month in range(1, 13):
             a = datetime(2026, month, 1, tzinfo=UTC)
             z = datetime(2027, 1, 1, tzinfo=UTC) if month == 12 else a.replace(month=month + 1)

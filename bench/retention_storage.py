@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.run import database, machine, write_results
-from roomtemp.db import migrate
+from roomtemp.db import migrate, room_sensors
 from roomtemp.partitions import service as partitions
 from roomtemp.rollup import service as rollups
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
@@ -57,6 +57,7 @@ def seed(conn: psycopg.Connection[Any], rooms: int, minutes: int) -> None:
         "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
         "SELECT '-infinity', id, default_room_id FROM sensor"
     )
+    conn.execute(room_sensors.RECORD_ALL)
     conn.execute(
         "INSERT INTO capture (ts, value, room_id, sensor_id) "
         "SELECT ts, round(CAST(293 + 2 * sin(extract(epoch FROM ts) / 7200.0 + r) + random() "

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from roomtemp.db import room_sensors
 from tests import pooled_data, reference
 
 ROOMS = ["r1", "r2", "r3"]
@@ -118,6 +119,7 @@ def write(db: psycopg.Connection[Any], database_url: str) -> Data:
                 "VALUES (%s, COALESCE(%s, '-infinity'::timestamptz), %s)",
                 (row[0], valid_from, room_ids[room]),
             )
+            db.execute(room_sensors.RECORD_ALL)
         stamps = set(rng.sample(shared, len(shared) // 2))  # equal timestamps across sensors
         stamps |= {m for m, _ in history[1:] if m is not None}  # a capture at each move
         for t in sorted(stamps):

@@ -67,6 +67,17 @@ def db(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
             "comfort_counted_from = NULL WHERE key = 'temperature'"
         )
         yield conn
+        # room_sensor is derived from sensor_assignment (migration 0016); a test that writes
+        # assignments with SQL must record the pairs as the service does, or the reads that
+        # start from room_sensor would not see its sensors.
+        if conn.execute("SELECT to_regclass('room_sensor')").fetchone() != (None,):
+            drift = conn.execute(
+                "SELECT count(*) FROM ((SELECT DISTINCT room_id, sensor_id FROM sensor_assignment"
+                " EXCEPT SELECT room_id, sensor_id FROM room_sensor) UNION ALL"
+                " (SELECT room_id, sensor_id FROM room_sensor"
+                " EXCEPT SELECT DISTINCT room_id, sensor_id FROM sensor_assignment)) AS d"
+            ).fetchone()
+            assert drift == (0,), "room_sensor differs from the pairs of sensor_assignment"
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from roomtemp.db import room_sensors
 from roomtemp.rollup import service as rollups
 from tests import reference
 
@@ -92,6 +93,7 @@ def write(db: psycopg.Connection[Any], start: datetime) -> Data:
                 "VALUES (%s, COALESCE(%s, '-infinity'::timestamptz), %s)",
                 (row[0], valid_from, room_ids[room]),
             )
+            db.execute(room_sensors.RECORD_ALL)
         stamps = sorted(set(rng.sample(shared, 90) + _times(rng, 40, start)))
         stamps += [m for m, _ in history[1:] if m is not None]  # a capture at each move
         for t in stamps:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomtemp.alerts import service
 from roomtemp.alerts.schemas import ReceiverIn, RuleIn
+from roomtemp.db import room_sensors
 from tests import alerts_reference as ref
 
 ZONE = "Europe/Zurich"
@@ -95,6 +96,7 @@ def _sensor(db: psycopg.Connection[Any], room_id: int, key: str | None) -> int:
         "VALUES ('-infinity', %s, %s)",
         (row[0], room_id),
     )
+    db.execute(room_sensors.RECORD_ALL)
     return int(row[0])
 
 

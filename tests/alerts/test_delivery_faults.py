@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from roomtemp.alerts import service
 from roomtemp.alerts.schemas import ReceiverIn, RuleIn
+from roomtemp.db import room_sensors
 from tests.alerts.receiver import free_port
 from tests.threads import run_async
 
@@ -104,6 +105,7 @@ def _world(db: psycopg.Connection[Any]) -> list[Room]:
             "VALUES ('-infinity', %s, %s)",
             (sensor[0], row[0]),
         )
+        db.execute(room_sensors.RECORD_ALL)
         rooms.append(Room(int(row[0]), int(sensor[0]), 3.0 + (i % 7) * 0.5, (i % 5) * 0.7))
     return rooms
 

@@ -12,6 +12,7 @@ import orjson
 import psycopg
 from fastapi.testclient import TestClient
 
+from roomtemp.db import room_sensors
 from tests.factories import capture
 from tests.importer.test_import_export import assert_rollups_match_raw
 
@@ -48,6 +49,7 @@ def register(
         " VALUES (%s, '-infinity', %s)",
         [row[0], rid],
     )
+    db.execute(room_sensors.RECORD_ALL)
     return int(row[0])
 
 
@@ -176,6 +178,7 @@ def test_a_late_capture_after_a_move_goes_to_the_old_room(
         " VALUES (%s, '2026-11-22T11:00:00Z', %s)",
         [sid, new_room],
     )
+    db.execute(room_sensors.RECORD_ALL)
     batch = [
         by_sensor("zb-1", 20.0, ts="2026-11-22T10:59:59Z"),  # late, from before the move
         by_sensor("zb-1", 21.0, ts="2026-11-22T11:00:00Z"),  # the move's instant: new room

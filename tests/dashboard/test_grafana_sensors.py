@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from roomtemp.db import room_sensors
 from tests.conftest import NOW
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "dashboards"
@@ -84,10 +85,12 @@ def _seed(db: psycopg.Connection[Any]) -> None:
             " VALUES (%s, '-infinity', %s)",
             (s[0], rooms[room]),
         )
+        db.execute(room_sensors.RECORD_ALL)
     db.execute(
         "INSERT INTO sensor_assignment (sensor_id, valid_from, room_id) VALUES (%s, %s, %s)",
         (sensors["zb-b"], MOVE, rooms["3.14"]),
     )
+    db.execute(room_sensors.RECORD_ALL)
     db.execute(
         "INSERT INTO sensor_status (sensor_id, reported_at, battery, signal)"
         " VALUES (%s, %s, 7, -91)",

@@ -392,6 +392,7 @@ def test_ingest_that_resolved_a_room_deleted_meanwhile_gets_409_not_500(
         deleter.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROOM_LOCK_CLASS, room_id))
         for table in ("capture", *ROLLUPS):
             deleter.execute(f"DELETE FROM {table} WHERE room_id = %s", (room_id,))
+        deleter.execute("DELETE FROM room_sensor WHERE room_id = %s", (room_id,))
         deleter.execute("DELETE FROM sensor_assignment WHERE room_id = %s", (room_id,))
         deleter.execute("DELETE FROM sensor WHERE default_room_id = %s", (room_id,))
         deleter.execute("DELETE FROM room WHERE id = %s", (room_id,))

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from roomtemp.db import room_sensors
 from roomtemp.report import queries as report_queries
 from tests import pooled_data, reference
 from tests.conftest import ClientFactory
@@ -66,6 +67,7 @@ def data(db: psycopg.Connection[Any], database_url: str) -> Data:
                 "VALUES (%s, COALESCE(%s, '-infinity'::timestamptz), %s)",
                 (row[0], valid_from, rooms[room]),
             )
+            db.execute(room_sensors.RECORD_ALL)
         values = {t: 290.0 + (i * 7 % 11) for i, t in enumerate(stamps[name])}
         sensor = reference.Sensor(values, moves)
         for t, v in values.items():

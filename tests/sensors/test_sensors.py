@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from roomtemp.__main__ import main
+from roomtemp.db import room_sensors
 from roomtemp.db.engine import create_engine
 from roomtemp.rollup import service as rollup
 from tests.conftest import NOW, ClientFactory, make_settings
@@ -58,6 +59,7 @@ def add_default_sensor(db: psycopg.Connection[Any], building: str, room: str) ->
         " SELECT id, '-infinity', default_room_id FROM s",
         (NOW, building, room),
     )
+    db.execute(room_sensors.RECORD_ALL)
 
 
 def room_captures(db: psycopg.Connection[Any], room: str) -> list[tuple[datetime, float]]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays
+from roomtemp.db import arrays, room_sensors
 
 _SELECT_DEFAULTS = text(
     "SELECT s.default_room_id, s.sensor_type_id, s.id"
@@ -57,7 +57,9 @@ async def default_sensor_ids(
     if create and missing:
         await conn.execute(_INSERT_DEFAULTS, _pair_params(missing))
         rows = await conn.execute(_SELECT_DEFAULTS, _pair_params(missing))
-        found.update({(r, t): s for r, t, s in rows})
+        made = {(r, t): s for r, t, s in rows}
+        await room_sensors.record(conn, ((r, s) for (r, _), s in made.items()))
+        found.update(made)
     return found
 
 

@@ -110,6 +110,16 @@ sensor_assignment = Table(
     PrimaryKeyConstraint("sensor_id", "valid_from"),
 )
 
+# Every (room, sensor) pair of sensor_assignment, kept with it (migration 0016: on Citus the
+# distributed relation per-sensor laterals are correlated with; roomtemp.db.room_sensors).
+room_sensor = Table(
+    "room_sensor",
+    metadata,
+    Column("room_id", Integer, ForeignKey("room.id"), nullable=False),
+    Column("sensor_id", Integer, ForeignKey("sensor.id"), nullable=False),
+    PrimaryKeyConstraint("room_id", "sensor_id"),
+)
+
 # The latest battery level and signal strength a sensor reported with a capture.
 sensor_status = Table(
     "sensor_status",

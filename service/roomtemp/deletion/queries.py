@@ -118,6 +118,7 @@ _DELETE_ROOMS = (
     "DELETE FROM alert WHERE room_id = ANY(CAST(:ids AS integer[]))",
     "DELETE FROM sensor_status WHERE sensor_id IN"
     " (SELECT id FROM sensor WHERE default_room_id = ANY(CAST(:ids AS integer[])))",
+    "DELETE FROM room_sensor WHERE room_id = ANY(CAST(:ids AS integer[]))",
     "DELETE FROM sensor_assignment WHERE room_id = ANY(CAST(:ids AS integer[]))",
     "DELETE FROM sensor WHERE default_room_id = ANY(CAST(:ids AS integer[]))",
     "DELETE FROM room WHERE id = ANY(CAST(:ids AS integer[]))",
@@ -175,6 +176,7 @@ _DELETE_TYPE = (
     # Default sensors without captures (users() found none) are created again on first use.
     "DELETE FROM sensor_status WHERE sensor_id IN"
     " (SELECT id FROM sensor WHERE sensor_type_id = :id)",
+    "DELETE FROM room_sensor WHERE sensor_id IN (SELECT id FROM sensor WHERE sensor_type_id = :id)",
     "DELETE FROM sensor_assignment WHERE sensor_id IN"
     " (SELECT id FROM sensor WHERE sensor_type_id = :id)",
     "DELETE FROM sensor WHERE sensor_type_id = :id",

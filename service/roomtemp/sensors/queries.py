@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays
+from roomtemp.db import arrays, room_sensors
 
 
 @dataclass(frozen=True)
@@ -32,18 +32,17 @@ class SensorRow:
 
 # One row per sensor with its current room and fleet health. The newest capture is looked up per
 # room the sensor was ever assigned to, each a backward scan of the capture primary key
-# (room_id, sensor_id, ts): a few index probes per sensor, whatever the number of captures.
-# {where} is a fixed fragment chosen by the caller.
+# (room_id, sensor_id, ts): a few index probes per sensor, whatever the number of captures. The
+# probes start from room_sensor, not from a correlated subquery per listed sensor: on Citus that
+# join is pushed down to the shards (a lateral correlated with a distributed table on room_id),
+# and the rest of the statement joins its result with reference tables.
+# {pairs}, {inner} and {where} are fixed fragments chosen by the caller.
 _SENSORS = """
     SELECT * FROM (
         SELECT s.id, coalesce(s.key, b.key || '/' || r.key || '/' || st.key) AS key,
                s.key IS NULL AS is_default, st.key AS sensor_type, b.key AS building,
                r.key AS room, r.id AS room_id, s.name, s.created_at, s.retired_at,
-               (SELECT max(x.newest) FROM (
-                    SELECT (SELECT max(c.ts) FROM capture c
-                            WHERE c.room_id = a.room_id AND c.sensor_id = s.id) AS newest
-                    FROM sensor_assignment a WHERE a.sensor_id = s.id) AS x
-               ) AS last_capture_at,
+               lc.newest AS last_capture_at,
                ss.battery, ss.signal, ss.reported_at AS status_at
         FROM sensor s
         JOIN sensor_type st ON st.id = s.sensor_type_id
@@ -55,6 +54,16 @@ _SENSORS = """
         JOIN room r ON r.id = cur.room_id
         JOIN building b ON b.id = r.building_id
         LEFT JOIN sensor_status ss ON ss.sensor_id = s.id
+        LEFT JOIN (
+            SELECT rs.sensor_id, max(p.ts) AS newest
+            FROM room_sensor rs CROSS JOIN LATERAL (
+                SELECT c.ts FROM capture c
+                WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+                ORDER BY c.ts DESC LIMIT 1
+            ) AS p
+            {pairs}
+            GROUP BY rs.sensor_id
+        ) AS lc ON lc.sensor_id = s.id
         {inner}
     ) AS listed
     {where}
@@ -87,8 +96,10 @@ _PAGE_WHERE = """
     ORDER BY key
     LIMIT :limit
 """
-_SELECT_PAGE = text(_SENSORS.format(inner="", where=_PAGE_WHERE))
-_SELECT_ONE = text(_SENSORS.format(inner="WHERE s.id = :id", where=""))
+_SELECT_PAGE = text(_SENSORS.format(pairs="", inner="", where=_PAGE_WHERE))
+_SELECT_ONE = text(
+    _SENSORS.format(pairs="WHERE rs.sensor_id = :id", inner="WHERE s.id = :id", where="")
+)
 
 
 def _row(r: Sequence[object]) -> SensorRow:
@@ -183,6 +194,7 @@ async def insert_sensors(
                 "rooms": arrays.int_literal(room_of[k] for k in ids),
             },
         )
+        await room_sensors.record(conn, ((room_of[k], i) for k, i in ids.items()))
     await conn.execute(
         text("DELETE FROM unknown_sensor WHERE key = ANY(CAST(:keys AS text[]))"),
         {"keys": list(keys)},
@@ -245,6 +257,7 @@ async def delete_captures(
 async def delete_sensor(conn: AsyncConnection, sensor_id: int) -> None:
     for statement in (
         "DELETE FROM sensor_status WHERE sensor_id = :id",
+        "DELETE FROM room_sensor WHERE sensor_id = :id",
         "DELETE FROM sensor_assignment WHERE sensor_id = :id",
         "DELETE FROM sensor WHERE id = :id",
     ):
@@ -284,6 +297,7 @@ async def insert_assignment(
         ),
         {"id": sensor_id, "start": start, "room": room_id},
     )
+    await room_sensors.record(conn, [(room_id, sensor_id)])
 
 
 _INSERT_MOVED = text(
@@ -370,7 +384,9 @@ async def select_unknown_page(
 
 
 _SILENT_BY_BUILDING = text(
-    _SENSORS.format(inner="WHERE s.key IS NOT NULL AND s.retired_at IS NULL", where="").replace(
+    _SENSORS.format(
+        pairs="", inner="WHERE s.key IS NOT NULL AND s.retired_at IS NULL", where=""
+    ).replace(
         "SELECT * FROM",
         "SELECT building, count(*) FILTER (WHERE coalesce(last_capture_at,"
         " created_at) < CAST(:before AS timestamptz)) FROM",

@@ -24,7 +24,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from roomtemp.average import routes as average_routes
-from roomtemp.db import migrate
+from roomtemp.db import migrate, room_sensors
 from tests.system.browser import seed
 from tests.system.browser.conftest import ARTIFACTS, PageProblems, screenshot, serve
 
@@ -79,6 +79,7 @@ def _load(conninfo: str, t0: datetime) -> list[datetime]:
             "INSERT INTO sensor_assignment (valid_from, sensor_id, room_id) "
             "SELECT '-infinity', id, default_room_id FROM sensor"
         )
+        conn.execute(room_sensors.RECORD_ALL)
         # One capture per room (kelvin, the canonical unit): 2 minutes ago, or 3 h for silent.
         conn.execute(
             "INSERT INTO capture (ts, value, room_id, sensor_id) "
