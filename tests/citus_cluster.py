@@ -60,8 +60,11 @@ def _port(url: str) -> int:
 
 
 @contextlib.contextmanager
-def citus_cluster(bin_dir: Path, database: str = "roomtemp_test") -> Iterator[str]:
-    """Start the cluster; yield the SQLAlchemy URL of `database` on the coordinator."""
+def citus_cluster(
+    bin_dir: Path, database: str = "roomtemp_test", settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start the cluster; yield the SQLAlchemy URL of `database` on the coordinator.
+    `settings` override the nodes' defaults (the benchmark restores durability with them)."""
     began = time.monotonic()
     # Under the system temp dir: as root the nodes run as the embedded server's account,
     # which must traverse to its data directory (see tests/postgres_provider.py).
@@ -74,7 +77,7 @@ def citus_cluster(bin_dir: Path, database: str = "roomtemp_test") -> Iterator[st
                     EmbeddedPostgres(
                         base / name,
                         database=database,
-                        server_settings=_NODE_SETTINGS,
+                        server_settings={**_NODE_SETTINGS, **(settings or {})},
                         bin_dir=bin_dir,
                     )
                 )
