@@ -20,9 +20,22 @@ ALERT_LOCK = 727274011
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 
 
+# On Citus the round's statements read capture and room_sensor over every shard and then write
+# the alert tables, which have foreign keys to reference tables: after a parallel multi-shard
+# read Citus refuses that write ("cannot modify table … because there was a parallel operation
+# on a distributed table") unless the transaction runs over one connection per node, as its hint
+# says (partitions/queries.py does the same for maintenance). On plain PostgreSQL `citus.*` is
+# an unknown custom setting, which SET LOCAL takes as a placeholder and ignores.
+_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+
+
 async def try_lock(conn: AsyncConnection) -> bool:
-    """Hold the evaluation lock until the transaction ends; False if another evaluator has it."""
-    return bool(await conn.scalar(_TRY_LOCK, {"key": ALERT_LOCK}))
+    """Hold the evaluation lock until the transaction ends; False if another evaluator has it.
+    Also puts the transaction in Citus' sequential modify mode (see _SEQUENTIAL)."""
+    locked = bool(await conn.scalar(_TRY_LOCK, {"key": ALERT_LOCK}))
+    if locked:
+        await conn.execute(_SEQUENTIAL)
+    return locked
 
 
 async def last_evaluation(conn: AsyncConnection) -> datetime | None:
@@ -92,13 +105,9 @@ class Observed:
     clearing_since: datetime | None
 
 
-# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one;
-# with each pair the room's sensors of the type, as the API's pooled averages take them
-# (average/queries.py ROOM_SENSORS: every sensor of the type assigned to the room at some time;
-# their captures attributed to the room). Set-based: the pairs (two branches, not one join with
-# `room_id IS NULL OR …`, which the planner estimated at one row and then joined the sensors
-# back in a loop), the sensor sets of their rooms in one grouped pass, joined by hash or merge.
-# Looking the sensors up per pair cost three index scans each: most of a round.
+# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one
+# (two branches, not one join with `room_id IS NULL OR …`, which the planner estimated at one row
+# and then looped). Local and reference tables only: on Citus this part runs on the coordinator.
 _PAIRS = """
     p AS MATERIALIZED (
         SELECT ru.id AS rule_id, ru.sensor_type_id, r.id AS room_id, ru.threshold,
@@ -110,22 +119,19 @@ _PAIRS = """
                ru.window_seconds
         FROM alert_rule ru JOIN room r ON r.id = ru.room_id
         WHERE ru.enabled AND ru.kind = :kind
-    ),
-    rs AS MATERIALIZED (  -- the rooms of the rules' buildings (a CTE's row count is unknown
-        SELECT a.room_id, se.sensor_type_id,  -- to the planner: it looped over p's rooms)
-               array_agg(DISTINCT a.sensor_id) AS a
-        FROM sensor_assignment a JOIN sensor se ON se.id = a.sensor_id
-        JOIN room r ON r.id = a.room_id
-        WHERE r.building_id IN (
-            SELECT building_id FROM alert_rule WHERE enabled AND kind = :kind)
-        GROUP BY a.room_id, se.sensor_type_id
-    ),
-    pr AS (
-        SELECT p.rule_id, p.room_id, p.threshold, p.created_at, p.silent_seconds, rs.a,
-               CAST(:at AS timestamptz) - make_interval(secs => p.window_seconds) AS start
-        FROM p LEFT JOIN rs ON rs.room_id = p.room_id AND rs.sensor_type_id = p.sensor_type_id
     ),"""
 
+# The facts of the round (`f`): per room of the rules' buildings and sensor type of their rules,
+# the captures of the room's sensors of the type, as the API's pooled averages take them (every
+# sensor of the type ever assigned to the room, its captures attributed to the room). They start
+# from room_sensor (those pairs, distributed by room_id like capture) joined with capture on
+# (room, sensor) and grouped by room: on Citus one statement pushed down to every shard (the
+# rules' keys, read from the local alert_rule in subqueries, travel as intermediate results);
+# on plain PostgreSQL one index range scan per (room, sensor). Nothing here may be correlated
+# with the local tables or the pairs (Citus refuses an aggregate or LIMIT in a lateral over
+# them), so `f` is keyed by what the rules share, (room, type[, window]), and joined with the
+# pairs afterwards. MATERIALIZED: Citus plans it as its own distributed subplan.
+_RULE_BUILDINGS = "SELECT building_id FROM alert_rule WHERE enabled AND kind = :kind"
 # Open alerts of rules of this kind (enabled or not): they are carried into the round.
 _OPEN = """
     o AS (
@@ -155,64 +161,80 @@ _RESULT = """
 """
 
 
-def _compose(per_kind: str) -> str:
-    """WITH pairs, the kind's `m`, the open alerts: the round's statement."""
-    return "".join(("WITH", _PAIRS, per_kind, _OPEN, _VALUES, _RESULT))
+def _compose(facts: str, per_kind: str) -> str:
+    """WITH the facts, the pairs, the kind's `m`, the open alerts: the round's statement."""
+    return "".join(("WITH", facts, _PAIRS, per_kind, _OPEN, _VALUES, _RESULT))
 
 
 # above/below: the pooled rolling mean over (at - window, at] of the room's sensors of the type,
-# exactly as GET …/average counts it (every capture of those sensors attributed to the room).
+# exactly as GET …/average counts it, per (room, type, window) of the kind's rules. The constant
+# lower bound (the longest window) lets the planner prune partitions and bound the index scans.
 # Only pairs whose condition holds or that have an open alert come back.
 MEAN = text(
     _compose(
+        f"""
+    f AS MATERIALIZED (
+        SELECT rs.room_id, w.sensor_type_id, w.window_seconds, COUNT(*) AS n,
+               AVG(c.value) AS mean
+        FROM room_sensor rs
+        JOIN room r ON r.id = rs.room_id
+        JOIN sensor se ON se.id = rs.sensor_id
+        JOIN (SELECT DISTINCT sensor_type_id, window_seconds FROM alert_rule
+              WHERE enabled AND kind = :kind) AS w ON w.sensor_type_id = se.sensor_type_id
+        JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+        WHERE r.building_id IN ({_RULE_BUILDINGS})
+          AND c.ts > CAST(:at AS timestamptz) - make_interval(secs => w.window_seconds)
+          AND c.ts > CAST(:at AS timestamptz) - make_interval(secs => (
+                  SELECT MAX(window_seconds) FROM alert_rule WHERE enabled AND kind = :kind))
+          AND c.ts <= :at
+        GROUP BY rs.room_id, w.sensor_type_id, w.window_seconds
+    ),""",
         """
     m AS (
-        SELECT pr.rule_id, pr.room_id, agg.n, agg.mean AS value, false AS silent,
-               CASE WHEN :kind = 'above' THEN agg.mean > pr.threshold
-                    ELSE agg.mean < pr.threshold END AS hit
-        FROM pr CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, AVG(c.value) AS mean FROM capture c
-            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-              AND c.ts > pr.start AND c.ts <= :at
-        ) AS agg
-    ),"""
+        SELECT p.rule_id, p.room_id, COALESCE(f.n, 0) AS n, f.mean AS value, false AS silent,
+               CASE WHEN :kind = 'above' THEN f.mean > p.threshold
+                    ELSE f.mean < p.threshold END AS hit
+        FROM p LEFT JOIN f ON f.room_id = p.room_id AND f.sensor_type_id = p.sensor_type_id
+                          AND f.window_seconds = p.window_seconds
+    ),""",
     )
 )
 
 # silent: no capture of the type in (at - silent_seconds, at]; a room that never had one counts
-# from the rule's creation. The newest capture inside that span is a bounded index range scan;
-# only a silent pair looks further back (for its value, the seconds since the last capture).
-# Unbounded "newest at or before at" lookups read every capture of the sensor in a partition:
-# the planner estimates one row for (room, sensor) and sorts instead of walking the index back.
+# from the rule's creation. The value is the seconds since the newest capture at or before `at`:
+# per (room, sensor) one backward step of the (room_id, sensor_id, ts) index (a lateral with
+# LIMIT 1, correlated with room_sensor on room_id: Citus pushes it down), the room's newest
+# across its sensors of the type.
 SILENT = text(
     _compose(
+        f"""
+    f AS MATERIALIZED (
+        SELECT rs.room_id, se.sensor_type_id, MAX(l.ts) AS ts
+        FROM room_sensor rs
+        JOIN room r ON r.id = rs.room_id
+        JOIN sensor se ON se.id = rs.sensor_id
+        CROSS JOIN LATERAL (
+            SELECT c.ts FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :at
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS l
+        WHERE r.building_id IN ({_RULE_BUILDINGS})
+          AND se.sensor_type_id IN (
+              SELECT sensor_type_id FROM alert_rule WHERE enabled AND kind = :kind)
+        GROUP BY rs.room_id, se.sensor_type_id
+    ),""",
         """
-    last AS MATERIALIZED (
-        SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
-               COALESCE(w.ts, (  -- evaluated only when the span has no capture
-                   SELECT MAX(c.ts) FROM capture c
-                   WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-                     AND c.ts <= s.since)) AS ts
-        FROM pr
-        CROSS JOIN LATERAL (
-            SELECT CAST(:at AS timestamptz) - make_interval(secs => pr.silent_seconds) AS since
-        ) AS s
-        CROSS JOIN LATERAL (
-            SELECT MAX(c.ts) AS ts FROM capture c
-            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-              AND c.ts > s.since AND c.ts <= :at
-        ) AS w
-    ),
     m AS (
-        SELECT rule_id, room_id, 0 AS n,
-               CAST(EXTRACT(EPOCH FROM CAST(:at AS timestamptz) - ts) AS double precision)
+        SELECT p.rule_id, p.room_id, 0 AS n,
+               CAST(EXTRACT(EPOCH FROM CAST(:at AS timestamptz) - f.ts) AS double precision)
                    AS value,
-               s AS silent, s AS hit
-        FROM last CROSS JOIN LATERAL (
-            SELECT COALESCE(ts, created_at)
-                   <= CAST(:at AS timestamptz) - make_interval(secs => silent_seconds) AS s
+               q.s AS silent, q.s AS hit
+        FROM p LEFT JOIN f ON f.room_id = p.room_id AND f.sensor_type_id = p.sensor_type_id
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(f.ts, p.created_at)
+                   <= CAST(:at AS timestamptz) - make_interval(secs => p.silent_seconds) AS s
         ) AS q
-    ),"""
+    ),""",
     )
 )
 
