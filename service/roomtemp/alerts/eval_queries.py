@@ -124,13 +124,13 @@ _PAIRS = """
 # The facts of the round (`f`): per room of the rules' buildings and sensor type of their rules,
 # the captures of the room's sensors of the type, as the API's pooled averages take them (every
 # sensor of the type ever assigned to the room, its captures attributed to the room). They start
-# from room_sensor (those pairs, distributed by room_id like capture) joined with capture on
-# (room, sensor) and grouped by room: on Citus one statement pushed down to every shard (the
-# rules' keys, read from the local alert_rule in subqueries, travel as intermediate results);
-# on plain PostgreSQL one index range scan per (room, sensor). Nothing here may be correlated
-# with the local tables or the pairs (Citus refuses an aggregate or LIMIT in a lateral over
-# them), so `f` is keyed by what the rules share, (room, type[, window]), and joined with the
-# pairs afterwards. MATERIALIZED: Citus plans it as its own distributed subplan.
+# from room_sensor (those pairs, distributed by room_id like capture) with a lateral over capture
+# per (room, sensor): one index scan each on plain PostgreSQL; on Citus one statement pushed down
+# to every shard (the rules' keys, read from the local alert_rule in subqueries, travel there as
+# intermediate results). Nothing here may be correlated with the local tables or with the pairs
+# `p` (Citus refuses an aggregate or LIMIT in a lateral over them), so `f` is keyed by what the
+# rules share, (room, type[, window]), and joined with the pairs afterwards, on the coordinator.
+# MATERIALIZED: Citus plans it as its own distributed subplan.
 _RULE_BUILDINGS = "SELECT building_id FROM alert_rule WHERE enabled AND kind = :kind"
 # The (room, sensor) pairs in key order: the index scans of capture they drive then walk its
 # primary key (room_id, sensor_id, ts) in order instead of jumping about it (room_sensor's rows
@@ -200,7 +200,7 @@ MEAN = text(
         ) AS agg
         WHERE r.building_id IN ({_RULE_BUILDINGS})
         GROUP BY rs.room_id, w.sensor_type_id, w.window_seconds
-    ),""",
+    ),""",  # noqa: S608 - fixed fragments; values are bound
         """
     m AS (
         SELECT p.rule_id, p.room_id, COALESCE(f.n, 0) AS n, f.mean AS value, false AS silent,
@@ -258,7 +258,7 @@ SILENT = text(
           AND (rs.room_id, se.sensor_type_id) NOT IN (
               SELECT room_id, sensor_type_id FROM recent)
         GROUP BY rs.room_id, se.sensor_type_id
-    ),""",
+    ),""",  # noqa: S608 - fixed fragments; values are bound
         """
     m AS (
         SELECT p.rule_id, p.room_id, 0 AS n,
