@@ -299,6 +299,11 @@ def test_every_other_route_keeps_building_b_from_a_token_for_a(
                       (alert_b,)).fetchone() == (None, None)  # fmt: skip
 
 
+# Two scalar subqueries, not count(*) over capture with one over room in its select list: Citus
+# cannot push a subquery in the target list of an aggregate over a distributed table down.
+_CAPTURES_AND_ROOMS = "SELECT (SELECT count(*) FROM capture), (SELECT count(*) FROM room)"
+
+
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
@@ -312,7 +317,7 @@ def test_a_batch_that_touches_another_building_is_refused_whole(
     tenant: Setup, db: psycopg.Connection[Any], content_type: str, body: str | None
 ) -> None:
     client, token, _ = tenant
-    before = db.execute("SELECT count(*), (SELECT count(*) FROM room) FROM capture").fetchone()
+    before = db.execute(_CAPTURES_AND_ROOMS).fetchone()
     headers = {**token, "content-type": content_type}
     if body is None:
         items = [capture(20, room="9"), capture(20, building=B, room="9")]
@@ -321,7 +326,7 @@ def test_a_batch_that_touches_another_building_is_refused_whole(
         r = client.post("/v1/captures", content=body.encode(), headers=headers)
     assert r.status_code == 403, r.text
     assert B in r.json()["error"]["message"]
-    after = db.execute("SELECT count(*), (SELECT count(*) FROM room) FROM capture").fetchone()
+    after = db.execute(_CAPTURES_AND_ROOMS).fetchone()
     assert after == before  # nothing stored, no room auto-registered
     own = client.post("/v1/captures", json=[capture(20, room="9")], headers=token)
     assert own.status_code == 201

@@ -63,29 +63,21 @@ BROKEN = {
 }
 
 
-# Citus refuses the broken schema itself for this case (a reference table cannot reference a
-# distributed one), so the checker cannot be shown it there.
-_CITUS_REFUSES = {"dimension referencing a fact"}
+# Citus refuses this broken schema itself (a reference table cannot reference a distributed
+# one). The checker reads the catalogs, which are the same on the coordinator: the case builds
+# the schema there alone, with Citus' DDL handling off for its (rolled back) transaction. On
+# plain PostgreSQL `citus.*` is an unknown custom setting, which SET LOCAL takes and ignores.
+_COORDINATOR_ONLY = {"dimension referencing a fact"}
+_NO_CITUS_DDL = "SET LOCAL citus.enable_ddl_propagation TO off"
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            c,
-            marks=pytest.mark.single_node(
-                "Citus refuses a foreign key from a reference table to a distributed table"
-            ),
-        )
-        if c in _CITUS_REFUSES
-        else c
-        for c in sorted(BROKEN)
-    ],
-)
+@pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_rule_is_reported(conninfo: str, db: psycopg.Connection[Any], case: str) -> None:
     # `db` empties the tables first: a new primary key must not trip over other tests' rows.
     ddl, expected = BROKEN[case]
     with psycopg.connect(conninfo) as conn:  # one transaction, rolled back at the end
+        if case in _COORDINATOR_ONLY:
+            conn.execute(_NO_CITUS_DDL)
         conn.execute(ddl)
         found = violations(conn)
         conn.rollback()

@@ -20,9 +20,22 @@ ALERT_LOCK = 727274011
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 
 
+# On Citus the round's statements read capture and room_sensor over every shard and then write
+# the alert tables, which have foreign keys to reference tables: after a parallel multi-shard
+# read Citus refuses that write ("cannot modify table … because there was a parallel operation
+# on a distributed table") unless the transaction runs over one connection per node, as its hint
+# says (partitions/queries.py does the same for maintenance). On plain PostgreSQL `citus.*` is
+# an unknown custom setting, which SET LOCAL takes as a placeholder and ignores.
+_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+
+
 async def try_lock(conn: AsyncConnection) -> bool:
-    """Hold the evaluation lock until the transaction ends; False if another evaluator has it."""
-    return bool(await conn.scalar(_TRY_LOCK, {"key": ALERT_LOCK}))
+    """Hold the evaluation lock until the transaction ends; False if another evaluator has it.
+    Also puts the transaction in Citus' sequential modify mode (see _SEQUENTIAL)."""
+    locked = bool(await conn.scalar(_TRY_LOCK, {"key": ALERT_LOCK}))
+    if locked:
+        await conn.execute(_SEQUENTIAL)
+    return locked
 
 
 async def last_evaluation(conn: AsyncConnection) -> datetime | None:
@@ -92,13 +105,9 @@ class Observed:
     clearing_since: datetime | None
 
 
-# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one;
-# with each pair the room's sensors of the type, as the API's pooled averages take them
-# (average/queries.py ROOM_SENSORS: every sensor of the type assigned to the room at some time;
-# their captures attributed to the room). Set-based: the pairs (two branches, not one join with
-# `room_id IS NULL OR …`, which the planner estimated at one row and then joined the sensors
-# back in a loop), the sensor sets of their rooms in one grouped pass, joined by hash or merge.
-# Looking the sensors up per pair cost three index scans each: most of a round.
+# The (rule, room) pairs of the enabled rules of one kind: every room of the building, or one
+# (two branches, not one join with `room_id IS NULL OR …`, which the planner estimated at one row
+# and then looped). Local and reference tables only: on Citus this part runs on the coordinator.
 _PAIRS = """
     p AS MATERIALIZED (
         SELECT ru.id AS rule_id, ru.sensor_type_id, r.id AS room_id, ru.threshold,
@@ -110,22 +119,25 @@ _PAIRS = """
                ru.window_seconds
         FROM alert_rule ru JOIN room r ON r.id = ru.room_id
         WHERE ru.enabled AND ru.kind = :kind
-    ),
-    rs AS MATERIALIZED (  -- the rooms of the rules' buildings (a CTE's row count is unknown
-        SELECT a.room_id, se.sensor_type_id,  -- to the planner: it looped over p's rooms)
-               array_agg(DISTINCT a.sensor_id) AS a
-        FROM sensor_assignment a JOIN sensor se ON se.id = a.sensor_id
-        JOIN room r ON r.id = a.room_id
-        WHERE r.building_id IN (
-            SELECT building_id FROM alert_rule WHERE enabled AND kind = :kind)
-        GROUP BY a.room_id, se.sensor_type_id
-    ),
-    pr AS (
-        SELECT p.rule_id, p.room_id, p.threshold, p.created_at, p.silent_seconds, rs.a,
-               CAST(:at AS timestamptz) - make_interval(secs => p.window_seconds) AS start
-        FROM p LEFT JOIN rs ON rs.room_id = p.room_id AND rs.sensor_type_id = p.sensor_type_id
     ),"""
 
+# The facts of the round (`f`): per room of the rules' buildings and sensor type of their rules,
+# the captures of the room's sensors of the type, as the API's pooled averages take them (every
+# sensor of the type ever assigned to the room, its captures attributed to the room). They start
+# from room_sensor (those pairs, distributed by room_id like capture) with a lateral over capture
+# per (room, sensor): one index scan each on plain PostgreSQL; on Citus one statement pushed down
+# to every shard (the rules' keys, read from the local alert_rule in subqueries, travel there as
+# intermediate results). Nothing here may be correlated with the local tables or with the pairs
+# `p` (Citus refuses an aggregate or LIMIT in a lateral over them), so `f` is keyed by what the
+# rules share, (room, type[, window]), and joined with the pairs afterwards, on the coordinator.
+# MATERIALIZED: Citus plans it as its own distributed subplan.
+_RULE_BUILDINGS = "SELECT building_id FROM alert_rule WHERE enabled AND kind = :kind"
+# The (room, sensor) pairs in key order: the index scans of capture they drive then walk its
+# primary key (room_id, sensor_id, ts) in order instead of jumping about it (room_sensor's rows
+# are in no order; 0016 filled it from a hash aggregate): 6,000 laterals took 0.014 ms each
+# instead of 0.024 ms on plain PostgreSQL. A subquery with ORDER BY is not flattened; the hash
+# joins after it keep its order; Citus pushes it down with the rest.
+_PAIRS_IN_ORDER = "(SELECT room_id, sensor_id FROM room_sensor ORDER BY room_id, sensor_id) AS rs"
 # Open alerts of rules of this kind (enabled or not): they are carried into the round.
 _OPEN = """
     o AS (
@@ -155,64 +167,110 @@ _RESULT = """
 """
 
 
-def _compose(per_kind: str) -> str:
-    """WITH pairs, the kind's `m`, the open alerts: the round's statement."""
-    return "".join(("WITH", _PAIRS, per_kind, _OPEN, _VALUES, _RESULT))
+def _compose(facts: str, per_kind: str) -> str:
+    """WITH the facts, the pairs, the kind's `m`, the open alerts: the round's statement."""
+    return "".join(("WITH", facts, _PAIRS, per_kind, _OPEN, _VALUES, _RESULT))
 
 
 # above/below: the pooled rolling mean over (at - window, at] of the room's sensors of the type,
-# exactly as GET …/average counts it (every capture of those sensors attributed to the room).
-# Only pairs whose condition holds or that have an open alert come back.
+# exactly as GET …/average counts it, per (room, type, window) of the kind's rules: the count and
+# sum of each (room, sensor)'s captures in the window by one index range scan (a lateral the
+# planner cannot turn into a hash join over every capture), pooled per room. Grouped by room_id
+# inside the lateral: Citus pushes a lateral aggregate correlated with room_sensor down only with
+# a GROUP BY when it also reads the rules' windows (an intermediate result there); a pair
+# without captures then has no row, as it has none in `f`. Only pairs whose condition holds or
+# that have an open alert come back.
 MEAN = text(
     _compose(
+        f"""
+    f AS MATERIALIZED (
+        SELECT rs.room_id, w.sensor_type_id, w.window_seconds, CAST(SUM(agg.n) AS bigint) AS n,
+               SUM(agg.total) / CAST(SUM(agg.n) AS double precision) AS mean
+        FROM {_PAIRS_IN_ORDER}
+        JOIN room r ON r.id = rs.room_id
+        JOIN sensor se ON se.id = rs.sensor_id
+        JOIN (SELECT DISTINCT sensor_type_id, window_seconds FROM alert_rule
+              WHERE enabled AND kind = :kind) AS w ON w.sensor_type_id = se.sensor_type_id
+        CROSS JOIN LATERAL (
+            SELECT COUNT(*) AS n, SUM(c.value) AS total FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+              AND c.ts > CAST(:at AS timestamptz) - make_interval(secs => w.window_seconds)
+              AND c.ts <= :at
+            GROUP BY c.room_id
+        ) AS agg
+        WHERE r.building_id IN ({_RULE_BUILDINGS})
+        GROUP BY rs.room_id, w.sensor_type_id, w.window_seconds
+    ),""",  # noqa: S608 - fixed fragments; values are bound
         """
     m AS (
-        SELECT pr.rule_id, pr.room_id, agg.n, agg.mean AS value, false AS silent,
-               CASE WHEN :kind = 'above' THEN agg.mean > pr.threshold
-                    ELSE agg.mean < pr.threshold END AS hit
-        FROM pr CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, AVG(c.value) AS mean FROM capture c
-            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-              AND c.ts > pr.start AND c.ts <= :at
-        ) AS agg
-    ),"""
+        SELECT p.rule_id, p.room_id, COALESCE(f.n, 0) AS n, f.mean AS value, false AS silent,
+               CASE WHEN :kind = 'above' THEN f.mean > p.threshold
+                    ELSE f.mean < p.threshold END AS hit
+        FROM p LEFT JOIN f ON f.room_id = p.room_id AND f.sensor_type_id = p.sensor_type_id
+                          AND f.window_seconds = p.window_seconds
+    ),""",
     )
 )
 
 # silent: no capture of the type in (at - silent_seconds, at]; a room that never had one counts
-# from the rule's creation. The newest capture inside that span is a bounded index range scan;
-# only a silent pair looks further back (for its value, the seconds since the last capture).
-# Unbounded "newest at or before at" lookups read every capture of the sensor in a partition:
-# the planner estimates one row for (room, sensor) and sorts instead of walking the index back.
+# from the rule's creation. The value is the seconds since the newest capture at or before `at`.
+# First the newest capture inside the longest span of the kind's rules, per (room, sensor) a
+# bounded index range scan (grouped by room_id inside the lateral, as for the mean); it is the
+# newest at or before `at` whenever there is one. Only the (room, type)s without one (silent for
+# every rule) look further back, by a LIMIT 1 lateral correlated with room_sensor alone (Citus
+# pushes it down). Unbounded lookups for every pair read every capture of the sensor in a
+# partition: the planner estimates one row for (room, sensor) and sorts instead of walking the
+# index back.
+_SILENT_TYPES = "SELECT sensor_type_id FROM alert_rule WHERE enabled AND kind = :kind"
 SILENT = text(
     _compose(
-        """
-    last AS MATERIALIZED (
-        SELECT pr.rule_id, pr.room_id, pr.created_at, pr.silent_seconds,
-               COALESCE(w.ts, (  -- evaluated only when the span has no capture
-                   SELECT MAX(c.ts) FROM capture c
-                   WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-                     AND c.ts <= s.since)) AS ts
-        FROM pr
-        CROSS JOIN LATERAL (
-            SELECT CAST(:at AS timestamptz) - make_interval(secs => pr.silent_seconds) AS since
-        ) AS s
+        f"""
+    recent AS MATERIALIZED (
+        SELECT rs.room_id, se.sensor_type_id, MAX(l.ts) AS ts
+        FROM {_PAIRS_IN_ORDER}
+        JOIN room r ON r.id = rs.room_id
+        JOIN sensor se ON se.id = rs.sensor_id
+        CROSS JOIN (SELECT MAX(silent_seconds) AS secs FROM alert_rule
+                    WHERE enabled AND kind = :kind) AS w
         CROSS JOIN LATERAL (
             SELECT MAX(c.ts) AS ts FROM capture c
-            WHERE c.room_id = pr.room_id AND c.sensor_id = ANY(pr.a)
-              AND c.ts > s.since AND c.ts <= :at
-        ) AS w
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+              AND c.ts > CAST(:at AS timestamptz) - make_interval(secs => w.secs)
+              AND c.ts <= :at
+            GROUP BY c.room_id
+        ) AS l
+        WHERE r.building_id IN ({_RULE_BUILDINGS}) AND se.sensor_type_id IN ({_SILENT_TYPES})
+        GROUP BY rs.room_id, se.sensor_type_id
     ),
+    f AS MATERIALIZED (
+        SELECT room_id, sensor_type_id, ts FROM recent
+        UNION ALL
+        SELECT rs.room_id, se.sensor_type_id, MAX(l.ts)
+        FROM {_PAIRS_IN_ORDER}
+        JOIN room r ON r.id = rs.room_id
+        JOIN sensor se ON se.id = rs.sensor_id
+        CROSS JOIN LATERAL (
+            SELECT c.ts FROM capture c
+            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :at
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS l
+        WHERE r.building_id IN ({_RULE_BUILDINGS}) AND se.sensor_type_id IN ({_SILENT_TYPES})
+          AND (rs.room_id, se.sensor_type_id) NOT IN (
+              SELECT room_id, sensor_type_id FROM recent)
+        GROUP BY rs.room_id, se.sensor_type_id
+    ),""",  # noqa: S608 - fixed fragments; values are bound
+        """
     m AS (
-        SELECT rule_id, room_id, 0 AS n,
-               CAST(EXTRACT(EPOCH FROM CAST(:at AS timestamptz) - ts) AS double precision)
+        SELECT p.rule_id, p.room_id, 0 AS n,
+               CAST(EXTRACT(EPOCH FROM CAST(:at AS timestamptz) - f.ts) AS double precision)
                    AS value,
-               s AS silent, s AS hit
-        FROM last CROSS JOIN LATERAL (
-            SELECT COALESCE(ts, created_at)
-                   <= CAST(:at AS timestamptz) - make_interval(secs => silent_seconds) AS s
+               q.s AS silent, q.s AS hit
+        FROM p LEFT JOIN f ON f.room_id = p.room_id AND f.sensor_type_id = p.sensor_type_id
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(f.ts, p.created_at)
+                   <= CAST(:at AS timestamptz) - make_interval(secs => p.silent_seconds) AS s
         ) AS q
-    ),"""
+    ),""",
     )
 )
 
