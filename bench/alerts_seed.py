@@ -69,14 +69,13 @@ def seed_rules(
         """
         INSERT INTO alert_rule (name, building_id, sensor_type_id, kind, threshold, unit,
                                 silent_seconds, for_seconds, severity, created_at, updated_at)
-        SELECT 'bench-' || n, b.id, st.id, k.kind, k.threshold,
+        SELECT 'bench-' || n, b.ids[n %% cardinality(b.ids) + 1], st.id, k.kind, k.threshold,
                CASE WHEN k.kind = 'silent' THEN NULL ELSE 'celsius' END, k.silent,
                %(for)s, 'warning', %(at)s, %(at)s
         FROM generate_series(0, %(n)s - 1) n
-        JOIN LATERAL (
-            SELECT id FROM building ORDER BY id
-            OFFSET n %% (SELECT count(*) FROM building) LIMIT 1
-        ) b ON true
+        -- the building ids once, not a lateral per rule: on Citus building is a reference
+        -- table, and a correlated subquery beside one is refused
+        CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids FROM building) b
         CROSS JOIN sensor_type st
         CROSS JOIN LATERAL (
             SELECT (ARRAY['above', 'below', 'silent'])[n %% 3 + 1] AS kind,
