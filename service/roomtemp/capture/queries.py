@@ -76,35 +76,45 @@ _COPY_STAGE = (
 _COPY_TYPES = ["int4", "int4", "timestamptz", "float8", "float8"]
 _DROP_STAGE = text("DROP TABLE capture_stage")
 
-# As _UPSERT: `existing` reads the rows as they were before this statement. It looks each key
-# up in the primary key (a subquery per staged row, materialised so it runs once): the temporary
-# table has no statistics, and a join was planned as a hash join over every capture in the
-# batch's time range, which grows with the table. The bounds on c.ts skip the partitions the
-# batch cannot touch. One row comes back per touched 15-minute bucket rather than per capture:
-# the rollups recompute whole buckets, so a key per bucket (its end) is all they need.
+# Two statements, as for _UPSERT: the counts per touched 15-minute bucket from the rows as they
+# were, then the upsert from the staging table. One row comes back per bucket rather than per
+# capture: the rollups recompute whole buckets, so a key per bucket (its end) is all they need.
+# Citus refuses a temporary (local) table joined with a distributed one, and a subquery
+# correlated with it (issue 20): the staged rows are read once in a MATERIALIZED CTE (Citus ships
+# them to the workers as an intermediate result), `old` joins that with capture inside a CTE of
+# its own (pushed down: room_id = ANY prunes to the batch's shards, the bounds on c.ts skip the
+# partitions the batch cannot touch) and the outer join of the two runs on the coordinator.
+# On plain PostgreSQL `old` is an index lookup per staged key or a scan of the batch's rooms
+# over its time range, whichever the planner finds cheaper: never the whole time range of
+# every room (what a join without the room filter was planned as).
+_COUNT_STAGED = text(
+    """
+    WITH s AS MATERIALIZED (
+        SELECT room_id, sensor_id, ts, value, first_value FROM capture_stage
+    ),
+    old AS MATERIALIZED (
+        SELECT c.room_id, c.sensor_id, c.ts, c.value
+        FROM capture c JOIN s USING (room_id, sensor_id, ts)
+        WHERE c.room_id = ANY(CAST(:room_ids AS integer[])) AND c.ts >= :lo AND c.ts <= :hi
+    )
+    SELECT s.room_id, s.sensor_id, roomtemp_bucket(s.ts, interval '15 minutes') AS bucket,
+           count(*) FILTER (WHERE o.value IS NULL) AS inserted,
+           count(*) FILTER (WHERE o.value = s.first_value) AS duplicates,
+           count(*) FILTER (WHERE o.value <> s.first_value) AS updated,
+           bool_or(o.value IS DISTINCT FROM s.value) AS changed
+    FROM s LEFT JOIN old o USING (room_id, sensor_id, ts)
+    GROUP BY 1, 2, 3
+    """
+)
+# An INSERT … SELECT from the staging table alone: Citus runs the SELECT on the coordinator and
+# sends its rows to the shards. Identical re-sends are not rewritten.
 _UPSERT_STAGED = text(
     """
-    WITH existing AS MATERIALIZED (
-        SELECT s.room_id, s.sensor_id, s.ts, s.value, s.first_value,
-               (SELECT c.value FROM capture c
-                WHERE c.room_id = s.room_id AND c.sensor_id = s.sensor_id
-                  AND c.ts = s.ts AND c.ts >= :lo AND c.ts <= :hi) AS old
-        FROM capture_stage s
-    ),
-    upsert AS (
-        INSERT INTO capture (ts, value, room_id, sensor_id)
-        SELECT ts, value, room_id, sensor_id FROM capture_stage
-        ORDER BY room_id, sensor_id, ts
-        ON CONFLICT (room_id, sensor_id, ts)
-        DO UPDATE SET value = EXCLUDED.value WHERE capture.value IS DISTINCT FROM EXCLUDED.value
-    )
-    SELECT room_id, sensor_id, roomtemp_bucket(ts, interval '15 minutes') AS bucket,
-           count(*) FILTER (WHERE old IS NULL) AS inserted,
-           count(*) FILTER (WHERE old = first_value) AS duplicates,
-           count(*) FILTER (WHERE old <> first_value) AS updated,
-           bool_or(old IS DISTINCT FROM value) AS changed
-    FROM existing
-    GROUP BY 1, 2, 3
+    INSERT INTO capture (ts, value, room_id, sensor_id)
+    SELECT ts, value, room_id, sensor_id FROM capture_stage
+    ORDER BY room_id, sensor_id, ts
+    ON CONFLICT (room_id, sensor_id, ts)
+    DO UPDATE SET value = EXCLUDED.value WHERE capture.value IS DISTINCT FROM EXCLUDED.value
     """
 )
 
@@ -134,9 +144,13 @@ async def upsert_captures_copy(
         copy.set_types(_COPY_TYPES)
         for row in rows:
             await copy.write_row(row)
-    lo = min(r[2] for r in rows)
-    hi = max(r[2] for r in rows)
-    result = await conn.execute(_UPSERT_STAGED, {"lo": lo, "hi": hi})
+    params = {
+        "room_ids": arrays.int_literal(sorted({r[0] for r in rows})),
+        "lo": min(r[2] for r in rows),
+        "hi": max(r[2] for r in rows),
+    }
+    result = (await conn.execute(_COUNT_STAGED, params)).all()
+    await conn.execute(_UPSERT_STAGED)
     inserted = duplicates = updated = 0
     changed: list[CaptureKey] = []
     for room_id, sensor_id, bucket, n_ins, n_dup, n_upd, any_change in result:

@@ -20,25 +20,27 @@ class CaptureRow:
     api_key: str
 
 
-# (room, sensor) pairs whose captures an export reads, from the assignment history: a room's
-# sensors of a type, or every room a sensor has been in.
+# The (room, sensor) pairs `p` whose captures an export reads, from room_sensor (every pair an
+# assignment ever made, distributed by room_id like capture; migration 0016): a room's sensors
+# of a type, or every room a sensor has been in. The lateral below is correlated with it on
+# room_id, which is what lets Citus push it down (a CTE of pairs from sensor_assignment, a
+# reference table, was refused: "cannot push down this subquery", issue 20).
 _ROOM_PAIRS = """
-    SELECT DISTINCT a.room_id, a.sensor_id FROM sensor_assignment a
-    JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
-    WHERE a.room_id = :room_id
+    FROM room_sensor p JOIN sensor pse ON pse.id = p.sensor_id
+         AND pse.sensor_type_id = :sensor_type_id
 """
-_SENSOR_PAIRS = """
-    SELECT DISTINCT a.room_id, a.sensor_id FROM sensor_assignment a WHERE a.sensor_id = :sensor_id
-"""
+_ROOM_WHERE = "WHERE p.room_id = :room_id"
+_SENSOR_PAIRS = "FROM room_sensor p"
+_SENSOR_WHERE = "WHERE p.sensor_id = :sensor_id"
 
 # Everything after the cursor (after, after_sensor) up to :to. Per pair one index range scan on
 # the primary key that stops after :limit rows; then the pairs' rows merge in (ts, sensor) order
 # and only the page's rows are joined to their sensor for its key.
 _PAGE = """
-    WITH pairs AS ({pairs}),
-    page AS (
+    WITH page AS (
         SELECT x.ts, x.value, p.sensor_id
-        FROM pairs p CROSS JOIN LATERAL (
+        {pairs}
+        CROSS JOIN LATERAL (
             SELECT c.ts, c.value FROM capture c
             WHERE c.room_id = p.room_id AND c.sensor_id = p.sensor_id
               AND c.ts >= :after AND c.ts <= :to
@@ -46,6 +48,7 @@ _PAGE = """
             ORDER BY c.ts
             LIMIT :limit
         ) AS x
+        {where}
         ORDER BY x.ts, p.sensor_id
         LIMIT :limit
     )
@@ -58,8 +61,8 @@ _PAGE = """
     LEFT JOIN building b ON b.id = r.building_id
     ORDER BY page.ts, page.sensor_id
 """
-_ROOM_PAGE = text(_PAGE.format(pairs=_ROOM_PAIRS))
-_SENSOR_PAGE = text(_PAGE.format(pairs=_SENSOR_PAIRS))
+_ROOM_PAGE = text(_PAGE.format(pairs=_ROOM_PAIRS, where=_ROOM_WHERE))
+_SENSOR_PAGE = text(_PAGE.format(pairs=_SENSOR_PAIRS, where=_SENSOR_WHERE))
 
 
 async def select_captures_page(
