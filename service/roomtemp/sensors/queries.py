@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays, room_sensors
 
-
 # On Citus, a transaction that read capture or room_sensor over several shards in parallel (a
 # sensor row's newest capture, has_captures) may not modify a reference table afterwards ("cannot
 # modify table ... because there was a parallel operation on a distributed table"), and a delete
