@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import NOW
+from tests.dashboard.grafana_variables import hidden_values
 from tests.factories import capture
 
 # The one copy: inside the chart, because Helm reads files inside the chart only.
@@ -220,7 +221,8 @@ def test_postgres_series_equals_the_api(
     interval_ms: int,
 ) -> None:
     start = NOW - span - timedelta(seconds=30)  # not on a step boundary
-    sql = _render(_targets("roomtemp-postgres.json")[2], _sql_values(start, NOW, interval_ms, unit))
+    values = _sql_values(start, NOW, interval_ms, unit)
+    sql = _render(_targets("roomtemp-postgres.json")[2], values | hidden_values(db, values))
     rows = db.execute(sql).fetchall()
     step = f"{max(interval_ms, 60_000) // 60_000}m"  # the SQL clamps to one minute, as the API
     api = seeded.get(
@@ -262,6 +264,12 @@ def test_postgres_variables_list_the_registry(
     rooms = db.execute(_render(variables["room"]["query"], VARIABLES)).fetchall()
     assert [b[0] for b in buildings] == ["hq"]
     assert [r[0] for r in rooms] == ["3.14", "empty", "lobby"]
+    # Hidden: the room's id, which the room's series names its captures by (Citus routes on it).
+    (room_id,) = db.execute(
+        "SELECT r.id FROM room r JOIN building b ON b.id = r.building_id"
+        " WHERE b.key = 'hq' AND r.key = '3.14'"
+    ).fetchone() or (None,)
+    assert hidden_values(db, VARIABLES) == {"room_id": str(room_id)}
     assert variables["datasource"]["query"] == "grafana-postgresql-datasource"
 
 

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from tests import bucket_data
 from tests.conftest import ClientFactory
+from tests.dashboard.grafana_variables import hidden_values
 from tests.dashboard.test_grafana import DASHBOARDS, MAX_DATA_POINTS, grafana_interval
 
 TOL = 1e-9
@@ -83,6 +84,7 @@ def _run(
         "default_time_zone": "UTC",
         **extra,
     }
+    values |= hidden_values(db, values)
     for name in sorted(values, key=len, reverse=True):
         sql = sql.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
     assert "$" not in sql

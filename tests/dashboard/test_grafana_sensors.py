@@ -19,6 +19,7 @@ import pytest
 
 from roomtemp.db import room_sensors
 from tests.conftest import NOW
+from tests.dashboard.grafana_variables import hidden_values
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "roomtemp" / "dashboards"
 WINDOW = timedelta(minutes=15)
@@ -121,6 +122,7 @@ def _run(db: psycopg.Connection[Any], sql: str, **extra: str) -> list[tuple[Any,
         "default_time_zone": "UTC",
         **extra,
     }
+    values |= hidden_values(db, values)
     for name in sorted(values, key=len, reverse=True):
         sql = sql.replace("$" + name, values[name])
     assert "$" not in sql

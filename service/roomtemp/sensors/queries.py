@@ -11,6 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays, room_sensors
 
+# On Citus, a transaction that read capture or room_sensor over several shards in parallel (a
+# sensor row's newest capture, has_captures) may not modify a reference table afterwards ("cannot
+# modify table ... because there was a parallel operation on a distributed table"), and a delete
+# or move writes reference tables (the sensor, its assignments, the building and room a move
+# auto-registers) after such reads. Sequential mode runs multi-shard statements over one
+# connection per node, as Citus' hint says (partitions.queries does the same for maintenance).
+# On plain PostgreSQL `citus.*` is an unknown custom setting, which SET LOCAL accepts as a
+# placeholder and ignores: one text for both.
+_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+
+
+async def one_connection_per_node(conn: AsyncConnection) -> None:
+    """Until the transaction ends, run multi-shard statements sequentially (see _SEQUENTIAL);
+    call it before the transaction's first multi-shard statement."""
+    await conn.execute(_SEQUENTIAL)
+
 
 @dataclass(frozen=True)
 class SensorRow:
@@ -208,15 +224,19 @@ async def update_name(conn: AsyncConnection, sensor_id: int, name: str) -> None:
     )
 
 
+# One probe of the capture primary key (room_id, sensor_id, ts) per room the sensor was ever in.
+# The probes start from room_sensor, not from sensor_assignment in a correlated EXISTS: Citus
+# pushes a lateral correlated with a distributed table on room_id down to the shards, and refuses
+# a correlated subquery beside a reference table.
+_HAS_CAPTURES = text(
+    "SELECT 1 FROM room_sensor rs CROSS JOIN LATERAL ("
+    " SELECT 1 FROM capture c WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id LIMIT 1"
+    ") AS p WHERE rs.sensor_id = :id LIMIT 1"
+)
+
+
 async def has_captures(conn: AsyncConnection, sensor_id: int) -> bool:
-    found = await conn.scalar(
-        text(
-            "SELECT EXISTS (SELECT 1 FROM sensor_assignment a WHERE a.sensor_id = :id AND EXISTS"
-            " (SELECT 1 FROM capture c WHERE c.room_id = a.room_id AND c.sensor_id = :id))"
-        ),
-        {"id": sensor_id},
-    )
-    return bool(found)
+    return await conn.scalar(_HAS_CAPTURES, {"id": sensor_id}) is not None
 
 
 async def assigned_building_keys(conn: AsyncConnection, sensor_id: int) -> list[str]:
