@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import driver
+from roomtemp.db import citus_modes, driver
 from roomtemp.db.tables import alert_evaluation, alert_rule, building
 
 #: pg_try_advisory_xact_lock key of the evaluation round: one evaluator at a time.
@@ -20,21 +20,12 @@ ALERT_LOCK = 727274011
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 
 
-# On Citus the round's statements read capture and room_sensor over every shard and then write
-# the alert tables, which have foreign keys to reference tables: after a parallel multi-shard
-# read Citus refuses that write ("cannot modify table … because there was a parallel operation
-# on a distributed table") unless the transaction runs over one connection per node, as its hint
-# says (partitions/queries.py does the same for maintenance). On plain PostgreSQL `citus.*` is
-# an unknown custom setting, which SET LOCAL takes as a placeholder and ignores.
-_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
-
-
 async def try_lock(conn: AsyncConnection) -> bool:
     """Hold the evaluation lock until the transaction ends; False if another evaluator has it.
-    Also puts the transaction in Citus' sequential modify mode (see _SEQUENTIAL)."""
+    Also puts the transaction in Citus' sequential modify mode (roomtemp.db.citus_modes)."""
     locked = bool(await conn.scalar(_TRY_LOCK, {"key": ALERT_LOCK}))
     if locked:
-        await conn.execute(_SEQUENTIAL)
+        await citus_modes.one_connection_per_node(conn)
     return locked
 
 

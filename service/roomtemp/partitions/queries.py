@@ -8,24 +8,18 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import citus_modes
+
 _PARTITION_NAME = re.compile(r"capture_p\d{6}(\d{2})?")
 # Any constant works; it only has to be the same for every `roomtemp maintain`.
 _LOCK_KEY = 0x726F6F6D74656D70  # "roomtemp"
 
 
-# On Citus, DDL on the distributed capture table (CREATE/DETACH/DROP of a partition) in a
-# transaction that also read or wrote it over several shards in parallel fails ("cannot modify
-# table ... because there was a parallel operation", or a distributed deadlock): one connection
-# per node, in order, as Citus' own hint says. On plain PostgreSQL `citus.*` is an unknown
-# custom setting, which SET LOCAL accepts as a placeholder and ignores: one text for both.
-_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
-
-
 async def lock(conn: AsyncConnection) -> None:
     """Wait for the maintenance lock; held until the transaction ends. Also puts the
-    transaction in Citus' sequential modify mode (see _SEQUENTIAL)."""
+    transaction in Citus' sequential modify mode (roomtemp.db.citus_modes)."""
     await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    await conn.execute(_SEQUENTIAL)
+    await citus_modes.one_connection_per_node(conn)
 
 
 async def partition_names(conn: AsyncConnection) -> list[str]:

@@ -10,6 +10,7 @@ from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import citus_modes
 from roomtemp.db.tables import building, room, sensor_type
 
 
@@ -75,17 +76,9 @@ async def upsert_sensor_type(
     return SensorTypeRow(*row[:7]), bool(row[7])
 
 
-# On Citus the check below reads capture on every shard in parallel, after which the transaction
-# could not modify a reference table ("cannot modify table ... because there was a parallel
-# operation on a distributed table"), and the caller then upserts sensor_type. Sequential mode (one
-# connection per node, Citus' hint; partitions.queries does the same) lifts that. On plain
-# PostgreSQL `citus.*` is an unknown custom setting that SET LOCAL accepts and ignores.
-_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
-
-
 async def sensor_type_has_captures(conn: AsyncConnection, sensor_type_id: int) -> bool:
     """Whether any capture is of this type. Leaves the transaction in Citus' sequential mode."""
-    await conn.execute(_SEQUENTIAL)
+    await citus_modes.one_connection_per_node(conn)
     found = await conn.scalar(
         # A sensor determines its type (captures carry the sensor since migration 0007).
         text(

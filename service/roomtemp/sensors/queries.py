@@ -11,22 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp.db import arrays, room_sensors
 
-# On Citus, a transaction that read capture or room_sensor over several shards in parallel (a
-# sensor row's newest capture, has_captures) may not modify a reference table afterwards ("cannot
-# modify table ... because there was a parallel operation on a distributed table"), and a delete
-# or move writes reference tables (the sensor, its assignments, the building and room a move
-# auto-registers) after such reads. Sequential mode runs multi-shard statements over one
-# connection per node, as Citus' hint says (partitions.queries does the same for maintenance).
-# On plain PostgreSQL `citus.*` is an unknown custom setting, which SET LOCAL accepts as a
-# placeholder and ignores: one text for both.
-_SEQUENTIAL = text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
-
-
-async def one_connection_per_node(conn: AsyncConnection) -> None:
-    """Until the transaction ends, run multi-shard statements sequentially (see _SEQUENTIAL);
-    call it before the transaction's first multi-shard statement."""
-    await conn.execute(_SEQUENTIAL)
-
 
 @dataclass(frozen=True)
 class SensorRow:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import locks
+from roomtemp.db import citus_modes, locks
 from roomtemp.errors import Conflict, ErrorDetail, Forbidden, InvalidInput, NotFound
 from roomtemp.keys import is_valid_key
 from roomtemp.pagination import decode_cursor, next_cursor
@@ -198,7 +198,7 @@ async def _registered(conn: AsyncConnection, key: str, now: datetime, what: str)
 async def delete(conn: AsyncConnection, key: str, mode: DeleteMode, now: datetime) -> Deleted:
     """Delete a sensor. With captures: refused unless `delete` (captures go too, rollups follow)
     or `keep` (retired: kept as history, its key refused at ingest from now on)."""
-    await queries.one_connection_per_node(conn)  # reads captures, then deletes the sensor
+    await citus_modes.one_connection_per_node(conn)  # reads captures, then deletes the sensor
     row = await _registered(conn, key, now, "deleted")
     await locks.lock_sensor(conn, row.id)  # no batch attributes captures to it meanwhile
     if not await queries.has_captures(conn, row.id):
@@ -236,7 +236,7 @@ async def move(
 ) -> Moved:
     """Assign the sensor to another room from `start` on, in one transaction: its captures at or
     after `start` are re-attributed and the rollups of both rooms recomputed where touched."""
-    await queries.one_connection_per_node(conn)  # reads captures, then writes the registry
+    await citus_modes.one_connection_per_node(conn)  # reads captures, then writes the registry
     row = await _registered(conn, key, now, "moved")
     if row.retired_at is not None:
         raise Conflict(f"sensor {key!r} is retired", code="sensor_retired")
