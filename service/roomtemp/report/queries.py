@@ -54,7 +54,10 @@ class RoomPeriodRow:
 # room_sensor, not from sensor_assignment: on Citus it is distributed by room_id and co-located
 # with capture and the rollups, so every join and lateral below is correlated with a distributed
 # relation on room_id and the whole statement is pushed down to the shards (the same pairs as
-# the DISTINCT over the assignments; one index probe per room on plain PostgreSQL).
+# the DISTINCT over the assignments). Every CTE used more than once is NOT MATERIALIZED: Citus
+# inlines only those (and singly used ones); a materialized one is an intermediate result there,
+# and a lateral correlated with it is refused. They are small (pairs, move hours), so inlining
+# them costs plain PostgreSQL next to nothing.
 _HEAD = """
     rs AS NOT MATERIALIZED (
         SELECT rs.room_id, rs.sensor_id FROM room_sensor rs
@@ -91,13 +94,14 @@ _RAW_PIECES = f"""
 # read whole are never read) and the hours of the days a move kept from their 1-day piece. No
 # edge hour is inside a run or a day of :days, so only `mh` is left out of those. No piece
 # crosses an edge, and the pieces of one (room, sensor) do not overlap.
-# The edge hours and the runs are index ranges read by a LATERAL subquery correlated with rs
-# alone, the ranges (unnest) joined inside it: on Citus a lateral with OFFSET is pushed down when
-# correlated with a distributed relation on room_id, not with unnest(), a union holding one, or a
-# reference table (nor may it hold a correlated subquery over a reference table); OFFSET 0 keeps
-# each a nested loop of index ranges on plain PostgreSQL (flattened, it was planned as a merge
-# join rescanning every capture per hour: 12 s for 5 rooms x a year). The few move hours and
-# moved days are joined directly (a join through a reference table, which Citus pushes down).
+# Every hour, run of hours or moved day is one index range of its (room, sensor), read by a
+# LATERAL subquery over the fact table alone, correlated with the range and the pair. Its
+# DISTINCT (never removing a row: it holds the primary key) is what makes each a parameterized
+# index range on plain PostgreSQL: a subquery without it is flattened into a join, planned as a
+# scan of every capture of the pair for every hour (60 s instead of 2 s for 20 rooms x a year of
+# days in Asia/Kathmandu, whose edges are all off the hour; OFFSET 0 did the same before Citus).
+# On Citus a lateral correlated with unnest() is pushed down only when it needs no merge step:
+# no LIMIT or OFFSET, and a DISTINCT that holds room_id.
 _ROLLUP_PIECES = f"""
     mh AS NOT MATERIALIZED (
         SELECT DISTINCT rs.room_id, rs.sensor_id,
@@ -112,24 +116,20 @@ _ROLLUP_PIECES = f"""
         FROM mh JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
           ON mh.h >= d.d AND mh.h < d.d + CAST('1 day' AS interval)
     ),
-    p AS (
-        SELECT rs.room_id, rs.sensor_id, {_CAPTURE_PIECE}
-        FROM rs CROSS JOIN LATERAL (
-            SELECT c.ts, c.value
-            FROM unnest(CAST(:raw_hours AS timestamptz[])) AS h(h)
-            JOIN capture c
-              ON c.ts >= GREATEST(h.h, CAST(:first AS timestamptz))
-             AND c.ts < LEAST(h.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-            OFFSET 0  -- one index range per hour
-        ) AS c
+    raw_hours AS NOT MATERIALIZED (  -- every hour read raw
+        SELECT rs.room_id, rs.sensor_id, h.h
+        FROM rs CROSS JOIN unnest(CAST(:raw_hours AS timestamptz[])) AS h(h)
         UNION ALL
-        SELECT mh.room_id, mh.sensor_id, {_CAPTURE_PIECE}
-        FROM mh JOIN capture c
-          ON c.room_id = mh.room_id AND c.sensor_id = mh.sensor_id
-         AND c.ts >= GREATEST(mh.h, CAST(:first AS timestamptz))
-         AND c.ts < LEAST(mh.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
-        WHERE c.ts >= :first AND c.ts < :last
+        SELECT room_id, sensor_id, h FROM mh
+    ),
+    p AS (
+        SELECT r.room_id, r.sensor_id, {_CAPTURE_PIECE}
+        FROM raw_hours r CROSS JOIN LATERAL (
+            SELECT DISTINCT c.room_id, c.ts, c.value FROM capture c
+            WHERE c.room_id = r.room_id AND c.sensor_id = r.sensor_id
+              AND c.ts >= GREATEST(r.h, CAST(:first AS timestamptz))
+              AND c.ts < LEAST(r.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
+        ) AS c
         UNION ALL
         SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
         FROM rs CROSS JOIN unnest(CAST(:days AS timestamptz[])) AS d(d)
@@ -139,26 +139,22 @@ _ROLLUP_PIECES = f"""
             SELECT 1 FROM moved_days m
             WHERE m.room_id = rs.room_id AND m.sensor_id = rs.sensor_id AND m.d = d.d)
         UNION ALL
-        SELECT rs.room_id, rs.sensor_id, {pieces.column_list("x.")}
-        FROM rs CROSS JOIN LATERAL (
-            SELECT x.*
-            FROM unnest(CAST(:hours_from AS timestamptz[]),
-                        CAST(:hours_to AS timestamptz[])) AS r(a, z)
-            JOIN capture_rollup_1h x ON x.start >= r.a AND x.start < r.z
-            WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-            OFFSET 0  -- an index range per run of hours
+        SELECT x.room_id, x.sensor_id, {pieces.column_list("x.")}
+        FROM (
+            SELECT rs.room_id, rs.sensor_id, r.a, r.z
+            FROM rs CROSS JOIN unnest(CAST(:hours_from AS timestamptz[]),
+                                      CAST(:hours_to AS timestamptz[])) AS r(a, z)
+            UNION ALL
+            SELECT room_id, sensor_id, d, d + CAST('1 day' AS interval) FROM moved_days
+        ) AS r
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT x.* FROM capture_rollup_1h x
+            WHERE x.room_id = r.room_id AND x.sensor_id = r.sensor_id
+              AND x.start >= r.a AND x.start < r.z
         ) AS x
         WHERE NOT EXISTS (
-            SELECT 1 FROM mh WHERE mh.room_id = rs.room_id
-              AND mh.sensor_id = rs.sensor_id AND mh.h = x.start)
-        UNION ALL
-        SELECT m.room_id, m.sensor_id, {pieces.column_list("x.")}
-        FROM moved_days m JOIN capture_rollup_1h x
-          ON x.room_id = m.room_id AND x.sensor_id = m.sensor_id
-         AND x.start >= m.d AND x.start < m.d + CAST('1 day' AS interval)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM mh WHERE mh.room_id = m.room_id
-              AND mh.sensor_id = m.sensor_id AND mh.h = x.start)
+            SELECT 1 FROM mh WHERE mh.room_id = r.room_id
+              AND mh.sensor_id = r.sensor_id AND mh.h = x.start)
     )"""  # noqa: S608 - fixed fragments; values are bound
 
 _MOVE_PIECE = ", ".join(
@@ -169,11 +165,16 @@ _MOVE_PIECE = ", ".join(
 # to the sensor's next event in the room within the period: its next piece, its next move (a
 # row without a value: a capture at the instant of a move is the new room's, so the move is
 # ordered first), or the period end; `held` is the pieces' spans plus their segs. Then every
-# room x sensor x period (empty periods too), with the carry: the sensor's last value in the
-# room before the period (from the latest earlier period with a capture, else its last capture
-# before `first`), held from the period start until its first capture there, the end, or its
-# next move after that value. Arrays compare element by element: max(ARRAY[epoch, value]) is
-# the latest value (periods without a capture are filtered out: an array of NULLs sorts last).
+# room x sensor x period (empty periods too; rooms without sensors are added by
+# select_room_periods), with the carry: the sensor's last value in the room before the period
+# (from the latest earlier period with a capture, else its last capture or piece before `first`),
+# held from the period start until its first capture there, the end, or its next move after
+# that value. Arrays compare element by element: max(ARRAY[epoch, value]) is the latest value
+# (periods without a capture are filtered out: an array of NULLs sorts last).
+# For Citus: `prev` reads db/pieces.py LAST_BEFORE_FIRST's three sources as three laterals (a
+# union inside one lateral is refused: "complex joins"), and the move cut is a CROSS JOIN
+# LATERAL aggregate (always one row) over the reference table: an outer lateral join of a
+# reference table with a distributed subquery is refused.
 _BODY = f"""
     ev AS (
         SELECT p.room_id, p.sensor_id, 1 AS o, {pieces.column_list("p.")} FROM p
@@ -193,9 +194,8 @@ _BODY = f"""
                sum(date_part('epoch', p.last_ts - p.first_ts) + p.seg) AS held
         FROM ordered p WHERE p.o = 1 GROUP BY p.room_id, p.sensor_id, p.i
     ),
-    prev AS (  -- each source a lateral of its own: Citus pushes a union inside one down only
-        SELECT u.room_id, u.sensor_id,  -- with every branch joined on room_id (LAST_BEFORE_FIRST)
-               max(ARRAY[date_part('epoch', u.ts), u.value]) AS before
+    prev AS (
+        SELECT u.room_id, u.sensor_id, max(ARRAY[date_part('epoch', u.ts), u.value]) AS before
         FROM (
             SELECT rs.room_id, rs.sensor_id, c.ts, c.value FROM rs CROSS JOIN LATERAL (
                 SELECT c.ts, c.value FROM capture c
@@ -248,9 +248,9 @@ _BODY = f"""
                COALESCE(moved.t, CAST('infinity' AS timestamptz))) - {_E}[c.i])),
            c.i, {{valid}}
     FROM grid c
-    CROSS JOIN LATERAL (  -- one row (an aggregate); not LEFT JOIN LATERAL: Citus refuses an
-        SELECT min(m.valid_from) AS t FROM sensor_assignment m  -- outer lateral join of a
-        WHERE m.sensor_id = c.sensor_id  -- reference table with a distributed subquery
+    CROSS JOIN LATERAL (
+        SELECT min(m.valid_from) AS t FROM sensor_assignment m
+        WHERE c.before IS NOT NULL AND m.sensor_id = c.sensor_id
           AND m.valid_from > to_timestamp(c.before[1])
     ) AS moved
 """  # noqa: S608 - fixed fragments; values are bound
@@ -304,6 +304,8 @@ async def select_room_periods(
     raw_hours, days = pieces.rollup_layout(q.edges) if rollups else ([], [])
     hours_from, hours_to = pieces.hour_runs(q.edges, raw_hours, days) if rollups else ([], [])
     rooms = (await conn.execute(_ROOMS, {"building_id": q.building_id})).all()
+    if not rooms:
+        return []
     rows = await conn.execute(
         _ROLLUP_REPORT if rollups else _REPORT,
         {
@@ -322,16 +324,15 @@ async def select_room_periods(
             "raw_from": raw_from if raw_from is not None else pieces.NO_HORIZON,
         },
     )
-    # (period, room, sensor) -> row; the room's place in key order (the database's collation)
-    place = {r.id: n for n, r in enumerate(rooms)}
+    # Rows per (period, room's place in key order: the database's collation), then in the order
+    # of the old single statement: period, room key, sensor id.
+    place = {r.id: (n, r.key) for n, r in enumerate(rooms)}
     found: dict[tuple[int, int], list[RoomPeriodRow]] = {}
     for r in rows:
         if not r[-1]:
             return None
-        room_id, i = r[0], r[-2]
-        found.setdefault((i, place[room_id]), []).append(
-            RoomPeriodRow(rooms[place[room_id]].key, *r[1:-1])
-        )
+        n, key = place[r[0]]
+        found.setdefault((r[-2], n), []).append(RoomPeriodRow(key, *r[1:-1]))
     out = []
     for i, (a, z) in enumerate(itertools.pairwise(q.edges), start=1):
         for n, room in enumerate(rooms):
