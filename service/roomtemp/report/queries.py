@@ -1,7 +1,11 @@
 """SQL for period reports of a building, per room and sensor, for every period between `edges`
 (one period [from, to), or the local days, weeks or months of group_by): ONE statement however
 many periods, from the raw captures or from rollup pieces (1-day and 1-hour rollups, raw
-captures only in the hours that hold an edge off the hour or a move of the sensor)."""
+captures only in the hours that hold an edge off the hour or a move of the sensor).
+
+One text for plain PostgreSQL and Citus: on Citus the statement is pushed down to the shards
+(room_sensor, capture and the rollups distributed by room_id, co-located; issue 20); the
+comments below say which forms that needs."""
 
 from __future__ import annotations
 
@@ -96,12 +100,14 @@ _RAW_PIECES = f"""
 # crosses an edge, and the pieces of one (room, sensor) do not overlap.
 # Every hour, run of hours or moved day is one index range of its (room, sensor), read by a
 # LATERAL subquery over the fact table alone, correlated with the range and the pair. Its
-# DISTINCT (never removing a row: it holds the primary key) is what makes each a parameterized
-# index range on plain PostgreSQL: a subquery without it is flattened into a join, planned as a
-# scan of every capture of the pair for every hour (60 s instead of 2 s for 20 rooms x a year of
-# days in Asia/Kathmandu, whose edges are all off the hour; OFFSET 0 did the same before Citus).
-# On Citus a lateral correlated with unnest() is pushed down only when it needs no merge step:
-# no LIMIT or OFFSET, and a DISTINCT that holds room_id.
+# DISTINCT ON (never removing a row: with the pair fixed it is the primary key, in index order,
+# so no sort) keeps the subquery from being flattened, so each is a parameterized index range on
+# plain PostgreSQL; flattened (or inside
+# a lateral correlated with the pair only), it was planned as a scan of every capture of the
+# pair for every hour: 60 s instead of 1.8 s for 20 rooms x a year of days in Asia/Kathmandu
+# (every edge off the hour), measured. OFFSET 0 did this before Citus, but Citus pushes a
+# lateral correlated with unnest() down only when it needs no merge step: no LIMIT or OFFSET,
+# and a DISTINCT (ON) only if it holds room_id.
 _ROLLUP_PIECES = f"""
     mh AS NOT MATERIALIZED (
         SELECT DISTINCT rs.room_id, rs.sensor_id,
@@ -125,7 +131,7 @@ _ROLLUP_PIECES = f"""
     p AS (
         SELECT r.room_id, r.sensor_id, {_CAPTURE_PIECE}
         FROM raw_hours r CROSS JOIN LATERAL (
-            SELECT DISTINCT c.room_id, c.ts, c.value FROM capture c
+            SELECT DISTINCT ON (c.room_id, c.ts) c.ts, c.value FROM capture c
             WHERE c.room_id = r.room_id AND c.sensor_id = r.sensor_id
               AND c.ts >= GREATEST(r.h, CAST(:first AS timestamptz))
               AND c.ts < LEAST(r.h + CAST('1 hour' AS interval), CAST(:last AS timestamptz))
@@ -148,7 +154,7 @@ _ROLLUP_PIECES = f"""
             SELECT room_id, sensor_id, d, d + CAST('1 day' AS interval) FROM moved_days
         ) AS r
         CROSS JOIN LATERAL (
-            SELECT DISTINCT x.* FROM capture_rollup_1h x
+            SELECT DISTINCT ON (x.room_id, x.start) x.* FROM capture_rollup_1h x
             WHERE x.room_id = r.room_id AND x.sensor_id = r.sensor_id
               AND x.start >= r.a AND x.start < r.z
         ) AS x
@@ -160,6 +166,19 @@ _ROLLUP_PIECES = f"""
 _MOVE_PIECE = ", ".join(
     "m.valid_from" if c in ("first_ts", "last_ts") else "NULL" for c in pieces.COLUMNS
 )
+
+# The columns of agg the grid carries. Every (pair, period) is agg's row merged with an empty
+# one by max() (a GROUP BY over a union), not a LEFT JOIN of pairs x periods with agg: agg's row
+# count is underestimated, and PostgreSQL merge-joined on the pair only, filtering the period
+# (1.3 M rows rescanned for 20 rooms x a year of days: +40 %); the old statement's MATERIALIZED
+# pairs x periods would be an intermediate result on Citus, refused as a left join's outer side.
+_GRID = (
+    "count", "sum", "min", "max", "min_ts", "max_ts", "first_ts", "value_seconds", "held",
+    "below_seconds", "above_seconds", "gap_seconds", "gap_start", "last_ts", "last_value",
+)  # fmt: skip
+_GRID_COLUMNS = ", ".join(f"a.{c}" for c in _GRID)
+_GRID_NULLS = ", ".join("NULL" for _ in _GRID)
+_GRID_MAX = ", ".join(f"max(c.{c}) AS {c}" for c in _GRID)
 
 # Per (room, sensor, period): the pieces merged (db/pieces.py OF_PIECES). `seg` of a piece runs
 # to the sensor's next event in the room within the period: its next piece, its next move (a
@@ -221,20 +240,23 @@ _BODY = f"""
         ) AS u
         GROUP BY u.room_id, u.sensor_id
     ),
-    cells AS (
-        SELECT rs.room_id, rs.sensor_id, g.i
-        FROM rs CROSS JOIN generate_series(1, cardinality({_E}) - 1) AS g(i)
+    cells AS (  -- every pair x period: agg's rows, and empty ones merged into the rest by max
+        SELECT c.room_id, c.sensor_id, c.i, {_GRID_MAX}
+        FROM (
+            SELECT a.room_id, a.sensor_id, a.i, {_GRID_COLUMNS} FROM agg a
+            UNION ALL
+            SELECT rs.room_id, rs.sensor_id, g.i, {_GRID_NULLS}
+            FROM rs CROSS JOIN generate_series(1, cardinality({_E}) - 1) AS g(i)
+        ) AS c
+        GROUP BY c.room_id, c.sensor_id, c.i
     ),
     grid AS (
-        SELECT g.room_id, g.sensor_id, g.i, a.count, a.sum, a.min, a.max,
-               a.min_ts, a.max_ts, a.first_ts, a.value_seconds, a.held, a.below_seconds,
-               a.above_seconds, a.gap_seconds, a.gap_start,
-               COALESCE(max(ARRAY[date_part('epoch', a.last_ts), a.last_value])
-                            FILTER (WHERE a.last_ts IS NOT NULL) OVER (
+        SELECT g.*,
+               COALESCE(max(ARRAY[date_part('epoch', g.last_ts), g.last_value])
+                            FILTER (WHERE g.last_ts IS NOT NULL) OVER (
                    PARTITION BY g.room_id, g.sensor_id ORDER BY g.i
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), prev.before) AS before
         FROM cells g
-        LEFT JOIN agg a ON a.room_id = g.room_id AND a.sensor_id = g.sensor_id AND a.i = g.i
         LEFT JOIN prev ON prev.room_id = g.room_id AND prev.sensor_id = g.sensor_id
     )
     SELECT c.room_id, c.sensor_id, COALESCE(c.count, 0), c.sum / c.count,
