@@ -14,8 +14,8 @@ CITUS_LOG_DIR := .cache/citus/logs
 # The database-facing suites: every feature package's SQL and API tests. Left out: tool, deploy,
 # docs and CI checks (no database), the embedded server's own tests, and the live-server system
 # suites (browser, faults, PgBouncer, replica), which have their own targets.
-CITUS_TEST_DIRS := alerts api auth average bench capture dashboard db export importer lifecycle live \
-	mqtt obs partitions registry report rollup sensors simulator
+CITUS_TEST_DIRS := alerts api auth average bench capture dashboard db deletion export importer lifecycle \
+	live mqtt obs partitions registry report rollup sensors simulator
 
 .PHONY: citus-test
 citus-test: $(VENV)/.synced ## the database-facing suite on a 3-node Citus cluster (CITUS_SRC=citus-x.y.z.tar.gz)

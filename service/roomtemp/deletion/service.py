@@ -20,7 +20,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import locks
+from roomtemp.db import citus_modes, locks
 from roomtemp.deletion import queries
 from roomtemp.deletion.queries import AuditEntry, AuditFilter, NewEntry
 from roomtemp.errors import Conflict, ErrorDetail, InvalidInput, NotFound
@@ -87,6 +87,9 @@ async def delete_room(
     token: str | None,
     now: datetime,
 ) -> AuditEntry:
+    # Multi-shard reads (captures counted) come before writes to reference tables (rooms,
+    # sensors) and the audit: on Citus the transaction needs one connection per node.
+    await citus_modes.one_connection_per_node(conn)
     b = await registry.get_building(conn, building)
     row = await registry.get_room(conn, building, room)
     await locks.lock_rooms(conn, [row.id])  # ingest of this room waits, and we wait for it
@@ -100,6 +103,7 @@ async def delete_room(
 async def delete_building(
     conn: AsyncConnection, building: str, mode: CapturesMode, *, token: str | None, now: datetime
 ) -> AuditEntry:
+    await citus_modes.one_connection_per_node(conn)  # see delete_room
     b = await registry.get_building(conn, building)
     if not await queries.lock_building(conn, b.id):
         raise NotFound(f"building {building!r} does not exist")
@@ -120,6 +124,7 @@ async def delete_building(
 async def delete_sensor_type(
     conn: AsyncConnection, key: str, *, token: str | None, now: datetime
 ) -> AuditEntry:
+    await citus_modes.one_connection_per_node(conn)  # see delete_room
     st = await registry.get_sensor_type(conn, key)
     if not await queries.lock_sensor_type(conn, st.id):
         raise NotFound(f"sensor type {key!r} does not exist")
@@ -152,6 +157,7 @@ async def delete_captures(
     now: datetime,
 ) -> AuditEntry:
     """Delete the room's captures (of one sensor, by key) with start <= ts < end."""
+    await citus_modes.one_connection_per_node(conn)  # see delete_room
     if not start < end:
         raise InvalidInput(
             "empty range", [ErrorDetail("`to` must be after `from`", field="to", code="range")]
