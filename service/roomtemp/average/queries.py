@@ -212,13 +212,13 @@ _SERIES_KEYS = (
     + ROOM_SENSORS
 )
 # One sensor in each room it has been in: a FROM fragment over `room_sensor rs` (the rooms from
-# the assignment history, a reference table; the pairs then by primary key). The sensor's own
+# the assignment history, a reference table, in an InitPlan; the pairs then by primary key). The sensor's own
 # reads start from it: on Citus room_sensor is distributed and co-located with capture, so the
 # per-room reads correlated with it on room_id are pushed down to the shards.
-SENSOR_PAIRS = """room_sensor rs
-        JOIN (SELECT DISTINCT room_id FROM sensor_assignment
-              WHERE sensor_id = CAST(:sensor_id AS integer)) AS sr
-          ON rs.room_id = sr.room_id AND rs.sensor_id = CAST(:sensor_id AS integer)"""
+SENSOR_PAIRS = """(SELECT rs.room_id, rs.sensor_id FROM room_sensor rs
+          WHERE rs.room_id = ANY(ARRAY(SELECT room_id FROM sensor_assignment
+                                       WHERE sensor_id = CAST(:sensor_id AS integer)))
+            AND rs.sensor_id = CAST(:sensor_id AS integer)) AS rs"""
 
 
 def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
@@ -236,11 +236,12 @@ def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
            CASE WHEN SUM(x.n) > 0 THEN 1 ELSE 0 END
     FROM {keys}
     CROSS JOIN {_POINTS}
-    CROSS JOIN LATERAL (
-        SELECT {aggregates}
-        FROM {source}
+    CROSS JOIN LATERAL (  -- grouped by room_id: Citus refuses an ungrouped aggregate in a
+        SELECT {aggregates}  -- lateral referencing a function (the points); an empty window
+        FROM {source}        -- is then no row
         WHERE {alias}.room_id = rs.room_id AND {alias}.sensor_id = rs.sensor_id
           AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
+        GROUP BY {alias}.room_id
     ) AS x
     GROUP BY p.t
     ORDER BY p.t
