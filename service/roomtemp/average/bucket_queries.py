@@ -70,7 +70,7 @@ _TYPE = (
 
 _ROOM = _Keys(
     pairs=f"""(SELECT rs.room_id, rs.sensor_id FROM room_sensor rs
-          WHERE rs.room_id = CAST(:room_id AS integer) AND {_TYPE}) AS rs""",
+          WHERE rs.room_id = CAST(:room_id AS integer) AND {_TYPE}) AS rs""",  # noqa: S608
     g="rs.room_id",
     groups="groups AS (SELECT CAST(:room_id AS integer) AS g, CAST(NULL AS text) AS key)",
 )
@@ -79,7 +79,7 @@ _BUILDING = _Keys(
     pairs=f"""(SELECT rs.room_id, rs.sensor_id FROM room_sensor rs
           WHERE rs.room_id = ANY(ARRAY(SELECT id FROM room
                                        WHERE building_id = CAST(:building_id AS smallint)))
-            AND {_TYPE}) AS rs""",
+            AND {_TYPE}) AS rs""",  # noqa: S608
     g="rs.room_id",
     groups="groups AS (SELECT id AS g, key FROM room"
     " WHERE building_id = CAST(:building_id AS smallint))",

@@ -212,9 +212,9 @@ _SERIES_KEYS = (
     + ROOM_SENSORS
 )
 # One sensor in each room it has been in: a FROM fragment over `room_sensor rs` (the rooms from
-# the assignment history, a reference table, in an InitPlan; the pairs then by primary key). The sensor's own
-# reads start from it: on Citus room_sensor is distributed and co-located with capture, so the
-# per-room reads correlated with it on room_id are pushed down to the shards.
+# the assignment history, a reference table, in an InitPlan; the pairs then by primary key). The
+# sensor's own reads start from it: on Citus room_sensor is distributed and co-located with
+# capture, so the per-room reads correlated with it on room_id are pushed down to the shards.
 SENSOR_PAIRS = """(SELECT rs.room_id, rs.sensor_id FROM room_sensor rs
           WHERE rs.room_id = ANY(ARRAY(SELECT room_id FROM sensor_assignment
                                        WHERE sensor_id = CAST(:sensor_id AS integer)))
@@ -414,8 +414,8 @@ class RoomWindowStats:
 
 
 # Per (room, sensor) pair: the window's aggregates (one index range scan on (room, sensor, ts))
-# and the newest capture at or before the end (one backward index step): the window's newest
-# capture, or for an empty window the one before it. {pairs} is a FROM fragment of
+# and the newest capture at or before the end: the window's newest capture, or for an empty
+# window the one before it (one backward index step, only then). {pairs} is a FROM fragment of
 # `room_sensor rs` joined with the reference tables that pick the pairs; on Citus both laterals
 # are correlated with room_sensor, distributed and co-located with capture, on room_id, so the
 # statement is pushed down to the shards (a lateral LIMIT or aggregate over a CTE of reference
@@ -425,18 +425,20 @@ class RoomWindowStats:
 _PER_SENSOR = """
     per AS (
         SELECT rs.room_id{extra}, CAST(COALESCE(SUM(a.n), 0) AS bigint) AS n, SUM(a.s) AS s,
-               MIN(a.lo) AS lo, MAX(a.hi) AS hi, MAX(l.ts) AS last_ts,
+               MIN(a.lo) AS lo, MAX(a.hi) AS hi, MAX(COALESCE(a.last_ts, l.ts)) AS last_ts,
                COUNT(*) FILTER (WHERE a.n > 0) AS sensors
         FROM {pairs}
         CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi
+            SELECT COUNT(*) AS n, SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi,
+                   MAX(c.ts) AS last_ts
             FROM capture c
             WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
               AND c.ts > :start AND c.ts <= :end
         ) AS a
-        LEFT JOIN LATERAL (
+        LEFT JOIN LATERAL (  -- a.n = 0 only: a one-time filter, no index step otherwise
             SELECT c.ts FROM capture c
-            WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :end
+            WHERE a.n = 0
+              AND c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :start
             ORDER BY c.ts DESC LIMIT 1
         ) AS l ON true
         {where}
@@ -446,7 +448,7 @@ _PER_SENSOR = """
 # Per room of the building: its sensors of the type (every pair an assignment made), pooled.
 # Rooms without such a sensor are answered too (count 0).
 _OVERVIEW = text(
-    "WITH"
+    "WITH"  # noqa: S608 - fixed fragments; values are bound
     + _PER_SENSOR.format(
         extra="",
         by="",
@@ -489,7 +491,7 @@ class KeyedRoomStats:
 # (or those of :sensor_type_ids), only rooms of :building_ids if given (the buildings someone
 # watches): the live streams' one statement per fan-out round.
 _ROOMS_OVERVIEW = text(
-    "WITH"
+    "WITH"  # noqa: S608 - fixed fragments; values are bound
     + _PER_SENSOR.format(
         extra=", se.sensor_type_id",
         by=", se.sensor_type_id",
