@@ -211,24 +211,43 @@ _SERIES_KEYS = (
     ),"""
     + ROOM_SENSORS
 )
-SENSOR_PAIRS = """WITH rs AS (  -- one sensor, in each room it has been in
-        SELECT DISTINCT room_id, sensor_id FROM sensor_assignment
-        WHERE sensor_id = CAST(:sensor_id AS integer)
-    )"""
+# One sensor in each room it has been in: a FROM fragment over `room_sensor rs` (the rooms from
+# the assignment history, a reference table, in an InitPlan; the pairs then by primary key). The
+# sensor's own reads start from it: on Citus room_sensor is distributed and co-located with
+# capture, so the per-room reads correlated with it on room_id are pushed down to the shards.
+SENSOR_PAIRS = """(SELECT rs.room_id, rs.sensor_id FROM room_sensor rs
+          WHERE rs.room_id = ANY(ARRAY(SELECT room_id FROM sensor_assignment
+                                       WHERE sensor_id = CAST(:sensor_id AS integer)))
+            AND rs.sensor_id = CAST(:sensor_id AS integer)) AS rs"""
 
 
 def _window_per_point(aggregates: str, source: str, ts: str, keys: str) -> str:
     """One rolling window (t - window, t] per point t over `source` (aliased), `ts` its time.
 
     A room: one lateral per point over the room's sensors (`sensor_id = ANY`: one index descent
-    per sensor, no join per point). One sensor: the same over the rooms it has been in."""
+    per sensor, no join per point); capture is filtered by the room id directly, so on Citus
+    it is a router query. One sensor: per room it has been in and point, pooled per point (on
+    Citus pushed down per room and combined); only points with a room come back (select_series
+    adds the rest)."""
     alias = source.split()[-1]
-    if keys == _SERIES_KEYS:
-        ids = "ids AS (SELECT array_agg(sensor_id) AS a FROM rs)"
-        match = f"{alias}.room_id = :room_id AND {alias}.sensor_id = ANY(ids.a)"
-    else:
-        ids = "ids AS (SELECT array_agg(room_id) AS a FROM rs)"
-        match = f"{alias}.room_id = ANY(ids.a) AND {alias}.sensor_id = :sensor_id"
+    if keys == SENSOR_PAIRS:
+        return f"""
+    SELECT p.t, CAST(SUM(x.n) AS bigint), SUM(x.s) / NULLIF(SUM(x.n), 0), MIN(x.lo), MAX(x.hi),
+           CASE WHEN SUM(x.n) > 0 THEN 1 ELSE 0 END
+    FROM {keys}
+    CROSS JOIN {_POINTS}
+    CROSS JOIN LATERAL (  -- grouped by room_id: Citus refuses an ungrouped aggregate in a
+        SELECT {aggregates}  -- lateral referencing a function (the points); an empty window
+        FROM {source}        -- is then no row
+        WHERE {alias}.room_id = rs.room_id AND {alias}.sensor_id = rs.sensor_id
+          AND {ts} > p.t - CAST(:window AS interval) AND {ts} <= p.t
+        GROUP BY {alias}.room_id
+    ) AS x
+    GROUP BY p.t
+    ORDER BY p.t
+    """  # noqa: S608 - fixed fragments; values are bound
+    ids = "ids AS (SELECT array_agg(sensor_id) AS a FROM rs)"
+    match = f"{alias}.room_id = :room_id AND {alias}.sensor_id = ANY(ids.a)"
     return f"""
     {keys}, {ids}
     SELECT p.t, COALESCE(x.n, 0), x.s / x.n, x.lo, x.hi, x.sensors
@@ -276,10 +295,22 @@ _BUCKET_SERIES = """
     SELECT bucket, CAST(SUM(count) AS bigint), SUM(sum) / SUM(count), MIN(min), MAX(max),
            {sensors}
     FROM {table}
-    WHERE (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
+    WHERE room_id = CAST(:room_id AS integer)  -- the room directly: a router query on Citus
+      AND (room_id, sensor_id) IN (SELECT room_id, sensor_id FROM rs)
       AND bucket >= CAST(:first AS timestamptz) AND bucket <= CAST(:last AS timestamptz)
     GROUP BY bucket
     ORDER BY bucket
+"""
+# One sensor: its rows of every room it has been in (one per room and bucket), joined with the
+# pairs on room_id (pushed down on Citus, combined per bucket).
+_SENSOR_BUCKET_SERIES = """
+    SELECT x.bucket, CAST(SUM(x.count) AS bigint), SUM(x.sum) / SUM(x.count), MIN(x.min),
+           MAX(x.max), 1
+    FROM {keys}
+    JOIN {table} x ON x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+    WHERE x.bucket >= CAST(:first AS timestamptz) AND x.bucket <= CAST(:last AS timestamptz)
+    GROUP BY x.bucket
+    ORDER BY x.bucket
 """
 # Rolling windows (t - window, t] read only the end-keyed 15-minute rollups: the 1-hour and 1-day
 # pieces are left-closed (migration 0009), for buckets [t, t + step) and period reports.
@@ -298,18 +329,12 @@ class SeriesStatements:
 
 
 def _statements(keys: str) -> SeriesStatements:
+    bucket_series = _BUCKET_SERIES if keys == _SERIES_KEYS else _SENSOR_BUCKET_SERIES
     return SeriesStatements(
         raw=text(_raw_series(keys)),
         rollup={b: text(_rollup_series(t, keys)) for b, t in _BUCKET_TABLES.items()},
         bucket={
-            b: text(
-                _BUCKET_SERIES.format(
-                    keys=keys,
-                    table=t,
-                    # a room's rows of a bucket: one per sensor; a sensor's: one per room
-                    sensors="COUNT(*)" if keys == _SERIES_KEYS else "1",
-                )
-            )
+            b: text(bucket_series.format(keys=keys, table=t, sensors="COUNT(*)"))
             for b, t in _BUCKET_TABLES.items()
         },
     )
@@ -364,9 +389,10 @@ async def select_series(
             "window": window,
         },
     )
-    if not one_bucket:
+    if not one_bucket and sensor_id is None:
         return [SeriesPoint(*r) for r in rows.all()]
-    # One bucket per point: only buckets with captures came back; the rest are empty points.
+    # One bucket per point: only buckets with captures came back; a sensor's series: only
+    # points with a room of the sensor. The rest are empty points.
     found = {r[0]: SeriesPoint(*r) for r in rows.all()}
     points = []
     t = first
@@ -387,46 +413,58 @@ class RoomWindowStats:
     sensors: int = 0
 
 
-# Per (room, sensor) of `rs` (its columns kept): the window's aggregates and newest capture at
-# or before the end (index range scans on (room, sensor, ts)). last_ts: the window's newest
-# capture; only an empty window looks further back. The overview and the live rounds pool it.
+# Per (room, sensor) pair: the window's aggregates (one index range scan on (room, sensor, ts))
+# and the newest capture at or before the end: the window's newest capture, or for an empty
+# window the one before it (one backward index step, only then). {pairs} is a FROM fragment of
+# `room_sensor rs` joined with the reference tables that pick the pairs; on Citus both laterals
+# are correlated with room_sensor, distributed and co-located with capture, on room_id, so the
+# statement is pushed down to the shards (a lateral LIMIT or aggregate over a CTE of reference
+# tables is refused there). {where} filters the pairs, {extra} are columns of them kept and {by}
+# their GROUP BY; grouped by
+# rs.room_id (the distribution column), each room pools its sensors on its own shard.
 _PER_SENSOR = """
     per AS (
-        SELECT rs.*, a.n, a.s, a.lo, a.hi,
-               CASE WHEN a.n > 0 THEN a.last_ts ELSE (
-                   SELECT MAX(c.ts) FROM capture c
-                   WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
-                     AND c.ts <= :start) END AS last_ts
-        FROM rs
+        SELECT rs.room_id{extra}, CAST(COALESCE(SUM(a.n), 0) AS bigint) AS n, SUM(a.s) AS s,
+               MIN(a.lo) AS lo, MAX(a.hi) AS hi, MAX(COALESCE(a.last_ts, l.ts)) AS last_ts,
+               COUNT(*) FILTER (WHERE a.n > 0) AS sensors
+        FROM {pairs}
         CROSS JOIN LATERAL (
-            SELECT COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi,
-                   MAX(ts) AS last_ts
+            SELECT COUNT(*) AS n, SUM(c.value) AS s, MIN(c.value) AS lo, MAX(c.value) AS hi,
+                   MAX(c.ts) AS last_ts
             FROM capture c
             WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
               AND c.ts > :start AND c.ts <= :end
         ) AS a
+        LEFT JOIN LATERAL (  -- a.n = 0 only: a one-time filter, no index step otherwise
+            SELECT c.ts FROM capture c
+            WHERE a.n = 0
+              AND c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :start
+            ORDER BY c.ts DESC LIMIT 1
+        ) AS l ON true
+        {where}
+        GROUP BY rs.room_id{by}
     )"""
 
-# Per room: its sensors of the type (assignment history), per sensor the window (above), pooled.
+# Per room of the building: its sensors of the type (every pair an assignment made), pooled.
+# Rooms without such a sensor are answered too (count 0).
 _OVERVIEW = text(
-    f"""
-    WITH rs AS (
-        SELECT DISTINCT a.room_id, a.sensor_id
-        FROM room r
-        JOIN sensor_assignment a ON a.room_id = r.id
-        JOIN sensor se ON se.id = a.sensor_id AND se.sensor_type_id = :sensor_type_id
-        WHERE r.building_id = :building_id
-    ),
-{_PER_SENSOR}
-    SELECT r.key, CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / SUM(per.n),
-           MIN(per.lo), MAX(per.hi),
-           MAX(per.last_ts), COUNT(*) FILTER (WHERE per.n > 0)
+    "WITH"  # noqa: S608 - fixed fragments; values are bound
+    + _PER_SENSOR.format(
+        extra="",
+        by="",
+        where="",
+        pairs="""room_sensor rs
+        JOIN room rr ON rr.id = rs.room_id AND rr.building_id = :building_id
+        JOIN sensor se ON se.id = rs.sensor_id AND se.sensor_type_id = :sensor_type_id""",
+    )
+    + """
+    SELECT r.key, COALESCE(per.n, 0), per.s / per.n, per.lo, per.hi, per.last_ts,
+           COALESCE(per.sensors, 0)
     FROM room r
     LEFT JOIN per ON per.room_id = r.id
     WHERE r.building_id = :building_id
-    GROUP BY r.id, r.key
     ORDER BY r.key
-    """  # noqa: S608 - a fixed fragment; values are bound
+    """
 )
 
 
@@ -453,29 +491,28 @@ class KeyedRoomStats:
 # (or those of :sensor_type_ids), only rooms of :building_ids if given (the buildings someone
 # watches): the live streams' one statement per fan-out round.
 _ROOMS_OVERVIEW = text(
-    f"""
-    WITH rs AS (
-        SELECT DISTINCT a.room_id, se.sensor_type_id, a.sensor_id
-        FROM sensor_assignment a
-        JOIN sensor se ON se.id = a.sensor_id
-        JOIN room r ON r.id = a.room_id
-        WHERE a.room_id = ANY(CAST(:room_ids AS integer[]))
+    "WITH"  # noqa: S608 - fixed fragments; values are bound
+    + _PER_SENSOR.format(
+        extra=", se.sensor_type_id",
+        by=", se.sensor_type_id",
+        pairs="""room_sensor rs
+        JOIN sensor se ON se.id = rs.sensor_id
+        JOIN room rr ON rr.id = rs.room_id""",
+        where="""WHERE rs.room_id = ANY(CAST(:room_ids AS integer[]))
           AND (CAST(:building_ids AS integer[]) IS NULL
-               OR r.building_id = ANY(CAST(:building_ids AS integer[])))
+               OR rr.building_id = ANY(CAST(:building_ids AS integer[])))
           AND (CAST(:sensor_type_ids AS smallint[]) IS NULL
-               OR se.sensor_type_id = ANY(CAST(:sensor_type_ids AS smallint[])))
-    ),
-{_PER_SENSOR}
-    SELECT r.id, b.key, st.key, st.unit, r.key,
-           CAST(COALESCE(SUM(per.n), 0) AS bigint), SUM(per.s) / NULLIF(SUM(per.n), 0),
-           MIN(per.lo), MAX(per.hi), MAX(per.last_ts), COUNT(*) FILTER (WHERE per.n > 0)
+               OR se.sensor_type_id = ANY(CAST(:sensor_type_ids AS smallint[])))""",
+    )
+    + """
+    SELECT r.id, b.key, st.key, st.unit, r.key, per.n, per.s / NULLIF(per.n, 0),
+           per.lo, per.hi, per.last_ts, per.sensors
     FROM per
     JOIN room r ON r.id = per.room_id
     JOIN building b ON b.id = r.building_id
     JOIN sensor_type st ON st.id = per.sensor_type_id
-    GROUP BY r.id, r.key, b.key, st.id, st.key, st.unit
     ORDER BY b.key, r.key, st.key
-    """  # noqa: S608 - a fixed fragment; values are bound
+    """
 )
 
 

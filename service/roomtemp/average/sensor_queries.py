@@ -61,16 +61,17 @@ async def select_sensor(conn: AsyncConnection, key: str) -> SensorRow | None:
 
 # One sensor's own statistics over (start, end], in whichever rooms its captures are: each
 # capture holds its value until the sensor's next capture or the window end; its last capture at
-# or before `start` carries to `start`.
+# or before `start` carries to `start`. The captures are read per room, correlated with
+# room_sensor (SENSOR_PAIRS: pushed down on Citus); the rest combines the CTEs.
 _SENSOR_WINDOW = text(
-    f"""{SENSOR_PAIRS},
+    f"""WITH
     w AS (
-        SELECT c.ts, c.value FROM rs JOIN capture c
-          ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
+        SELECT c.ts, c.value FROM {SENSOR_PAIRS}
+        JOIN capture c ON c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id
         WHERE c.ts > :start AND c.ts <= :end
     ),
     prev AS (
-        SELECT p.ts, p.value FROM rs CROSS JOIN LATERAL (
+        SELECT p.ts, p.value FROM {SENSOR_PAIRS} CROSS JOIN LATERAL (
             SELECT c.ts, c.value FROM capture c
             WHERE c.room_id = rs.room_id AND c.sensor_id = rs.sensor_id AND c.ts <= :start
             ORDER BY c.ts DESC LIMIT 1
