@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buildings", type=int, default=2)
     p.add_argument("--size", type=int, default=1_000_000, help="captures before the reads")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--engines", default=",".join(ENGINES), help="a subset, comma-separated")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.rooms, args.size = 0.5, 20, 4000
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
         "facts": {},
     }
-    for name in ENGINES:
+    for name in str(args.engines).split(","):
         with engine(name, args.bin_dir) as url:
             bench = run_engine(name, args, url)
         doc["results"][name] = bench.results
