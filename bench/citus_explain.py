@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from roomtemp.average import overview_queries
 from roomtemp.average import queries as avg
 from roomtemp.db import migrate
 from roomtemp.db.driver import psycopg_sql
@@ -85,7 +86,7 @@ def main() -> None:
                     },
                 ),
                 "building overview": (
-                    avg._OVERVIEW,
+                    overview_queries._OVERVIEW,
                     {"building_id": 1, "sensor_type_id": 1, **window},
                 ),
             }

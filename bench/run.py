@@ -37,6 +37,7 @@ from bench import report
 from bench.dataset import Dataset
 from bench.loadgen import BUCKETS
 from bench.report_scenario import period_report
+from roomtemp.average import overview_queries
 from roomtemp.average import queries as avg_queries
 from roomtemp.db import migrate
 from roomtemp.db.driver import psycopg_sql
@@ -224,7 +225,7 @@ class Bench:
                 {**p, "start": end - timedelta(minutes=15), "end": end},
             ),
             "overview": (
-                avg_queries._OVERVIEW,
+                overview_queries._OVERVIEW,
                 {**p, "start": end - timedelta(minutes=15), "end": end},
             ),
         }

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roomtemp import timegrid, units
-from roomtemp.average import queries, sensor_queries
-from roomtemp.average.queries import RoomWindowStats, SeriesPoint, WindowStats
+from roomtemp.average import overview_queries, queries, sensor_queries
+from roomtemp.average.overview_queries import RoomWindowStats
+from roomtemp.average.queries import SeriesPoint, WindowStats
 from roomtemp.errors import ErrorDetail, InvalidInput, NotFound
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
@@ -344,7 +345,7 @@ async def building_averages(
     b = await registry.get_building(conn, building)
     st = await registry.sensor_type_for_query(conn, sensor_type)
     scale = scale_for(st, unit)
-    rows = await queries.select_building_window_stats(conn, b.id, st.id, at - window, at)
+    rows = await overview_queries.select_building_window_stats(conn, b.id, st.id, at - window, at)
     rooms = [
         replace(r, mean=scale.value(r.mean), min=scale.value(r.min), max=scale.value(r.max))
         for r in rows
@@ -378,7 +379,7 @@ async def rooms_latest(
     type they have (or those given), in one statement, in the canonical units."""
     if not room_ids:
         return []
-    rows = await queries.select_rooms_window_stats(
+    rows = await overview_queries.select_rooms_window_stats(
         conn, room_ids, sensor_type_ids, at - window, at, building_ids
     )
     return [
