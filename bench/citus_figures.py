@@ -20,18 +20,15 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.run import DURABLE, ROOT, Bench, free_port, machine, rss_mb, server
+from bench.run import DURABLE, ROOT, Bench, embedded, free_port, machine, rss_mb, server
 from roomtemp.db import migrate
-from roomtemp.embedded import EmbeddedPostgres
 from tests.citus_cluster import WORKERS, citus_cluster
 
 ENGINES = ("postgresql", "citus")
@@ -51,15 +48,8 @@ def engine(name: str, bin_dir: Path) -> Iterator[str]:
         with citus_cluster(bin_dir, "roomtemp_bench", settings) as url:
             yield url
         return
-    base = Path(tempfile.mkdtemp(prefix="roomtemp-bench-pg-"))
-    try:
-        base.chmod(0o711)
-        with EmbeddedPostgres(
-            base / "data", database="roomtemp_bench", server_settings=_durable(1), bin_dir=bin_dir
-        ) as url:
-            yield url
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with embedded(_durable(1), bin_dir) as url:
+        yield url
 
 
 def run_engine(name: str, args: argparse.Namespace, url: str) -> Bench:

@@ -81,11 +81,18 @@ def database() -> Iterator[str]:
         with scratch_database(explicit) as url:
             yield url
         return
+    with embedded(DURABLE) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def embedded(settings: dict[str, str], bin_dir: Path | None = None) -> Iterator[str]:
+    """A throwaway embedded PostgreSQL with these settings (bin_dir: another server's binaries)."""
     base = Path(tempfile.mkdtemp(prefix="roomtemp-bench-pg-"))
     try:
         base.chmod(0o711)
         with EmbeddedPostgres(
-            base / "data", database="roomtemp_bench", server_settings=DURABLE
+            base / "data", database="roomtemp_bench", server_settings=settings, bin_dir=bin_dir
         ) as url:
             yield url
     finally:
