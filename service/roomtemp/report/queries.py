@@ -194,6 +194,17 @@ _GRID_MAX = ", ".join(f"max(c.{c}) AS {c}" for c in _GRID)
 # union inside one lateral is refused: "complex joins"), and the move cut is a CROSS JOIN
 # LATERAL aggregate (always one row) over the reference table: an outer lateral join of a
 # reference table with a distributed subquery is refused.
+# The carry-in's sources beside the raw captures: the newest piece of a rollup level that ends
+# at or before :first, kept where raw captures are gone (before :raw_from); one per level.
+_PIECE_BEFORE = """\
+            SELECT rs.room_id, rs.sensor_id, x.last_ts, x.last_value FROM rs CROSS JOIN LATERAL (
+                SELECT x.last_ts, x.last_value FROM {table} x
+                WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
+                  AND x.start < :raw_from
+                  AND x.start <= CAST(:first AS timestamptz) - CAST('{stride}' AS interval)
+                ORDER BY x.start DESC LIMIT 1
+            ) AS x"""
+
 _BODY = f"""
     ev AS (
         SELECT p.room_id, p.sensor_id, 1 AS o, {pieces.column_list("p.")} FROM p
@@ -222,21 +233,9 @@ _BODY = f"""
                 ORDER BY c.ts DESC LIMIT 1
             ) AS c
             UNION ALL
-            SELECT rs.room_id, rs.sensor_id, x.last_ts, x.last_value FROM rs CROSS JOIN LATERAL (
-                SELECT x.last_ts, x.last_value FROM capture_rollup_1h x
-                WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-                  AND x.start < :raw_from
-                  AND x.start <= CAST(:first AS timestamptz) - CAST('1 hour' AS interval)
-                ORDER BY x.start DESC LIMIT 1
-            ) AS x
+{_PIECE_BEFORE.format(table="capture_rollup_1h", stride="1 hour")}
             UNION ALL
-            SELECT rs.room_id, rs.sensor_id, x.last_ts, x.last_value FROM rs CROSS JOIN LATERAL (
-                SELECT x.last_ts, x.last_value FROM capture_rollup_1d x
-                WHERE x.room_id = rs.room_id AND x.sensor_id = rs.sensor_id
-                  AND x.start < :raw_from
-                  AND x.start <= CAST(:first AS timestamptz) - CAST('1 day' AS interval)
-                ORDER BY x.start DESC LIMIT 1
-            ) AS x
+{_PIECE_BEFORE.format(table="capture_rollup_1d", stride="1 day")}
         ) AS u
         GROUP BY u.room_id, u.sensor_id
     ),
