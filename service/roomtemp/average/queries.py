@@ -106,20 +106,26 @@ _WINDOW = text(
 async def select_window_stats(
     conn: AsyncConnection, room_id: int, sensor_type_id: int, start: datetime, end: datetime
 ) -> WindowStats:
-    row = (
-        await conn.execute(
-            _WINDOW,
-            {"room_id": room_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
-        )
-    ).one()
+    # The dashboards' hottest statement: straight on the driver (db/driver.py says why).
+    row = await driver.fetch_one(
+        conn,
+        _WINDOW,
+        {"room_id": room_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
+        name="select latest_window",
+    )
+    assert row is not None  # one row: the aggregates over k
     return WindowStats(*row[2:])
 
 
 @dataclass(frozen=True)
-class KeyedWindowStats:
+class RoomKeys:
+    """A room and sensor type resolved from their keys, with the raw horizon read alongside."""
+
+    room_id: int
+    sensor_type_id: int
     sensor_type_key: str
     sensor_type_unit: str
-    stats: WindowStats
+    raw_from: datetime | None  # retention dropped raw captures before this (None: none dropped)
 
 
 # The same statistics addressed by keys, room and sensor type resolved in the same statement: one
@@ -142,9 +148,12 @@ _WINDOW_BY_KEYS = text(
 )
 
 
+# Reference tables only (one node on Citus). The raw horizon comes with the keys: a rolling window
+# must not reach before it (average/service.py), and reading it here saves a round trip per read.
 _ROOM_KEYS = text(
     """
-    SELECT r.id, st.id, st.key, st.unit
+    SELECT r.id, st.id, st.key, st.unit,
+           (SELECT h.dropped_before FROM retention_horizon h WHERE h.level = 'raw')
     FROM room r JOIN building b ON b.id = r.building_id
     CROSS JOIN sensor_type st
     WHERE b.key = :building AND r.key = :room AND st.key = :sensor_type
@@ -152,40 +161,18 @@ _ROOM_KEYS = text(
 )
 
 
-async def select_window_stats_by_keys(
-    conn: AsyncConnection,
-    building: str,
-    room: str,
-    sensor_type: str,
-    start: datetime,
-    end: datetime,
-) -> KeyedWindowStats | None:
-    """The window's statistics of a room and sensor type given by keys; None when either is
-    unknown. The keys are resolved first (reference tables only), then the window is read by
-    ids: a router query on Citus (see _WINDOW_OF_KEYS)."""
-    # The dashboards' hottest statements: straight on the driver (db/driver.py says why).
-    keys = await driver.fetch_one(
+async def select_room_keys(
+    conn: AsyncConnection, building: str, room: str, sensor_type: str
+) -> RoomKeys | None:
+    """The ids of a room and a sensor type given by keys, and the raw horizon; None when either
+    key is unknown. The window is then read by ids: a router query on Citus (_WINDOW_OF_KEYS)."""
+    row = await driver.fetch_one(
         conn,
         _ROOM_KEYS,
         {"building": building, "room": room, "sensor_type": sensor_type},
         name="select latest_window keys",
     )
-    if keys is None:
-        return None
-    room_id, sensor_type_id, key, unit = keys
-    row = await driver.fetch_one(
-        conn,
-        _WINDOW,
-        {
-            "room_id": room_id,
-            "sensor_type_id": sensor_type_id,
-            "start": start,
-            "end": end,
-        },
-        name="select latest_window",
-    )
-    assert row is not None  # one row: the aggregates over k
-    return KeyedWindowStats(key, unit, WindowStats(*row[2:]))
+    return None if row is None else RoomKeys(*row)
 
 
 @dataclass(frozen=True)
@@ -377,7 +364,9 @@ async def select_series(
     else:
         query = statements.bucket[bucket] if one_bucket else statements.rollup[bucket]
     # The series statements all take the same parameters.
-    rows = await conn.execute(
+    # The dashboards' series, hundreds a second: on the driver (db/driver.py says why).
+    rows = await driver.fetch_all(
+        conn,
         query,
         {
             "room_id": room_id,
@@ -388,12 +377,13 @@ async def select_series(
             "step": step,
             "window": window,
         },
+        name="select series",
     )
     if not one_bucket and sensor_id is None:
-        return [SeriesPoint(*r) for r in rows.all()]
+        return [SeriesPoint(*r) for r in rows]
     # One bucket per point: only buckets with captures came back; a sensor's series: only
     # points with a room of the sensor. The rest are empty points.
-    found = {r[0]: SeriesPoint(*r) for r in rows.all()}
+    found = {r[0]: SeriesPoint(*r) for r in rows}
     points = []
     t = first
     while t <= last:

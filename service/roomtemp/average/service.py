@@ -122,17 +122,21 @@ async def room_average(
     window: timedelta,
     unit: str | None,
 ) -> RoomAverage:
-    await require_raw(conn, at - window, "at")
-    found = await queries.select_window_stats_by_keys(
-        conn, building, room, sensor_type, at - window, at
-    )
-    if found is None:  # say which is unknown (or, if created meanwhile, answer the slow way)
+    keys = await queries.select_room_keys(conn, building, room, sensor_type)
+    if keys is None:  # say which is unknown, after the horizon's 422 as for any window
+        await require_raw(conn, at - window, "at")
         r = await registry.get_room(conn, building, room)
         st = await registry.sensor_type_for_query(conn, sensor_type)
-        stats = await queries.select_window_stats(conn, r.id, st.id, at - window, at)
-        found = queries.KeyedWindowStats(st.key, st.unit, stats)
-    scale = _scale(found.sensor_type_key, found.sensor_type_unit, unit)
-    stats = found.stats
+        # Created meanwhile: ids known now, horizon read above.
+        keys = queries.RoomKeys(r.id, st.id, st.key, st.unit, None)
+    else:
+        rollups.require_raw(
+            at - window, rollups.Horizons(raw=keys.raw_from), what="a rolling window", field="at"
+        )
+    stats = await queries.select_window_stats(
+        conn, keys.room_id, keys.sensor_type_id, at - window, at
+    )
+    scale = _scale(keys.sensor_type_key, keys.sensor_type_unit, unit)
     stats = replace(
         stats,
         mean=scale.value(stats.mean),
@@ -140,7 +144,7 @@ async def room_average(
         max=scale.value(stats.max),
         time_weighted_mean=scale.value(stats.time_weighted_mean),
     )
-    return RoomAverage(building, room, found.sensor_type_key, scale.unit, at - window, at, stats)
+    return RoomAverage(building, room, keys.sensor_type_key, scale.unit, at - window, at, stats)
 
 
 @dataclass(frozen=True)
@@ -195,14 +199,18 @@ async def room_series(
     use_rollups: bool = True,
 ) -> RoomSeries:
     series_bounds(start, end, step, max_points=max_points)  # bad parameters before a 404
-    r = await registry.get_room(conn, building, room)
-    st = await registry.sensor_type_for_query(conn, sensor_type)
-    scale = scale_for(st, unit)
+    keys = await queries.select_room_keys(conn, building, room, sensor_type)
+    if keys is None:  # say which is unknown (or, if created meanwhile, read the horizon)
+        r = await registry.get_room(conn, building, room)
+        st = await registry.sensor_type_for_query(conn, sensor_type)
+        keys = queries.RoomKeys(r.id, st.id, st.key, st.unit, (await rollups.horizons(conn)).raw)
+    scale = _scale(keys.sensor_type_key, keys.sensor_type_unit, unit)
     points = await _points(
         conn,
-        r.id,
-        st.id,
+        keys.room_id,
+        keys.sensor_type_id,
         scale,
+        horizons=rollups.Horizons(raw=keys.raw_from),
         sensor_id=None,
         start=start,
         end=end,
@@ -211,7 +219,7 @@ async def room_series(
         max_points=max_points,
         use_rollups=use_rollups,
     )
-    return RoomSeries(building, room, st.key, scale.unit, window, step, points)
+    return RoomSeries(building, room, keys.sensor_type_key, scale.unit, window, step, points)
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,7 @@ async def _points(
     sensor_type_id: int,
     scale: Scale,
     *,
+    horizons: rollups.Horizons | None = None,
     sensor_id: int | None,
     start: datetime,
     end: datetime,
@@ -269,7 +278,9 @@ async def _points(
     first, last, count = series_bounds(start, end, step, max_points=max_points)
     if not count:
         return []
-    await require_raw(conn, first - window)
+    if horizons is None:
+        horizons = await rollups.horizons(conn)
+    rollups.require_raw(first - window, horizons, what="a rolling window", field="from")
     bucket = queries.rollup_bucket(step, window) if use_rollups else None
     if bucket is None:
         _check_raw_cost(count, window)

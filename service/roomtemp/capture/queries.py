@@ -22,13 +22,15 @@ lock_rooms = locks.lock_rooms
 # statement on plain PostgreSQL, but not on Citus, which runs the CTEs as separate steps: there
 # the read saw the rows the upsert had just written and every new capture counted as a
 # duplicate (issue 20). RETURNING a system column to tell inserts apart fails on partitioned
-# tables. `room_id = ANY` lets Citus prune to the batch's shards. Identical re-sends are not
-# rewritten.
+# tables. `room_id = ANY` lets Citus prune to the batch's shards; it takes the batch's distinct
+# rooms, not its column of 10,000 room ids: PostgreSQL prepares the array for every index probe
+# of the join (0.9 s for a batch of 10,000 over 1,000 rooms; 0.1 s with the distinct ones).
+# Identical re-sends are not rewritten.
 _EXISTING = text(
     f"""
     SELECT c.room_id, c.sensor_id, c.ts, c.value
     FROM capture c JOIN ({arrays.CAPTURE_ROWS}) AS i USING (room_id, sensor_id, ts)
-    WHERE c.room_id = ANY(CAST(:room_ids AS integer[]))
+    WHERE c.room_id = ANY(CAST(:distinct_rooms AS integer[]))
     """  # noqa: S608 - fixed fragments; values are bound
 )
 _UPSERT = text(
@@ -55,7 +57,9 @@ async def upsert_captures(
         "ts": arrays.micros_literal(ts),
         "vals": arrays.float_literal(values),
     }
-    rows = await conn.execute(_EXISTING, params)
+    rows = await conn.execute(
+        _EXISTING, {**params, "distinct_rooms": arrays.int_literal(sorted(set(room_ids)))}
+    )
     replaced = {(r, s, t): v for r, s, t, v in rows}
     await conn.execute(_UPSERT, params)
     return replaced

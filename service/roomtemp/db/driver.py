@@ -61,6 +61,20 @@ async def fetch_one(
     return row
 
 
+async def fetch_all(
+    conn: AsyncConnection, stmt: TextClause, params: Mapping[str, Any], *, name: str
+) -> list[tuple[Any, ...]]:
+    """Every row of `stmt`; `name` labels its latency metric."""
+    fairy = await conn.get_raw_connection()
+    driver = fairy.driver_connection
+    assert driver is not None
+    started = time.perf_counter()
+    cursor = await driver.execute(psycopg_sql(stmt), params)
+    rows: list[tuple[Any, ...]] = await cursor.fetchall() if cursor.description else []
+    _observed(fairy.info, name, started)
+    return rows
+
+
 async def fetch_all_binary(
     conn: AsyncConnection, stmt: TextClause, params: Mapping[str, Any], *, name: str
 ) -> list[tuple[Any, ...]]:
