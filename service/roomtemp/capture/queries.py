@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays, locks
+from roomtemp.db import arrays, driver, locks
 
 CaptureKey = tuple[int, int, datetime]
 
@@ -57,11 +57,15 @@ async def upsert_captures(
         "ts": arrays.micros_literal(ts),
         "vals": arrays.float_literal(values),
     }
-    rows = await conn.execute(
-        _EXISTING, {**params, "distinct_rooms": arrays.int_literal(sorted(set(room_ids)))}
+    # The single captures' path, one transaction per micro-batch: on the driver (db/driver.py).
+    rows = await driver.fetch_all(
+        conn,
+        _EXISTING,
+        {**params, "distinct_rooms": arrays.int_literal(sorted(set(room_ids)))},
+        name="select stored captures",
     )
     replaced = {(r, s, t): v for r, s, t, v in rows}
-    await conn.execute(_UPSERT, params)
+    await driver.fetch_all(conn, _UPSERT, params, name="upsert captures")
     return replaced
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays, room_sensors
+from roomtemp.db import arrays, driver, room_sensors
 
 _SELECT_DEFAULTS = text(
     "SELECT s.default_room_id, s.sensor_type_id, s.id"
@@ -51,13 +51,16 @@ async def default_sensor_ids(
     unique = sorted(set(pairs))
     if not unique:
         return {}
-    rows = await conn.execute(_SELECT_DEFAULTS, _pair_params(unique))
+    rows = await driver.fetch_all(
+        conn, _SELECT_DEFAULTS, _pair_params(unique), name="select default sensors"
+    )
     found = {(r, t): s for r, t, s in rows}
     missing = [p for p in unique if p not in found]
     if create and missing:
         await conn.execute(_INSERT_DEFAULTS, _pair_params(missing))
-        rows = await conn.execute(_SELECT_DEFAULTS, _pair_params(missing))
-        made = {(r, t): s for r, t, s in rows}
+        made = {
+            (r, t): s for r, t, s in await conn.execute(_SELECT_DEFAULTS, _pair_params(missing))
+        }
         await room_sensors.record(conn, ((r, s) for (r, _), s in made.items()))
         found.update(made)
     return found

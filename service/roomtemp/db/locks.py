@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import arrays
+from roomtemp.db import arrays, driver
 
 SENSOR_LOCK_CLASS = 727274003
 
@@ -34,9 +34,11 @@ _LOCK_ROOMS = text(
 
 async def lock_rooms(conn: AsyncConnection, room_ids: Sequence[int]) -> None:
     """Wait for, then hold until the transaction ends, the locks of these rooms."""
-    await conn.execute(
+    await driver.fetch_all(
+        conn,
         _LOCK_ROOMS,
         {"lock_class": ROOM_LOCK_CLASS, "room_ids": arrays.int_literal(sorted(set(room_ids)))},
+        name="lock rooms",
     )
 
 
@@ -50,7 +52,8 @@ _EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:lock_class, :sensor_id)")
 async def share_sensors(conn: AsyncConnection, sensor_ids: Sequence[int]) -> None:
     """Hold these sensors' locks shared until the transaction ends (in id order: no deadlock)."""
     ids = arrays.int_literal(sorted(set(sensor_ids)))
-    await conn.execute(_SHARE, {"lock_class": SENSOR_LOCK_CLASS, "sensor_ids": ids})
+    params = {"lock_class": SENSOR_LOCK_CLASS, "sensor_ids": ids}
+    await driver.fetch_all(conn, _SHARE, params, name="share sensor locks")
 
 
 async def lock_sensor(conn: AsyncConnection, sensor_id: int) -> None:
@@ -73,7 +76,8 @@ _SHARE_TYPES = text(
 async def share_sensor_types(conn: AsyncConnection, type_ids: Sequence[int]) -> None:
     """Hold these sensor types' locks shared until the transaction ends (in id order)."""
     ids = arrays.int_literal(sorted(set(type_ids)))
-    await conn.execute(_SHARE_TYPES, {"lock_class": SENSOR_TYPE_LOCK_CLASS, "type_ids": ids})
+    params = {"lock_class": SENSOR_TYPE_LOCK_CLASS, "type_ids": ids}
+    await driver.fetch_all(conn, _SHARE_TYPES, params, name="share sensor type locks")
 
 
 async def lock_sensor_type(conn: AsyncConnection, type_id: int) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import driver
 from roomtemp.live.payload import CHANNEL
 
 # One round trip whatever the number of notifies. unnest … WITH ORDINALITY yields the bodies in
@@ -22,7 +23,9 @@ _NOTIFY = text(
 
 
 async def notify(conn: AsyncConnection, bodies: Sequence[str]) -> None:
-    await conn.execute(_NOTIFY, {"channel": CHANNEL, "bodies": list(bodies)})
+    await driver.fetch_all(
+        conn, _NOTIFY, {"channel": CHANNEL, "bodies": list(bodies)}, name="notify"
+    )
 
 
 @dataclass(frozen=True)

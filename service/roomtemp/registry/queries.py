@@ -10,7 +10,7 @@ from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roomtemp.db import citus_modes
+from roomtemp.db import citus_modes, driver
 from roomtemp.db.tables import building, room, sensor_type
 
 
@@ -40,11 +40,20 @@ def _sensor_type(row: Row[tuple[int, str, str, float, float, str, datetime]]) ->
     return SensorTypeRow(*row)
 
 
+_SENSOR_TYPES_BY_KEY = text(
+    "SELECT id, key, unit, min_value, max_value, description, created_at FROM sensor_type"
+    " WHERE key = ANY(CAST(:keys AS text[]))"
+)
+
+
 async def select_sensor_types_by_key(
     conn: AsyncConnection, keys: Sequence[str]
 ) -> list[SensorTypeRow]:
-    rows = await conn.execute(select(*_SENSOR_TYPE_COLUMNS).where(sensor_type.c.key.in_(keys)))
-    return [_sensor_type(r) for r in rows]
+    # Read by every ingest and read request: on the driver (db/driver.py says why).
+    rows = await driver.fetch_all(
+        conn, _SENSOR_TYPES_BY_KEY, {"keys": list(keys)}, name="select sensor types"
+    )
+    return [SensorTypeRow(*r) for r in rows]
 
 
 async def select_sensor_types_page(
@@ -192,19 +201,24 @@ async def upsert_room(conn: AsyncConnection, building_id: int, key: str, name: s
     return bool((await conn.execute(stmt)).scalar_one())
 
 
+_ROOM_IDS = text(
+    "SELECT b.key, i.rkey, r.id"
+    " FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[])) AS i(bkey, rkey)"
+    " JOIN building b ON b.key = i.bkey"
+    " LEFT JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
+)
+
+
 async def select_room_ids(
     conn: AsyncConnection, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int | None]:
     """Room ids for the (building key, room key) pairs whose building exists; None where the
     room does not (so a caller can tell an unknown building from an unknown room)."""
-    rows = await conn.execute(
-        text(
-            "SELECT b.key, i.rkey, r.id"
-            " FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[])) AS i(bkey, rkey)"
-            " JOIN building b ON b.key = i.bkey"
-            " LEFT JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
-        ),
+    rows = await driver.fetch_all(
+        conn,
+        _ROOM_IDS,
         {"bkeys": [p[0] for p in pairs], "rkeys": [p[1] for p in pairs]},
+        name="select room ids",
     )
     return {(b, r): room_id for b, r, room_id in rows}
 

@@ -93,8 +93,9 @@ def _nullable(values: Sequence[float | None]) -> str:
 async def select_bounds(conn: AsyncConnection, sensor_ids: Sequence[int]) -> dict[str, str]:
     """The bounds of these sensors' types, their locks held shared, as the statements' params."""
     ids = {"sensor_ids": arrays.int_literal(sorted(set(sensor_ids)))}
-    await locks.share_sensor_types(conn, list((await conn.execute(_SENSOR_TYPES, ids)).scalars()))
-    rows = (await conn.execute(_SELECT_BOUNDS, ids)).all()
+    types = await driver.fetch_all(conn, _SENSOR_TYPES, ids, name="select sensor types of sensors")
+    await locks.share_sensor_types(conn, [t[0] for t in types])
+    rows = await driver.fetch_all(conn, _SELECT_BOUNDS, ids, name="select comfort bounds")
     return {
         "bound_ids": arrays.int_literal(r[0] for r in rows),
         "bound_lows": _nullable([r[1] for r in rows]),
@@ -377,13 +378,15 @@ async def append_captures(
 ) -> tuple[list[tuple[int, int, datetime]], list[tuple[int, int, datetime]]]:
     """Merge new captures (keys not stored before) into the rollups; the (room, sensor,
     piece start) of the 1-hour and of the 1-day pieces that hold later captures already."""
-    rows = await conn.execute(
+    rows = await driver.fetch_all(
+        conn,
         APPEND,
         {
             **_key_params(room_ids, sensor_ids, ts),
             "vals": arrays.float_literal(values),
             **await select_bounds(conn, sensor_ids),
         },
+        name="append rollups",
     )
     late: dict[str, list[tuple[int, int, datetime]]] = {"1 hour": [], "1 day": []}
     for stride, room_id, sensor_id, bucket in rows:
