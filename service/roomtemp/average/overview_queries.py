@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import driver
+
 
 @dataclass(frozen=True)
 class RoomWindowStats:
@@ -80,9 +82,12 @@ _OVERVIEW = text(
 async def select_building_window_stats(
     conn: AsyncConnection, building_id: int, sensor_type_id: int, start: datetime, end: datetime
 ) -> list[RoomWindowStats]:
-    rows = await conn.execute(
+    # The dashboards' overview, every few seconds per screen: on the driver (db/driver.py).
+    rows = await driver.fetch_all(
+        conn,
         _OVERVIEW,
         {"building_id": building_id, "sensor_type_id": sensor_type_id, "start": start, "end": end},
+        name="select overview",
     )
     return [RoomWindowStats(*r) for r in rows]
 

@@ -176,6 +176,40 @@ async def select_room_keys(
 
 
 @dataclass(frozen=True)
+class BuildingKeys:
+    """A building and sensor type resolved from their keys, with the raw horizon."""
+
+    building_id: int
+    sensor_type_id: int
+    sensor_type_key: str
+    sensor_type_unit: str
+    raw_from: datetime | None
+
+
+_BUILDING_KEYS = text(
+    """
+    SELECT b.id, st.id, st.key, st.unit,
+           (SELECT h.dropped_before FROM retention_horizon h WHERE h.level = 'raw')
+    FROM building b CROSS JOIN sensor_type st
+    WHERE b.key = :building AND st.key = :sensor_type
+    """
+)
+
+
+async def select_building_keys(
+    conn: AsyncConnection, building: str, sensor_type: str
+) -> BuildingKeys | None:
+    """As select_room_keys, for a building (the overview); None when either key is unknown."""
+    row = await driver.fetch_one(
+        conn,
+        _BUILDING_KEYS,
+        {"building": building, "sensor_type": sensor_type},
+        name="select overview keys",
+    )
+    return None if row is None else BuildingKeys(*row)
+
+
+@dataclass(frozen=True)
 class SeriesPoint:
     t: datetime
     count: int

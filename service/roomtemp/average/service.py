@@ -352,16 +352,24 @@ async def building_averages(
     window: timedelta,
     unit: str | None,
 ) -> BuildingAverages:
-    await require_raw(conn, at - window, "at")
-    b = await registry.get_building(conn, building)
-    st = await registry.sensor_type_for_query(conn, sensor_type)
-    scale = scale_for(st, unit)
-    rows = await overview_queries.select_building_window_stats(conn, b.id, st.id, at - window, at)
-    rooms = [
-        replace(r, mean=scale.value(r.mean), min=scale.value(r.min), max=scale.value(r.max))
-        for r in rows
-    ]
-    return BuildingAverages(building, st.key, scale.unit, at - window, at, rooms)
+    keys = await queries.select_building_keys(conn, building, sensor_type)
+    if keys is None:  # say which is unknown, after the horizon's 422 as for any window
+        await require_raw(conn, at - window, "at")
+        b = await registry.get_building(conn, building)
+        st = await registry.sensor_type_for_query(conn, sensor_type)
+        keys = queries.BuildingKeys(b.id, st.id, st.key, st.unit, None)  # created meanwhile
+    else:
+        rollups.require_raw(
+            at - window, rollups.Horizons(raw=keys.raw_from), what="a rolling window", field="at"
+        )
+    scale = _scale(keys.sensor_type_key, keys.sensor_type_unit, unit)
+    rooms = await overview_queries.select_building_window_stats(
+        conn, keys.building_id, keys.sensor_type_id, at - window, at
+    )
+    if scale.unit != scale.source:
+        v = scale.value
+        rooms = [replace(r, mean=v(r.mean), min=v(r.min), max=v(r.max)) for r in rooms]
+    return BuildingAverages(building, keys.sensor_type_key, scale.unit, at - window, at, rooms)
 
 
 @dataclass(frozen=True)

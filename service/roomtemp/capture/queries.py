@@ -62,10 +62,10 @@ async def upsert_captures(
         conn,
         _EXISTING,
         {**params, "distinct_rooms": arrays.int_literal(sorted(set(room_ids)))},
-        name="select stored captures",
+        name="select capture",
     )
     replaced = {(r, s, t): v for r, s, t, v in rows}
-    await driver.fetch_all(conn, _UPSERT, params, name="upsert captures")
+    await driver.fetch_all(conn, _UPSERT, params, name="insert capture")
     return replaced
 
 

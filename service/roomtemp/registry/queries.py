@@ -51,7 +51,7 @@ async def select_sensor_types_by_key(
 ) -> list[SensorTypeRow]:
     # Read by every ingest and read request: on the driver (db/driver.py says why).
     rows = await driver.fetch_all(
-        conn, _SENSOR_TYPES_BY_KEY, {"keys": list(keys)}, name="select sensor types"
+        conn, _SENSOR_TYPES_BY_KEY, {"keys": list(keys)}, name="select sensor_type"
     )
     return [SensorTypeRow(*r) for r in rows]
 
