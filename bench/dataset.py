@@ -182,7 +182,8 @@ class Dataset:
         storage again (facts `storage_compacted`).
 
         First `roomtemp maintain` itself: it gives the rows in the default partition (those
-        before this month) their own partitions and compacts the partitions that have ended.
+        before this month) their own partitions and compacts the partitions that have ended;
+        then VACUUM.
         Then partitions.service.compact, the function maintain calls, for the rest (this
         month's, not ended yet: `now` is put past them), which rebuilds each primary-key index
         at fillfactor 100 (REINDEX CONCURRENTLY)."""
@@ -191,6 +192,10 @@ class Dataset:
             [sys.executable, "-m", "roomtemp", "maintain"], env=env, check=True,
             capture_output=True,
         )  # fmt: skip
+        # The rows moved out of the default partition leave its heap full of dead tuples until
+        # a vacuum (autovacuum, in production) truncates it: not storage a capture keeps.
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE) capture")
         t0 = time.perf_counter()
         done = asyncio.run(self._compact(url))
         print(f"compacted {len(done)} partition(s) in {time.perf_counter() - t0:.1f}s", flush=True)
