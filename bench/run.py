@@ -1,9 +1,13 @@
 """The benchmark: roomtemp as it ships against a durable PostgreSQL on this machine.
 
 One run measures the ceilings (trivial FastAPI endpoint, binary COPY, the latest-average SQL
-straight through psycopg), ingest over HTTP, reads at two table sizes, resource use, and saves
-EXPLAIN (ANALYZE, BUFFERS) of each read query. Results: bench/results/<stamp>.json and .md
-(and latest.json / latest.md).
+straight through psycopg, and per read a bare endpoint running the service's SQL), the service
+as shipped (auth on with a read and an ingest token, metrics, request ids, JSON access log to a
+file): ingest over HTTP at c=1 to 64, `roomtemp import` of a CSV file, reads at two table sizes,
+with the CPU per request of the server and of PostgreSQL; storage as loaded and after
+compaction, resource use, and EXPLAIN (ANALYZE, BUFFERS) of each read query. Results:
+bench/results/<stamp>.json and .md (and latest.json / latest.md); issue 19's target table in
+the .md (bench/report.py; `python -m bench.report --compare A.json B.json` for two runs).
 
     python -m bench.run                 # default sizes, ~15 min on 2 cores
     python -m bench.run --quick --out /tmp/b   # smoke run (seconds)
