@@ -190,7 +190,6 @@ class Dataset:
         env = {**os.environ, "DATABASE_URL": url}
         subprocess.run(
             [sys.executable, "-m", "roomtemp", "maintain"], env=env, check=True,
-            capture_output=True,
         )  # fmt: skip
         # The rows moved out of the default partition leave its heap full of dead tuples until
         # a vacuum (autovacuum, in production) truncates it: not storage a capture keeps.
@@ -198,7 +197,9 @@ class Dataset:
             conn.execute("VACUUM (ANALYZE) capture")
         t0 = time.perf_counter()
         done = asyncio.run(self._compact(url))
-        print(f"compacted {len(done)} partition(s) in {time.perf_counter() - t0:.1f}s", flush=True)
+        seconds = round(time.perf_counter() - t0, 2)
+        self.facts["compaction"] = {"label": label, "partitions": len(done), "seconds": seconds}
+        print(f"compacted {len(done)} more partition(s) in {seconds} s", flush=True)
         self.storage(label, "storage_compacted")
 
     async def _compact(self, url: str) -> list[tuple[str, int, int]]:
