@@ -2,7 +2,9 @@
 
 A deliberately small HTTP/1.1 client on asyncio streams (uvloop when present): per request it
 only formats bytes and parses a status line and Content-Length, so the generator costs far less
-CPU than the server it measures. Prints one JSON object (throughput, latency percentiles).
+CPU than the server it measures. Prints one JSON object (throughput, latency percentiles, and
+with --server-pid / --db-pid the CPU those process trees used per request in the measured part,
+warm-up excluded).
 
     python -m bench.loadgen --port 8000 --scenario latest --concurrency 16 --duration 10
 """
@@ -18,6 +20,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bench.cpu import tree_ms
 
 Request = tuple[bytes, int]  # raw request bytes, number of captures it carries
 
@@ -35,8 +39,10 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _request(method: str, path: str, host: str, body: bytes | None = None) -> bytes:
-    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+def _raw_request(
+    method: str, path: str, host: str, body: bytes | None = None, headers: str = ""
+) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
     if body is None:
         return (head + "\r\n").encode()
     head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -46,6 +52,11 @@ def _request(method: str, path: str, host: str, body: bytes | None = None) -> by
 def make_scenario(args: argparse.Namespace, worker: int) -> Callable[[int], Request]:
     """A function from the worker's request number to the request to send."""
     host = f"{args.host}:{args.port}"
+    auth = f"Authorization: Bearer {args.token}\r\n" if args.token else ""
+
+    def _request(method: str, path: str, host: str, body: bytes | None = None) -> bytes:
+        return _raw_request(method, path, host, body, auth)
+
     rng = random.Random(args.seed * 1000 + worker)  # noqa: S311 - load pattern, not security
     origin = datetime.fromtimestamp(args.ts_origin, tz=UTC)
     rooms, buildings = args.rooms, args.buildings
@@ -174,10 +185,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     lat: list[float] = []
     out = {"ok": 0, "errors": 0, "items": 0}
+    cpu0 = [tree_ms(pid) if pid else None for pid in (args.server_pid, args.db_pid)]
     start = time.perf_counter()
     deadline = start + args.duration
     await asyncio.gather(*(worker(args, w, deadline, lat, out) for w in range(args.concurrency)))
     elapsed = time.perf_counter() - start
+    cpu1 = [tree_ms(pid) if pid else None for pid in (args.server_pid, args.db_pid)]
+    per_request = [
+        round((b - a) / out["ok"], 4) if a is not None and b is not None and out["ok"] else None
+        for a, b in zip(cpu0, cpu1, strict=True)
+    ]
     lat.sort()
     return {
         "scenario": args.scenario,
@@ -191,6 +208,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": _pct(lat, 50),
         "p95_ms": _pct(lat, 95),
         "p99_ms": _pct(lat, 99),
+        "service_cpu_ms": per_request[0],
+        "db_cpu_ms": per_request[1],
     }
 
 
@@ -211,6 +230,9 @@ def main() -> None:
     p.add_argument("--ts-origin", type=float, default=0.0, help="Unix time of the first capture")
     p.add_argument("--now", type=float, default=0.0, help="Unix time the series end at")
     p.add_argument("--prefix", default="", help="put before every path (the sync reference)")
+    p.add_argument("--token", default="", help="API token, sent as Authorization: Bearer")
+    p.add_argument("--server-pid", type=int, default=0, help="CPU per request of this tree")
+    p.add_argument("--db-pid", type=int, default=0, help="… and of this one (the postmaster)")
     args = p.parse_args()
     try:
         import uvloop

@@ -1,9 +1,13 @@
 """The benchmark: roomtemp as it ships against a durable PostgreSQL on this machine.
 
 One run measures the ceilings (trivial FastAPI endpoint, binary COPY, the latest-average SQL
-straight through psycopg), ingest over HTTP, reads at two table sizes, resource use, and saves
-EXPLAIN (ANALYZE, BUFFERS) of each read query. Results: bench/results/<stamp>.json and .md
-(and latest.json / latest.md).
+straight through psycopg, and per read a bare endpoint running the service's SQL), the service
+as shipped (auth on with a read and an ingest token, metrics, request ids, JSON access log to a
+file): ingest over HTTP at c=1 to 64, `roomtemp import` of a CSV file, reads at two table sizes,
+with the CPU per request of the server and of PostgreSQL; storage as loaded and after
+compaction, resource use, and EXPLAIN (ANALYZE, BUFFERS) of each read query. Results:
+bench/results/<stamp>.json and .md (and latest.json / latest.md); issue 19's target table in
+the .md (bench/report.py; `python -m bench.report --compare A.json B.json` for two runs).
 
     python -m bench.run                 # default sizes, ~15 min on 2 cores
     python -m bench.run --quick --out /tmp/b   # smoke run (seconds)
@@ -12,12 +16,11 @@ EXPLAIN (ANALYZE, BUFFERS) of each read query. Results: bench/results/<stamp>.js
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
 import platform
-import random
+import secrets
 import shutil
 import signal
 import socket
@@ -33,18 +36,16 @@ from typing import Any
 
 import psycopg
 
-from bench import report
+from bench import cpu, direct_sql, report
 from bench.dataset import Dataset
 from bench.loadgen import BUCKETS
 from bench.report_scenario import period_report
-from roomtemp.average import overview_queries
-from roomtemp.average import queries as avg_queries
 from roomtemp.db import migrate
-from roomtemp.db.driver import psycopg_sql
 from roomtemp.embedded import EmbeddedPostgres
 from tests.postgres_provider import libpq_conninfo, scratch_database, sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
+READS = ("latest", "series24h", "series30d", "overview")
 
 
 def _shared_buffers() -> str:
@@ -114,18 +115,24 @@ def wait_http(port: int, path: str, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[int]:
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)  # noqa: S603
-    try:
-        wait_http(port, ready)
-        yield proc.pid
-    finally:
-        proc.terminate()
+def server(
+    cmd: list[str], env: dict[str, str], port: int, ready: str, log: Path | None = None
+) -> Iterator[int]:
+    """The server `cmd` until the block ends; its stdout (the JSON access log) appended to `log`
+    if given, not the bench's console."""
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("a")) if log else None
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=out)  # noqa: S603
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_http(port, ready)
+            yield proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def rss_mb(pid: int) -> float:
@@ -155,6 +162,41 @@ class Bench:
         self.explains: dict[str, str] = {}
         self.end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=30)
         self.data = Dataset(args, self.conninfo, self.end, self.facts)
+        #: API tokens by scope ("read", "ingest"), sent to the service (not the references)
+        self.tokens: dict[str, str] = {}
+        self.log: Path | None = None  # where the servers' stdout goes
+        self.pid = 0  # the server the load goes to: its CPU is measured
+        self.to_service = False
+        # PostgreSQL's CPU is measured when it is the embedded server started here: the
+        # postmaster is a backend's parent. Another server's is unknown ("-").
+        self.db_pid = 0
+        if not os.environ.get("BENCH_DATABASE_URL", "").strip():
+            with psycopg.connect(self.conninfo) as conn:
+                row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            self.db_pid = (cpu.parent_of(int(row[0])) if row else None) or 0
+
+    @contextlib.contextmanager
+    def running(
+        self, cmd: list[str], env: dict[str, str], port: int, ready: str, *, service: bool
+    ) -> Iterator[int]:
+        """A server the loads of the block go to (`service`: roomtemp, which gets the tokens)."""
+        with server(cmd, env, port, ready, self.log) as pid:
+            self.pid, self.to_service = pid, service
+            try:
+                yield pid
+            finally:
+                self.pid, self.to_service = 0, False
+
+    def create_token(self, env: dict[str, str], scope: str) -> str:
+        """A token made the way an operator makes one (`roomtemp token create`)."""
+        out = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "roomtemp", "token", "create", "--scope", scope,
+             "--name", f"bench-{scope}"],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True, cwd=ROOT,
+        )  # fmt: skip
+        return next(
+            line.split()[1] for line in out.stdout.splitlines() if line.startswith("token:")
+        )
 
     # -- load generator -------------------------------------------------------------------
     def load(self, port: int, scenario: str, concurrency: int, label: str, **extra: Any) -> None:
@@ -166,6 +208,12 @@ class Bench:
             "--warmup", str(0.2 if self.args.quick else 1.0),
             "--hist-rooms", str(self.args.hist_rooms),
         ]  # fmt: skip
+        if self.to_service and self.tokens:
+            extra["token"] = self.tokens["ingest" if scenario in ("single", "batch") else "read"]
+        if self.pid:
+            extra["server_pid"] = self.pid
+        if self.db_pid:
+            extra["db_pid"] = self.db_pid
         for k, v in extra.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)  # noqa: S603
@@ -175,82 +223,15 @@ class Bench:
         print(json.dumps(result), flush=True)
         self.results.append(result)
 
-    # -- direct SQL: the query ceiling and EXPLAIN ----------------------------------------
-
-    def _params(self, room_id: int) -> dict[str, Any]:
-        end = datetime.now(UTC)
-        return {
-            "room_id": room_id,
-            "sensor_type_id": 1,
-            "start": end - timedelta(minutes=15),
-            "end": end,
-        }
-
+    # -- direct SQL: the query ceiling and EXPLAIN (bench/direct_sql.py) ------------------
     def query_ceiling(self, label: str, concurrency: int) -> None:
-        sql = psycopg_sql(avg_queries._WINDOW)
-
-        async def one(deadline: float, lat: list[float], seed: int) -> None:
-            rng = random.Random(seed)  # noqa: S311 - load pattern, not security
-            async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as c:
-                while time.perf_counter() < deadline:
-                    t0 = time.perf_counter()
-                    await (
-                        await c.execute(sql, self._params(rng.randrange(self.args.rooms) + 1))
-                    ).fetchall()
-                    lat.append(time.perf_counter() - t0)
-
-        async def main() -> dict[str, Any]:
-            lat: list[float] = []
-            t0 = time.perf_counter()
-            deadline = t0 + self.args.duration
-            await asyncio.gather(*(one(deadline, lat, s) for s in range(concurrency)))
-            el = time.perf_counter() - t0
-            lat.sort()
-            return {
-                "scenario": "latest_sql",
-                "concurrency": concurrency,
-                "seconds": round(el, 3),
-                "requests": len(lat),
-                "errors": 0,
-                "req_per_s": round(len(lat) / el, 1),
-                "p50_ms": lat[len(lat) // 2] * 1000,
-                "p95_ms": lat[int(len(lat) * 0.95)] * 1000,
-                "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
-            }
-
-        result = {"label": label, **asyncio.run(main())}
+        result = {"label": label, **direct_sql.ceiling(self.conninfo, self.args, concurrency)}
         print(json.dumps(result), flush=True)
         self.results.append(result)
 
     def explain(self, size_label: str) -> None:
-        end = self.end
-        room_id, building_id = 1, 1
-        p = {"room_id": room_id, "sensor_type_id": 1, "building_id": building_id}
-        cases: dict[str, tuple[Any, dict[str, Any]]] = {
-            "latest": (
-                avg_queries._WINDOW,
-                {**p, "start": end - timedelta(minutes=15), "end": end},
-            ),
-            "overview": (
-                overview_queries._OVERVIEW,
-                {**p, "start": end - timedelta(minutes=15), "end": end},
-            ),
-        }
-        for name, span in (("series24h", timedelta(hours=24)), ("series30d", timedelta(days=30))):
-            sp = {**p, "first": end - span + timedelta(minutes=15), "last": end,
-                  "step": timedelta(minutes=15), "window": timedelta(minutes=15)}  # fmt: skip
-            cases[f"{name}_raw"] = (avg_queries._SERIES, sp)
-            cases[f"{name}_rollup"] = (avg_queries.SERIES_15M, sp)
-        # Rolling hourly windows read the 15-minute rollups (four rows per window): the 1-hour
-        # pieces are left-closed since migration 0009, the other side of (t - 1h, t].
-        sp = {**p, "first": end - timedelta(days=30) + timedelta(hours=1), "last": end,
-              "step": timedelta(hours=1), "window": timedelta(hours=1)}  # fmt: skip
-        cases["series30d_1h_rollup"] = (avg_queries.SERIES_15M, sp)
-        with psycopg.connect(self.conninfo) as conn:
-            for name, (stmt, params) in cases.items():
-                sql = "EXPLAIN (ANALYZE, BUFFERS) " + psycopg_sql(stmt)
-                plan = "\n".join(r[0] for r in conn.execute(sql, params))
-                self.explains[f"{size_label}/{name}"] = plan
+        for name, plan in direct_sql.explain(self.conninfo, self.end).items():
+            self.explains[f"{size_label}/{name}"] = plan
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> None:
@@ -263,12 +244,16 @@ class Bench:
             check=True,
             cwd=ROOT,
         )
-        # Measured without API tokens (loadgen sends none); with AUTH_REQUIRED each request adds
-        # one indexed token lookup.
+        # As shipped: auth on (a read and an ingest token, made as an operator makes them, with a
+        # random key), metrics, request ids and the JSON access log at the default level (info;
+        # to a file). The per-token rate limit (default 50/s) is set out of reach, its check
+        # still runs: one token sends the whole load.
         env = {
-            "DATABASE_URL": self.url, "WORKERS": str(a.workers), "LOG_LEVEL": "warning",
-            "AUTH_REQUIRED": "false",
+            "DATABASE_URL": self.url, "WORKERS": str(a.workers), "AUTH_REQUIRED": "true",
+            "TOKEN_HASH_KEY": secrets.token_urlsafe(32), "RATE_LIMIT_PER_SECOND": "1e9",
+            "RATE_LIMIT_BURST": "1000000000",
         }  # fmt: skip
+        self.tokens = {scope: self.create_token(env, scope) for scope in ("read", "ingest")}
         port = free_port()
         uvicorn = [
             sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--port", str(port),
@@ -276,7 +261,7 @@ class Bench:
         ]  # fmt: skip
         full = a.only == "all"
         if full:
-            with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
+            with self.running(uvicorn, {"DATABASE_URL": self.url}, port, "/ping", service=False):
                 for c in (16, 64) if a.quick else (1, 16, 64):
                     self.load(port, "trivial", c, f"trivial c={c}")
 
@@ -286,6 +271,7 @@ class Bench:
             self.ingest(serve, env, port)
 
         loaded = 0
+        label = ""
         for n, size in enumerate(a.sizes):
             last = n == len(a.sizes) - 1
             if last and a.hist_rooms:
@@ -299,10 +285,10 @@ class Bench:
             self.data.storage(label)
             if full:
                 self.references(uvicorn, port, label, loaded)
-            with server(serve, env, port, "/readyz") as pid:
+            with self.running(serve, env, port, "/readyz", service=True) as pid:
                 if full:
-                    for scenario in ("latest", "series24h", "series30d", "overview"):
-                        for c in (1,) if a.quick and scenario != "latest" else (1, 16):
+                    for scenario in READS:
+                        for c in self.read_concurrency(scenario):
                             self.load(port, scenario, c, f"[{label}] {scenario} c={c}")
                     self.facts[f"rss_after_reads_{label}_mb"] = rss_mb(pid)
                 if last:
@@ -310,16 +296,23 @@ class Bench:
                         if a.hist_rooms or BUCKETS[scenario][2] != "hist":
                             self.load(port, scenario, 1, f"[{label}] {scenario} c=1")
             if full:
-                with server(serve, {**env, "ROLLUP_READS": "false"}, port, "/readyz"):
+                off = {**env, "ROLLUP_READS": "false"}
+                with self.running(serve, off, port, "/readyz", service=True):
                     self.load(port, "series30d", 1, f"[{label}] series30d c=1 (rollups off)")
                     if not a.quick:
                         self.load(port, "series24h", 1, f"[{label}] series24h c=1 (rollups off)")
+        if full:  # last: it changes the indexes the reads above ran on
+            self.data.compact(self.url, label)
+
+    def read_concurrency(self, scenario: str) -> tuple[int, ...]:
+        """Concurrencies of a read, the same for the service and its bare reference."""
+        return (1,) if self.args.quick and scenario != "latest" else (1, 16)
 
     def ingest(self, serve: list[str], env: dict[str, str], port: int) -> None:
         a = self.args
-        with server(serve, env, port, "/readyz") as pid:
+        with self.running(serve, env, port, "/readyz", service=True) as pid:
             origin = (self.end - timedelta(days=400)).timestamp()
-            for i, c in enumerate((64,) if a.quick else (1, 16, 64)):
+            for i, c in enumerate((1, 64) if a.quick else (1, 16, 64)):
                 self.load(port, "single", c, f"POST 1 capture c={c}", ts_origin=origin + i * 10**6)
             for i, size in enumerate((1000, 10000)):
                 self.load(
@@ -327,6 +320,31 @@ class Bench:
                     ts_origin=origin + 10**7 * (i + 1),
                 )  # fmt: skip
             self.facts["rss_after_ingest_mb"] = rss_mb(pid)
+        if getattr(a, "import_rows", 0):
+            self.import_file(a.import_rows)
+
+    def import_file(self, rows: int) -> None:
+        """`roomtemp import` of a CSV file of `rows` new captures (50 rooms of a new building,
+        auto-registered), timed end to end: interpreter start, parse, validate, store."""
+        from bench.import_speed import write_file
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "captures.csv"
+            write_file(path, self.end - timedelta(days=300), rows)
+            t0 = time.perf_counter()
+            out = subprocess.run(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "roomtemp", "import", str(path)],
+                env={**os.environ, "DATABASE_URL": self.url},
+                capture_output=True, text=True, cwd=ROOT,
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+        if out.returncode != 0:  # 1: some rows rejected; every row here is new and valid
+            raise RuntimeError(f"roomtemp import exited {out.returncode}: {out.stderr[-2000:]}")
+        self.facts["import_file"] = {
+            "rows": rows, "format": "csv", "seconds": round(seconds, 2),
+            "rows_per_s": round(rows / seconds),
+        }  # fmt: skip
+        print(f"roomtemp import: {self.facts['import_file']}", flush=True)
 
     def references(self, uvicorn: list[str], port: int, label: str, loaded: int) -> None:
         """What the reads are compared with: the SQL alone, its plans, the bare endpoints."""
@@ -337,9 +355,12 @@ class Bench:
         self.explain(label)
         span = (self.end - timedelta(minutes=loaded - 1), self.end + timedelta(minutes=1))
         self.facts[f"report_{label}"] = period_report(self.url, "b0", *span, 1 if a.quick else 3)
-        with server(uvicorn, {"DATABASE_URL": self.url}, port, "/ping"):
-            for c in (16,) if a.quick else (1, 16):
-                self.load(port, "latest", c, f"[{label}] latest, bare FastAPI + psycopg c={c}")
+        with self.running(uvicorn, {"DATABASE_URL": self.url}, port, "/ping", service=False):
+            for scenario in READS:
+                for c in self.read_concurrency(scenario):
+                    self.load(
+                        port, scenario, c, f"[{label}] {scenario}, bare FastAPI + psycopg c={c}"
+                    )
             for c in (16,) if a.quick else (1, 16):
                 self.load(
                     port, "latest", c, f"[{label}] latest, bare sync FastAPI + psycopg c={c}",
@@ -393,19 +414,26 @@ def main(argv: list[str] | None = None) -> int:
         help="buckets: load the data, then only the bucket reads (issue 16's targets)",
     )  # fmt: skip
     p.add_argument("--hist-every", type=int, default=5, help="their capture interval, minutes")
+    p.add_argument(
+        "--import-rows", type=int, default=200_000,
+        help="captures in the file `roomtemp import` loads (0: no import scenario)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.rooms, args.buildings, args.sizes = 0.3, 20, 2, "2000,4000"
-        args.hist_rooms, args.hist_every = 2, 60
+        args.hist_rooms, args.hist_every, args.import_rows = 2, 60, 2000
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
     # SIGTERM unwinds like Ctrl-C, so the servers and the PostgreSQL we started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = datetime.now(UTC)
     mach = machine()
-    with database() as url:
+    with database() as url, tempfile.TemporaryDirectory(prefix="roomtemp-bench-log-") as logs:
         bench = Bench(args, url)
+        bench.log = Path(logs) / "servers.log"
         bench.run()
+        if bench.log.exists():
+            bench.facts["server_log_bytes"] = bench.log.stat().st_size
         with psycopg.connect(bench.conninfo) as conn:
             pg_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             settings = {

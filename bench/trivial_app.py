@@ -1,13 +1,25 @@
 """Ceilings for the benchmark, served like roomtemp (uvicorn, same worker count).
 
 - `/ping`: a FastAPI JSON endpoint with no database (the HTTP ceiling).
-- `/v1/buildings/{building}/rooms/{room}/average`: the latest-average SQL of roomtemp run straight
-  through psycopg (prepared, autocommit, a plain connection queue) with nothing else around it: no
-  validation, auth, metrics, units or error handling. What FastAPI plus one query can do on this
-  machine, so the service's number can be read against it. Needs DATABASE_URL.
-- `/sync/v1/buildings/{building}/rooms/{room}/average`: the same, but a plain `def` endpoint on a
-  synchronous psycopg connection, which FastAPI runs in its thread pool. The issue's "async end
-  to end or sync with a threadpool: decide by measurement", measured on the bare endpoint.
+- The bare same-SQL references, one per read, on the service's paths (loadgen's scenarios work
+  with `--prefix ""`): each runs exactly the statements the service runs for that request, in
+  its order (seen with log_statement=all; the token check aside), their text imported from
+  roomtemp's queries modules (`Plan` below), straight through psycopg (prepared, autocommit, a
+  plain connection queue), and answers orjson of the last statement's rows: no validation, auth,
+  metrics, units, empty-point filling or error handling. What FastAPI plus the same SQL can do on
+  this machine, so the service's number can be read against it. Needs DATABASE_URL.
+  - `/v1/buildings/{b}/rooms/{r}/average` (latest average): horizons, room keys, the window.
+  - `/v1/buildings/{b}/averages` (overview): horizons, building, sensor type, the overview.
+  - `/v1/buildings/{b}/rooms/{r}/averages?from&to&step&window` (series): room, sensor type,
+    horizons, then the series statement the service picks for that step and window (the
+    15-minute rollup buckets for step = window = 15m).
+- `/sync/v1/buildings/{building}/rooms/{room}/average`: the latest average's statements, but a
+  plain `def` endpoint on a synchronous psycopg connection, which FastAPI runs in its thread
+  pool. The issue's "async end to end or sync with a threadpool: decide by measurement",
+  measured on the bare endpoint.
+
+If the service changes which statements a request runs (not only their text), the plans here
+must follow: run a request against a server with log_statement=all and compare.
 """
 
 from __future__ import annotations
@@ -18,18 +30,68 @@ import queue
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import orjson
 import psycopg
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Query, Response
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql
 
-from roomtemp.average.queries import _WINDOW_BY_KEYS
+from roomtemp.average import overview_queries
+from roomtemp.average import queries as avg_queries
+from roomtemp.average.service import series_bounds
 from roomtemp.db.driver import psycopg_sql
+from roomtemp.db.tables import building as building_table
+from roomtemp.db.tables import room as room_table
+from roomtemp.db.tables import sensor_type as sensor_type_table
+from roomtemp.registry import queries as registry_queries
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
 
 _POOL_SIZE = 20
-_pool: asyncio.Queue[psycopg.AsyncConnection[tuple[object, ...]]] = asyncio.Queue()
-_sync_pool: queue.SimpleQueue[psycopg.Connection[tuple[object, ...]]] = queue.SimpleQueue()
+_pool: asyncio.Queue[psycopg.AsyncConnection[tuple[Any, ...]]] = asyncio.Queue()
+_sync_pool: queue.SimpleQueue[psycopg.Connection[tuple[Any, ...]]] = queue.SimpleQueue()
+_DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
+#: rollup.queries.select_horizons' statement (inline there; tests/bench checks it is the same).
+HORIZONS = "SELECT level, dropped_before FROM retention_horizon"
+
+
+def _compiled(stmt: Select[Any]) -> tuple[str, tuple[str, ...]]:
+    """A registry query as SQLAlchemy sends it through psycopg: its text and parameter names in
+    order (IN lists rendered for one value, as the service's one-key lookups are)."""
+    c = stmt.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    return c.string, tuple(c.params)
+
+
+# registry.queries.select_building, select_room and select_sensor_types_by_key([key]).
+BUILDING = _compiled(registry_queries._building_query().where(building_table.c.key == "b"))
+ROOM = _compiled(
+    select(*registry_queries._ROOM_COLUMNS)
+    .join_from(room_table, building_table, room_table.c.building_id == building_table.c.id)
+    .where(building_table.c.key == "b", room_table.c.key == "r")
+)
+SENSOR_TYPE = _compiled(
+    select(*registry_queries._SENSOR_TYPE_COLUMNS).where(sensor_type_table.c.key.in_(["t"]))
+)
+WINDOW = psycopg_sql(avg_queries._WINDOW)
+ROOM_KEYS = psycopg_sql(avg_queries._ROOM_KEYS)
+OVERVIEW = psycopg_sql(overview_queries._OVERVIEW)
+SENSOR_TYPE_KEY = "temperature"
+WINDOW_SPAN = timedelta(minutes=15)
+
+
+def series_statement(step: timedelta, window: timedelta) -> str:
+    """The statement average.queries.select_series picks for a room's series with rollups on."""
+    bucket = avg_queries.rollup_bucket(step, window)
+    stmts = avg_queries.ROOM_SERIES
+    if bucket is None:
+        return psycopg_sql(stmts.raw)
+    return psycopg_sql(stmts.bucket[bucket] if window == bucket else stmts.rollup[bucket])
+
+
+def _named(compiled: tuple[str, tuple[str, ...]], *values: object) -> dict[str, object]:
+    return dict(zip(compiled[1], values, strict=True))
 
 
 @asynccontextmanager
@@ -48,6 +110,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
+_NOT_FOUND = Response(b'{"error":"not found"}', status_code=404)
 
 
 @app.get("/ping")
@@ -55,17 +118,14 @@ async def ping() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _params(building: str, room: str, end: datetime) -> dict[str, object]:
-    start = end - timedelta(minutes=15)
-    return {"building": building, "room": room, "sensor_type": "temperature", "start": start,
-            "end": end}  # fmt: skip
+def _json(rows: object) -> Response:
+    return Response(orjson.dumps(rows), media_type="application/json")
 
 
-def _answer(building: str, room: str, end: datetime, row: tuple[object, ...] | None) -> Response:
-    if row is None:
-        return Response(b'{"error":"not found"}', status_code=404)
-    body = {"building": building, "room": room, "count": row[2], "mean": row[3], "end": end}
-    return Response(orjson.dumps(body), media_type="application/json")
+async def _one(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], sql: str, params: dict[str, object]
+) -> tuple[Any, ...] | None:
+    return await (await conn.execute(sql, params, prepare=True)).fetchone()
 
 
 @app.get("/v1/buildings/{building}/rooms/{room}/average")
@@ -73,12 +133,18 @@ async def latest(building: str, room: str) -> Response:
     end = datetime.now(UTC)
     conn = await _pool.get()
     try:
-        cur = await conn.execute(psycopg_sql(_WINDOW_BY_KEYS), _params(building, room, end),
-                                 prepare=True)  # fmt: skip
-        row = await cur.fetchone()
+        await (await conn.execute(HORIZONS, prepare=True)).fetchall()
+        keys = await _one(
+            conn, ROOM_KEYS, {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY}
+        )
+        if keys is None:
+            return _NOT_FOUND
+        params = {"room_id": keys[0], "sensor_type_id": keys[1], "start": end - WINDOW_SPAN,
+                  "end": end}  # fmt: skip
+        row = await _one(conn, WINDOW, params)
     finally:
         _pool.put_nowait(conn)
-    return _answer(building, room, end, row)
+    return _json(row)
 
 
 @app.get("/sync/v1/buildings/{building}/rooms/{room}/average")
@@ -87,9 +153,72 @@ def latest_sync(building: str, room: str) -> Response:
     end = datetime.now(UTC)
     conn = _sync_pool.get()
     try:
-        cur = conn.execute(psycopg_sql(_WINDOW_BY_KEYS), _params(building, room, end),
-                           prepare=True)  # fmt: skip
-        row = cur.fetchone()
+        conn.execute(HORIZONS, prepare=True).fetchall()
+        keys = conn.execute(
+            ROOM_KEYS,
+            {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY},
+            prepare=True,
+        ).fetchone()
+        if keys is None:
+            return _NOT_FOUND
+        params = {"room_id": keys[0], "sensor_type_id": keys[1], "start": end - WINDOW_SPAN,
+                  "end": end}  # fmt: skip
+        row = conn.execute(WINDOW, params, prepare=True).fetchone()
     finally:
         _sync_pool.put(conn)
-    return _answer(building, room, end, row)
+    return _json(row)
+
+
+@app.get("/v1/buildings/{building}/averages")
+async def overview(building: str) -> Response:
+    end = datetime.now(UTC)
+    conn = await _pool.get()
+    try:
+        await (await conn.execute(HORIZONS, prepare=True)).fetchall()
+        b = await _one(conn, BUILDING[0], _named(BUILDING, building))
+        st = await _one(conn, SENSOR_TYPE[0], _named(SENSOR_TYPE, SENSOR_TYPE_KEY))
+        if b is None or st is None:
+            return _NOT_FOUND
+        params = {"building_id": b[0], "sensor_type_id": st[0], "start": end - WINDOW_SPAN,
+                  "end": end}  # fmt: skip
+        rows = await (await conn.execute(OVERVIEW, params, prepare=True)).fetchall()
+    finally:
+        _pool.put_nowait(conn)
+    return _json(rows)
+
+
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+
+
+def _span(text: str) -> timedelta:
+    """`15m`, `1h`, `1d`: the spans the benchmark sends (the service parses many more)."""
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
+@app.get("/v1/buildings/{building}/rooms/{room}/averages")
+async def series(
+    building: str,
+    room: str,
+    from_: Annotated[str, Query(alias="from")],
+    to: str,
+    step: str = "15m",
+    window: str = "15m",
+) -> Response:
+    step_span, window_span = _span(step), _span(window)
+    first, last, _count = series_bounds(
+        datetime.fromisoformat(from_), datetime.fromisoformat(to), step_span, max_points=10**9
+    )
+    conn = await _pool.get()
+    try:
+        r = await _one(conn, ROOM[0], _named(ROOM, building, room))
+        st = await _one(conn, SENSOR_TYPE[0], _named(SENSOR_TYPE, SENSOR_TYPE_KEY))
+        await (await conn.execute(HORIZONS, prepare=True)).fetchall()
+        if r is None or st is None:
+            return _NOT_FOUND
+        params = {"room_id": r[0], "sensor_type_id": st[0], "sensor_id": None, "first": first,
+                  "last": last, "step": step_span, "window": window_span}  # fmt: skip
+        sql = series_statement(step_span, window_span)
+        rows = await (await conn.execute(sql, params, prepare=True)).fetchall()
+    finally:
+        _pool.put_nowait(conn)
+    return _json(rows)

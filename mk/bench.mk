@@ -2,6 +2,8 @@
 # bench/results/<stamp>.{json,md} and latest.{json,md}; BENCH_ARGS passes options, e.g.
 #   make bench BENCH_ARGS="--sizes 1000000,5000000 --duration 5 --workers 2"
 #   make bench BENCH_ARGS="--only buckets --sizes 20000000"   (the bucket reads of issue 16 only)
+# The service runs as shipped (auth on, access log to a file); the .md's target table is issue
+# 19's. Two runs' targets side by side: .venv/bin/python -m bench.report --compare A.json B.json
 # `make bench-compare` runs the benchmark of another revision (BEFORE, default the last commit
 # before sensors) and of this checkout in one invocation and compares them (bench/compare.py);
 # `make bench-ab` times the read statements of both A/B interleaved on one server (bench/ab_sql.py).
