@@ -8,18 +8,19 @@
   plain connection queue), and answers orjson of the last statement's rows: no validation, auth,
   metrics, units, empty-point filling or error handling. What FastAPI plus the same SQL can do on
   this machine, so the service's number can be read against it. Needs DATABASE_URL.
-  - `/v1/buildings/{b}/rooms/{r}/average` (latest average): horizons, room keys, the window.
-  - `/v1/buildings/{b}/averages` (overview): horizons, building, sensor type, the overview.
-  - `/v1/buildings/{b}/rooms/{r}/averages?from&to&step&window` (series): room, sensor type,
-    horizons, then the series statement the service picks for that step and window (the
+  - `/v1/buildings/{b}/rooms/{r}/average` (latest average): room keys with the raw horizon,
+    then the window.
+  - `/v1/buildings/{b}/averages` (overview): building keys with the raw horizon, the overview.
+  - `/v1/buildings/{b}/rooms/{r}/averages?from&to&step&window` (series): room keys with the raw
+    horizon, then the series statement the service picks for that step and window (the
     15-minute rollup buckets for step = window = 15m).
 - `/sync/v1/buildings/{building}/rooms/{room}/average`: the latest average's statements, but a
   plain `def` endpoint on a synchronous psycopg connection, which FastAPI runs in its thread
   pool. The issue's "async end to end or sync with a threadpool: decide by measurement",
   measured on the bare endpoint.
 
-If the service changes which statements a request runs (not only their text), the plans here
-must follow: run a request against a server with log_statement=all and compare.
+If the service changes which statements a request runs (not only their text), the references
+here must follow: tests/bench/test_reference_sql.py records what the service sends and fails.
 """
 
 from __future__ import annotations
@@ -35,47 +36,19 @@ from typing import Annotated, Any
 import orjson
 import psycopg
 from fastapi import FastAPI, Query, Response
-from sqlalchemy import Select, select
-from sqlalchemy.dialects import postgresql
 
 from roomtemp.average import overview_queries
 from roomtemp.average import queries as avg_queries
 from roomtemp.average.service import series_bounds
 from roomtemp.db.driver import psycopg_sql
-from roomtemp.db.tables import building as building_table
-from roomtemp.db.tables import room as room_table
-from roomtemp.db.tables import sensor_type as sensor_type_table
-from roomtemp.registry import queries as registry_queries
 from tests.postgres_provider import libpq_conninfo, sqlalchemy_url
 
 _POOL_SIZE = 20
 _pool: asyncio.Queue[psycopg.AsyncConnection[tuple[Any, ...]]] = asyncio.Queue()
 _sync_pool: queue.SimpleQueue[psycopg.Connection[tuple[Any, ...]]] = queue.SimpleQueue()
-_DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
-
-#: rollup.queries.select_horizons' statement (inline there; tests/bench checks it is the same).
-HORIZONS = "SELECT level, dropped_before FROM retention_horizon"
-
-
-def _compiled(stmt: Select[Any]) -> tuple[str, tuple[str, ...]]:
-    """A registry query as SQLAlchemy sends it through psycopg: its text and parameter names in
-    order (IN lists rendered for one value, as the service's one-key lookups are)."""
-    c = stmt.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-    return c.string, tuple(c.params)
-
-
-# registry.queries.select_building, select_room and select_sensor_types_by_key([key]).
-BUILDING = _compiled(registry_queries._building_query().where(building_table.c.key == "b"))
-ROOM = _compiled(
-    select(*registry_queries._ROOM_COLUMNS)
-    .join_from(room_table, building_table, room_table.c.building_id == building_table.c.id)
-    .where(building_table.c.key == "b", room_table.c.key == "r")
-)
-SENSOR_TYPE = _compiled(
-    select(*registry_queries._SENSOR_TYPE_COLUMNS).where(sensor_type_table.c.key.in_(["t"]))
-)
 WINDOW = psycopg_sql(avg_queries._WINDOW)
 ROOM_KEYS = psycopg_sql(avg_queries._ROOM_KEYS)
+BUILDING_KEYS = psycopg_sql(avg_queries._BUILDING_KEYS)
 OVERVIEW = psycopg_sql(overview_queries._OVERVIEW)
 SENSOR_TYPE_KEY = "temperature"
 WINDOW_SPAN = timedelta(minutes=15)
@@ -88,10 +61,6 @@ def series_statement(step: timedelta, window: timedelta) -> str:
     if bucket is None:
         return psycopg_sql(stmts.raw)
     return psycopg_sql(stmts.bucket[bucket] if window == bucket else stmts.rollup[bucket])
-
-
-def _named(compiled: tuple[str, tuple[str, ...]], *values: object) -> dict[str, object]:
-    return dict(zip(compiled[1], values, strict=True))
 
 
 @asynccontextmanager
@@ -133,7 +102,6 @@ async def latest(building: str, room: str) -> Response:
     end = datetime.now(UTC)
     conn = await _pool.get()
     try:
-        await (await conn.execute(HORIZONS, prepare=True)).fetchall()
         keys = await _one(
             conn, ROOM_KEYS, {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY}
         )
@@ -153,7 +121,6 @@ def latest_sync(building: str, room: str) -> Response:
     end = datetime.now(UTC)
     conn = _sync_pool.get()
     try:
-        conn.execute(HORIZONS, prepare=True).fetchall()
         keys = conn.execute(
             ROOM_KEYS,
             {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY},
@@ -174,12 +141,11 @@ async def overview(building: str) -> Response:
     end = datetime.now(UTC)
     conn = await _pool.get()
     try:
-        await (await conn.execute(HORIZONS, prepare=True)).fetchall()
-        b = await _one(conn, BUILDING[0], _named(BUILDING, building))
-        st = await _one(conn, SENSOR_TYPE[0], _named(SENSOR_TYPE, SENSOR_TYPE_KEY))
-        if b is None or st is None:
+        keys = await _one(conn, BUILDING_KEYS, {"building": building,
+                                                "sensor_type": SENSOR_TYPE_KEY})  # fmt: skip
+        if keys is None:
             return _NOT_FOUND
-        params = {"building_id": b[0], "sensor_type_id": st[0], "start": end - WINDOW_SPAN,
+        params = {"building_id": keys[0], "sensor_type_id": keys[1], "start": end - WINDOW_SPAN,
                   "end": end}  # fmt: skip
         rows = await (await conn.execute(OVERVIEW, params, prepare=True)).fetchall()
     finally:
@@ -210,12 +176,12 @@ async def series(
     )
     conn = await _pool.get()
     try:
-        r = await _one(conn, ROOM[0], _named(ROOM, building, room))
-        st = await _one(conn, SENSOR_TYPE[0], _named(SENSOR_TYPE, SENSOR_TYPE_KEY))
-        await (await conn.execute(HORIZONS, prepare=True)).fetchall()
-        if r is None or st is None:
+        keys = await _one(
+            conn, ROOM_KEYS, {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY}
+        )
+        if keys is None:
             return _NOT_FOUND
-        params = {"room_id": r[0], "sensor_type_id": st[0], "sensor_id": None, "first": first,
+        params = {"room_id": keys[0], "sensor_type_id": keys[1], "sensor_id": None, "first": first,
                   "last": last, "step": step_span, "window": window_span}  # fmt: skip
         sql = series_statement(step_span, window_span)
         rows = await (await conn.execute(sql, params, prepare=True)).fetchall()

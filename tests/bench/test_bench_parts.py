@@ -3,13 +3,11 @@ tree against the child's own account, and the bare references' statements agains
 
 from __future__ import annotations
 
-import inspect
 import os
 import subprocess
 import sys
 
 from bench import cpu, trivial_app
-from roomtemp.rollup import queries as rollup_queries
 
 BURN = "import time\nwhile time.process_time() < 0.3: pass\nprint(time.process_time())"
 
@@ -31,10 +29,6 @@ def test_tree_cpu_of_a_gone_process_is_none() -> None:
     proc.wait()
     assert cpu.tree_ms(proc.pid) is None
     assert cpu.parent_of(os.getpid()) == os.getppid()
-
-
-def test_horizons_statement_is_the_services() -> None:
-    assert f'"{trivial_app.HORIZONS}"' in inspect.getsource(rollup_queries.select_horizons)
 
 
 def test_series_reference_picks_the_services_statement() -> None:
