@@ -25,7 +25,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from roomtemp.api.deps import ReadyState, ready_state, transaction
+from roomtemp.api.deps import ReadyState, primary_autocommit, ready_state
 from roomtemp.api.params import DeclaredParamsRoute
 from roomtemp.auth import service
 from roomtemp.auth.service import Principal, Scope
@@ -148,7 +148,7 @@ async def _authorize(
     key = settings.token_hash_key
     assert key is not None  # create_app refuses AUTH_REQUIRED without a key
     # On the primary, not the standby: a revoked token must fail on the very next request.
-    async with transaction(state) as conn:
+    async with primary_autocommit(state) as conn:
         principal = await service.authenticate(
             conn, key.get_secret_value().encode(), credentials.credentials
         )

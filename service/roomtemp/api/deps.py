@@ -68,9 +68,16 @@ def transaction(state: AppState) -> AbstractAsyncContextManager[AsyncConnection]
 
     The one way HTTP code opens one: through the `Transaction` dependency, or directly where a
     dependency would hold a connection the request may not need (POST /captures: single
-    captures go to the batcher) or runs before dependencies (the token check, api/auth.py).
+    captures go to the batcher).
     """
     return state.engine.begin()
+
+
+def primary_autocommit(state: AppState) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A connection on the primary in autocommit mode: one statement that must see the latest
+    commit (the token check: a revoked token fails on the very next request) without the
+    BEGIN and COMMIT round trips of a transaction."""
+    return state.primary_read_engine.connect()
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncConnection]:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roomtemp.db import driver
 from roomtemp.db.tables import api_token, api_token_building, building
 
 #: A scoped token's building keys, sorted; an empty array for an unscoped token.
@@ -68,18 +69,25 @@ async def insert_token(
     return (await conn.execute(stmt)).one()
 
 
+# Run before every authenticated request: text on the driver (db/driver.py says why).
+_TOKEN_FOR_AUTH = text(
+    """
+    SELECT t.token_hash, t.scopes, t.revoked_at, t.name, t.building_scoped,
+           ARRAY(SELECT b.key FROM api_token_building tb JOIN building b ON b.id = tb.building_id
+                 WHERE tb.token_id = t.id ORDER BY b.key)
+    FROM api_token t WHERE t.public_id = :public_id
+    """
+)
+
+
 async def select_token_for_auth(
     conn: AsyncConnection, public_id: str
-) -> Row[tuple[bytes, list[str], datetime | None, str, bool, list[str]]] | None:
-    stmt = select(
-        api_token.c.token_hash,
-        api_token.c.scopes,
-        api_token.c.revoked_at,
-        api_token.c.name,
-        api_token.c.building_scoped,
-        _BUILDING_KEYS,
-    ).where(api_token.c.public_id == public_id)
-    return (await conn.execute(stmt.execution_options(query_name="select api_token"))).first()
+) -> tuple[bytes, list[str], datetime | None, str, bool, list[str]] | None:
+    """A token's hash, scopes, revocation, name and (scoped tokens) sorted building keys."""
+    row = await driver.fetch_one(
+        conn, _TOKEN_FOR_AUTH, {"public_id": public_id}, name="select api_token"
+    )
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 async def select_tokens(conn: AsyncConnection, *, include_revoked: bool) -> Sequence[TokenRow]:
