@@ -36,6 +36,40 @@ _INSERT_DEFAULTS = text(
 )
 
 
+# The single captures' common case in one round trip: rooms that exist, each with its default
+# sensor of the type already made (reference tables only). Anything missing takes the general
+# path (registry.resolve_rooms, then default_sensor_ids).
+_DEFAULTS_BY_KEYS = text(
+    "SELECT i.bkey, i.rkey, i.t, r.id, s.id"
+    " FROM unnest(CAST(:bkeys AS text[]), CAST(:rkeys AS text[]), CAST(:type_ids AS smallint[]))"
+    " AS i(bkey, rkey, t)"
+    " JOIN building b ON b.key = i.bkey"
+    " JOIN room r ON r.building_id = b.id AND r.key = i.rkey"
+    " JOIN sensor s ON s.default_room_id = r.id AND s.sensor_type_id = i.t"
+)
+
+
+async def default_sensors_by_keys(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], tuple[int, int]]:
+    """(room id, default sensor id) of the (building key, room key, sensor type id) triples
+    whose room and default sensor exist; the others are left out."""
+    unique = sorted(set(keys))
+    if not unique:
+        return {}
+    rows = await driver.fetch_all(
+        conn,
+        _DEFAULTS_BY_KEYS,
+        {
+            "bkeys": [k[0] for k in unique],
+            "rkeys": [k[1] for k in unique],
+            "type_ids": arrays.int_literal(k[2] for k in unique),
+        },
+        name="select default sensors by keys",
+    )
+    return {(b, r, t): (room_id, sensor_id) for b, r, t, room_id, sensor_id in rows}
+
+
 def _pair_params(pairs: Sequence[tuple[int, int]]) -> dict[str, str]:
     return {
         "room_ids": arrays.int_literal(p[0] for p in pairs),

@@ -404,21 +404,24 @@ async def ingest_each(
         values.append(None if problems else value)
         if problems:
             outcome[n] = rules.rejected(problems, 1)
-    pairs = [
-        (r.item.building, r.item.room)
+    wanted = [
+        (r.item.building, r.item.room, sensor_types[r.item.sensor_type].id)
         for r, v in zip(requests, values, strict=True)
         if v is not None
     ]
-    found = await registry.resolve_rooms(conn, pairs, auto_register=policy.auto_register)
-    rooms = found.ids
-    sensors = await sensor_queries.default_sensor_ids(
-        conn,
-        [
-            (rooms[(r.item.building, r.item.room)], sensor_types[r.item.sensor_type].id)
-            for r, v in zip(requests, values, strict=True)
-            if v is not None and (r.item.building, r.item.room) in rooms
-        ],
-    )
+    known = await sensor_queries.default_sensors_by_keys(conn, wanted)
+    found: registry.RoomIds | None = None
+    if len(known) == len(set(wanted)):  # the common case: every room and sensor exists
+        rooms = {(b, r): ids[0] for (b, r, _), ids in known.items()}
+        sensors = {(ids[0], t): ids[1] for (_, _, t), ids in known.items()}
+    else:
+        found = await registry.resolve_rooms(
+            conn, [(b, r) for b, r, _ in wanted], auto_register=policy.auto_register
+        )
+        rooms = found.ids
+        sensors = await sensor_queries.default_sensor_ids(
+            conn, [(rooms[(b, r)], t) for b, r, t in wanted if (b, r) in rooms]
+        )
     final: dict[queries.CaptureKey, float] = {}
     order: list[tuple[int, queries.CaptureKey, float]] = []
     for n, (r, value) in enumerate(zip(requests, values, strict=True)):
@@ -426,6 +429,7 @@ async def ingest_each(
             continue
         room_id = rooms.get((r.item.building, r.item.room))
         if room_id is None:
+            assert found is not None  # only the general path leaves rooms out
             outcome[n] = rules.rejected([found.missing(r.item.building, r.item.room)], 1)
             continue
         key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
