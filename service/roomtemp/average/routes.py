@@ -12,7 +12,6 @@ from roomtemp.api.auth import AuthFirstRoute, Reach
 from roomtemp.api.deps import Now, PathKey, ReadConnection, SensorTypeParam, State, TzParam
 from roomtemp.api.responses import json_response
 from roomtemp.average import bucket_body, service
-from roomtemp.average.queries import SeriesPoint
 from roomtemp.average.schemas import (
     BuildingAveragesOut,
     BuildingBucketsOut,
@@ -127,24 +126,11 @@ def _series(series: service.RoomSeries | service.SensorSeries, **who: str) -> Re
         "unit": series.unit,
         "window": format_duration(series.window),
         "step": format_duration(series.step),
-        "points": _points(series.points),
+        # orjson writes each slotted dataclass as {"t", "count", "mean", "min", "max",
+        # "sensors"}: the shape PointOut documents, without a dict per point.
+        "points": series.points,
     }
     return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
-
-
-def _points(points: list[SeriesPoint]) -> list[dict[str, Any]]:
-    # 2,880 points: plain dicts through orjson (PointOut documents the same shape).
-    return [
-        {
-            "t": p.t,
-            "count": p.count,
-            "mean": p.mean,
-            "min": p.min,
-            "max": p.max,
-            "sensors": p.sensors,
-        }
-        for p in points
-    ]
 
 
 @router.get(
