@@ -54,8 +54,20 @@ class Storage(enum.Enum):
 
     #: One INSERT … ON CONFLICT with the batch as array parameters (the API's batches).
     UPSERT = "upsert"
-    #: Binary COPY into a staging table, then one upsert from it (the importer's big chunks).
+    #: Binary COPY into a staging table, then one upsert from it (big API batches, the
+    #: importer's chunks).
     COPY = "copy"
+
+    @staticmethod
+    def for_batch(size: int) -> Storage:
+        """COPY from STAGE_FROM captures on. Below it a staging table's create and drop (catalog
+        writes) cost more than the array parameters' parsing it saves; from a few hundred on,
+        the statement path's read of the stored values through unnest() is the slower one
+        (1,000 captures over 1,000 rooms: 180 ms against 31 ms for the staged read)."""
+        return Storage.COPY if size >= STAGE_FROM else Storage.UPSERT
+
+
+STAGE_FROM = 256
 
 
 @dataclass(frozen=True)
@@ -249,31 +261,46 @@ async def _final_values(
     return result
 
 
-async def _upsert_rows(conn: AsyncConnection, batch: _Final) -> IngestCounts:
-    replaced = await _store(conn, batch.final)
+def _counts(batch: _Final, replaced: dict[queries.CaptureKey, float]) -> IngestCounts:
+    """inserted/duplicates/updated from the values the keys had before (first batch value
+    compared with the stored one; later values in the batch counted by `_Final.add`)."""
     inserted = duplicates = updated = 0
-    for key in batch.final:
+    for key, first in batch.first.items():
         old = replaced.get(key)
         if old is None:
             inserted += 1
-        elif old == batch.first[key]:
+        elif old == first:
             duplicates += 1
         else:
             updated += 1
     return IngestCounts(inserted, duplicates + batch.duplicates, updated + batch.updates)
 
 
+async def _upsert_rows(conn: AsyncConnection, batch: _Final) -> IngestCounts:
+    return _counts(batch, await _store(conn, batch.final))
+
+
 async def _upsert_copy(conn: AsyncConnection, batch: _Final) -> IngestCounts:
-    final, first = batch.final, batch.first
+    """As _store, with the rows staged by binary COPY: the same rollup merge (append when every
+    changed key is new, else recompute), announcements and counts."""
+    final = batch.final
     keys = sorted(final)  # the same lock order as _store
+    values = [final[k] for k in keys]
     await queries.lock_rooms(conn, [k[0] for k in keys])
-    result = await queries.upsert_captures_copy(conn, [(*k, final[k], first[k]) for k in keys])
-    await rollups.captures_changed(conn, result.changed_buckets)
-    # The staged upsert knows changed buckets, not captures: streams refresh those rooms.
-    await live.announce(conn, [(*k, 0.0) for k in result.changed_buckets], exact=False)
-    return IngestCounts(
-        result.inserted, result.duplicates + batch.duplicates, result.updated + batch.updates
-    )
+    replaced = await queries.upsert_captures_copy(conn, keys, values)
+    if replaced:
+        changed = [k for k in keys if replaced.get(k) != final[k]]
+        values = [final[k] for k in changed]
+    else:  # all new (the common case): no pass over the keys
+        changed = keys
+    if any(k in replaced for k in changed):
+        # A changed value can move a bucket's minimum or maximum either way: recompute.
+        await rollups.captures_changed(conn, changed)
+    else:
+        await rollups.captures_added(conn, changed, values)
+    # Live streams hear of it at commit (a big batch as its rooms only: live/payload.py).
+    await live.announce(conn, [(*k, v) for k, v in zip(changed, values, strict=True)])
+    return _counts(batch, replaced)
 
 
 async def _upsert(conn: AsyncConnection, batch: _Final, storage: Storage) -> IngestCounts:
@@ -310,10 +337,12 @@ async def ingest(
     *,
     policy: IngestPolicy,
     now: datetime,
-    storage: Storage = Storage.UPSERT,
+    storage: Storage | None = None,
     reach: BuildingScope = EVERY_BUILDING,
 ) -> IngestCounts:
     """Validate the whole batch, then store all of it or nothing (the API's rule).
+
+    `storage`: by default Storage.for_batch(the batch's size).
 
     Raises InvalidInput listing every bad item by index (no index for a single capture), and
     Forbidden when an item is in a building outside `reach` (the whole batch is refused).
@@ -326,7 +355,8 @@ async def ingest(
     if checked.problems or rooms is None:
         raise rules.rejected(checked.problems, len(checked.items), checked.refused)
     await _check_attributed_reach(conn, checked, reach)
-    counts = await _upsert(conn, await _final_values(conn, checked, rooms), storage)
+    final = await _final_values(conn, checked, rooms)
+    counts = await _upsert(conn, final, storage or Storage.for_batch(len(checked.items)))
     await sensor_queries.upsert_status(conn, _status_reports(checked))
     return counts
 
