@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -135,25 +135,55 @@ async def _validate(
     conn: AsyncConnection, batch: ParsedBatch, policy: IngestPolicy, now: datetime
 ) -> _Checked:
     """Step 1: the per-item rules (sensor in service, time bounds, sensor type, unit,
-    plausible range)."""
+    plausible range).
+
+    A valid item costs a lookup of its (type, unit) check and two comparisons of its ts; only
+    an item with a problem goes through rules.check_item, which names its problems."""
     check_batch_size(len(batch.items), policy)
     checked = _Checked(list(batch.items), [], {}, list(batch.problems), batch.single)
-    sensor_keys = {i.sensor for i in checked.valid() if isinstance(i, SensorCaptureIn)}
+    sensor_keys = {i.sensor for i in checked.items if isinstance(i, SensorCaptureIn)}
     checked.sensors = await sensor_queries.sensors_by_key(conn, sorted(sensor_keys))
-    type_keys = {rules.type_key_of(i, checked.sensors) for i in checked.valid()}
+    type_keys = {
+        i.sensor_type if isinstance(i, CaptureIn) else rules.type_key_of(i, checked.sensors)
+        for i in checked.valid()
+    }
     checked.sensor_types = await registry.sensor_types_by_key(
         conn, sorted(k for k in type_keys if k is not None)
     )
     latest = now + policy.max_future_skew
+    retention = policy.retention
+    oldest = None if retention is None else latest - policy.max_future_skew - retention
+    checks: dict[tuple[str, str | None], Callable[[float], float | None] | None] = {}
+    values = checked.values
     for n, item in enumerate(checked.items):
-        type_key = None if item is None else rules.type_key_of(item, checked.sensors)
-        if isinstance(item, SensorCaptureIn) and type_key is None:
-            checked.problems.append(rules.unknown_sensor(item, checked.sensors, checked.index(n)))
-            checked.refused[item.sensor] = checked.refused.get(item.sensor, 0) + 1
-        checked.values.append(
-            None
-            if item is None or type_key is None
-            else rules.check_item(
+        if item is None:
+            values.append(None)
+            continue
+        if isinstance(item, CaptureIn):
+            type_key = item.sensor_type
+        else:
+            in_service = rules.type_key_of(item, checked.sensors)
+            if in_service is None:
+                checked.problems.append(
+                    rules.unknown_sensor(item, checked.sensors, checked.index(n))
+                )
+                checked.refused[item.sensor] = checked.refused.get(item.sensor, 0) + 1
+                values.append(None)
+                continue
+            type_key = in_service
+        value = None
+        if item.ts <= latest and (oldest is None or item.ts >= oldest):
+            try:
+                check = checks[(type_key, item.unit)]
+            except KeyError:
+                st = checked.sensor_types.get(type_key)
+                check = checks[(type_key, item.unit)] = (
+                    None if st is None else rules.value_check(st, item.unit)
+                )
+            if check is not None:
+                value = check(item.value)
+        if value is None:  # some rule fails: check_item names which
+            value = rules.check_item(
                 item,
                 type_key=type_key,
                 index=checked.index(n),
@@ -162,15 +192,16 @@ async def _validate(
                 policy=policy,
                 problems=checked.problems,
             )
-        )
+        values.append(value)
     return checked
 
 
 async def _room_ids(
     conn: AsyncConnection, items: Sequence[CaptureItem | None], policy: IngestPolicy
 ) -> registry.RoomIds:
-    pairs = [(i.building, i.room) for i in items if isinstance(i, CaptureIn)]
-    return await registry.resolve_rooms(conn, pairs, auto_register=policy.auto_register)
+    # The distinct pairs, in order of first use (what resolve_rooms registers them in).
+    pairs = dict.fromkeys((i.building, i.room) for i in items if isinstance(i, CaptureIn))
+    return await registry.resolve_rooms(conn, list(pairs), auto_register=policy.auto_register)
 
 
 async def _resolve_rooms(
@@ -184,10 +215,16 @@ async def _resolve_rooms(
     if checked.problems and policy.auto_register:
         return None
     found = await _room_ids(conn, checked.items, policy)
+    if found.ids.keys() >= _pairs_named(checked.items):
+        return found.ids
     for n, item in enumerate(checked.items):
         if isinstance(item, CaptureIn) and (item.building, item.room) not in found.ids:
             checked.problems.append(found.missing(item.building, item.room, checked.index(n)))
     return found.ids
+
+
+def _pairs_named(items: Sequence[CaptureItem | None]) -> set[tuple[str, str]]:
+    return {(i.building, i.room) for i in items if isinstance(i, CaptureIn)}
 
 
 async def _attribute(conn: AsyncConnection, checked: _Checked) -> None:
@@ -241,23 +278,29 @@ async def _final_values(
 
     The building/room form writes to the room's default sensor of the type (created on first
     use); the sensor form to its sensor, in the room it was attributed to."""
-    pairs = [
-        (rooms[(i.building, i.room)], checked.sensor_types[i.sensor_type].id)
+    # (building, room, sensor type) -> (room id, default sensor id), once per distinct triple
+    named = {
+        (i.building, i.room, i.sensor_type): (
+            rooms[(i.building, i.room)],
+            checked.sensor_types[i.sensor_type].id,
+        )
         for i, v in zip(checked.items, checked.values, strict=True)
         if isinstance(i, CaptureIn) and v is not None
-    ]
-    defaults = await sensor_queries.default_sensor_ids(conn, pairs)
+    }
+    defaults = await sensor_queries.default_sensor_ids(conn, list(named.values()))
+    sensor_of = {
+        t: (room_id, defaults[(room_id, type_id)]) for t, (room_id, type_id) in named.items()
+    }
     result = _Final()
+    add = result.add
     for n, (item, value) in enumerate(zip(checked.items, checked.values, strict=True)):
         if value is None:
             continue
         if isinstance(item, CaptureIn):
-            room_id = rooms[(item.building, item.room)]
-            sensor_id = defaults[(room_id, checked.sensor_types[item.sensor_type].id)]
-            result.add((room_id, sensor_id, item.ts), value)
+            room_id, sensor_id = sensor_of[(item.building, item.room, item.sensor_type)]
+            add((room_id, sensor_id, item.ts), value)
         elif isinstance(item, SensorCaptureIn) and n in checked.attributed:
-            key = (checked.attributed[n], checked.sensors[item.sensor].id, item.ts)
-            result.add(key, value)
+            add((checked.attributed[n], checked.sensors[item.sensor].id, item.ts), value)
     return result
 
 
@@ -313,7 +356,8 @@ async def _upsert(conn: AsyncConnection, batch: _Final, storage: Storage) -> Ing
 def check_reach(items: Sequence[CaptureItem | None], reach: BuildingScope) -> None:
     """Forbidden (403, nothing stored) when a building/room capture names a building outside
     `reach`: checked before anything is written or auto-registered."""
-    reach.check_write(i.building for i in items if isinstance(i, CaptureIn))
+    if not reach.unlimited:
+        reach.check_write(i.building for i in items if isinstance(i, CaptureIn))
 
 
 async def _check_attributed_reach(
