@@ -107,12 +107,25 @@ _UPSERT_STAGED = text(
     """
 )
 
+# When none of the staged keys is stored (the common case: new readings), a plain INSERT: the
+# rooms' locks are held since before the read, so no other writer can have stored one since,
+# and ON CONFLICT's speculative insertion cost 15-20 % more (10,000 rows: 116-156 ms against
+# 100-127 ms on the bench database).
+_INSERT_STAGED = text(
+    """
+    INSERT INTO capture (ts, value, room_id, sensor_id)
+    SELECT ts, value, room_id, sensor_id FROM capture_stage
+    ORDER BY room_id, sensor_id, ts
+    """
+)
+
 
 async def upsert_captures_copy(
     conn: AsyncConnection, keys: Sequence[CaptureKey], values: Sequence[float]
 ) -> dict[CaptureKey, float]:
     """upsert_captures through a binary COPY into a transaction-local staging table (keys must
-    be unique; keys in order keep one lock order across transactions): the values replaced."""
+    be unique; keys in order keep one lock order across transactions): the values replaced.
+    The caller holds the rooms' locks (lock_rooms)."""
     if not keys:
         return {}
     await conn.execute(_STAGE)
@@ -132,6 +145,6 @@ async def upsert_captures_copy(
         conn, _STAGED_EXISTING, params, name="select stored captures of the staged keys"
     )
     replaced = {(r, s, t): v for r, s, t, v in rows}
-    await conn.execute(_UPSERT_STAGED)
+    await conn.execute(_UPSERT_STAGED if replaced else _INSERT_STAGED)
     await conn.execute(_DROP_STAGE)
     return replaced

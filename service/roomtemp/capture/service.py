@@ -291,16 +291,24 @@ async def _final_values(
     sensor_of = {
         t: (room_id, defaults[(room_id, type_id)]) for t, (room_id, type_id) in named.items()
     }
-    result = _Final()
-    add = result.add
+    keys: list[queries.CaptureKey] = []
+    values: list[float] = []
     for n, (item, value) in enumerate(zip(checked.items, checked.values, strict=True)):
         if value is None:
             continue
         if isinstance(item, CaptureIn):
             room_id, sensor_id = sensor_of[(item.building, item.room, item.sensor_type)]
-            add((room_id, sensor_id, item.ts), value)
+            keys.append((room_id, sensor_id, item.ts))
+            values.append(value)
         elif isinstance(item, SensorCaptureIn) and n in checked.attributed:
-            add((checked.attributed[n], checked.sensors[item.sensor].id, item.ts), value)
+            keys.append((checked.attributed[n], checked.sensors[item.sensor].id, item.ts))
+            values.append(value)
+    final = dict(zip(keys, values, strict=True))
+    if len(final) == len(keys):  # no key twice (the common case): each value is the first
+        return _Final(final, final)
+    result = _Final()
+    for key, value in zip(keys, values, strict=True):
+        result.add(key, value)
     return result
 
 
