@@ -61,18 +61,19 @@ class Storage(enum.Enum):
     @staticmethod
     def for_batch(size: int) -> Storage:
         """COPY from STAGE_FROM captures on. Below it the staging table's create, COPY and drop
-        (three more round trips, catalog writes) cost about what the array parameters' parsing
-        saves. Above it the staged read of the stored values (bounded by the batch's time range)
-        stays fast where the statement path's read through unnest() does not: with 6 M captures
-        in the partition the batches went to, 300 captures took 37-46 ms staged against
-        580-780 ms, 1,000 took 350-470 ms against 1.7-1.9 s (service level, issue 19). On a
-        fresher database, over HTTP (1,000 rooms, one uvicorn worker, durable PostgreSQL,
-        1 M captures): 1,000 captures at 5.7-9.2 req/s staged against 8.2-10.0, 2,000 at 5.9
-        against 4.8, 4,000 at 4.5 against 3.5, 10,000 at 2.3-2.9 against 1.3-2.0."""
+        (three more round trips, catalog writes) cost more than the array parameters' parsing
+        saves. Over HTTP (batches over 1,000 rooms, one uvicorn worker, durable PostgreSQL with
+        1 M captures; a loaded machine, so ranges): 1,000 captures at 5.7-9.2 req/s staged
+        against 8.1-11.0 through the statement (slower in 5 of 5 runs), 2,000 at 5.9 against
+        4.8, 4,000 at 4.5 against 3.5, 10,000 at 2.3-2.9 against 1.3-2.0 (issue 19).
+
+        The staged read of the stored values is bounded by the batch's time range; the
+        statement path's read through unnest() took 0.6-1.9 s for 300-1,000 captures for a
+        while once their partition held 6 M captures (its plan; not seen staged)."""
         return Storage.COPY if size >= STAGE_FROM else Storage.UPSERT
 
 
-STAGE_FROM = 256
+STAGE_FROM = 2000
 
 
 @dataclass(frozen=True)
