@@ -35,11 +35,13 @@ def parse_body(
     try:
         if single:
             return [one_capture.validate_python(data)], [], True
-        return [one_capture.validate_python(d) for d in data], [], False
+        items: list[CaptureItem | None] = [*one_capture.validate_many(data)]
+        return items, [], False
     except ValidationError as exc:
         if single:
             return [None], details_from_pydantic(exc.errors()), True
-    items: list[CaptureItem | None] = []
+    # Some item is invalid: item by item, so each one's problems are named under its index.
+    items = []
     problems: list[ErrorDetail] = []
     for index, raw in enumerate(data):
         try:

@@ -68,6 +68,7 @@ def iter_csv(lines: Iterable[str]) -> Iterator[Record]:
         return
     except csv.Error as exc:  # e.g. a header cell over csv.field_size_limit()
         raise FormatError(f"the CSV header cannot be read: {_csv_problem(exc)}") from None
+    numbers = [name for name in header if name in _NUMBERS]
     while True:
         try:
             row = next(reader)
@@ -85,12 +86,22 @@ def iter_csv(lines: Iterable[str]) -> Iterator[Record]:
                 reader.line_num, None, f"expected {len(header)} cells, got {len(row)}", raw
             )
             continue
-        data: dict[str, Any] = {}
-        for name, cell in zip(header, row, strict=True):
-            cell = cell.strip()
-            if cell:
-                data[name] = _number(cell) if name in _NUMBERS else cell
-        yield Record(reader.line_num, data, None, raw)
+        yield Record(reader.line_num, _fields(header, numbers, row), None, raw)
+
+
+def _fields(header: list[str], numbers: list[str], row: list[str]) -> dict[str, Any]:
+    """A row's non-empty cells by field name, numbers as floats where they read as one."""
+    cells = [c.strip() for c in row]
+    if all(cells):  # every cell given (the common row): the dict in one step
+        data: dict[str, Any] = dict(zip(header, cells, strict=True))
+        for name in numbers:
+            data[name] = _number(data[name])
+        return data
+    return {
+        name: _number(cell) if name in _NUMBERS else cell
+        for name, cell in zip(header, cells, strict=True)
+        if cell
+    }
 
 
 def _csv_problem(exc: csv.Error) -> str:

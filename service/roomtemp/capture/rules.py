@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,6 +90,29 @@ def canonical_value(
         )
         return None
     return value
+
+
+def value_check(
+    sensor_type: SensorTypeRow, unit: str | None
+) -> Callable[[float], float | None] | None:
+    """canonical_value for values of `sensor_type` sent in `unit`, without naming problems: the
+    function returns the canonical value, or None where canonical_value would record a problem
+    (the caller then runs canonical_value for its message). None instead of a function for a
+    unit the type cannot take. A batch looks this up once per (type, unit), not per item."""
+    canonical = units.normalise(unit) if unit is not None else sensor_type.unit
+    target, low, high = sensor_type.unit, sensor_type.min_value, sensor_type.max_value
+    try:
+        units.convert(0.0, canonical, target)  # whether the units convert, whatever the value
+    except units.UnitError:
+        return None
+
+    def check(value: float) -> float | None:
+        converted = units.convert(value, canonical, target)
+        if units.below_absolute_zero(converted, target):
+            return None
+        return converted if units.within(converted, low, high) else None
+
+    return check
 
 
 def check_item(

@@ -94,11 +94,19 @@ class _Parsed:
 def _parse(chunk: list[formats.Record]) -> _Parsed:
     """The wire-level checks (CaptureIn), as POST /v1/captures does before the domain rules."""
     parsed = _Parsed(len(chunk), [], [])
+    readable = [r for r in chunk if r.data is not None]
+    try:
+        # One call into pydantic-core for the chunk (see CaptureParser.validate_many).
+        items: list[CaptureItem] | None = one_capture.validate_many([r.data for r in readable])
+    except ValidationError:
+        items = None  # some row is invalid: row by row below, each one named
     for record in chunk:
         if record.data is None:
             parsed.rejects.append(
                 Reject(record.line, None, "unreadable_row", record.error or "", record.raw)
             )
+            continue
+        if items is not None:
             continue
         try:
             parsed.pending.append((record, one_capture.validate_python(record.data)))
@@ -107,6 +115,8 @@ def _parse(chunk: list[formats.Record]) -> _Parsed:
             loc = ".".join(str(p) for p in err.get("loc", ())) or None
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
             parsed.rejects.append(Reject(record.line, loc, str(err.get("type")), msg, record.raw))
+    if items is not None:
+        parsed.pending = list(zip(readable, items, strict=True))
     return parsed
 
 
