@@ -29,7 +29,7 @@ _EXISTING = text(
     f"""
     SELECT c.room_id, c.sensor_id, c.ts, c.value
     FROM capture c JOIN ({arrays.CAPTURE_ROWS}) AS i USING (room_id, sensor_id, ts)
-    WHERE c.room_id = ANY(CAST(:distinct_rooms AS integer[]))
+    WHERE c.room_id = ANY(CAST(:distinct_rooms AS integer[])) AND c.ts >= :lo AND c.ts <= :hi
     """  # noqa: S608 - fixed fragments; values are bound
 )
 _UPSERT = text(
@@ -50,6 +50,8 @@ async def upsert_captures(
     values: Sequence[float],
 ) -> dict[CaptureKey, float]:
     """Insert or replace captures (keys must be unique); returns the values they replaced."""
+    if not ts:
+        return {}
     params = {
         "room_ids": arrays.int_literal(room_ids),
         "sensor_ids": arrays.int_literal(sensor_ids),
@@ -60,7 +62,15 @@ async def upsert_captures(
     rows = await driver.fetch_all(
         conn,
         _EXISTING,
-        {**params, "distinct_rooms": arrays.int_literal(sorted(set(room_ids)))},
+        # The batch's time range as well: only the partitions it can touch are read, and the
+        # planner cannot choose to scan every capture of its rooms (0.5-2 s once a partition
+        # held 6 M captures, where the staged read, bounded so, stayed under 0.5 s).
+        {
+            **params,
+            "distinct_rooms": arrays.int_literal(sorted(set(room_ids))),
+            "lo": min(ts),
+            "hi": max(ts),
+        },
         name="select capture",
     )
     replaced = {(r, s, t): v for r, s, t, v in rows}
