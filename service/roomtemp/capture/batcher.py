@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from roomtemp.capture import service
+from roomtemp.capture import service, singles
 from roomtemp.db.failures import describe
 from roomtemp.errors import InvalidInput
 from roomtemp.settings import Settings
@@ -85,7 +85,7 @@ class IngestBatcher:
     async def _flush(self, batch: list[_Pending]) -> None:
         try:
             async with self._engine.begin() as conn:
-                outcomes = await service.ingest_each(conn, [p.request for p in batch], self._policy)
+                outcomes = await singles.ingest_each(conn, [p.request for p in batch], self._policy)
         except Exception as exc:
             if len(batch) == 1:
                 if not batch[0].future.done():

@@ -17,7 +17,7 @@ from roomtemp.capture.rules import policy_from as policy_from
 from roomtemp.capture.schemas import CaptureIn, CaptureItem, SensorCaptureIn
 from roomtemp.capture.sensor_queries import SensorRow
 from roomtemp.db import locks
-from roomtemp.errors import ErrorDetail, Forbidden, InvalidInput
+from roomtemp.errors import ErrorDetail, Forbidden
 from roomtemp.live import service as live
 from roomtemp.registry import service as registry
 from roomtemp.registry.service import SensorTypeRow
@@ -25,7 +25,7 @@ from roomtemp.rollup import service as rollups
 from roomtemp.tenancy import EVERY_BUILDING, BuildingScope
 
 
-async def _store(
+async def store_final(
     conn: AsyncConnection, final: dict[queries.CaptureKey, float]
 ) -> dict[queries.CaptureKey, float]:
     """Upsert the final value of each key and refresh its rollups; the values replaced."""
@@ -334,14 +334,14 @@ def _counts(batch: _Final, replaced: dict[queries.CaptureKey, float]) -> IngestC
 
 
 async def _upsert_rows(conn: AsyncConnection, batch: _Final) -> IngestCounts:
-    return _counts(batch, await _store(conn, batch.final))
+    return _counts(batch, await store_final(conn, batch.final))
 
 
 async def _upsert_copy(conn: AsyncConnection, batch: _Final) -> IngestCounts:
-    """As _store, with the rows staged by binary COPY: the same rollup merge (append when every
+    """As store_final, with the rows staged by binary COPY: the same rollup merge (append when every
     changed key is new, else recompute), announcements and counts."""
     final = batch.final
-    keys = sorted(final)  # the same lock order as _store
+    keys = sorted(final)  # the same lock order as store_final
     values = [final[k] for k in keys]
     await queries.lock_rooms(conn, [k[0] for k in keys])
     replaced = await queries.upsert_captures_copy(conn, keys, values)
@@ -460,82 +460,6 @@ class SingleCapture:
 
     item: CaptureIn
     now: datetime
-
-
-async def ingest_each(
-    conn: AsyncConnection, requests: Sequence[SingleCapture], policy: IngestPolicy
-) -> list[IngestCounts | InvalidInput]:
-    """Store many single-capture requests in one transaction, each judged on its own.
-
-    The answer for each request is what posting it alone, in this order, would have given: an
-    invalid capture gets its own InvalidInput and stores nothing, the others are stored; a key
-    posted twice counts against the earlier request's value.
-
-    Only the building/room form comes here; the sensor form goes through `ingest`.
-    """
-    sensor_types = await registry.sensor_types_by_key(
-        conn, sorted({r.item.sensor_type for r in requests})
-    )
-    outcome: list[IngestCounts | InvalidInput | None] = [None] * len(requests)
-    values: list[float | None] = []
-    for n, r in enumerate(requests):
-        problems: list[ErrorDetail] = []
-        value = rules.check_item(
-            r.item,
-            type_key=r.item.sensor_type,
-            index=None,
-            sensor_types=sensor_types,
-            latest=r.now + policy.max_future_skew,
-            policy=policy,
-            problems=problems,
-        )
-        values.append(None if problems else value)
-        if problems:
-            outcome[n] = rules.rejected(problems, 1)
-    wanted = [
-        (r.item.building, r.item.room, sensor_types[r.item.sensor_type].id)
-        for r, v in zip(requests, values, strict=True)
-        if v is not None
-    ]
-    known = await sensor_queries.default_sensors_by_keys(conn, wanted)
-    found: registry.RoomIds | None = None
-    if len(known) == len(set(wanted)):  # the common case: every room and sensor exists
-        rooms = {(b, r): ids[0] for (b, r, _), ids in known.items()}
-        sensors = {(ids[0], t): ids[1] for (_, _, t), ids in known.items()}
-    else:
-        found = await registry.resolve_rooms(
-            conn, [(b, r) for b, r, _ in wanted], auto_register=policy.auto_register
-        )
-        rooms = found.ids
-        sensors = await sensor_queries.default_sensor_ids(
-            conn, [(rooms[(b, r)], t) for b, r, t in wanted if (b, r) in rooms]
-        )
-    final: dict[queries.CaptureKey, float] = {}
-    order: list[tuple[int, queries.CaptureKey, float]] = []
-    for n, (r, value) in enumerate(zip(requests, values, strict=True)):
-        if value is None:
-            continue
-        room_id = rooms.get((r.item.building, r.item.room))
-        if room_id is None:
-            assert found is not None  # only the general path leaves rooms out
-            outcome[n] = rules.rejected([found.missing(r.item.building, r.item.room)], 1)
-            continue
-        key = (room_id, sensors[(room_id, sensor_types[r.item.sensor_type].id)], r.item.ts)
-        final[key] = value
-        order.append((n, key, value))
-    before = dict(await _store(conn, final)) if final else {}
-    for n, key, value in order:
-        old = before.get(key)
-        if old is None:
-            outcome[n] = IngestCounts(1, 0, 0)
-        elif old == value:
-            outcome[n] = IngestCounts(0, 1, 0)
-        else:
-            outcome[n] = IngestCounts(0, 0, 1)
-        before[key] = value
-    done = [o for o in outcome if o is not None]
-    assert len(done) == len(requests)
-    return done
 
 
 async def record_refused(conn: AsyncConnection, refused: dict[str, int], now: datetime) -> None:

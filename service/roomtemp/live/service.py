@@ -1,6 +1,6 @@
 """Live updates, the domain side: writes announce their changes; the hub fans them out.
 
-Writers call `announce` inside their transaction (capture/service.py `_store` and the staged
+Writers call `announce` inside their transaction (capture/service.py `store_final` and the staged
 import): one notify per transaction, delivered at commit, dropped on rollback. Each API
 process's Hub (hub.py) receives the notifies through one LISTEN connection (listener.py).
 """
