@@ -97,14 +97,21 @@ async def _one(
     return await (await conn.execute(sql, params, prepare=True)).fetchone()
 
 
+async def _room_keys(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], building: str, room: str
+) -> tuple[Any, ...] | None:
+    """The service's first statement for a room's read: ids, type and the raw horizon."""
+    return await _one(
+        conn, ROOM_KEYS, {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY}
+    )
+
+
 @app.get("/v1/buildings/{building}/rooms/{room}/average")
 async def latest(building: str, room: str) -> Response:
     end = datetime.now(UTC)
     conn = await _pool.get()
     try:
-        keys = await _one(
-            conn, ROOM_KEYS, {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY}
-        )
+        keys = await _room_keys(conn, building, room)
         if keys is None:
             return _NOT_FOUND
         params = {"room_id": keys[0], "sensor_type_id": keys[1], "start": end - WINDOW_SPAN,
@@ -176,9 +183,7 @@ async def series(
     )
     conn = await _pool.get()
     try:
-        keys = await _one(
-            conn, ROOM_KEYS, {"building": building, "room": room, "sensor_type": SENSOR_TYPE_KEY}
-        )
+        keys = await _room_keys(conn, building, room)
         if keys is None:
             return _NOT_FOUND
         params = {"room_id": keys[0], "sensor_type_id": keys[1], "sensor_id": None, "first": first,

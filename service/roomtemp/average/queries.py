@@ -38,8 +38,8 @@ ROOM_SENSORS = """
 # The room's value is the plain mean of the per-sensor means of the sensors with a capture in the
 # window (held time 0: left out). A move is a `cut` row without a value: it ends the segment
 # before it and holds nothing itself. Order within a time: carry-in, cut, capture (a capture at
-# the instant of a move belongs to the room the sensor moved to). One text for both ways of
-# naming room and sensor type: {keys} is a CTE `k` with room_id, sensor_type_id, key and unit;
+# the instant of a move belongs to the room the sensor moved to). {keys} is a CTE `k` with
+# room_id, sensor_type_id, key and unit;
 # {room_id} the same room as an expression: capture is filtered by it directly (not through k),
 # so that on Citus, where capture is distributed by room_id, the statement is a router query
 # (one shard, full SQL: CTEs, LATERAL with LIMIT).
@@ -126,26 +126,6 @@ class RoomKeys:
     sensor_type_key: str
     sensor_type_unit: str
     raw_from: datetime | None  # retention dropped raw captures before this (None: none dropped)
-
-
-# The same statistics addressed by keys, room and sensor type resolved in the same statement: one
-# round trip, but on Citus capture is then joined through `k` (reference tables in a CTE), which
-# Citus refuses ("cannot push down this subquery"), so the service resolves the keys first
-# (select_room_keys) and runs _WINDOW. Kept for bench/trivial_app.py's bare-driver ceiling.
-# Cost on plain PostgreSQL, measured (psycopg, prepared, 20 M captures, 2,800 interleaved pairs,
-# load 1.1): 0.215 ms p50 for this statement, 0.282 ms for the two: one text for both servers.
-_WINDOW_BY_KEYS = text(
-    _WINDOW_OF_KEYS.format(
-        room_id="(SELECT room_id FROM k)",
-        room_sensors=ROOM_SENSORS,
-        keys="""k AS (
-        SELECT r.id AS room_id, st.id AS sensor_type_id, st.key, st.unit
-        FROM room r JOIN building b ON b.id = r.building_id
-        CROSS JOIN sensor_type st
-        WHERE b.key = :building AND r.key = :room AND st.key = :sensor_type
-    )""",
-    )
-)
 
 
 # Reference tables only (one node on Citus). The raw horizon comes with the keys: a rolling window
